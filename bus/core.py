@@ -1,0 +1,261 @@
+"""The :class:`Bus`: one object an app builds where it is wired, and passes around."""
+
+from __future__ import annotations
+
+import functools
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
+
+from bus import context
+from bus.clock import Clock, ServerClock
+from bus.connection import connect, connect_async, with_retries
+from bus.context import LocalMode, current_local_mode, parse_local_mode
+from bus.dispatch import Dispatch
+from bus.driver import driven_attributes, matching
+from bus.envelope import dumps, encode_attributes, encode_job
+from bus.errors import ConfigurationError
+from bus.failures import Failures
+from bus.keys import Keys
+from bus.publisher import BeforePublish, Event, Publisher
+from bus.registry import Registry
+from bus.rider import Middleware, ride
+from bus.server import EmbeddedServer
+from bus.settings import BusSettings, load_settings
+from bus.subscription import Subscription, app_key_of
+
+if TYPE_CHECKING:
+    from bus.worker import Worker
+
+
+class Bus:
+    """Publish events, declare subscriptions, and build workers, on one Redis.
+
+    ``Bus("redis://host:6379/0")`` uses that server; ``Bus()`` resolves its settings on
+    first use (``settings.toml``, ``BUS_*`` environment, else the embedded server).
+    Nothing connects until the first call that needs Redis.
+    """
+
+    def __init__(
+        self,
+        redis_url: str | None = None,
+        *,
+        namespace: str | None = None,
+        settings: BusSettings | None = None,
+        connection: Any = None,
+        local_mode: str | LocalMode | None = None,
+        hostname: str | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self._settings = settings
+        self._explicit = {"redis_url": redis_url, "namespace": namespace, "hostname": hostname}
+        self._local_mode = parse_local_mode(local_mode)
+        self._connection = connection
+        self._async_connection: Any = None
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._publisher: Publisher | None = None
+        self._dispatches: dict[str, Dispatch] = {}
+        self._hooks: list[BeforePublish] = []
+        self.middleware: list[Middleware] = []
+
+    # --- wiring ---------------------------------------------------------------
+    @property
+    def settings(self) -> BusSettings:
+        if self._settings is None:
+            self._settings = load_settings().with_overrides(**self._explicit)
+        elif any(self._explicit.values()):
+            self._settings = self._settings.with_overrides(**self._explicit)
+            self._explicit = {}
+        return self._settings
+
+    @property
+    def configured(self) -> bool:
+        """True if this bus was given a URL, settings or a connection explicitly."""
+        return bool(self._settings or self._explicit["redis_url"] or self._connection)
+
+    def configure(self, settings: BusSettings) -> None:
+        """Adopt settings from the edge (the CLI) before anything connected."""
+        if self._connection is not None:
+            raise ConfigurationError("cannot reconfigure a bus that is already connected")
+        self._settings = settings.with_overrides(**self._explicit)
+        self._explicit = {}
+        self._publisher = None
+
+    @property
+    def keys(self) -> Keys:
+        return Keys(self.settings.namespace)
+
+    @property
+    def hostname(self) -> str:
+        return self.settings.hostname or socket.gethostname()
+
+    @property
+    def redis_url(self) -> str:
+        url = self.settings.redis_url
+        return url if url else EmbeddedServer(self.settings.data_dir).ensure()
+
+    @property
+    def redis(self) -> Any:
+        if self._connection is None:
+            with self._lock:
+                if self._connection is None:
+                    self._connection = connect(self.redis_url)
+        return self._connection
+
+    @property
+    def clock(self) -> Clock:
+        if self._clock is None:
+            self._clock = ServerClock(self.redis)
+        return self._clock
+
+    @property
+    def publisher(self) -> Publisher:
+        if self._publisher is None:
+            self._publisher = Publisher(
+                keys=self.keys, hostname=self.hostname, clock=self._publish_clock, hooks=self._hooks
+            )
+        return self._publisher
+
+    def _publish_clock(self) -> float:
+        # Publishing stamps host time, as queue-bus does, and never needs Redis for it.
+        return self._clock() if self._clock is not None else time.time()
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+
+    # --- declaring ------------------------------------------------------------
+    def dispatch(self, app_key: str) -> Dispatch:
+        """The app's dispatch (created once per app key, normalised like Ruby)."""
+        key = app_key_of(app_key)
+        if key not in self._dispatches:
+            self._dispatches[key] = Dispatch(key)
+        return self._dispatches[key]
+
+    @property
+    def dispatches(self) -> dict[str, Dispatch]:
+        return dict(self._dispatches)
+
+    def before_publish(self, hook: BeforePublish) -> BeforePublish:
+        """Register a function that may change every event's attributes before it is sent."""
+        self._hooks.append(hook)
+        return hook
+
+    def use(self, middleware: Middleware) -> None:
+        """Add a worker middleware (outermost first)."""
+        self.middleware.append(middleware)
+
+    in_context = staticmethod(context.in_context)
+
+    def local_mode(self, mode: str | LocalMode | None) -> AbstractContextManager[None]:
+        """Within the block, publish in ``mode`` (inline, standalone, suppress) or really (None)."""
+        return context.local_mode(mode)
+
+    # --- publishing -----------------------------------------------------------
+    def publish(self, event_type: str, attributes: Mapping[str, Any] | None = None) -> str:
+        """Publish an event; returns its ``bus_id`` once Redis has it."""
+        event = self.publisher.build(event_type, attributes)
+        job = self.publisher.job(event)
+        mode = current_local_mode(self._local_mode or self.settings.local_mode)
+        if mode is not None:
+            self._publish_locally(event, mode)
+        else:
+            self._retrying(lambda: self.publisher.push(self.redis, [job]), "publish")
+        return str(event["bus_id"])
+
+    def publish_many(self, events: Iterable[Event]) -> list[str]:
+        """Publish many events in one round trip; returns their ``bus_id``s in order."""
+        built = self.publisher.build_many(events)
+        jobs = [self.publisher.job(event) for event in built]
+        mode = current_local_mode(self._local_mode or self.settings.local_mode)
+        if mode is not None:
+            for event in built:
+                self._publish_locally(event, mode)
+        elif jobs:
+            self._retrying(lambda: self.publisher.push(self.redis, jobs), "publish_many")
+        return [str(event["bus_id"]) for event in built]
+
+    async def apublish(self, event_type: str, attributes: Mapping[str, Any] | None = None) -> str:
+        """``publish`` for asyncio apps, on an asyncio Redis connection."""
+        event = self.publisher.build(event_type, attributes)
+        job = self.publisher.job(event)
+        mode = current_local_mode(self._local_mode or self.settings.local_mode)
+        if mode is not None:
+            self._publish_locally(event, mode)
+            return str(event["bus_id"])
+        if self._async_connection is None:
+            self._async_connection = connect_async(self.redis_url)
+        await self.publisher.apush(self._async_connection, [job])
+        return str(event["bus_id"])
+
+    def _retrying(self, call: Callable[[], Any], what: str) -> Any:
+        return with_retries(call, what=what, patience=self.settings.publish_timeout)
+
+    def _publish_locally(self, event: dict[str, Any], mode: LocalMode) -> None:
+        if mode is LocalMode.SUPPRESS:
+            return
+        decoded = json.loads(dumps(event))
+        now = int(self._publish_clock())
+        for sub in matching(decoded, self.local_subscriptions()):
+            driven = driven_attributes(decoded, sub, now)
+            if mode is LocalMode.STANDALONE:
+                job = encode_job(encode_attributes(driven))
+                self._retrying(functools.partial(self._push_to, sub.queue_name, job), "publish")
+            else:
+                route = self._dispatches[sub.app_key].route(sub.key)
+                assert route is not None
+                ride(route, driven, queue=sub.queue_name, attempt=0, middleware=self.middleware, now=now)
+
+    def _push_to(self, queue: str, job: str) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.sadd(self.keys.queues, queue)
+        pipe.rpush(self.keys.queue(queue), job)
+        pipe.execute()
+
+    # --- subscriptions in Redis -------------------------------------------------
+    @property
+    def registry(self) -> Registry:
+        return Registry(self.redis, self.keys)
+
+    def local_subscriptions(self) -> list[Subscription]:
+        return [sub for d in self._dispatches.values() for sub in d.subscriptions]
+
+    def subscribe_all(self, apps: Sequence[str] | None = None) -> dict[str, int]:
+        """Store this process's subscriptions in Redis (what ``bus subscribe`` does)."""
+        wanted = self._dispatches if apps is None else {a: self._dispatches[app_key_of(a)] for a in apps}
+        return {key: self.registry.replace(key, d.subscriptions) for key, d in wanted.items()}
+
+    def unsubscribe(self, app_key: str) -> bool:
+        return self.registry.remove(app_key_of(app_key))
+
+    def who_gets(self, event_type: str, attributes: Mapping[str, Any] | None = None) -> list[Subscription]:
+        """Which stored subscriptions would receive this event: a dry run of the driver."""
+        event = dict(attributes or {})
+        event.setdefault("bus_event_type", event_type)
+        return matching(event, self.registry.load())
+
+    @property
+    def failures(self) -> Failures:
+        return Failures(self.redis, self.keys)
+
+    # --- working --------------------------------------------------------------
+    def worker(self, queues: Sequence[str] | None = None, **options: Any) -> Worker:
+        """A worker for ``queues`` (default: every queue of this process's apps)."""
+        from bus.worker import Worker
+
+        return Worker(self, list(queues) if queues is not None else self.app_queues(), **options)
+
+    def app_queues(self) -> list[str]:
+        return list(dict.fromkeys(q for d in self._dispatches.values() for q in d.queues))
+
+
+def iter_buses(namespace: Mapping[str, Any]) -> Iterator[tuple[str, Bus]]:
+    """The Bus objects bound to names in a module's namespace (for ``bus work MODULE``)."""
+    for name, value in namespace.items():
+        if isinstance(value, Bus):
+            yield name, value

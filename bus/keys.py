@@ -1,0 +1,120 @@
+"""Every Redis key the bus reads or writes: the whole wire format in one place.
+
+Resque's own keys keep their exact names so Ruby resque-bus / queue-bus, node-queue-bus
+and Resque's web UI share them. Keys the bus adds are marked "ours". A key that must be
+changed atomically together with a queue (in-flight lists, retry sets, crash counts)
+carries the queue's full key as its hash tag, so on Redis Cluster it lives in the
+queue's slot while different queues still spread over the shards.
+"""
+
+from __future__ import annotations
+
+INCOMING_QUEUE = "bus_incoming"
+
+
+class Keys:
+    """Key names under one namespace (Resque's ``resque`` by default)."""
+
+    __slots__ = ("namespace", "prefix")
+
+    def __init__(self, namespace: str = "resque") -> None:
+        self.namespace = namespace
+        self.prefix = f"{namespace}:" if namespace else ""
+
+    # --- Resque -------------------------------------------------------------
+    @property
+    def queues(self) -> str:
+        """Set of every queue name (Resque)."""
+        return f"{self.prefix}queues"
+
+    def queue(self, name: str) -> str:
+        """List of jobs of one queue (Resque)."""
+        return f"{self.prefix}queue:{name}"
+
+    @property
+    def failed(self) -> str:
+        """List of failure entries, shown by Resque's web UI."""
+        return f"{self.prefix}failed"
+
+    @property
+    def stat_failed(self) -> str:
+        return f"{self.prefix}stat:failed"
+
+    @property
+    def stat_processed(self) -> str:
+        return f"{self.prefix}stat:processed"
+
+    def stat_processed_of(self, worker_id: str) -> str:
+        return f"{self.prefix}stat:processed:{worker_id}"
+
+    def stat_failed_of(self, worker_id: str) -> str:
+        return f"{self.prefix}stat:failed:{worker_id}"
+
+    @property
+    def workers(self) -> str:
+        """Set of registered worker ids ``host:pid:queue,queue`` (Resque)."""
+        return f"{self.prefix}workers"
+
+    def worker(self, worker_id: str) -> str:
+        """The job a worker is running, as JSON, while it runs (Resque)."""
+        return f"{self.prefix}worker:{worker_id}"
+
+    def worker_started(self, worker_id: str) -> str:
+        return f"{self.prefix}worker:{worker_id}:started"
+
+    @property
+    def workers_heartbeat(self) -> str:
+        """Hash worker id -> ISO-8601 time of its last heartbeat (Resque >= 1.26)."""
+        return f"{self.prefix}workers:heartbeat"
+
+    # --- resque-bus / queue-bus ---------------------------------------------
+    @property
+    def bus_apps(self) -> str:
+        """Set of app keys that have subscriptions."""
+        return f"{self.prefix}bus_apps"
+
+    def bus_app(self, app_key: str) -> str:
+        """Hash sub key -> subscription JSON of one app."""
+        return f"{self.prefix}bus_app:{app_key}"
+
+    # --- resque-scheduler ---------------------------------------------------
+    @property
+    def delayed_queue_schedule(self) -> str:
+        return f"{self.prefix}delayed_queue_schedule"
+
+    def delayed(self, timestamp: int) -> str:
+        return f"{self.prefix}delayed:{timestamp}"
+
+    def timestamps(self, job: str) -> str:
+        return f"{self.prefix}timestamps:{job}"
+
+    @property
+    def heartbeat_lock(self) -> str:
+        return f"{self.prefix}bus:heartbeat:lock"
+
+    @property
+    def heartbeat_timestamp(self) -> str:
+        return f"{self.prefix}bus:heartbeat:timestamp"
+
+    # --- ours -----------------------------------------------------------------
+    def inflight(self, queue: str, worker_id: str) -> str:
+        """Ours: jobs one worker has reserved from a queue and not yet acknowledged."""
+        return f"{self.prefix}inflight:{{{self.queue(queue)}}}:{worker_id}"
+
+    def retries(self, queue: str) -> str:
+        """Ours: sorted set of jobs waiting to be retried, scored by due time."""
+        return f"{self.prefix}bus:retry:{{{self.queue(queue)}}}"
+
+    def crashes(self, queue: str) -> str:
+        """Ours: hash sha1(job) -> times the job was in flight when its worker died."""
+        return f"{self.prefix}bus:crashes:{{{self.queue(queue)}}}"
+
+    @property
+    def bus_workers(self) -> str:
+        """Ours: hash worker id -> JSON description of workers of this library."""
+        return f"{self.prefix}bus:workers"
+
+    @property
+    def subscriptions_version(self) -> str:
+        """Ours: bumped on every subscription change so drivers reload at once."""
+        return f"{self.prefix}bus:subscriptions_version"

@@ -1,0 +1,94 @@
+"""Building published events and pushing them to ``bus_incoming``."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from bus.context import bus_locale, bus_timezone, current_context
+from bus.envelope import DRIVER_PROXY, encode_attributes, encode_job
+from bus.errors import InvalidEvent
+from bus.keys import INCOMING_QUEUE, Keys
+
+BeforePublish = Callable[[dict[str, Any]], None]
+Event = tuple[str, Mapping[str, Any] | None]
+# ``SADD queues bus_incoming`` is re-sent at most this often: its result never changes,
+# and skipping it keeps a publish to one command and one round trip.
+QUEUE_REGISTRATION_INTERVAL = 10.0
+
+
+def new_bus_id(now: int) -> str:
+    return f"{now}-{uuid.uuid4()}"
+
+
+class Publisher:
+    """Turns ``(event_type, attributes)`` into the bus hash and job JSON queue-bus writes."""
+
+    def __init__(self, *, keys: Keys, hostname: str, clock: Callable[[], float], hooks: list[BeforePublish]):
+        self.keys = keys
+        self.hostname = hostname
+        self.clock = clock
+        self.hooks = hooks
+        self.incoming_key = keys.queue(INCOMING_QUEUE)
+        self._registered_at = float("-inf")
+
+    def build(self, event_type: str, attributes: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The bus hash: metadata, then the caller's attributes over it, then hooks."""
+        if not isinstance(event_type, str) or not event_type:
+            raise InvalidEvent(f"event type must be a non-empty string, got {event_type!r}")
+        if attributes is not None and not isinstance(attributes, Mapping):
+            raise InvalidEvent(f"attributes must be a mapping, got {type(attributes).__name__}")
+        now = int(self.clock())
+        event: dict[str, Any] = {
+            "bus_published_at": now,
+            "bus_event_type": event_type,
+            "bus_id": new_bus_id(now),
+            "bus_app_hostname": self.hostname,
+            "bus_context": current_context(),
+        }
+        locale, tz = bus_locale.get(), bus_timezone.get()
+        if locale is not None:
+            event["bus_locale"] = locale
+        if tz is not None:
+            event["bus_timezone"] = tz
+        if attributes:
+            for key in attributes:
+                if not isinstance(key, str):
+                    raise InvalidEvent(f"attribute names must be strings, got {key!r}")
+            event.update(attributes)
+        for hook in self.hooks:
+            hook(event)
+        event["bus_class_proxy"] = DRIVER_PROXY
+        return event
+
+    def job(self, event: dict[str, Any]) -> str:
+        return encode_job(encode_attributes(event))
+
+    def needs_registration(self) -> bool:
+        return time.monotonic() - self._registered_at > QUEUE_REGISTRATION_INTERVAL
+
+    def push(self, redis: Any, jobs: list[str]) -> None:
+        """One round trip: RPUSH the jobs, with the queue's SADD when it is due."""
+        if self.needs_registration():
+            pipe = redis.pipeline(transaction=False)
+            pipe.sadd(self.keys.queues, INCOMING_QUEUE)
+            pipe.rpush(self.incoming_key, *jobs)
+            pipe.execute()
+            self._registered_at = time.monotonic()
+        else:
+            redis.execute_command("RPUSH", self.incoming_key, *jobs)
+
+    async def apush(self, aredis: Any, jobs: list[str]) -> None:
+        if self.needs_registration():
+            pipe = aredis.pipeline(transaction=False)
+            pipe.sadd(self.keys.queues, INCOMING_QUEUE)
+            pipe.rpush(self.incoming_key, *jobs)
+            await pipe.execute()
+            self._registered_at = time.monotonic()
+        else:
+            await aredis.execute_command("RPUSH", self.incoming_key, *jobs)
+
+    def build_many(self, events: Iterable[Event]) -> list[dict[str, Any]]:
+        return [self.build(event_type, attributes) for event_type, attributes in events]

@@ -1,0 +1,135 @@
+"""Reliable queue steps: reserve into in-flight, requeue, retry promotion, batched outcomes.
+
+Each script touches the keys of one queue only (the queue, its in-flight lists, retry
+set and crash counts all share the queue's hash slot), so every step stays atomic on
+Redis Cluster. Outcomes of a batch (acks, fan-out pushes, retries, failures, stats) are
+written in one round trip: inside MULTI on a single server, so a batch is either fully
+recorded or still in flight; in two ordered phases (writes, then acks) on a cluster.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from bus.keys import Keys
+
+# KEYS: queue, inflight, crashes. ARGV: how many.
+# Returns {suspect_count, job...}. A job that was in flight when a worker died (it has a
+# crash count) is returned alone, so it runs in isolation and the next crash is its own.
+RESERVE = """
+local jobs = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+if #jobs == 0 then return {0} end
+local suspect = 0
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  for i = 1, #jobs do
+    local count = redis.call('HGET', KEYS[3], redis.sha1hex(jobs[i]))
+    if count then
+      if i == 1 then
+        jobs = {jobs[1]}
+        suspect = tonumber(count)
+      else
+        local clean = {}
+        for j = 1, i - 1 do clean[j] = jobs[j] end
+        jobs = clean
+      end
+      break
+    end
+  end
+end
+redis.call('LTRIM', KEYS[1], #jobs, -1)
+redis.call('RPUSH', KEYS[2], unpack(jobs))
+table.insert(jobs, 1, suspect)
+return jobs
+"""
+
+# KEYS: inflight, queue, crashes. ARGV: "1" to count a crash for every job moved.
+# Moves every in-flight job back to the head of its queue, keeping their order.
+REQUEUE = """
+local jobs = redis.call('LRANGE', KEYS[1], 0, -1)
+for i = #jobs, 1, -1 do
+  if ARGV[1] == '1' then redis.call('HINCRBY', KEYS[3], redis.sha1hex(jobs[i]), 1) end
+  redis.call('LPUSH', KEYS[2], jobs[i])
+end
+redis.call('DEL', KEYS[1])
+return #jobs
+"""
+
+# KEYS: retries, queue. ARGV: now (epoch seconds), limit.
+PROMOTE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+if #due == 0 then return 0 end
+redis.call('ZREM', KEYS[1], unpack(due))
+redis.call('RPUSH', KEYS[2], unpack(due))
+return #due
+"""
+
+
+def job_digest(raw: bytes) -> str:
+    """The field a job's crash count is stored under (what Lua's ``sha1hex`` computes)."""
+    return hashlib.sha1(raw, usedforsecurity=False).hexdigest()
+
+
+@dataclass(slots=True)
+class Reserved:
+    """A job taken into this worker's in-flight list."""
+
+    queue: str
+    raw: bytes
+    crashes: int = 0
+
+
+def parse_reserve(queue: str, reply: list[Any]) -> list[Reserved]:
+    suspect = int(reply[0]) if reply else 0
+    return [Reserved(queue, raw, suspect) for raw in reply[1:]]
+
+
+@dataclass
+class Outcomes:
+    """Writes owed for finished jobs, flushed together with the next reserve."""
+
+    acks: list[tuple[str, bytes]] = field(default_factory=list)
+    pushes: dict[str, list[str]] = field(default_factory=dict)
+    retries: list[tuple[str, str, float]] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    crash_clears: list[tuple[str, bytes]] = field(default_factory=list)
+    processed: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.acks or self.pushes or self.retries or self.failures or self.crash_clears)
+
+    def push(self, queue: str, job: str) -> None:
+        self.pushes.setdefault(queue, []).append(job)
+
+    def merge(self, other: Outcomes) -> None:
+        self.acks += other.acks
+        for queue, jobs in other.pushes.items():
+            self.pushes.setdefault(queue, []).extend(jobs)
+        self.retries += other.retries
+        self.failures += other.failures
+        self.crash_clears += other.crash_clears
+        self.processed += other.processed
+
+    def write(self, pipe: Any, keys: Keys, worker_id: str) -> None:
+        """Queue the commands that record new work (fan-out, retries, failures, stats)."""
+        for queue, jobs in self.pushes.items():
+            pipe.rpush(keys.queue(queue), *jobs)
+        if self.pushes:
+            pipe.sadd(keys.queues, *self.pushes)
+        for queue, job, due in self.retries:
+            pipe.zadd(keys.retries(queue), {job: due})
+        if self.failures:
+            pipe.rpush(keys.failed, *self.failures)
+            pipe.incrby(keys.stat_failed, len(self.failures))
+            pipe.incrby(keys.stat_failed_of(worker_id), len(self.failures))
+        if self.processed:
+            pipe.incrby(keys.stat_processed, self.processed)
+            pipe.incrby(keys.stat_processed_of(worker_id), self.processed)
+
+    def ack(self, pipe: Any, keys: Keys, worker_id: str) -> None:
+        """Queue the commands that release finished jobs from the in-flight lists."""
+        for queue, raw in self.acks:
+            pipe.lrem(keys.inflight(queue, worker_id), 1, raw)
+        for queue, raw in self.crash_clears:
+            pipe.hdel(keys.crashes(queue), job_digest(raw))

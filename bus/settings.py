@@ -1,0 +1,151 @@
+"""Typed settings for the bus, loaded at the edge from ``settings.toml`` and the environment.
+
+Library code receives a :class:`BusSettings`; only :func:`load_settings` looks at files
+and environment variables. Precedence: explicit overrides (CLI flags) > environment >
+settings file > defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from bus.context import LocalMode, parse_local_mode
+from bus.errors import ConfigurationError
+from bus.subscription import Retry
+
+SETTINGS_FILE_ENV = "BUS_SETTINGS"
+DEFAULT_SETTINGS_FILE = "settings.toml"
+ENVIRONMENT = {
+    "BUS_REDIS_URL": "redis_url",
+    "BUS_NAMESPACE": "namespace",
+    "BUS_DATA_DIR": "data_dir",
+    "BUS_LOCAL_MODE": "local_mode",
+    "BUS_ENV": "environment",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    """How workers reserve, heartbeat, recover and stop."""
+
+    batch_size: int = 50
+    concurrency: int = 1
+    heartbeat_interval: float = 5.0
+    dead_after: float = 30.0
+    recovery_interval: float = 5.0
+    max_crashes: int = 3
+    shutdown_grace: float = 30.0
+    idle_wait: float = 1.0
+    retry_poll_interval: float = 1.0
+    subscriptions_max_age: float = 2.0
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise ConfigurationError(f"worker.{f.name} must be a positive number, got {value!r}")
+        if self.dead_after <= self.heartbeat_interval:
+            raise ConfigurationError("worker.dead_after must be longer than worker.heartbeat_interval")
+
+
+@dataclass(frozen=True, slots=True)
+class BusSettings:
+    """Everything a :class:`bus.Bus` needs to know about its environment."""
+
+    redis_url: str | None = None
+    """None: use the embedded server under ``data_dir``."""
+    namespace: str = "resque"
+    data_dir: Path = Path("var")
+    local_mode: LocalMode | None = None
+    hostname: str | None = None
+    environment: str = "production"
+    """``development`` or ``test`` caps heartbeat back-fill, as queue-bus does."""
+    publish_timeout: float = 30.0
+    """How long ``publish`` keeps retrying an unreachable Redis before raising."""
+    worker: WorkerSettings = field(default_factory=WorkerSettings)
+    retry: Retry = field(default_factory=Retry)
+
+    def with_overrides(self, **overrides: Any) -> BusSettings:
+        return _build(self, {k: v for k, v in overrides.items() if v is not None}, "override")
+
+
+def load_settings(
+    path: str | Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> BusSettings:
+    """Settings from the file (``$BUS_SETTINGS`` or ``./settings.toml``), env, then overrides."""
+    env = os.environ if environ is None else environ
+    settings = BusSettings()
+    file = Path(path) if path else Path(env[SETTINGS_FILE_ENV]) if env.get(SETTINGS_FILE_ENV) else None
+    if file is None and Path(DEFAULT_SETTINGS_FILE).is_file():
+        file = Path(DEFAULT_SETTINGS_FILE)
+    if file is not None:
+        settings = _build(settings, read_table(file, "bus"), str(file))
+        if not settings.data_dir.is_absolute():
+            settings = replace(settings, data_dir=file.resolve().parent / settings.data_dir)
+    from_env = {name: env[var] for var, name in ENVIRONMENT.items() if env.get(var)}
+    settings = _build(settings, from_env, "environment")
+    return settings.with_overrides(**overrides)
+
+
+def read_table(file: Path, table: str) -> dict[str, Any]:
+    """One top-level table of a TOML settings file ({} if absent)."""
+    try:
+        with open(file, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigurationError(f"settings file {file} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"settings file {file} is not valid TOML: {exc}") from None
+    section = data.get(table, {})
+    if not isinstance(section, dict):
+        raise ConfigurationError(f"[{table}] in {file} must be a table")
+    return section
+
+
+def _build(base: BusSettings, values: Mapping[str, Any], source: str) -> BusSettings:
+    known = {f.name for f in fields(BusSettings)}
+    unknown = set(values) - known
+    if unknown:
+        raise ConfigurationError(f"unknown bus setting(s) {', '.join(sorted(unknown))} in {source}")
+    changes: dict[str, Any] = {}
+    try:
+        for name, value in values.items():
+            if name == "worker":
+                changes[name] = _sub(base.worker, value, WorkerSettings, f"{source} [bus.worker]")
+            elif name == "retry":
+                changes[name] = _sub(base.retry, value, Retry, f"{source} [bus.retry]")
+            elif name == "data_dir":
+                changes[name] = Path(value)
+            elif name == "local_mode":
+                changes[name] = parse_local_mode(value or None)
+            elif name in ("publish_timeout",):
+                changes[name] = float(value)
+            else:
+                if not isinstance(value, str):
+                    raise ConfigurationError(f"bus setting {name} must be a string, got {value!r} in {source}")
+                changes[name] = value
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(f"invalid bus setting in {source}: {exc}") from None
+    return replace(base, **changes)
+
+
+def _sub(base: Any, value: Any, cls: type, source: str) -> Any:
+    if isinstance(value, cls):
+        return value
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(f"{source} must be a table")
+    known = {f.name for f in fields(cls)}
+    unknown = set(value) - known
+    if unknown:
+        raise ConfigurationError(f"unknown setting(s) {', '.join(sorted(unknown))} in {source}")
+    if "delays" in value and value["delays"] is not None:
+        value = {**value, "delays": tuple(value["delays"])}
+    return replace(base, **value)

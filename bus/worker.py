@@ -1,0 +1,545 @@
+"""The worker loop: reserve a batch, run it, record the outcomes, recover, stop cleanly.
+
+One round trip per batch: the outcomes of the previous batch (acks, fan-out, retries,
+failures, stats) and the reservation of the next one travel in one pipeline, inside
+MULTI on a single server. Jobs wait in this worker's in-flight lists in Redis until
+their outcome is recorded, so a worker killed at any point loses nothing: live workers
+requeue the in-flight jobs of dead ones. A background thread heartbeats and recovers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue as threadqueue
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from bus.clock import Clock, ServerClock
+from bus.connection import TRANSIENT_ERRORS, with_retries
+from bus.driver import drive
+from bus.envelope import DRIVER_PROXY, PUBLISHER_PROXY, WORKER_CLASS, Job, decode_job, dumps
+from bus.errors import BusError, ConfigurationError, MalformedJob, PoisonJob, RedisUnavailable
+from bus.failures import failure_entry
+from bus.keys import INCOMING_QUEUE
+from bus.queues import PROMOTE, RESERVE, Outcomes, Reserved, job_digest, parse_reserve
+from bus.recovery import iso_time, recover_dead_workers, requeue_inflight, unregister
+from bus.registry import Registry, SubscriptionCache
+from bus.rider import find_route, ride
+from bus.settings import WorkerSettings
+
+if TYPE_CHECKING:
+    from bus.core import Bus
+
+log = logging.getLogger("bus.worker")
+STOP_ERRORS: tuple[type[Exception], ...] = (RedisUnavailable, *TRANSIENT_ERRORS)
+
+
+class GraceExpired(BaseException):
+    """Raised in the main thread when the shutdown grace period runs out mid-job."""
+
+
+class Worker:
+    """Runs the jobs of some queues: drives incoming events and rides app jobs."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        queues: list[str],
+        *,
+        concurrency: int | None = None,
+        batch_size: int | None = None,
+        burst: bool = False,
+        settings: WorkerSettings | None = None,
+        clock: Clock | None = None,
+        install_signals: bool = True,
+    ) -> None:
+        if not queues:
+            raise ConfigurationError("a worker needs at least one queue (no app subscriptions and no --driver?)")
+        base = settings or bus.settings.worker
+        overrides = {k: v for k, v in (("concurrency", concurrency), ("batch_size", batch_size)) if v is not None}
+        self.settings = replace(base, **overrides) if overrides else base
+        self.bus = bus
+        self.queues = list(dict.fromkeys(queues))
+        self.burst = burst
+        self.keys = bus.keys
+        self.redis = bus.redis
+        self.clock: Clock = clock or ServerClock(self.redis)
+        self.hostname = bus.hostname
+        self.pid = os.getpid()
+        self.id = f"{self.hostname}:{self.pid}:{','.join(self.queues)}"
+        self.atomic = True
+        self.install_signals = install_signals
+        self.cache = SubscriptionCache(Registry(self.redis, self.keys), self.settings.subscriptions_max_age)
+        self.processed = 0
+        self.failed = 0
+        self._stopping = threading.Event()
+        self._grace_deadline: float | None = None
+        self._pending = Outcomes()
+        self._last_promote = 0.0
+        self._version: int | None = None
+        self._housekeeper: threading.Thread | None = None
+        self._pool: _Pool | None = None
+
+    # --- lifecycle ------------------------------------------------------------
+    def run(self) -> int:
+        """Work until stopped (or, with ``burst``, until the queues are empty); exit code."""
+        if self.install_signals and threading.current_thread() is threading.main_thread():
+            self._install_signals()
+        self._register()
+        log.info(
+            "worker %s started (concurrency %d, batch %d)", self.id, self.settings.concurrency, self.settings.batch_size
+        )
+        self._recover()
+        self._housekeeper = threading.Thread(target=self._housekeeping, name="bus-housekeeping", daemon=True)
+        self._housekeeper.start()
+        if self.settings.concurrency > 1:
+            self._pool = _Pool(self.settings.concurrency, self._run_job)
+        try:
+            self._loop()
+        except GraceExpired:
+            log.warning("shutdown grace period expired; requeueing unfinished jobs")
+            self.redis.connection_pool.disconnect()
+        except RedisUnavailable as exc:
+            log.error("stopping: %s", exc)
+        finally:
+            self._shutdown()
+        return 0
+
+    def request_stop(self) -> None:
+        """Stop fetching; finish running jobs within the grace period, then exit."""
+        if not self._stopping.is_set():
+            log.info("worker %s stopping (grace %.0fs)", self.id, self.settings.shutdown_grace)
+            self._grace_deadline = time.monotonic() + self.settings.shutdown_grace
+            self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def _install_signals(self) -> None:
+        def on_term(signum: int, frame: FrameType | None) -> None:
+            if self.stopping and signum == signal.SIGINT:
+                raise GraceExpired()
+            self.request_stop()
+            if self._pool is None:
+                signal.setitimer(signal.ITIMER_REAL, self.settings.shutdown_grace)
+
+        def on_alarm(signum: int, frame: FrameType | None) -> None:
+            raise GraceExpired()
+
+        signal.signal(signal.SIGTERM, on_term)
+        signal.signal(signal.SIGINT, on_term)
+        signal.signal(signal.SIGALRM, on_alarm)
+
+    def _register(self) -> None:
+        now = self.clock()
+        info = dumps(
+            {
+                "host": self.hostname,
+                "pid": self.pid,
+                "queues": self.queues,
+                "started_at": now,
+                "concurrency": self.settings.concurrency,
+                "apps": sorted(self.bus.dispatches),
+            }
+        )
+
+        def register() -> None:
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.sadd(self.keys.workers, self.id)
+            pipe.set(self.keys.worker_started(self.id), time.strftime("%Y-%m-%d %H:%M:%S %z", time.gmtime(now)))
+            pipe.hset(self.keys.bus_workers, self.id, info)
+            pipe.hset(self.keys.workers_heartbeat, self.id, iso_time(now))
+            pipe.execute()
+
+        self._retrying(register, "register worker")
+
+    def _shutdown(self) -> None:
+        if self.install_signals and threading.current_thread() is threading.main_thread():
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        if self._pool is not None:
+            self._drain_pool(deadline=self._grace_deadline)
+        try:
+            patience = max(5.0, (self._grace_deadline or time.monotonic()) - time.monotonic())
+            with_retries(lambda: self._flush(self._pending), what="final flush", patience=patience)
+            moved = requeue_inflight(self.redis, self.keys, self.id, self.queues, crashed=False)
+            if moved:
+                log.info("requeued %d unstarted job(s)", moved)
+            unregister(self.redis, self.keys, self.id)
+        except STOP_ERRORS as exc:
+            log.error("could not unregister cleanly (%s); live workers will requeue this worker's jobs", exc)
+        log.info("worker %s stopped: %d processed, %d failed", self.id, self.processed, self.failed)
+
+    # --- the loop -------------------------------------------------------------
+    def _loop(self) -> None:
+        while not self.stopping:
+            batch = self._exchange(self._want())
+            if batch:
+                self._handle(batch)
+                continue
+            if self._pool is not None and self._pool.busy:
+                self._collect(timeout=0.05)
+                continue
+            if self.burst and not self._retries_waiting():
+                return
+            batch = self._wait_for_job()
+            if batch:
+                self._handle(batch)
+
+    def _want(self) -> int:
+        if self._pool is None:
+            return self.settings.batch_size
+        return max(0, self.settings.batch_size + self.settings.concurrency - self._pool.outstanding)
+
+    def _handle(self, batch: list[Reserved]) -> None:
+        drives: list[tuple[Reserved, Job]] = []
+        for reserved in batch:
+            if self.stopping:
+                return  # unstarted jobs stay in flight and are requeued at shutdown
+            if reserved.crashes:
+                self._flush_drives(drives)
+                drives = []
+                self._run_suspect(reserved)
+                continue
+            job = self._decode(reserved, self._pending)
+            if job is None:
+                continue
+            if job.proxy == DRIVER_PROXY and job.klass == WORKER_CLASS:
+                drives.append((reserved, job))
+            elif self._pool is not None:
+                self._pool.submit(reserved, job)
+                self._collect(timeout=0)
+            else:
+                self._pending.merge(self._run_job(reserved, job))
+        self._flush_drives(drives)
+
+    def _collect(self, timeout: float) -> None:
+        assert self._pool is not None
+        for outcome in self._pool.results(timeout):
+            self._pending.merge(outcome)
+
+    def _drain_pool(self, deadline: float | None) -> None:
+        assert self._pool is not None
+        while self._pool.busy and (deadline is None or time.monotonic() < deadline):
+            self._collect(timeout=0.1)
+
+    # --- running jobs ---------------------------------------------------------
+    def _decode(self, reserved: Reserved, into: Outcomes) -> Job | None:
+        try:
+            return decode_job(reserved.raw)
+        except MalformedJob as exc:
+            self._fail(reserved, None, exc, into)
+            return None
+
+    def _flush_drives(self, drives: list[tuple[Reserved, Job]]) -> None:
+        if not drives:
+            return
+        subscriptions = self.cache.get(self._version)
+        now = int(self.clock())
+        out = self._pending
+        for reserved, job in drives:
+            try:
+                if not job.attributes:
+                    raise MalformedJob("No attributes passed")
+                for queue, rider_job in drive(job.attributes, subscriptions, now):
+                    out.push(queue, rider_job)
+                out.acks.append((reserved.queue, reserved.raw))
+                out.processed += 1
+                self.processed += 1
+            except Exception as exc:  # noqa: BLE001 - a bad event fails, the worker goes on
+                self._fail(reserved, job, exc, out)
+
+    def _run_job(self, reserved: Reserved, job: Job) -> Outcomes:
+        """Run one non-driver job; never raises (its outcome says what happened)."""
+        out = Outcomes()
+        try:
+            if job.klass != WORKER_CLASS:
+                raise MalformedJob(f"unknown job class {job.klass!r} (expected {WORKER_CLASS})")
+            if job.proxy == PUBLISHER_PROXY:
+                self._republish(job, out)
+            elif job.proxy == DRIVER_PROXY:
+                for queue, rider_job in drive(job.attributes, self.cache.get(), int(self.clock())):
+                    out.push(queue, rider_job)
+            else:
+                self._ride(reserved, job, out)
+                return out
+        except Exception as exc:  # noqa: BLE001
+            self._fail(reserved, job, exc, out)
+            return out
+        self._done(reserved, out)
+        return out
+
+    def _ride(self, reserved: Reserved, job: Job, out: Outcomes) -> None:
+        try:
+            route = find_route(job, self.bus.dispatches)
+        except BusError as exc:
+            self._fail(reserved, job, exc, out)
+            return
+        try:
+            ride(
+                route,
+                job.attributes,
+                queue=reserved.queue,
+                attempt=job.attempt,
+                middleware=self.bus.middleware,
+                now=int(self.clock()),
+            )
+        except Exception as exc:  # noqa: BLE001 - handler errors are the job's outcome
+            policy = route.retry or self.bus.settings.retry
+            if job.attempt < policy.max_retries:
+                self._retry(reserved, job, exc, policy.delay(job.attempt + 1), out)
+            else:
+                self._fail(reserved, job, exc, out)
+            return
+        self._done(reserved, out)
+
+    def _republish(self, job: Job, out: Outcomes) -> None:
+        """A delayed event came due: publish it now, keeping its ``bus_id``."""
+        publisher = self.bus.publisher
+        event = publisher.build(str(job.attributes.get("bus_event_type") or ""), job.attributes)
+        out.push(INCOMING_QUEUE, publisher.job(event))
+
+    def _done(self, reserved: Reserved, out: Outcomes) -> None:
+        out.acks.append((reserved.queue, reserved.raw))
+        out.processed += 1
+        self.processed += 1
+
+    def _retry(self, reserved: Reserved, job: Job, exc: BaseException, delay: float, out: Outcomes) -> None:
+        envelope = json.loads(reserved.raw)
+        envelope["bus_attempt"] = job.attempt + 1
+        out.retries.append((reserved.queue, dumps(envelope), self.clock() + delay))
+        out.acks.append((reserved.queue, reserved.raw))
+        out.processed += 1
+        self.processed += 1
+        log.warning(
+            "job on %s failed (%s: %s); retry %d in %.1fs",
+            reserved.queue,
+            type(exc).__name__,
+            exc,
+            job.attempt + 1,
+            delay,
+        )
+
+    def _fail(self, reserved: Reserved, job: Job | None, exc: BaseException, out: Outcomes) -> None:
+        if job is not None:
+            payload = job.payload()
+        else:
+            payload = {"class": None, "args": [reserved.raw.decode("utf-8", "replace")]}
+        out.failures.append(failure_entry(payload, exc, queue=reserved.queue, worker_id=self.id, now=self.clock()))
+        out.acks.append((reserved.queue, reserved.raw))
+        out.processed += 1
+        self.processed += 1
+        self.failed += 1
+        log.error("job on %s failed for good: %s: %s", reserved.queue, type(exc).__name__, exc)
+
+    def _run_suspect(self, reserved: Reserved) -> None:
+        """A job that was in flight when a worker died runs alone, its outcome saved at once."""
+        if self._pool is not None:
+            self._drain_pool(deadline=None)
+        self._retrying(lambda: self._flush(self._pending), "flush")
+        out = Outcomes()
+        if reserved.crashes >= self.settings.max_crashes:
+            error = PoisonJob(f"job was in flight when its worker died {reserved.crashes} times; not running it again")
+            try:
+                job: Job | None = decode_job(reserved.raw)
+            except MalformedJob:
+                job = None
+            self._fail(reserved, job, error, out)
+        else:
+            self._retrying(lambda: self.redis.set(self.keys.worker(self.id), self._current_job(reserved)), "mark job")
+            job = self._decode(reserved, out)
+            if job is not None:
+                out = self._run_job(reserved, job)
+        out.crash_clears.append((reserved.queue, reserved.raw))
+        self._retrying(lambda: self._flush(out), "flush")
+
+    def _current_job(self, reserved: Reserved) -> str:
+        try:
+            payload: Any = json.loads(reserved.raw)
+        except ValueError:
+            payload = reserved.raw.decode("utf-8", "replace")
+        return dumps({"queue": reserved.queue, "run_at": iso_time(self.clock()), "payload": payload})
+
+    # --- Redis round trips ----------------------------------------------------
+    def _exchange(self, want: int) -> list[Reserved]:
+        """Record pending outcomes and reserve up to ``want`` jobs per queue, in one trip."""
+        pending, self._pending = self._pending, Outcomes()
+        promote = time.monotonic() - self._last_promote > self.settings.retry_poll_interval
+
+        def attempt() -> list[Any]:
+            pipe = self.redis.pipeline(transaction=self.atomic)
+            pending.write(pipe, self.keys, self.id)
+            pending.ack(pipe, self.keys, self.id)
+            if promote:
+                now = self.clock()
+                for queue in self.queues:
+                    pipe.eval(PROMOTE, 2, self.keys.retries(queue), self.keys.queue(queue), now, 1000)
+            first = len(pipe.command_stack)
+            if want > 0:
+                pipe.get(self.keys.subscriptions_version)
+                for queue in self.queues:
+                    pipe.eval(
+                        RESERVE,
+                        3,
+                        self.keys.queue(queue),
+                        self.keys.inflight(queue, self.id),
+                        self.keys.crashes(queue),
+                        want,
+                    )
+            results: list[Any] = pipe.execute(raise_on_error=False)
+            return results[first:]
+
+        results = self._retrying(attempt, "worker round trip", reconcile=True)
+        if promote:
+            self._last_promote = time.monotonic()
+        if want <= 0:
+            return []
+        version, *replies = results
+        self._version = int(version or 0) if not isinstance(version, Exception) else None
+        batch: list[Reserved] = []
+        for queue, reply in zip(self.queues, replies, strict=True):
+            if isinstance(reply, Exception):
+                log.error("reserving from %s failed: %s", queue, reply)
+                continue
+            batch += parse_reserve(queue, reply)
+        return batch
+
+    def _flush(self, outcomes: Outcomes) -> None:
+        if not outcomes:
+            return
+        pipe = self.redis.pipeline(transaction=self.atomic)
+        outcomes.write(pipe, self.keys, self.id)
+        outcomes.ack(pipe, self.keys, self.id)
+        pipe.execute()
+
+    def _wait_for_job(self) -> list[Reserved]:
+        """Block until the first queue has a job (briefly when there are several queues)."""
+        queue = self.queues[0]
+        timeout = self.settings.idle_wait if len(self.queues) == 1 else min(0.1, self.settings.idle_wait)
+        key, inflight = self.keys.queue(queue), self.keys.inflight(queue, self.id)
+        raw = self._retrying(
+            lambda: self.redis.blmove(key, inflight, timeout, "LEFT", "RIGHT"), "wait for jobs", reconcile=True
+        )
+        if raw is None:
+            return []
+        crashes = self._retrying(lambda: self.redis.hget(self.keys.crashes(queue), job_digest(raw)), "check job")
+        return [Reserved(queue, raw, int(crashes or 0))]
+
+    def _retries_waiting(self) -> bool:
+        pipe = self.redis.pipeline(transaction=False)
+        for queue in self.queues:
+            pipe.exists(self.keys.retries(queue))
+        return any(self._retrying(pipe.execute, "check retries"))
+
+    def _retrying(self, call: Callable[[], Any], what: str, *, reconcile: bool = False) -> Any:
+        """Retry while Redis is down; after a broken round trip, requeue jobs it may have reserved."""
+        broken = False
+
+        def tracked() -> Any:
+            nonlocal broken
+            try:
+                return call()
+            except TRANSIENT_ERRORS:
+                broken = True
+                raise
+
+        result = with_retries(tracked, what=what, patience=None, should_stop=self._gave_up)
+        if broken and reconcile:
+            self._reconcile()
+        return result
+
+    def _gave_up(self) -> bool:
+        return self.stopping and self._grace_deadline is not None and time.monotonic() > self._grace_deadline
+
+    def _reconcile(self) -> None:
+        """Requeue in-flight jobs this process does not hold (reserved by a lost reply)."""
+        held = self._pool.held() if self._pool is not None else set()
+        for queue in self.queues:
+            inflight = self.keys.inflight(queue, self.id)
+            for raw in self.redis.lrange(inflight, 0, -1):
+                if (queue, raw) not in held and self.redis.lrem(inflight, 1, raw):
+                    self.redis.lpush(self.keys.queue(queue), raw)
+
+    # --- housekeeping thread --------------------------------------------------
+    def _housekeeping(self) -> None:
+        next_recovery = time.monotonic() + self.settings.recovery_interval
+        while not self._stopping.wait(self.settings.heartbeat_interval):
+            try:
+                self.redis.hset(self.keys.workers_heartbeat, self.id, iso_time(self.clock()))
+                if not self.redis.hexists(self.keys.bus_workers, self.id):
+                    log.warning("worker %s was declared dead by another worker; registering again", self.id)
+                    self._register()
+                if time.monotonic() >= next_recovery:
+                    self._recover()
+                    next_recovery = time.monotonic() + self.settings.recovery_interval
+            except TRANSIENT_ERRORS as exc:
+                log.warning("heartbeat failed: %s", exc)
+
+    def _recover(self) -> None:
+        try:
+            recover_dead_workers(
+                self.redis,
+                self.keys,
+                now=self.clock(),
+                dead_after=self.settings.dead_after,
+                hostname=self.hostname,
+                exclude=self.id,
+            )
+        except TRANSIENT_ERRORS as exc:
+            log.warning("dead-worker recovery skipped: %s", exc)
+
+
+class _Pool:
+    """Daemon threads running jobs; outcomes come back to the loop thread."""
+
+    def __init__(self, size: int, run: Callable[[Reserved, Job], Outcomes]) -> None:
+        self._run = run
+        self._todo: threadqueue.Queue[tuple[Reserved, Job]] = threadqueue.Queue()
+        self._done: threadqueue.Queue[tuple[Reserved, Outcomes]] = threadqueue.Queue()
+        self._held: set[tuple[str, bytes]] = set()
+        self._lock = threading.Lock()
+        for n in range(size):
+            threading.Thread(target=self._serve, name=f"bus-job-{n}", daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            reserved, job = self._todo.get()
+            self._done.put((reserved, self._run(reserved, job)))
+
+    def submit(self, reserved: Reserved, job: Job) -> None:
+        with self._lock:
+            self._held.add((reserved.queue, reserved.raw))
+        self._todo.put((reserved, job))
+
+    def results(self, timeout: float) -> list[Outcomes]:
+        out: list[Outcomes] = []
+        try:
+            item = self._done.get(timeout=timeout) if timeout > 0 else self._done.get_nowait()
+            while True:
+                reserved, outcome = item
+                with self._lock:
+                    self._held.discard((reserved.queue, reserved.raw))
+                out.append(outcome)
+                item = self._done.get_nowait()
+        except threadqueue.Empty:
+            return out
+
+    @property
+    def outstanding(self) -> int:
+        with self._lock:
+            return len(self._held)
+
+    @property
+    def busy(self) -> bool:
+        return self.outstanding > 0
+
+    def held(self) -> set[tuple[str, bytes]]:
+        with self._lock:
+            return set(self._held)

@@ -1,0 +1,59 @@
+"""The switchboard's exceptions: one small tree; none of them ever carries a credential."""
+
+from __future__ import annotations
+
+
+class SwitchboardError(Exception):
+    """Base of every error the switchboard raises on purpose."""
+
+
+class SettingsError(SwitchboardError):
+    """The settings file or environment cannot work as given."""
+
+
+class TemplateError(SwitchboardError):
+    """A template is missing, does not render, or its data does not fit its declaration."""
+
+
+class ProviderError(SwitchboardError):
+    """A provider call failed; subclasses say whether trying again can help.
+
+    Carries the HTTP status and the provider's own error code when there is one, and a
+    message safe to log and store (never the request's credentials).
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class TransientProviderError(ProviderError):
+    """Worth retrying: rate limits (429), 5xx, timeouts, network errors.
+
+    ``retry_after`` is the provider's own wait in seconds when it said one.
+    """
+
+    def __init__(
+        self, message: str, *, status: int | None = None, code: str | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, status=status, code=code)
+        self.retry_after = retry_after
+
+
+class PermanentProviderError(ProviderError):
+    """Retrying cannot help (invalid recipient, payload rejected).
+
+    ``recipient_problem`` is True when the failure is about the recipient itself (invalid
+    number, STOP, unregistered device token): the recipient is then suppressed.
+    """
+
+    def __init__(
+        self, message: str, *, status: int | None = None, code: str | None = None, recipient_problem: bool = False
+    ) -> None:
+        super().__init__(message, status=status, code=code)
+        self.recipient_problem = recipient_problem
+
+
+class ProviderConfigurationError(ProviderError):
+    """The provider rejected our credentials or setup: the channel stops until fixed."""
