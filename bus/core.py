@@ -228,7 +228,10 @@ class Bus:
     def subscribe_all(self, apps: Sequence[str] | None = None) -> dict[str, int]:
         """Store this process's subscriptions in Redis (what ``bus subscribe`` does)."""
         wanted = self._dispatches if apps is None else {a: self._dispatches[app_key_of(a)] for a in apps}
-        return {key: self.registry.replace(key, d.subscriptions) for key, d in wanted.items()}
+        return {
+            key: self._retrying(functools.partial(self.registry.replace, key, d.subscriptions), "subscribe")
+            for key, d in wanted.items()
+        }
 
     def unsubscribe(self, app_key: str) -> bool:
         return self.registry.remove(app_key_of(app_key))

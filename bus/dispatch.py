@@ -96,15 +96,15 @@ class Dispatch:
                 for event_type, matcher, method_queue, retry in getattr(member, _MARKS, ()):
                     found = True
                     self.add(
-                        f"{klass.__qualname__}.{name}",
+                        f"{klass.__name__}.{name}",
                         _bound(klass, name),
                         matcher=matcher if matcher is not None else {"bus_event_type": event_type or name},
                         queue=method_queue or queue,
                         retry=retry,
-                        class_name=klass.__qualname__,
+                        class_name=klass.__name__,
                     )
             if not found:
-                raise InvalidSubscription(f"{klass.__qualname__} has no methods marked with @on(...)")
+                raise InvalidSubscription(f"{klass.__name__} has no methods marked with @on(...)")
             return klass
 
         return register(cls) if cls is not None else register

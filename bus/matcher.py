@@ -175,8 +175,8 @@ class Matcher:
             filters[name] = _declared_value(name, value)
         return cls(filters)
 
-    def matches(self, attributes: Mapping[str, Any]) -> bool:
-        if not self._tests:
+    def matches(self, attributes: Mapping[str, Any] | None) -> bool:
+        if not self._tests or attributes is None:
             return False
         return all(test(attributes) for test in self._tests)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bus.context import LocalMode, parse_local_mode
-from bus.errors import ConfigurationError
+from bus.errors import ConfigurationError, InvalidSubscription
 from bus.subscription import Retry
 
 SETTINGS_FILE_ENV = "BUS_SETTINGS"
@@ -148,4 +148,7 @@ def _sub(base: Any, value: Any, cls: type, source: str) -> Any:
         raise ConfigurationError(f"unknown setting(s) {', '.join(sorted(unknown))} in {source}")
     if "delays" in value and value["delays"] is not None:
         value = {**value, "delays": tuple(value["delays"])}
-    return replace(base, **value)
+    try:
+        return replace(base, **value)
+    except InvalidSubscription as exc:
+        raise ConfigurationError(f"{source}: {exc}") from None

@@ -86,6 +86,7 @@ class Worker:
         self._version: int | None = None
         self._housekeeper: threading.Thread | None = None
         self._pool: _Pool | None = None
+        self._previous_handlers: dict[int, Any] = {}
 
     # --- lifecycle ------------------------------------------------------------
     def run(self) -> int:
@@ -134,9 +135,8 @@ class Worker:
         def on_alarm(signum: int, frame: FrameType | None) -> None:
             raise GraceExpired()
 
-        signal.signal(signal.SIGTERM, on_term)
-        signal.signal(signal.SIGINT, on_term)
-        signal.signal(signal.SIGALRM, on_alarm)
+        for signum, handler in ((signal.SIGTERM, on_term), (signal.SIGINT, on_term), (signal.SIGALRM, on_alarm)):
+            self._previous_handlers[signum] = signal.signal(signum, handler)
 
     def _register(self) -> None:
         now = self.clock()
@@ -162,10 +162,15 @@ class Worker:
         self._retrying(register, "register worker")
 
     def _shutdown(self) -> None:
-        if self.install_signals and threading.current_thread() is threading.main_thread():
+        if self._previous_handlers:
             signal.setitimer(signal.ITIMER_REAL, 0)
+            for signum, handler in self._previous_handlers.items():
+                signal.signal(signum, handler)
         if self._pool is not None:
             self._drain_pool(deadline=self._grace_deadline)
+        self._stopping.set()
+        if self._housekeeper is not None:
+            self._housekeeper.join()
         try:
             patience = max(5.0, (self._grace_deadline or time.monotonic()) - time.monotonic())
             with_retries(lambda: self._flush(self._pending), what="final flush", patience=patience)

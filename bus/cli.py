@@ -1,0 +1,452 @@
+"""``bus``: the command line. Thin: parse, call the library, print a table or JSON."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import click
+
+from bus.core import Bus
+from bus.errors import BusError, ConfigurationError
+from bus.failures import Failure
+from bus.keys import INCOMING_QUEUE
+from bus.loader import load_bus
+from bus.output import table, to_json
+from bus.overview import queue_stats, totals, worker_stats
+from bus.server import EmbeddedServer
+from bus.settings import BusSettings, load_settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class Env:
+    """What every command gets: resolved settings and whether to print JSON."""
+
+    settings: BusSettings
+    json: bool
+
+    def bus(self) -> Bus:
+        return Bus(settings=self.settings)
+
+    def emit(self, data: Any, text: str) -> None:
+        click.echo(to_json(data) if self.json else text)
+
+
+def common(fn: F) -> F:
+    """The options every command shares, defined once."""
+
+    @click.option("--redis-url", envvar=None, help="Redis URL (default: $BUS_REDIS_URL, settings, embedded).")
+    @click.option("--namespace", help="Key namespace (default: resque).")
+    @click.option("--settings", "settings_file", type=click.Path(dir_okay=False), help="Settings TOML file.")
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+    @functools.wraps(fn)
+    def wrapper(
+        *args: Any, redis_url: str | None, namespace: str | None, settings_file: str | None, as_json: bool, **kw: Any
+    ) -> Any:
+        settings = load_settings(settings_file, redis_url=redis_url, namespace=namespace)
+        return fn(Env(settings, as_json), *args, **kw)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def parse_attributes(text: str | None) -> dict[str, Any]:
+    if text is None:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise click.UsageError(f"attributes are not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise click.UsageError("attributes must be a JSON object")
+    return value
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
+def cli(verbose: int) -> None:
+    """The event bus: publish, subscribe, drive and ride, on Resque's Redis layout."""
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+# --- publishing -------------------------------------------------------------------
+@cli.command()
+@click.argument("event_type")
+@click.argument("attributes", required=False)
+@common
+def publish(env: Env, event_type: str, attributes: str | None) -> None:
+    """Publish EVENT_TYPE with ATTRIBUTES (a JSON object); prints the bus_id."""
+    attrs = parse_attributes(attributes)
+    bus_id = env.bus().publish(event_type, attrs)
+    env.emit({"bus_id": bus_id, "event_type": event_type}, bus_id)
+
+
+# --- subscriptions ----------------------------------------------------------------
+@cli.command()
+@click.argument("app_module")
+@common
+def subscribe(env: Env, app_module: str) -> None:
+    """Store the subscriptions declared by APP_MODULE (module[:bus]) in Redis."""
+    app_bus = _app_bus(env, app_module)
+    if not app_bus.dispatches:
+        raise ConfigurationError(f"{app_module} declares no dispatches")
+    counts = app_bus.subscribe_all()
+    rows = [_subscription_row(sub) for key in counts for sub in app_bus.dispatches[key].subscriptions]
+    env.emit(
+        {"apps": counts, "subscriptions": rows},
+        "\n".join(f"subscribed {app}: {n} subscription(s)" for app, n in counts.items()),
+    )
+
+
+@cli.command()
+@click.argument("app_module", required=False)
+@click.option("--app", "app_keys", multiple=True, help="App key to unsubscribe (repeatable).")
+@common
+def unsubscribe(env: Env, app_module: str | None, app_keys: tuple[str, ...]) -> None:
+    """Remove the subscriptions of APP_MODULE's apps, or of --app KEY."""
+    if not app_module and not app_keys:
+        raise click.UsageError("give APP_MODULE or --app KEY")
+    b = env.bus()
+    keys = list(app_keys)
+    if app_module:
+        keys += list(_app_bus(env, app_module).dispatches)
+    removed = {key: b.unsubscribe(key) for key in keys}
+    env.emit(removed, "\n".join(f"{k}: {'unsubscribed' if v else 'was not subscribed'}" for k, v in removed.items()))
+
+
+@cli.command()
+@common
+def apps(env: Env) -> None:
+    """Every app and its subscriptions, as stored in Redis."""
+    subs = env.bus().registry.load()
+    rows = [_subscription_row(sub) for sub in subs]
+    env.emit(rows, table(rows, SUBSCRIPTION_COLUMNS, empty="no apps are subscribed"))
+
+
+@cli.command("who-gets")
+@click.argument("event_type")
+@click.argument("attributes", required=False)
+@common
+def who_gets(env: Env, event_type: str, attributes: str | None) -> None:
+    """Which subscriptions would receive this event (a dry run of the matchers)."""
+    subs = env.bus().who_gets(event_type, parse_attributes(attributes))
+    rows = [_subscription_row(sub) for sub in subs]
+    env.emit(rows, table(rows, SUBSCRIPTION_COLUMNS, empty="no subscription matches"))
+
+
+SUBSCRIPTION_COLUMNS = [
+    ("app", "APP"),
+    ("key", "SUBSCRIPTION"),
+    ("queue", "QUEUE"),
+    ("class", "CLASS"),
+    ("matcher", "MATCHER"),
+]
+
+
+def _subscription_row(sub: Any) -> dict[str, Any]:
+    return {
+        "app": sub.app_key,
+        "key": sub.key,
+        "queue": sub.queue_name,
+        "class": sub.class_name,
+        "matcher": sub.matcher.to_redis(),
+    }
+
+
+# --- state ------------------------------------------------------------------------
+@cli.command()
+@common
+def queues(env: Env) -> None:
+    """Depth of every queue: pending, in flight, and waiting to be retried."""
+    b = env.bus()
+    stats = [s.to_json() for s in queue_stats(b.redis, b.keys)]
+    counters = totals(b.redis, b.keys)
+    text = table(
+        stats,
+        [("name", "QUEUE"), ("pending", "PENDING"), ("in_flight", "IN FLIGHT"), ("retrying", "RETRYING")],
+        empty="no queues",
+    )
+    text += (
+        f"\n\nprocessed {counters['processed']}, failed {counters['failed']}"
+        f" ({counters['failed_entries']} in the failed list)"
+    )
+    env.emit({"queues": stats, **counters}, text)
+
+
+@cli.command()
+@common
+def workers(env: Env) -> None:
+    """Registered workers, their queues, heartbeat and in-flight jobs."""
+    b = env.bus()
+    stats = worker_stats(b.redis, b.keys, dead_after=env.settings.worker.dead_after, hostname=b.hostname)
+    rows = [s.to_json() for s in stats]
+    now = time.time()
+    for row in rows:
+        row["last_heartbeat"] = f"{now - row['heartbeat']:.0f}s ago" if row["heartbeat"] else None
+    env.emit(
+        rows,
+        table(
+            rows,
+            [
+                ("id", "WORKER"),
+                ("alive", "ALIVE"),
+                ("last_heartbeat", "HEARTBEAT"),
+                ("in_flight", "IN FLIGHT"),
+                ("processed", "PROCESSED"),
+                ("failed", "FAILED"),
+            ],
+            empty="no workers",
+        ),
+    )
+
+
+# --- failures ---------------------------------------------------------------------
+@cli.group()
+def failed() -> None:
+    """The failed list: list, show, retry, remove, clear."""
+
+
+FAILURE_COLUMNS = [
+    ("index", "#"),
+    ("failed_at", "FAILED AT"),
+    ("queue", "QUEUE"),
+    ("app", "APP"),
+    ("exception", "EXCEPTION"),
+    ("error", "ERROR"),
+]
+
+
+def _failure_row(f: Failure) -> dict[str, Any]:
+    error = f.error if len(f.error) <= 60 else f.error[:57] + "..."
+    return {
+        "index": f.index,
+        "failed_at": f.failed_at,
+        "queue": f.queue,
+        "app": f.app_key,
+        "exception": f.exception,
+        "error": error,
+    }
+
+
+def _matching_failures(b: Bus, queue: str | None, exception: str | None, app: str | None) -> list[Failure]:
+    return [
+        f
+        for f in b.failures.iterate()
+        if (queue is None or f.queue == queue)
+        and (exception is None or f.exception == exception)
+        and (app is None or f.app_key == app)
+    ]
+
+
+def filter_options(fn: F) -> F:
+    fn = click.option("--queue", help="Only failures from this queue.")(fn)
+    fn = click.option("--exception", help="Only failures with this exception class.")(fn)
+    return click.option("--app", help="Only failures of this app.")(fn)
+
+
+@failed.command("list")
+@click.option("--start", default=0, show_default=True, help="Index of the first entry.")
+@click.option("--limit", default=50, show_default=True, help="How many entries.")
+@filter_options
+@common
+def failed_list(env: Env, start: int, limit: int, queue: str | None, exception: str | None, app: str | None) -> None:
+    """List failures (newest last, as Resque stores them)."""
+    b = env.bus()
+    if queue or exception or app:
+        entries = _matching_failures(b, queue, exception, app)[start : start + limit]
+    else:
+        entries = b.failures.list(start, limit)
+    total = b.failures.count()
+    if env.json:
+        click.echo(to_json({"total": total, "failures": [f.to_json() for f in entries]}))
+    else:
+        click.echo(table([_failure_row(f) for f in entries], FAILURE_COLUMNS, empty="no failures"))
+        click.echo(f"\n{total} failure(s) in all")
+
+
+@failed.command("show")
+@click.argument("index", type=int)
+@common
+def failed_show(env: Env, index: int) -> None:
+    """Everything about failure INDEX: payload (decoded), exception, backtrace."""
+    f = _get_failure(env.bus(), index)
+    data = f.to_json()
+    data["attributes"] = f.attributes
+    if env.json:
+        click.echo(to_json(data))
+        return
+    click.echo(f"failure #{f.index} at {f.failed_at} on queue {f.queue} (worker {f.data.get('worker')})")
+    click.echo(f"{f.exception}: {f.error}")
+    for line in f.data.get("backtrace") or []:
+        click.echo(f"    {line}")
+    click.echo("event:")
+    click.echo(to_json(f.attributes))
+
+
+@failed.command("retry")
+@click.argument("indexes", type=int, nargs=-1)
+@click.option("--all", "everything", is_flag=True, help="Retry every failure (that matches the filters).")
+@filter_options
+@common
+def failed_retry(
+    env: Env, indexes: tuple[int, ...], everything: bool, queue: str | None, exception: str | None, app: str | None
+) -> None:
+    """Push failures back onto their queues and remove them from the list."""
+    b = env.bus()
+    chosen = _choose(b, indexes, everything, queue, exception, app)
+    done = sum(1 for f in chosen if b.failures.retry(f))
+    env.emit({"retried": done}, f"retried {done} failure(s)")
+
+
+@failed.command("remove")
+@click.argument("indexes", type=int, nargs=-1)
+@click.option("--all", "everything", is_flag=True, help="Remove every failure (that matches the filters).")
+@filter_options
+@common
+def failed_remove(
+    env: Env, indexes: tuple[int, ...], everything: bool, queue: str | None, exception: str | None, app: str | None
+) -> None:
+    """Remove failures without retrying them."""
+    b = env.bus()
+    chosen = _choose(b, indexes, everything, queue, exception, app)
+    done = sum(1 for f in chosen if b.failures.remove(f))
+    env.emit({"removed": done}, f"removed {done} failure(s)")
+
+
+@failed.command("clear")
+@common
+def failed_clear(env: Env) -> None:
+    """Empty the failed list."""
+    count = env.bus().failures.clear()
+    env.emit({"removed": count}, f"removed {count} failure(s)")
+
+
+def _get_failure(b: Bus, index: int) -> Failure:
+    f = b.failures.get(index)
+    if f is None:
+        raise click.UsageError(f"no failure #{index} (there are {b.failures.count()})")
+    return f
+
+
+def _choose(
+    b: Bus, indexes: tuple[int, ...], everything: bool, queue: str | None, exception: str | None, app: str | None
+) -> list[Failure]:
+    if indexes and everything:
+        raise click.UsageError("give INDEXES or --all, not both")
+    if indexes:
+        return [_get_failure(b, i) for i in indexes]
+    if everything or queue or exception or app:
+        return _matching_failures(b, queue, exception, app)
+    raise click.UsageError("give failure INDEXES, --all, or a filter")
+
+
+# --- workers ----------------------------------------------------------------------
+def worker_options(fn: F) -> F:
+    fn = click.option("--concurrency", "-c", type=click.IntRange(min=1), help="Jobs run at once (threads).")(fn)
+    fn = click.option("--batch", type=click.IntRange(min=1), help="Jobs reserved per round trip.")(fn)
+    return click.option("--burst", is_flag=True, help="Exit once the queues (and due retries) are empty.")(fn)
+
+
+@cli.command()
+@click.argument("app_module")
+@click.option("--queues", "queue_list", help="Comma-separated queues, in priority order (default: the app's).")
+@click.option("--driver", "with_driver", is_flag=True, help="Also drive bus_incoming in this process.")
+@click.option("--no-subscribe", is_flag=True, help="Do not store the app's subscriptions at start.")
+@worker_options
+@common
+def work(
+    env: Env,
+    app_module: str,
+    queue_list: str | None,
+    with_driver: bool,
+    no_subscribe: bool,
+    concurrency: int | None,
+    batch: int | None,
+    burst: bool,
+) -> None:
+    """Run APP_MODULE's riders (module[:bus]) until SIGTERM."""
+    app_bus = _app_bus(env, app_module)
+    names = [q.strip() for q in queue_list.split(",") if q.strip()] if queue_list else app_bus.app_queues()
+    if with_driver and INCOMING_QUEUE not in names:
+        names.append(INCOMING_QUEUE)
+    if not no_subscribe and app_bus.dispatches:
+        app_bus.subscribe_all()
+    worker = app_bus.worker(names, concurrency=concurrency, batch_size=batch, burst=burst)
+    _announce(worker.id)
+    sys.exit(worker.run())
+
+
+@cli.command()
+@worker_options
+@common
+def driver(env: Env, concurrency: int | None, batch: int | None, burst: bool) -> None:
+    """Drive bus_incoming: fan every event out to its subscribers' queues."""
+    worker = env.bus().worker([INCOMING_QUEUE], concurrency=concurrency, batch_size=batch, burst=burst)
+    _announce(worker.id)
+    sys.exit(worker.run())
+
+
+def _announce(worker_id: str) -> None:
+    click.echo(f"worker {worker_id} running; SIGTERM or Ctrl-C stops it gracefully", err=True)
+
+
+def _app_bus(env: Env, spec: str) -> Bus:
+    app_bus = load_bus(spec)
+    if not app_bus.configured:
+        app_bus.configure(env.settings)
+    return app_bus
+
+
+# --- embedded server --------------------------------------------------------------
+@cli.command()
+@click.argument("action", type=click.Choice(["start", "stop", "status"]), default="status")
+@common
+def server(env: Env, action: str) -> None:
+    """The embedded Redis-compatible server under the data directory."""
+    embedded = EmbeddedServer(env.settings.data_dir)
+    if action == "start":
+        url = embedded.ensure()
+        env.emit({"url": url, "running": True}, f"embedded server running at {url}")
+    elif action == "stop":
+        stopped = embedded.stop()
+        env.emit({"stopped": stopped}, "stopped" if stopped else "not running")
+    else:
+        running = embedded.running()
+        where = embedded.url if running else None
+        env.emit(
+            {"running": running, "url": where, "directory": str(embedded.directory)},
+            f"running at {where}" if running else f"not running (data in {embedded.directory})",
+        )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: errors are one line on stderr and a non-zero exit, never a traceback."""
+    try:
+        cli.main(args=argv, prog_name="bus", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except click.UsageError as exc:
+        click.echo(f"bus: error: {exc.format_message()}", err=True)
+        sys.exit(2)
+    except click.ClickException as exc:
+        click.echo(f"bus: error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except ConfigurationError as exc:
+        click.echo(f"bus: error: {exc}", err=True)
+        sys.exit(2)
+    except BusError as exc:
+        click.echo(f"bus: error: {exc}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""What is on the bus right now: queues, in-flight work, retries and workers.
+
+Read-only queries shared by the CLI and the dashboard.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from bus.keys import Keys
+from bus.recovery import WorkerInfo, registered_workers
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStat:
+    name: str
+    pending: int
+    in_flight: int
+    retrying: int
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerStat:
+    id: str
+    host: str
+    pid: int
+    queues: tuple[str, ...]
+    started_at: float
+    heartbeat: float | None
+    alive: bool
+    in_flight: int
+    processed: int
+    failed: int
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["queues"] = list(self.queues)
+        return data
+
+
+def queue_names(redis: Any, keys: Keys, workers: list[WorkerInfo] | None = None) -> list[str]:
+    names = {_text(q) for q in redis.smembers(keys.queues)}
+    for info in workers or []:
+        names.update(info.queues)
+    return sorted(names)
+
+
+def queue_stats(redis: Any, keys: Keys) -> list[QueueStat]:
+    workers = registered_workers(redis, keys)
+    names = queue_names(redis, keys, workers)
+    pipe = redis.pipeline(transaction=False)
+    for name in names:
+        pipe.llen(keys.queue(name))
+        pipe.zcard(keys.retries(name))
+    for info in workers:
+        for name in info.queues:
+            pipe.llen(keys.inflight(name, info.id))
+    replies = pipe.execute()
+    in_flight: dict[str, int] = dict.fromkeys(names, 0)
+    offset = 2 * len(names)
+    for info in workers:
+        for name in info.queues:
+            in_flight[name] = in_flight.get(name, 0) + int(replies[offset])
+            offset += 1
+    return [
+        QueueStat(name, int(replies[2 * i]), in_flight.get(name, 0), int(replies[2 * i + 1]))
+        for i, name in enumerate(names)
+    ]
+
+
+def worker_stats(
+    redis: Any, keys: Keys, *, dead_after: float, hostname: str, now: float | None = None
+) -> list[WorkerStat]:
+    workers = registered_workers(redis, keys)
+    pipe = redis.pipeline(transaction=False)
+    for info in workers:
+        for name in info.queues:
+            pipe.llen(keys.inflight(name, info.id))
+        pipe.get(keys.stat_processed_of(info.id))
+        pipe.get(keys.stat_failed_of(info.id))
+    replies = iter(pipe.execute())
+    now = time.time() if now is None else now
+    out = []
+    for info in sorted(workers, key=lambda w: w.id):
+        in_flight = sum(int(next(replies)) for _ in info.queues)
+        processed, failed = int(next(replies) or 0), int(next(replies) or 0)
+        alive = not info.is_dead(now=now, dead_after=dead_after, hostname=hostname)
+        out.append(
+            WorkerStat(
+                info.id,
+                info.host,
+                info.pid,
+                info.queues,
+                info.started_at,
+                info.heartbeat,
+                alive,
+                in_flight,
+                processed,
+                failed,
+            )
+        )
+    return out
+
+
+def totals(redis: Any, keys: Keys) -> dict[str, int]:
+    """Resque's processed/failed counters and the length of the failed list."""
+    pipe = redis.pipeline(transaction=False)
+    pipe.get(keys.stat_processed)
+    pipe.get(keys.stat_failed)
+    pipe.llen(keys.failed)
+    processed, failed, entries = pipe.execute()
+    return {"processed": int(processed or 0), "failed": int(failed or 0), "failed_entries": int(entries)}
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,179 @@
+"""The ``bus`` command line: tables for people, JSON for scripts, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from bus import Bus
+from bus.cli import main
+from tests.bus.helpers import ROOT, queue_jobs, write_settings
+
+APP = """
+import re
+from bus import Bus, PRESENT, Retry
+
+bus = Bus()
+profile = bus.dispatch("profile")
+
+@profile.subscribe("rating_created")
+def recalc(attributes):
+    print("recalc", attributes["id"])
+
+@profile.subscribe("user_actions", matcher={"bus_event_type": re.compile(r"^user_")}, queue="critical")
+def actions(attributes):
+    pass
+
+@profile.subscribe("explode", retry=Retry(max_retries=0))
+def explode(attributes):
+    raise RuntimeError("exploded " + str(attributes["id"]))
+"""
+
+
+class Run:
+    def __init__(self, capsys: pytest.CaptureFixture[str], redis_url: str) -> None:
+        self.capsys = capsys
+        self.redis_url = redis_url
+
+    def __call__(self, *args: str, url: bool = True) -> tuple[int, str, str]:
+        argv = list(args) + (["--redis-url", self.redis_url] if url else [])
+        code = 0
+        try:
+            main(argv)
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out, err = self.capsys.readouterr()
+        return code, out, err
+
+    def json(self, *args: str) -> Any:
+        code, out, err = self(*args, "--json")
+        assert code == 0, err
+        return json.loads(out)
+
+
+@pytest.fixture
+def run(capsys: pytest.CaptureFixture[str], redis_url: str, tmp_path: Path) -> Run:
+    (tmp_path / "profileapp.py").write_text(APP)
+    write_settings(tmp_path)
+    return Run(capsys, redis_url)
+
+
+def test_publish_prints_the_bus_id(run: Run, r: redis.Redis) -> None:
+    code, out, _ = run("publish", "rating_created", '{"id": 7}')
+    assert code == 0
+    [event] = queue_jobs(r, "bus_incoming")
+    assert out.strip() == event["bus_id"]
+    assert event["id"] == 7
+    assert run.json("publish", "x")["event_type"] == "x"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["publish", "x", "{bad json"], "attributes are not valid JSON"),
+        (["publish", "x", "[1, 2]"], "must be a JSON object"),
+        (["publish"], "Missing argument"),
+        (["who-gets", "x", "nope"], "not valid JSON"),
+        (["failed", "show", "3"], "no failure #3"),
+        (["failed", "retry"], "give failure INDEXES"),
+        (["work", "no_such_module"], "cannot import app module"),
+        (["queues", "--bogus"], "No such option"),
+        (["work", "profileapp", "--concurrency", "0"], "0 is not in the range"),
+    ],
+)
+def test_bad_arguments_print_one_line_and_exit_non_zero(
+    run: Run, r: redis.Redis, args: list[str], message: str
+) -> None:
+    code, out, err = run(*args)
+    assert code != 0
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith("bus: error: ") and message in err
+    assert r.llen("resque:queue:bus_incoming") == 0
+
+
+def test_subscribe_apps_who_gets_unsubscribe(run: Run, r: redis.Redis) -> None:
+    code, out, _ = run("subscribe", "profileapp")
+    assert (code, out.strip()) == (0, "subscribed profile: 3 subscription(s)")
+    code, out, _ = run("apps")
+    assert "profile_critical" in out and "(?-mix:^user_)" in out
+    assert [row["key"] for row in run.json("apps")] == ["explode", "rating_created", "user_actions"]
+    assert [row["key"] for row in run.json("who-gets", "user_paid", '{"id": 1}')] == ["user_actions"]
+    code, out, _ = run("who-gets", "nothing_listens")
+    assert "no subscription matches" in out
+    assert run.json("unsubscribe", "--app", "profile") == {"profile": True}
+    assert r.smembers("resque:bus_apps") == set()
+
+
+def test_work_queues_and_failed_commands(run: Run, r: redis.Redis) -> None:
+    run("subscribe", "profileapp")
+    run("publish", "rating_created", '{"id": 7}')
+    run("publish", "explode", '{"id": 8}')
+    run("publish", "explode", '{"id": 9}')
+    queues = run.json("queues")
+    assert {q["name"]: q["pending"] for q in queues["queues"]}["bus_incoming"] == 3
+
+    code, out, _ = run("work", "profileapp", "--driver", "--burst")
+    assert code == 0
+    assert "recalc 7" in out
+
+    queues = run.json("queues")
+    assert all(q["pending"] == 0 for q in queues["queues"])
+    assert queues["failed"] == 2
+    listing = run.json("failed", "list")
+    assert listing["total"] == 2
+    assert [f["error"] for f in listing["failures"]] == ["exploded 8", "exploded 9"]
+    code, out, _ = run("failed", "list")
+    assert "RuntimeError" in out and "2 failure(s) in all" in out
+    code, out, _ = run("failed", "show", "1")
+    assert "RuntimeError: exploded 9" in out and "in `explode'" in out and '"id": 9' in out
+
+    assert run.json("failed", "retry", "0") == {"retried": 1}
+    assert [j["id"] for j in queue_jobs(r, "profile_default")] == [8]
+    assert run.json("failed", "remove", "--all", "--exception", "RuntimeError") == {"removed": 1}
+    assert run.json("failed", "clear") == {"removed": 0}
+
+
+def test_workers_lists_live_workers(run: Run, redis_url: str) -> None:
+    b = Bus(redis_url)
+    b.dispatch("app").add("x", lambda a: None)
+    import threading
+
+    worker = b.worker(["app_default"], install_signals=False)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        from tests.bus.helpers import wait_for
+
+        rows = wait_for(lambda: run.json("workers"))
+        assert rows[0]["id"] == worker.id and rows[0]["alive"] is True
+    finally:
+        worker.request_stop()
+        thread.join()
+    assert run.json("workers") == []
+
+
+def test_help_documents_every_command() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "bus.cli", "--help"], capture_output=True, text=True, cwd=ROOT, check=True
+    ).stdout
+    for command in [
+        "publish",
+        "subscribe",
+        "unsubscribe",
+        "work",
+        "driver",
+        "apps",
+        "queues",
+        "who-gets",
+        "failed",
+        "workers",
+        "server",
+    ]:
+        assert command in out

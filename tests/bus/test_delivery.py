@@ -1,0 +1,140 @@
+"""At-least-once delivery, caused rather than hoped for: SIGKILL, SIGTERM, poison jobs, server restarts."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+from bus import Bus
+from tests.bus.helpers import spawn, wait_for, write_settings
+from tests.servers import RedisProcess
+
+pytestmark = pytest.mark.slow
+
+APP = """
+import os, time
+import redis
+from bus import Bus
+
+bus = Bus()
+r = redis.Redis.from_url(os.environ["TEST_REDIS_URL"])
+app = bus.dispatch("app")
+
+@app.subscribe("work")
+def work(attributes):
+    r.rpush("test:started", attributes["n"])
+    time.sleep(float(attributes.get("sleep", 0)))
+    if attributes.get("poison"):
+        os.kill(os.getpid(), 9)
+    r.rpush("test:done", attributes["n"])
+"""
+
+
+@pytest.fixture
+def app_dir(tmp_path: Path) -> Path:
+    (tmp_path / "crashapp.py").write_text(APP)
+    write_settings(tmp_path)
+    return tmp_path
+
+
+def numbers(r: redis.Redis, key: str) -> list[int]:
+    return [int(x) for x in r.lrange(key, 0, -1)]
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+def test_kill_9_of_a_worker_mid_job_loses_nothing(app_dir: Path, redis_url: str, r: redis.Redis) -> None:
+    b = Bus(redis_url)
+    b.publish_many([("work", {"n": n, "sleep": 0.1}) for n in range(30)])
+    first = spawn(app_dir, redis_url, "work", "crashapp", "--driver")
+    try:
+        # a job is running (started, not done): it sits in the worker's in-flight list
+        wait_for(lambda: len(numbers(r, "test:done")) >= 3 and r.llen("test:started") > r.llen("test:done"))
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        inflight = r.keys("resque:inflight:*")
+        assert inflight, "the killed worker's reserved jobs are visible in Redis"
+        started_not_done = set(numbers(r, "test:started")) - set(numbers(r, "test:done"))
+        assert started_not_done
+    finally:
+        stop(first)
+    second = spawn(app_dir, redis_url, "work", "crashapp", "--driver")
+    try:
+        wait_for(lambda: set(numbers(r, "test:done")) == set(range(30)), timeout=60)
+        wait_for(lambda: not r.keys("resque:inflight:*{resque:queue:app_default}:*" + str(first.pid) + "*"))
+        assert not any(str(first.pid).encode() in w for w in r.smembers("resque:workers"))
+    finally:
+        stop(second)
+
+
+def test_sigterm_finishes_the_running_job_requeues_the_rest_and_exits_0(
+    app_dir: Path, redis_url: str, r: redis.Redis
+) -> None:
+    b = Bus(redis_url)
+    b.publish_many([("work", {"n": n, "sleep": 0.3}) for n in range(10)])
+    worker = spawn(app_dir, redis_url, "work", "crashapp", "--driver")
+    try:
+        wait_for(lambda: r.llen("test:started") >= 2)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=20) == 0
+    finally:
+        stop(worker)
+    started, done = numbers(r, "test:started"), numbers(r, "test:done")
+    assert set(started) == set(done)  # nothing was cut off mid-job
+    assert r.llen("resque:queue:app_default") + len(done) == 10  # the rest is back in the queue
+    assert r.keys("resque:inflight:*") == []
+    assert r.smembers("resque:workers") == set()
+    assert r.hgetall("resque:bus:workers") == {}
+
+
+def test_a_job_that_keeps_killing_its_worker_is_moved_to_failed(app_dir: Path, redis_url: str, r: redis.Redis) -> None:
+    b = Bus(redis_url)
+    b.publish("work", {"n": 0})
+    b.publish("work", {"n": 99, "poison": True})
+    b.publish_many([("work", {"n": n}) for n in range(1, 6)])
+    exits = []
+    for _ in range(8):
+        worker = spawn(app_dir, redis_url, "work", "crashapp", "--driver", "--burst")
+        exits.append(worker.wait(timeout=60))
+        if exits[-1] == 0:
+            break
+    assert exits[-1] == 0
+    assert exits.count(-signal.SIGKILL) == 3  # max_crashes
+    assert set(numbers(r, "test:done")) == {0, 1, 2, 3, 4, 5}  # at least once: a crash may repeat done work
+    [entry] = [json.loads(x) for x in r.lrange("resque:failed", 0, -1)]
+    assert entry["exception"] == "bus.errors.PoisonJob"
+    assert "died 3 times" in entry["error"]
+    assert json.loads(entry["payload"]["args"][0])["n"] == 99
+    assert r.keys("resque:bus:crashes:*") == []
+
+
+def test_server_killed_and_restarted_mid_load_loses_no_acknowledged_event(
+    app_dir: Path, own_server: RedisProcess
+) -> None:
+    r = own_server.client()
+    worker = spawn(app_dir, own_server.url, "work", "crashapp", "--driver")
+    b = Bus(own_server.url)
+    try:
+        wait_for(lambda: r.scard("resque:workers"))
+        acknowledged = []
+        for n in range(200):
+            b.publish("work", {"n": n})
+            acknowledged.append(n)
+            if n == 100:
+                own_server.kill()  # SIGKILL: no chance to save anything beyond the append-only file
+                time.sleep(0.5)
+                own_server.start()
+        wait_for(lambda: set(numbers(r, "test:done")) >= set(acknowledged), timeout=60)
+        assert worker.poll() is None, "the worker rode through the outage"
+    finally:
+        stop(worker)

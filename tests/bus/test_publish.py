@@ -1,0 +1,165 @@
+"""Publishing: metadata, hooks, context, local modes, batches, asyncio, bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import threading
+from typing import Any
+
+import pytest
+import redis
+
+from bus import Bus, InvalidEvent, LocalMode, in_context, local_mode
+from tests.bus.helpers import queue_jobs
+
+
+def test_metadata_and_user_attributes_override_it(bus: Bus, r: redis.Redis) -> None:
+    bus_id = bus.publish("user_created", {"id": 1, "bus_app_hostname": "custom"})
+    [event] = queue_jobs(r, "bus_incoming")
+    assert event["bus_id"] == bus_id
+    assert event["bus_event_type"] == "user_created"
+    assert event["bus_app_hostname"] == "custom"  # attributes merge over metadata, as in queue-bus
+    assert isinstance(event["bus_published_at"], int)
+    assert event["bus_class_proxy"] == "QueueBus::Driver"
+
+
+def test_before_publish_hooks_see_and_change_every_event(bus: Bus, r: redis.Redis) -> None:
+    @bus.before_publish
+    def stamp(attributes: dict[str, Any]) -> None:
+        attributes["request_id"] = "req-9"
+        attributes.pop("password", None)
+
+    bus.publish("login", {"user": "ann", "password": "hunter2"})
+    [event] = queue_jobs(r, "bus_incoming")
+    assert event["request_id"] == "req-9"
+    assert "password" not in event
+
+
+@pytest.mark.parametrize(
+    ("event_type", "attributes", "message"),
+    [
+        ("", {}, "non-empty string"),
+        (None, {}, "non-empty string"),
+        ("x", ["not", "a", "dict"], "mapping"),
+        ("x", {1: "numeric key"}, "strings"),
+        ("x", {"when": datetime.datetime(2026, 1, 1)}, "not JSON-serialisable"),
+        ("x", {"n": float("nan")}, "not JSON-serialisable"),
+        ("x", {"s": {1, 2}}, "not JSON-serialisable"),
+    ],
+)
+def test_bad_events_raise_before_anything_is_written(
+    bus: Bus, r: redis.Redis, event_type: Any, attributes: Any, message: str
+) -> None:
+    with pytest.raises(InvalidEvent, match=message):
+        bus.publish(event_type, attributes)
+    assert r.keys("*") == []
+
+
+def test_context_is_per_thread(bus: Bus, r: redis.Redis) -> None:
+    barrier = threading.Barrier(2)
+
+    def publish_in(context: str) -> None:
+        with in_context(context, locale=context[:2]):
+            barrier.wait()
+            bus.publish("ctx", {"who": context})
+            barrier.wait()
+
+    threads = [threading.Thread(target=publish_in, args=(name,)) for name in ("frontend", "backend")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    bus.publish("ctx", {"who": "outside"})
+    events = {e["who"]: e for e in queue_jobs(r, "bus_incoming")}
+    assert events["frontend"]["bus_context"] == "frontend" and events["frontend"]["bus_locale"] == "fr"
+    assert events["backend"]["bus_context"] == "backend" and events["backend"]["bus_locale"] == "ba"
+    assert events["outside"]["bus_context"] is None and "bus_locale" not in events["outside"]
+
+
+def test_context_is_per_asyncio_task(bus: Bus, r: redis.Redis) -> None:
+    async def publish_in(context: str) -> str:
+        with in_context(context):
+            await asyncio.sleep(0.01)  # let the other task run inside its own block
+            return await bus.apublish("ctx", {"who": context})
+
+    async def main() -> list[str]:
+        return list(await asyncio.gather(publish_in("a"), publish_in("b")))
+
+    ids = asyncio.run(main())
+    events = {e["who"]: e for e in queue_jobs(r, "bus_incoming")}
+    assert {events["a"]["bus_context"], events["b"]["bus_context"]} == {"a", "b"}
+    assert sorted(ids) == sorted(e["bus_id"] for e in events.values())
+
+
+def test_publish_many_is_one_batch_in_order(bus: Bus, r: redis.Redis) -> None:
+    ids = bus.publish_many([("n", {"i": i}) for i in range(500)])
+    events = queue_jobs(r, "bus_incoming")
+    assert [e["i"] for e in events] == list(range(500))
+    assert [e["bus_id"] for e in events] == ids
+    assert len(set(ids)) == 500
+
+
+def test_inline_mode_runs_local_handlers_without_redis() -> None:
+    b = Bus("redis://127.0.0.1:1/0", local_mode="inline")  # nothing listens there: must not be needed
+    seen: list[dict[str, Any]] = []
+    b.dispatch("profile").add("rating_created", seen.append)
+    b.dispatch("other").add("something_else", seen.append)
+    b.publish("rating_created", {"id": 7})
+    assert len(seen) == 1
+    assert seen[0]["id"] == 7
+    assert seen[0]["bus_rider_app_key"] == "profile"
+    assert "bus_executed_at" in seen[0]
+
+
+def test_inline_handler_errors_reach_the_publisher() -> None:
+    b = Bus("redis://127.0.0.1:1/0", local_mode=LocalMode.INLINE)
+
+    def boom(attributes: dict[str, Any]) -> None:
+        raise RuntimeError("handler failed")
+
+    b.dispatch("app").add("x", boom)
+    with pytest.raises(RuntimeError, match="handler failed"):
+        b.publish("x")
+
+
+def test_suppress_mode_writes_nothing(bus: Bus, r: redis.Redis) -> None:
+    with local_mode("suppress"):
+        bus_id = bus.publish("anything", {"a": 1})
+    assert bus_id
+    assert r.keys("*") == []
+
+
+def test_standalone_mode_skips_the_driver(bus: Bus, r: redis.Redis) -> None:
+    bus.dispatch("profile").add("rating_created", lambda a: None, queue="critical")
+    with bus.local_mode("standalone"):
+        bus.publish("rating_created", {"id": 7})
+    assert r.llen("resque:queue:bus_incoming") == 0
+    [job] = queue_jobs(r, "profile_critical")
+    assert job["bus_rider_sub_key"] == "rating_created" and job["id"] == 7
+
+
+def test_local_mode_is_scoped_per_thread(bus: Bus, r: redis.Redis) -> None:
+    inside = threading.Event()
+    release = threading.Event()
+
+    def suppressed() -> None:
+        with local_mode("suppress"):
+            inside.set()
+            release.wait()
+            bus.publish("hidden")
+
+    t = threading.Thread(target=suppressed)
+    t.start()
+    inside.wait()
+    bus.publish("visible")  # this thread is not in the block
+    release.set()
+    t.join()
+    assert [e["bus_event_type"] for e in queue_jobs(r, "bus_incoming")] == ["visible"]
+
+
+def test_unknown_local_mode_is_a_clear_error() -> None:
+    from bus import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="unknown local mode 'inlined'"):
+        Bus(local_mode="inlined")

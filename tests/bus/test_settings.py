@@ -1,0 +1,63 @@
+"""Settings: file, environment and overrides, with clear errors."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from bus import ConfigurationError, LocalMode, load_settings
+
+
+def test_defaults_without_file_or_environment() -> None:
+    s = load_settings(environ={})
+    assert (s.redis_url, s.namespace, s.local_mode) == (None, "resque", None)
+    assert s.worker.batch_size > 0 and s.retry.max_retries == 3
+
+
+def test_file_then_environment_then_overrides(tmp_path: Path) -> None:
+    path = tmp_path / "conf.toml"
+    path.write_text(
+        '[bus]\nredis_url = "redis://file:1/0"\nnamespace = "fromfile"\ndata_dir = "state"\n'
+        "[bus.worker]\nbatch_size = 7\n[bus.retry]\nmax_retries = 9\ndelays = [1, 2]\n"
+    )
+    s = load_settings(path, environ={"BUS_NAMESPACE": "fromenv", "BUS_LOCAL_MODE": "inline"})
+    assert s.redis_url == "redis://file:1/0"
+    assert s.namespace == "fromenv"
+    assert s.local_mode is LocalMode.INLINE
+    assert s.data_dir == tmp_path / "state"  # relative to the settings file
+    assert (s.worker.batch_size, s.retry.max_retries, s.retry.delays) == (7, 9, (1, 2))
+    s = load_settings(path, environ={"BUS_REDIS_URL": "redis://env:2/0"}, redis_url="redis://flag:3/0")
+    assert s.redis_url == "redis://flag:3/0"
+
+
+def test_settings_file_from_environment_variable(tmp_path: Path) -> None:
+    path = tmp_path / "x.toml"
+    path.write_text('[bus]\nnamespace = "viaenv"\n')
+    assert load_settings(environ={"BUS_SETTINGS": str(path)}).namespace == "viaenv"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[bus]\nredis_ulr = 'x'\n", "unknown bus setting(s) redis_ulr"),
+        ("[bus.worker]\nbatch_sise = 3\n", "unknown setting(s) batch_sise"),
+        ("[bus.worker]\nbatch_size = 0\n", "worker.batch_size must be a positive number"),
+        ("[bus.worker]\nheartbeat_interval = 10\ndead_after = 5\n", "dead_after must be longer"),
+        ("[bus]\nlocal_mode = 'sometimes'\n", "unknown local mode"),
+        ("[bus]\nnamespace = 3\n", "must be a string"),
+        ("[bus\n", "not valid TOML"),
+        ("[bus.retry]\nmax_retries = -1\n", "negative"),
+    ],
+)
+def test_bad_settings_name_the_problem(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
+        load_settings(path, environ={})
+
+
+def test_missing_settings_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="does not exist"):
+        load_settings(tmp_path / "nope.toml", environ={})
