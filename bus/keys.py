@@ -114,6 +114,13 @@ class Keys:
         """Ours: hash worker id -> JSON description of workers of this library."""
         return f"{self.prefix}bus:workers"
 
+    def throughput(self, queue: str, kind: str, hour: int) -> str:
+        """Ours: hash epoch minute -> jobs of one queue ``processed`` or ``failed`` in that minute.
+
+        One key per queue and hour, expiring after two hours: the dashboard's last-hour chart.
+        """
+        return f"{self.prefix}bus:throughput:{kind}:{queue}:{hour}"
+
     @property
     def subscriptions_version(self) -> str:
         """Ours: bumped on every subscription change so drivers reload at once."""

@@ -119,3 +119,38 @@ def totals(redis: Any, keys: Keys) -> dict[str, int]:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+@dataclass(frozen=True, slots=True)
+class MinuteCount:
+    minute: int
+    processed: int
+    failed: int
+
+
+def throughput(
+    redis: Any, keys: Keys, queues: list[str], *, now: float, minutes: int = 60
+) -> dict[str, list[MinuteCount]]:
+    """Jobs processed and failed per minute over the last ``minutes``, for each queue."""
+    last = int(now // 60)
+    first = last - minutes + 1
+    hours = sorted({m // 60 for m in range(first, last + 1)})
+    pipe = redis.pipeline(transaction=False)
+    for queue in queues:
+        for kind in ("processed", "failed"):
+            for hour in hours:
+                pipe.hgetall(keys.throughput(queue, kind, hour))
+    replies = iter(pipe.execute())
+    out: dict[str, list[MinuteCount]] = {}
+    for queue in queues:
+        counts: dict[str, dict[int, int]] = {}
+        for kind in ("processed", "failed"):
+            merged: dict[int, int] = {}
+            for _ in hours:
+                for minute, count in next(replies).items():
+                    merged[int(minute)] = merged.get(int(minute), 0) + int(count)
+            counts[kind] = merged
+        out[queue] = [
+            MinuteCount(m, counts["processed"].get(m, 0), counts["failed"].get(m, 0)) for m in range(first, last + 1)
+        ]
+    return out

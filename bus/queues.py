@@ -10,6 +10,7 @@ recorded or still in flight; in two ordered phases (writes, then acks) on a clus
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +67,9 @@ return #due
 """
 
 
+THROUGHPUT_TTL = 2 * 3600
+
+
 def job_digest(raw: bytes) -> str:
     """The field a job's crash count is stored under (what Lua's ``sha1hex`` computes)."""
     return hashlib.sha1(raw, usedforsecurity=False).hexdigest()
@@ -94,10 +98,18 @@ class Outcomes:
     retries: list[tuple[str, str, float]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     crash_clears: list[tuple[str, bytes]] = field(default_factory=list)
-    processed: int = 0
+    processed: Counter[str] = field(default_factory=Counter)
+    failed: Counter[str] = field(default_factory=Counter)
 
     def __bool__(self) -> bool:
         return bool(self.acks or self.pushes or self.retries or self.failures or self.crash_clears)
+
+    def finished(self, queue: str, raw: bytes, *, failed: bool = False) -> None:
+        """A job's outcome is decided: release it and count it."""
+        self.acks.append((queue, raw))
+        self.processed[queue] += 1
+        if failed:
+            self.failed[queue] += 1
 
     def push(self, queue: str, job: str) -> None:
         self.pushes.setdefault(queue, []).append(job)
@@ -109,9 +121,10 @@ class Outcomes:
         self.retries += other.retries
         self.failures += other.failures
         self.crash_clears += other.crash_clears
-        self.processed += other.processed
+        self.processed.update(other.processed)
+        self.failed.update(other.failed)
 
-    def write(self, pipe: Any, keys: Keys, worker_id: str) -> None:
+    def write(self, pipe: Any, keys: Keys, worker_id: str, minute: int) -> None:
         """Queue the commands that record new work (fan-out, retries, failures, stats)."""
         for queue, jobs in self.pushes.items():
             pipe.rpush(keys.queue(queue), *jobs)
@@ -123,9 +136,15 @@ class Outcomes:
             pipe.rpush(keys.failed, *self.failures)
             pipe.incrby(keys.stat_failed, len(self.failures))
             pipe.incrby(keys.stat_failed_of(worker_id), len(self.failures))
-        if self.processed:
-            pipe.incrby(keys.stat_processed, self.processed)
-            pipe.incrby(keys.stat_processed_of(worker_id), self.processed)
+        total = sum(self.processed.values())
+        if total:
+            pipe.incrby(keys.stat_processed, total)
+            pipe.incrby(keys.stat_processed_of(worker_id), total)
+        for kind, counts in (("processed", self.processed), ("failed", self.failed)):
+            for queue, count in counts.items():
+                key = keys.throughput(queue, kind, minute // 60)
+                pipe.hincrby(key, str(minute), count)
+                pipe.expire(key, THROUGHPUT_TTL)
 
     def ack(self, pipe: Any, keys: Keys, worker_id: str) -> None:
         """Queue the commands that release finished jobs from the in-flight lists."""

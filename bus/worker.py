@@ -255,8 +255,7 @@ class Worker:
                     raise MalformedJob("No attributes passed")
                 for queue, rider_job in drive(job.attributes, subscriptions, now):
                     out.push(queue, rider_job)
-                out.acks.append((reserved.queue, reserved.raw))
-                out.processed += 1
+                out.finished(reserved.queue, reserved.raw)
                 self.processed += 1
             except Exception as exc:  # noqa: BLE001 - a bad event fails, the worker goes on
                 self._fail(reserved, job, exc, out)
@@ -312,16 +311,14 @@ class Worker:
         out.push(INCOMING_QUEUE, publisher.job(event))
 
     def _done(self, reserved: Reserved, out: Outcomes) -> None:
-        out.acks.append((reserved.queue, reserved.raw))
-        out.processed += 1
+        out.finished(reserved.queue, reserved.raw)
         self.processed += 1
 
     def _retry(self, reserved: Reserved, job: Job, exc: BaseException, delay: float, out: Outcomes) -> None:
         envelope = json.loads(reserved.raw)
         envelope["bus_attempt"] = job.attempt + 1
         out.retries.append((reserved.queue, dumps(envelope), self.clock() + delay))
-        out.acks.append((reserved.queue, reserved.raw))
-        out.processed += 1
+        out.finished(reserved.queue, reserved.raw)
         self.processed += 1
         log.warning(
             "job on %s failed (%s: %s); retry %d in %.1fs",
@@ -338,8 +335,7 @@ class Worker:
         else:
             payload = {"class": None, "args": [reserved.raw.decode("utf-8", "replace")]}
         out.failures.append(failure_entry(payload, exc, queue=reserved.queue, worker_id=self.id, now=self.clock()))
-        out.acks.append((reserved.queue, reserved.raw))
-        out.processed += 1
+        out.finished(reserved.queue, reserved.raw, failed=True)
         self.processed += 1
         self.failed += 1
         log.error("job on %s failed for good: %s: %s", reserved.queue, type(exc).__name__, exc)
@@ -380,7 +376,7 @@ class Worker:
 
         def attempt() -> list[Any]:
             pipe = self.redis.pipeline(transaction=self.atomic)
-            pending.write(pipe, self.keys, self.id)
+            pending.write(pipe, self.keys, self.id, int(self.clock() // 60))
             pending.ack(pipe, self.keys, self.id)
             if promote:
                 now = self.clock()
@@ -420,7 +416,7 @@ class Worker:
         if not outcomes:
             return
         pipe = self.redis.pipeline(transaction=self.atomic)
-        outcomes.write(pipe, self.keys, self.id)
+        outcomes.write(pipe, self.keys, self.id, int(self.clock() // 60))
         outcomes.ack(pipe, self.keys, self.id)
         pipe.execute()
 

@@ -285,3 +285,21 @@ def test_a_worker_needs_queues(bus: Bus) -> None:
 
     with pytest.raises(ConfigurationError, match="at least one queue"):
         bus.worker([], settings=FAST)
+
+
+def test_per_queue_throughput_is_counted_per_minute(bus: Bus, r: redis.Redis) -> None:
+    from bus.overview import throughput
+
+    bus.dispatch("app").add("ok", lambda a: None)
+    bus.dispatch("app").add("bad", lambda a: 1 / 0, retry=Retry(max_retries=0))
+    bus.subscribe_all()
+    bus.publish_many([("ok", {})] * 5 + [("bad", {})] * 2)
+    drain(bus, ["bus_incoming", "app_default"], clock=lambda: 6000.0 * 60 + 5)
+    counts = throughput(r, bus.keys, ["bus_incoming", "app_default"], now=6000 * 60 + 30, minutes=3)
+    assert [(c.minute, c.processed, c.failed) for c in counts["app_default"]] == [
+        (5998, 0, 0),
+        (5999, 0, 0),
+        (6000, 7, 2),
+    ]
+    assert counts["bus_incoming"][-1].processed == 7
+    assert 0 < r.ttl("resque:bus:throughput:processed:app_default:100") <= 7200
