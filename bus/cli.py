@@ -6,6 +6,7 @@ import functools
 import json
 import logging
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,12 +15,14 @@ from typing import Any, TypeVar
 import click
 
 from bus.core import Bus
+from bus.delayed import DelayedEntry
 from bus.errors import BusError, ConfigurationError
 from bus.failures import Failure
 from bus.keys import INCOMING_QUEUE
 from bus.loader import load_bus
 from bus.output import table, to_json
 from bus.overview import queue_stats, totals, worker_stats
+from bus.scheduler import Scheduler
 from bus.server import EmbeddedServer
 from bus.settings import BusSettings, load_settings
 
@@ -359,6 +362,7 @@ def worker_options(fn: F) -> F:
 @click.argument("app_module")
 @click.option("--queues", "queue_list", help="Comma-separated queues, in priority order (default: the app's).")
 @click.option("--driver", "with_driver", is_flag=True, help="Also drive bus_incoming in this process.")
+@click.option("--scheduler", "with_scheduler", is_flag=True, help="Also run a scheduler (delayed events, heartbeat).")
 @click.option("--no-subscribe", is_flag=True, help="Do not store the app's subscriptions at start.")
 @worker_options
 @common
@@ -367,6 +371,7 @@ def work(
     app_module: str,
     queue_list: str | None,
     with_driver: bool,
+    with_scheduler: bool,
     no_subscribe: bool,
     concurrency: int | None,
     batch: int | None,
@@ -381,6 +386,8 @@ def work(
         app_bus.subscribe_all()
     worker = app_bus.worker(names, concurrency=concurrency, batch_size=batch, burst=burst)
     _announce(worker.id)
+    if with_scheduler:
+        _companion_scheduler(app_bus, worker.stop_event)
     sys.exit(worker.run())
 
 
@@ -392,6 +399,100 @@ def driver(env: Env, concurrency: int | None, batch: int | None, burst: bool) ->
     worker = env.bus().worker([INCOMING_QUEUE], concurrency=concurrency, batch_size=batch, burst=burst)
     _announce(worker.id)
     sys.exit(worker.run())
+
+
+def _companion_scheduler(b: Bus, stop: threading.Event) -> None:
+    scheduler = Scheduler(b)
+    threading.Thread(target=scheduler.run, kwargs={"stop": stop}, name="bus-scheduler", daemon=True).start()
+
+
+@cli.command()
+@click.option(
+    "--interval", default=1.0, show_default=True, type=click.FloatRange(min=0.01), help="Seconds between rounds."
+)
+@click.option("--burst", is_flag=True, help="One round, then exit.")
+@common
+def scheduler(env: Env, interval: float, burst: bool) -> None:
+    """Deliver delayed events when due and publish the heartbeat (run one per host)."""
+    click.echo("scheduler running; SIGTERM or Ctrl-C stops it", err=True)
+    sys.exit(Scheduler(env.bus(), interval=interval).run(burst=burst))
+
+
+# --- delayed ----------------------------------------------------------------------
+@cli.group()
+def delayed() -> None:
+    """Events scheduled for later: list, show, remove, clear."""
+
+
+DELAYED_COLUMNS = [
+    ("due", "DUE (UTC)"),
+    ("in", "IN"),
+    ("event_type", "EVENT"),
+    ("bus_id", "BUS ID"),
+    ("queue", "QUEUE"),
+]
+
+
+@delayed.command("list")
+@click.option("--limit", default=50, show_default=True, help="How many entries, earliest first.")
+@common
+def delayed_list(env: Env, limit: int) -> None:
+    """What is scheduled, and when."""
+    d = env.bus().delayed
+    entries = [e.to_json() for e in d.entries(limit)]
+    now = time.time()
+    for row in entries:
+        row["due"] = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(row["timestamp"]))
+        row["in"] = _duration(row["timestamp"] - now)
+    total = d.count()
+    if env.json:
+        click.echo(to_json({"total": total, "entries": entries}))
+    else:
+        click.echo(table(entries, DELAYED_COLUMNS, empty="nothing is scheduled"))
+        click.echo(f"\n{total} scheduled in all")
+
+
+@delayed.command("show")
+@click.argument("bus_id")
+@common
+def delayed_show(env: Env, bus_id: str) -> None:
+    """One scheduled event, decoded."""
+    entry = _delayed_entry(env.bus(), bus_id)
+    env.emit(entry.to_json(), to_json(entry.to_json()))
+
+
+@delayed.command("remove")
+@click.argument("bus_ids", nargs=-1, required=True)
+@common
+def delayed_remove(env: Env, bus_ids: tuple[str, ...]) -> None:
+    """Unschedule events by bus_id before they fire."""
+    b = env.bus()
+    removed = sum(1 for bus_id in bus_ids if b.delayed.remove(_delayed_entry(b, bus_id)))
+    env.emit({"removed": removed}, f"removed {removed} scheduled event(s)")
+
+
+@delayed.command("clear")
+@common
+def delayed_clear(env: Env) -> None:
+    """Unschedule everything."""
+    removed = env.bus().delayed.clear()
+    env.emit({"removed": removed}, f"removed {removed} scheduled event(s)")
+
+
+def _delayed_entry(b: Bus, bus_id: str) -> DelayedEntry:
+    entry = b.delayed.find(bus_id)
+    if entry is None:
+        raise click.UsageError(f"nothing scheduled with bus_id {bus_id}")
+    return entry
+
+
+def _duration(seconds: float) -> str:
+    if seconds <= 0:
+        return "due"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds:.0f}s"
 
 
 def _announce(worker_id: str) -> None:

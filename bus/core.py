@@ -9,16 +9,18 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from bus import context
 from bus.clock import Clock, ServerClock
 from bus.connection import connect, connect_async, with_retries
 from bus.context import LocalMode, current_local_mode, parse_local_mode
+from bus.delayed import Delayed, delayed_event, delayed_job, epoch_of
 from bus.dispatch import Dispatch
 from bus.driver import driven_attributes, matching
-from bus.envelope import dumps, encode_attributes, encode_job
-from bus.errors import ConfigurationError
+from bus.envelope import DRIVER_PROXY, dumps, encode_attributes, encode_job
+from bus.errors import ConfigurationError, InvalidEvent
 from bus.failures import Failures
 from bus.keys import Keys
 from bus.publisher import BeforePublish, Event, Publisher
@@ -192,6 +194,40 @@ class Bus:
             self._async_connection = connect_async(self.redis_url)
         await self.publisher.apush(self._async_connection, [job])
         return str(event["bus_id"])
+
+    def publish_at(self, when: datetime | float, event_type: str, attributes: Mapping[str, Any] | None = None) -> str:
+        """Publish when ``when`` (aware datetime or epoch seconds) comes; returns the ``bus_id``.
+
+        Stored in resque-scheduler's layout; a scheduler (``bus scheduler`` or ``bus work
+        --scheduler``) delivers it. A time already past publishes at once.
+        """
+        timestamp = epoch_of(when)
+        event = self.publisher.build(event_type, attributes)
+        given = dict(attributes or {})
+        mode = current_local_mode(self._local_mode or self.settings.local_mode)
+        if mode is not None or timestamp <= self.clock():
+            event = {k: v for k, v in event.items() if k != "bus_class_proxy"}
+            event.setdefault("bus_delayed_until", timestamp)
+            event["bus_class_proxy"] = DRIVER_PROXY
+            if mode is not None:
+                self._publish_locally(event, mode)
+            else:
+                self._retrying(lambda: self.publisher.push(self.redis, [self.publisher.job(event)]), "publish")
+            return str(event["bus_id"])
+        job = delayed_job(delayed_event(event, timestamp, given))
+        self._retrying(lambda: self.delayed.schedule(timestamp, job), "publish_at")
+        return str(event["bus_id"])
+
+    def publish_in(self, delay: timedelta | float, event_type: str, attributes: Mapping[str, Any] | None = None) -> str:
+        """Publish after ``delay`` (a timedelta or seconds), measured on the Redis server's clock."""
+        seconds = delay.total_seconds() if isinstance(delay, timedelta) else delay
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            raise InvalidEvent(f"delay must be a timedelta or seconds, got {delay!r}")
+        return self.publish_at(self.clock() + seconds, event_type, attributes)
+
+    @property
+    def delayed(self) -> Delayed:
+        return Delayed(self.redis, self.keys)
 
     def _retrying(self, call: Callable[[], Any], what: str) -> Any:
         return with_retries(call, what=what, patience=self.settings.publish_timeout)

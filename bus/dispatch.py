@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -83,6 +84,39 @@ class Dispatch:
         self._routes[key] = Route(sub, handler, retry)
         return sub
 
+    def on_heartbeat(
+        self,
+        key: str,
+        *,
+        minute: int | None = None,
+        hour: int | None = None,
+        wday: int | None = None,
+        minute_interval: int | None = None,
+        hour_interval: int | None = None,
+        queue: str = "default",
+        retry: Retry | None = None,
+    ) -> Callable[[H], H]:
+        """Decorator: run the function on ``heartbeat_minutes`` events at the given times (UTC).
+
+        ``minute``/``hour``/``wday`` (Sunday is 0) must equal the event's; the intervals keep
+        minutes (hours) divisible by them. Filters are stored in the matcher, so the driver
+        sends only the minutes that qualify.
+        """
+        matcher = heartbeat_matcher(minute, hour, wday, minute_interval, hour_interval)
+
+        def register(fn: H) -> H:
+            def handler(attributes: dict[str, Any]) -> Any:
+                if minute_interval and int(attributes.get("minute", 0)) % minute_interval:
+                    return None
+                if hour_interval and int(attributes.get("hour", 0)) % hour_interval:
+                    return None
+                return fn(attributes)
+
+            self.add(key, handler, matcher=matcher, queue=queue, retry=retry)
+            return fn
+
+        return register
+
     def subscriber(self, cls: C | None = None, *, queue: str = "default") -> Any:
         """Class decorator: every method marked with :func:`on` becomes a subscription.
 
@@ -147,6 +181,31 @@ def on(
         return fn
 
     return mark
+
+
+def heartbeat_matcher(
+    minute: int | None, hour: int | None, wday: int | None, minute_interval: int | None, hour_interval: int | None
+) -> dict[str, Any]:
+    """The matcher for ``on_heartbeat``; bad values raise :class:`InvalidSubscription` now, not at 2:30."""
+    matcher: dict[str, Any] = {"bus_event_type": "heartbeat_minutes"}
+    for name, value, top in (("minute", minute, 59), ("hour", hour, 23), ("wday", wday, 6)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= top:
+            raise InvalidSubscription(f"{name} must be an integer from 0 to {top}, got {value!r}")
+        matcher[name] = value
+    for name, interval, field, span in (
+        ("minute_interval", minute_interval, "minute", 60),
+        ("hour_interval", hour_interval, "hour", 24),
+    ):
+        if interval is None:
+            continue
+        if isinstance(interval, bool) or not isinstance(interval, int) or interval <= 0:
+            raise InvalidSubscription(f"{name} must be a positive integer, got {interval!r}")
+        if field not in matcher:
+            values = "|".join(str(v) for v in range(0, span, interval))
+            matcher[field] = re.compile(f"^(?:{values})$")
+    return matcher
 
 
 def _bound(klass: type, name: str) -> Handler:

@@ -121,6 +121,11 @@ class Worker:
             self._stopping.set()
 
     @property
+    def stop_event(self) -> threading.Event:
+        """Set when the worker stops: companions (a scheduler thread) stop with it."""
+        return self._stopping
+
+    @property
     def stopping(self) -> bool:
         return self._stopping.is_set()
 

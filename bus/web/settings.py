@@ -1,0 +1,112 @@
+"""The dashboard's settings: where it listens and how it authenticates, loaded at the edge.
+
+Read from the ``[web]`` table of the settings file and ``BUS_WEB_TOKEN`` /
+``BUS_WEB_USERNAME`` / ``BUS_WEB_PASSWORD``; only :func:`load_web_settings` looks at files
+and the environment. A non-loopback bind address needs authentication (:func:`check_bind`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from bus.errors import ConfigurationError
+from bus.settings import DEFAULT_SETTINGS_FILE, SETTINGS_FILE_ENV, read_table
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8484
+ENVIRONMENT = {
+    "BUS_WEB_TOKEN": "token",
+    "BUS_WEB_USERNAME": "username",
+    "BUS_WEB_PASSWORD": "password",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class WebSettings:
+    """Where the dashboard listens and the credentials it asks for (none by default)."""
+
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    token: str | None = field(default=None, repr=False)
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.port, bool) or not isinstance(self.port, int) or not 0 <= self.port <= 65535:
+            raise ConfigurationError(f"web.port must be a port number, got {self.port!r}")
+        if not self.host:
+            raise ConfigurationError("web.host cannot be empty")
+        if bool(self.username) != bool(self.password):
+            raise ConfigurationError("web.username and web.password must be set together")
+
+    @property
+    def auth_required(self) -> bool:
+        """True if a token or a user/password is configured (then every page asks for it)."""
+        return bool(self.token) or bool(self.username and self.password)
+
+    def with_overrides(self, **overrides: Any) -> WebSettings:
+        return _build(self, {k: v for k, v in overrides.items() if v is not None}, "override")
+
+
+def load_web_settings(
+    path: str | Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> WebSettings:
+    """``[web]`` of the settings file (``$BUS_SETTINGS`` or ``./settings.toml``), env, then overrides."""
+    env = os.environ if environ is None else environ
+    file = Path(path) if path else Path(env[SETTINGS_FILE_ENV]) if env.get(SETTINGS_FILE_ENV) else None
+    if file is None and Path(DEFAULT_SETTINGS_FILE).is_file():
+        file = Path(DEFAULT_SETTINGS_FILE)
+    settings = WebSettings()
+    if file is not None:
+        settings = _build(settings, read_table(file, "web"), str(file))
+    settings = _build(settings, {name: env[var] for var, name in ENVIRONMENT.items() if env.get(var)}, "environment")
+    return settings.with_overrides(**overrides)
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    name = host.strip("[]")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(settings: WebSettings) -> None:
+    """Refuse to listen beyond this machine without authentication."""
+    if not is_loopback(settings.host) and not settings.auth_required:
+        raise ConfigurationError(
+            f"refusing to serve the dashboard on {settings.host} without authentication: set [web] token "
+            "(or username and password) in the settings file, or BUS_WEB_TOKEN, or bind to 127.0.0.1"
+        )
+
+
+def _build(base: WebSettings, values: Mapping[str, Any], source: str) -> WebSettings:
+    known = {f.name for f in fields(WebSettings)}
+    unknown = set(values) - known
+    if unknown:
+        raise ConfigurationError(f"unknown web setting(s) {', '.join(sorted(unknown))} in {source}")
+    changes: dict[str, Any] = {}
+    for name, value in values.items():
+        if name == "port":
+            if isinstance(value, bool):
+                raise ConfigurationError(f"web.port must be a port number, got {value!r} in {source}")
+            try:
+                changes[name] = int(value)
+            except (TypeError, ValueError):
+                raise ConfigurationError(f"web.port must be a port number, got {value!r} in {source}") from None
+        elif not isinstance(value, str):
+            raise ConfigurationError(f"web setting {name} must be a string in {source}")
+        else:
+            changes[name] = value
+    return replace(base, **changes)

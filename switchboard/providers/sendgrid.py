@@ -1,0 +1,147 @@
+"""Email through SendGrid's v3 Mail Send API, with the official ``sendgrid`` SDK.
+
+SendGrid answers 202 when it accepts a message; bounces and drops arrive later through its
+Event Webhook, so a ProviderResult here means "accepted", not "delivered".
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from python_http_client.exceptions import HTTPError
+from sendgrid import SendGridAPIClient
+from sendgrid.helpers.mail import Bcc, Category, Cc, From, Header, Mail, ReplyTo, To
+from sendgrid.helpers.mail.exceptions import SendGridException
+
+from switchboard.errors import (
+    PermanentProviderError,
+    ProviderConfigurationError,
+    ProviderError,
+    TransientProviderError,
+)
+from switchboard.providers.base import (
+    Channel,
+    EmailMessage,
+    ProviderResult,
+    parse_retry_after,
+    redact,
+    seconds_until,
+)
+
+SENDGRID_API = "https://api.sendgrid.com"
+# An error on one of these fields is about an address, not about the message.
+_ADDRESS_FIELD = re.compile(r"^personalizations\.\d+\.(to|cc|bcc)\.\d+\.email$")
+
+
+class SendGridConfig(BaseModel):
+    """How to reach SendGrid; ``base_url`` None means SendGrid itself (set it for an emulator)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    api_key: SecretStr
+    from_email: str = Field(description="default sender, 'addr' or 'Name <addr>'")
+    base_url: str | None = None
+    timeout: float = Field(default=10.0, gt=0)
+
+
+class SendGridProvider:
+    """Sends one EmailMessage per call, one HTTP request each, classified into our errors."""
+
+    channel = Channel.EMAIL
+    name = "sendgrid"
+
+    def __init__(self, config: SendGridConfig) -> None:
+        self._config = config
+        host = (config.base_url or SENDGRID_API).rstrip("/")
+        self._client = SendGridAPIClient(api_key=config.api_key.get_secret_value(), host=host)
+        # The SDK has no timeout of its own: without this a send can block forever.
+        self._client.client.timeout = config.timeout
+
+    def send(self, message: EmailMessage) -> ProviderResult:
+        """Submit the email; raise a ProviderError subclass when SendGrid does not accept it."""
+        mail = self._mail(message)
+        try:
+            response = self._client.send(mail)
+        except HTTPError as exc:
+            raise self._http_error(exc) from None
+        except (OSError, http.client.HTTPException) as exc:
+            # Includes timeouts: SendGrid may have accepted the email before the wait ran out.
+            raise TransientProviderError(self._safe(f"SendGrid request failed: {type(exc).__name__}: {exc}")) from None
+        return ProviderResult(provider=self.name, message_id=response.headers.get("X-Message-Id"))
+
+    def close(self) -> None:
+        """Nothing to release: the SDK opens a new connection per request."""
+
+    def _mail(self, message: EmailMessage) -> dict[str, Any]:
+        """The request body, built by the SDK's Mail helper (which has checks of its own)."""
+        try:
+            mail = Mail(
+                from_email=From(message.from_email or self._config.from_email),
+                to_emails=[_recipient(To, address) for address in message.to],
+                subject=message.subject,
+                plain_text_content=message.text,
+                html_content=message.html,
+            )
+            for address in message.cc:
+                mail.add_cc(_recipient(Cc, address))
+            for address in message.bcc:
+                mail.add_bcc(_recipient(Bcc, address))
+            if message.reply_to:
+                mail.reply_to = ReplyTo(message.reply_to)
+            for key, value in message.headers.items():
+                mail.add_header(Header(key, value))
+            for category in message.categories:
+                mail.add_category(Category(category))
+            body: dict[str, Any] = mail.get()
+        except (SendGridException, ValueError, TypeError, KeyError) as exc:
+            # The SDK refuses e.g. a body that contains an API key; retrying cannot help.
+            raise PermanentProviderError(self._safe(f"SendGrid SDK refused the email: {type(exc).__name__}")) from None
+        return body
+
+    def _http_error(self, exc: HTTPError) -> ProviderError:
+        status = int(exc.status_code)
+        errors = _error_list(exc.body)
+        detail = "; ".join(
+            f"{e.get('message')} [{e.get('field')}]" if e.get("field") else str(e.get("message")) for e in errors
+        )
+        text = self._safe(f"SendGrid answered {status}: {detail or exc.reason}")
+        if status in (401, 403):
+            return ProviderConfigurationError(text, status=status)
+        if status == 429:
+            headers = exc.headers
+            wait = parse_retry_after(headers.get("Retry-After"))
+            if wait is None:
+                wait = seconds_until(headers.get("X-RateLimit-Reset"))
+            return TransientProviderError(text, status=status, retry_after=wait)
+        if status >= 500 or status == 408:
+            return TransientProviderError(
+                text, status=status, retry_after=parse_retry_after(exc.headers.get("Retry-After"))
+            )
+        fields = [str(e.get("field") or "") for e in errors]
+        recipient = bool(fields) and all(_ADDRESS_FIELD.match(f) for f in fields)
+        return PermanentProviderError(text, status=status, recipient_problem=recipient)
+
+    def _safe(self, text: str) -> str:
+        return redact(text, [self._config.api_key.get_secret_value()])
+
+
+def _recipient(kind: type[Any], address: str) -> Any:
+    """A To/Cc/Bcc; the helper reads an address without one '@' as a bare name, so refuse it here."""
+    recipient = kind(address)
+    if not recipient.email:
+        raise PermanentProviderError(f"not an email address: {address!r}", recipient_problem=True)
+    return recipient
+
+
+def _error_list(body: Any) -> list[dict[str, Any]]:
+    """SendGrid's ``{"errors": [{"message", "field", "help"}]}``, or nothing when the body is not that."""
+    try:
+        parsed = json.loads(body.decode("utf-8") if isinstance(body, bytes) else body)
+    except (ValueError, TypeError, UnicodeDecodeError):
+        return []
+    errors = parsed.get("errors") if isinstance(parsed, dict) else None
+    return [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []

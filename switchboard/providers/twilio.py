@@ -1,0 +1,126 @@
+"""SMS through Twilio's Programmable Messaging API, with the official ``twilio`` SDK.
+
+A 201 means Twilio queued the message; carrier failures (30003-30008) arrive later through
+the status callback, never as an exception here.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import requests
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+from switchboard.errors import (
+    PermanentProviderError,
+    ProviderConfigurationError,
+    ProviderError,
+    TransientProviderError,
+)
+from switchboard.providers.base import Channel, ProviderResult, SmsMessage, parse_retry_after, redact
+
+# Codes about the recipient itself: invalid number, not a mobile, replied STOP, unreachable.
+RECIPIENT_CODES = frozenset({21211, 21614, 21610, 21612})
+BAD_CREDENTIALS = 20003
+# The SDK falls back to os.environ when given an empty mapping (and reads TWILIO_EDGE/REGION,
+# which rewrite the host): a non-empty mapping without those keys keeps the environment out.
+_NO_ENVIRONMENT = {"SWITCHBOARD": "credentials are passed explicitly"}
+
+
+class TwilioConfig(BaseModel):
+    """How to reach Twilio; ``base_url`` None means Twilio itself (set it for an emulator)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    account_sid: str
+    auth_token: SecretStr
+    from_number: str | None = None
+    messaging_service_sid: str | None = None
+    status_callback: str | None = None
+    base_url: str | None = None
+    timeout: float = Field(default=10.0, gt=0)
+
+
+class TwilioProvider:
+    """Sends one SmsMessage per call over a kept-alive session, classified into our errors."""
+
+    channel = Channel.SMS
+    name = "twilio"
+
+    def __init__(self, config: TwilioConfig) -> None:
+        self._config = config
+        # TwilioRestException drops the response headers; this hook keeps Retry-After per thread.
+        self._last = threading.local()
+        self._http = TwilioHttpClient(
+            pool_connections=True, timeout=config.timeout, request_hooks={"response": self._remember_headers}
+        )
+        self._client = Client(
+            username=config.account_sid,
+            password=config.auth_token.get_secret_value(),
+            account_sid=config.account_sid,
+            http_client=self._http,
+            environment=_NO_ENVIRONMENT,
+        )
+        if config.base_url:
+            self._client.api.base_url = config.base_url.rstrip("/")
+
+    def send(self, message: SmsMessage) -> ProviderResult:
+        """Create the Message resource; raise a ProviderError subclass when Twilio refuses it."""
+        self._last.headers = None
+        try:
+            created = self._client.messages.create(**self._params(message))
+        except (TwilioRestException, TwilioServiceException) as exc:
+            raise self._rest_error(exc) from None
+        except requests.Timeout as exc:
+            # Twilio may have queued the message before the wait ran out: a retry can duplicate it.
+            raise TransientProviderError(self._safe(f"Twilio timed out: {exc}")) from None
+        except requests.RequestException as exc:
+            raise TransientProviderError(self._safe(f"Twilio unreachable: {type(exc).__name__}: {exc}")) from None
+        except TwilioException as exc:
+            raise PermanentProviderError(self._safe(f"Twilio SDK error: {exc}")) from None
+        segments = int(created.num_segments) if created.num_segments is not None else None
+        return ProviderResult(provider=self.name, message_id=created.sid, status=str(created.status), segments=segments)
+
+    def close(self) -> None:
+        """Close the kept-alive connections."""
+        if self._http.session is not None:
+            self._http.session.close()
+
+    def _params(self, message: SmsMessage) -> dict[str, str]:
+        config = self._config
+        sender = message.from_ or (None if message.messaging_service_sid else config.from_number)
+        params = {
+            "to": message.to,
+            "body": message.body,
+            "from_": sender,
+            "messaging_service_sid": message.messaging_service_sid
+            or (None if sender else config.messaging_service_sid),
+            "status_callback": message.status_callback or config.status_callback,
+        }
+        return {key: value for key, value in params.items() if value is not None}
+
+    def _remember_headers(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        self._last.headers = response.headers
+
+    def _rest_error(self, exc: TwilioRestException | TwilioServiceException) -> ProviderError:
+        status = int(exc.status)
+        code = int(exc.code) if exc.code is not None else None
+        detail = exc.msg if isinstance(exc, TwilioRestException) else (exc.detail or exc.title)
+        text = self._safe(f"Twilio answered {status} (code {code}): {detail}")
+        code_text = str(code) if code is not None else None
+        if status == 401 or code == BAD_CREDENTIALS:
+            return ProviderConfigurationError(text, status=status, code=code_text)
+        if status == 429 or status >= 500:
+            headers = getattr(self._last, "headers", None)
+            wait = parse_retry_after(headers.get("Retry-After")) if headers is not None else None
+            return TransientProviderError(text, status=status, code=code_text, retry_after=wait)
+        if status == 403:
+            return ProviderConfigurationError(text, status=status, code=code_text)
+        return PermanentProviderError(text, status=status, code=code_text, recipient_problem=code in RECIPIENT_CODES)
+
+    def _safe(self, text: str) -> str:
+        return redact(text, [self._config.auth_token.get_secret_value()])
