@@ -25,6 +25,8 @@ from bus.errors import (
     MalformedJob,
     PoisonJob,
     RedisUnavailable,
+    Reject,
+    RetryLater,
     UnknownSubscription,
 )
 from bus.matcher import BLANK, EMPTY, KEY, NIL, PRESENT, VALUE, Special
@@ -52,7 +54,9 @@ __all__ = [
     "Middleware",
     "PoisonJob",
     "RedisUnavailable",
+    "Reject",
     "Retry",
+    "RetryLater",
     "Ride",
     "Special",
     "Subscription",

@@ -35,6 +35,7 @@ class Env:
 
     settings: BusSettings
     json: bool
+    settings_file: str | None = None
 
     def bus(self) -> Bus:
         return Bus(settings=self.settings)
@@ -55,7 +56,7 @@ def common(fn: F) -> F:
         *args: Any, redis_url: str | None, namespace: str | None, settings_file: str | None, as_json: bool, **kw: Any
     ) -> Any:
         settings = load_settings(settings_file, redis_url=redis_url, namespace=namespace)
-        return fn(Env(settings, as_json), *args, **kw)
+        return fn(Env(settings, as_json, settings_file), *args, **kw)
 
     return wrapper  # type: ignore[return-value]
 
@@ -528,25 +529,58 @@ def server(env: Env, action: str) -> None:
         )
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Entry point: errors are one line on stderr and a non-zero exit, never a traceback."""
+# --- web dashboard ----------------------------------------------------------------
+@cli.command()
+@click.option("--host", help="Address to listen on (default: [web] host, else 127.0.0.1).")
+@click.option("--port", type=click.IntRange(0, 65535), help="Port (default: [web] port, else 8484).")
+@common
+def web(env: Env, host: str | None, port: int | None) -> None:
+    """Serve the web dashboard; beyond 127.0.0.1 only with a token or user/password set."""
     try:
-        cli.main(args=argv, prog_name="bus", standalone_mode=False)
+        from bus.web.server import serve
+        from bus.web.settings import load_web_settings
+    except ImportError as exc:  # the web extra is optional
+        raise ConfigurationError(f"the dashboard needs {exc.name or exc}: pip install 'switchboard-bus[web]'") from exc
+    settings_file = click.get_current_context().params.get("settings_file")
+    serve(env.bus(), load_web_settings(settings_file, host=host, port=port))
+
+
+def run_cli(
+    group: click.Group,
+    prog: str,
+    argv: list[str] | None,
+    *,
+    bad_input: tuple[type[Exception], ...] = (),
+    failures: tuple[type[Exception], ...] = (),
+) -> None:
+    """Run a click group: errors are one line on stderr and a non-zero exit, never a traceback.
+
+    Usage and configuration mistakes exit 2; other expected failures exit 1.
+    """
+    usage: tuple[type[Exception], ...] = (ConfigurationError, *bad_input)
+    failed: tuple[type[Exception], ...] = (BusError, *failures)
+    try:
+        group.main(args=argv, prog_name=prog, standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(1)
     except click.UsageError as exc:
-        click.echo(f"bus: error: {exc.format_message()}", err=True)
+        click.echo(f"{prog}: error: {exc.format_message()}", err=True)
         sys.exit(2)
     except click.ClickException as exc:
-        click.echo(f"bus: error: {exc.format_message()}", err=True)
+        click.echo(f"{prog}: error: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code)
-    except ConfigurationError as exc:
-        click.echo(f"bus: error: {exc}", err=True)
+    except usage as exc:
+        click.echo(f"{prog}: error: {exc}", err=True)
         sys.exit(2)
-    except BusError as exc:
-        click.echo(f"bus: error: {exc}", err=True)
+    except failed as exc:
+        click.echo(f"{prog}: error: {exc}", err=True)
         sys.exit(1)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The ``bus`` entry point."""
+    run_cli(cli, "bus", argv)
 
 
 if __name__ == "__main__":

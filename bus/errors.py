@@ -19,6 +19,21 @@ class InvalidEvent(BusError):
     """An event type or attributes that cannot be published (nothing was written)."""
 
 
+class RetryLater(BusError):
+    """Raised by a handler: try this job again after ``delay`` seconds (it counts as an attempt).
+
+    For waits the handler knows better than the backoff policy, e.g. a provider's Retry-After.
+    """
+
+    def __init__(self, message: str, delay: float) -> None:
+        super().__init__(message)
+        self.delay = delay
+
+
+class Reject(BusError):
+    """Raised by a handler: this job can never succeed; record it as failed without retrying."""
+
+
 class MalformedJob(BusError):
     """A job read from Redis that is not a bus job (bad JSON, missing fields)."""
 

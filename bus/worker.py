@@ -25,7 +25,7 @@ from bus.clock import Clock, ServerClock
 from bus.connection import TRANSIENT_ERRORS, with_retries
 from bus.driver import drive
 from bus.envelope import DRIVER_PROXY, PUBLISHER_PROXY, WORKER_CLASS, Job, decode_job, dumps
-from bus.errors import BusError, ConfigurationError, MalformedJob, PoisonJob, RedisUnavailable
+from bus.errors import BusError, ConfigurationError, MalformedJob, PoisonJob, RedisUnavailable, Reject, RetryLater
 from bus.failures import failure_entry
 from bus.keys import INCOMING_QUEUE
 from bus.queues import PROMOTE, RESERVE, Outcomes, Reserved, job_digest, parse_reserve
@@ -302,8 +302,11 @@ class Worker:
             )
         except Exception as exc:  # noqa: BLE001 - handler errors are the job's outcome
             policy = route.retry or self.bus.settings.retry
-            if job.attempt < policy.max_retries:
-                self._retry(reserved, job, exc, policy.delay(job.attempt + 1), out)
+            if job.attempt < policy.max_retries and not isinstance(exc, Reject):
+                delay = policy.delay(job.attempt + 1)
+                if isinstance(exc, RetryLater):
+                    delay = max(delay, exc.delay)
+                self._retry(reserved, job, exc, delay, out)
             else:
                 self._fail(reserved, job, exc, out)
             return

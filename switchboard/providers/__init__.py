@@ -3,8 +3,8 @@
 Failures raise the errors of ``switchboard.errors``; nothing here retries.
 """
 
+from switchboard.channels import Channel
 from switchboard.providers.base import (
-    Channel,
     EmailMessage,
     Provider,
     ProviderResult,

@@ -10,18 +10,10 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from enum import StrEnum
 from typing import Protocol, TypeVar
 
+from switchboard.channels import Channel
 from switchboard.errors import PermanentProviderError, ProviderError, TransientProviderError
-
-
-class Channel(StrEnum):
-    """The kinds of notification the switchboard sends, one provider each."""
-
-    EMAIL = "email"
-    SMS = "sms"
-    PUSH = "push"
 
 
 @dataclass(frozen=True, slots=True)

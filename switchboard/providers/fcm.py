@@ -23,13 +23,14 @@ from pyfcm import FCMNotification
 from pyfcm.errors import FCMError
 from requests.adapters import HTTPAdapter
 
+from switchboard.channels import Channel
 from switchboard.errors import (
     PermanentProviderError,
     ProviderConfigurationError,
     ProviderError,
     TransientProviderError,
 )
-from switchboard.providers.base import Channel, PushMessage, PushOutcome, PushResult, parse_retry_after, redact
+from switchboard.providers.base import PushMessage, PushOutcome, PushResult, parse_retry_after, redact
 
 FCM_API = "https://fcm.googleapis.com"
 FCM_SCOPE = "https://www.googleapis.com/auth/firebase.messaging"

@@ -17,6 +17,7 @@ from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import Bcc, Category, Cc, From, Header, Mail, ReplyTo, To
 from sendgrid.helpers.mail.exceptions import SendGridException
 
+from switchboard.channels import Channel
 from switchboard.errors import (
     PermanentProviderError,
     ProviderConfigurationError,
@@ -24,7 +25,6 @@ from switchboard.errors import (
     TransientProviderError,
 )
 from switchboard.providers.base import (
-    Channel,
     EmailMessage,
     ProviderResult,
     parse_retry_after,

@@ -15,13 +15,14 @@ from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioS
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
+from switchboard.channels import Channel
 from switchboard.errors import (
     PermanentProviderError,
     ProviderConfigurationError,
     ProviderError,
     TransientProviderError,
 )
-from switchboard.providers.base import Channel, ProviderResult, SmsMessage, parse_retry_after, redact
+from switchboard.providers.base import ProviderResult, SmsMessage, parse_retry_after, redact
 
 # Codes about the recipient itself: invalid number, not a mobile, replied STOP, unreachable.
 RECIPIENT_CODES = frozenset({21211, 21614, 21610, 21612})

@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
+from switchboard.channels import Channel
 from switchboard.errors import TemplateError
 
-
-class Channel(StrEnum):
-    """A way to reach someone; also the name of the folder under ``templates/``."""
-
-    EMAIL = "email"
-    SMS = "sms"
-    PUSH = "push"
+__all__ = ["MANIFEST", "ONE_OF", "PARTS", "Channel", "Part", "parse_channel", "part_files"]
 
 
 @dataclass(frozen=True)

@@ -303,3 +303,31 @@ def test_per_queue_throughput_is_counted_per_minute(bus: Bus, r: redis.Redis) ->
     ]
     assert counts["bus_incoming"][-1].processed == 7
     assert 0 < r.ttl("resque:bus:throughput:processed:app_default:100") <= 7200
+
+
+def test_handlers_can_reject_or_ask_for_a_later_retry(bus: Bus, r: redis.Redis) -> None:
+    from bus import Reject, RetryLater
+
+    calls: list[str] = []
+
+    def rejecting(attributes: dict[str, Any]) -> None:
+        calls.append("reject")
+        raise Reject("this event can never be handled")
+
+    def later(attributes: dict[str, Any]) -> None:
+        calls.append("later")
+        if calls.count("later") == 1:
+            raise RetryLater("provider says wait", delay=0.2)
+
+    bus.dispatch("app").add("a", rejecting, retry=Retry(max_retries=5, base_delay=0))
+    bus.dispatch("app").add("b", later, retry=Retry(max_retries=5, base_delay=0))
+    bus.subscribe_all()
+    bus.publish("a")
+    bus.publish("b")
+    started = time.monotonic()
+    drain(bus, ["bus_incoming", "app_default"])
+    assert calls.count("reject") == 1  # never retried
+    assert calls.count("later") == 2
+    assert time.monotonic() - started >= 0.2  # the handler's own wait beat the zero backoff
+    [entry] = [json.loads(x) for x in r.lrange("resque:failed", 0, -1)]
+    assert entry["exception"] == "bus.errors.Reject"

@@ -1,0 +1,218 @@
+"""Delivery records: one per notification request, claimed before the provider call.
+
+The record doubles as the idempotency guard. Claiming is one atomic step on the record's
+key: a redelivered request whose record says ``sent`` (or failed for good) is not sent
+again; one still ``sending`` elsewhere waits. The window that remains: a worker that dies
+after the provider accepted a message but before it recorded ``sent`` leaves the record
+``sending``; once that is older than ``stale_after``, a redelivery sends again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from switchboard.keys import SwitchboardKeys
+
+
+class Status(StrEnum):
+    """Where a delivery stands. ``sent``, ``failed`` and ``suppressed`` are final."""
+
+    SENDING = "sending"
+    RETRYING = "retrying"
+    SENT = "sent"
+    FAILED = "failed"
+    """The provider said no for good (or the request can never be sent as given)."""
+    SUPPRESSED = "suppressed"
+    STALLED = "stalled"
+    """Given up for now (retries exhausted, template broken): a retry from the failed list resumes it."""
+
+
+FINAL = (Status.SENT, Status.FAILED, Status.SUPPRESSED)
+
+
+class Claim(StrEnum):
+    """What claiming a record found."""
+
+    NEW = "new"
+    AGAIN = "again"  # a retry (or a stale attempt) of this request
+    BUSY = "busy"  # another attempt is sending right now
+    DONE = "done"  # already decided for good: do not send
+
+
+# KEYS: the record. ARGV: now, stale_after, ttl, then field/value pairs for a new record.
+# A stalled record (given up, then retried by an operator) starts a fresh attempt budget.
+_CLAIM = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if status == 'sent' or status == 'failed' or status == 'suppressed' then return 'done' end
+if status == 'sending' then
+  local updated = tonumber(redis.call('HGET', KEYS[1], 'updated_at') or '0')
+  if tonumber(ARGV[1]) - updated < tonumber(ARGV[2]) then return 'busy' end
+end
+if status == 'stalled' then redis.call('HSET', KEYS[1], 'attempts', 0) end
+if not status then
+  for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+  redis.call('HSET', KEYS[1], 'created_at', ARGV[1])
+end
+redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+redis.call('HSET', KEYS[1], 'status', 'sending', 'updated_at', ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+if status then return 'again' end
+return 'new'
+"""
+
+
+@dataclass(slots=True)
+class Delivery:
+    """A delivery record as stored (all values are strings in Redis)."""
+
+    id: str
+    fields: dict[str, str]
+
+    @property
+    def status(self) -> str:
+        return self.fields.get("status", "")
+
+    @property
+    def attempts(self) -> int:
+        return int(self.fields.get("attempts", "0") or 0)
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"id": self.id, **self.fields}
+        data.pop("recipient_digests", None)
+        if "attempts" in data:
+            data["attempts"] = int(data["attempts"])
+        for key in ("created_at", "updated_at"):
+            if key in data:
+                data[key] = float(data[key])
+        return data
+
+
+class Deliveries:
+    """Reads and writes delivery records and their index."""
+
+    def __init__(self, redis: Any, keys: SwitchboardKeys, *, retention: int, stale_after: float) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.retention = retention
+        self.stale_after = stale_after
+
+    def claim(self, delivery_id: str, now: float, initial: dict[str, str]) -> Claim:
+        args: list[str] = []
+        for key, value in initial.items():
+            args += [key, value]
+        result = self.redis.eval(
+            _CLAIM, 1, self.keys.delivery(delivery_id), now, self.stale_after, self.retention, *args
+        )
+        claim = Claim(result.decode() if isinstance(result, bytes) else result)
+        if claim is Claim.NEW:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.zadd(self.keys.deliveries, {delivery_id: now})
+            pipe.zremrangebyscore(self.keys.deliveries, "-inf", now - self.retention)
+            pipe.execute()
+        return claim
+
+    def update(self, delivery_id: str, now: float, **fields: str | int | float | None) -> None:
+        values = {k: str(v) for k, v in fields.items() if v is not None}
+        values["updated_at"] = str(now)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(self.keys.delivery(delivery_id), mapping=values)
+        pipe.expire(self.keys.delivery(delivery_id), self.retention)
+        pipe.execute()
+
+    def get(self, delivery_id: str) -> Delivery | None:
+        raw = self.redis.hgetall(self.keys.delivery(delivery_id))
+        return Delivery(delivery_id, _strings(raw)) if raw else None
+
+    def iterate(self, chunk: int = 200) -> Iterator[Delivery]:
+        """Records newest first (expired ones skipped)."""
+        start = 0
+        while True:
+            ids = [_text(i) for i in self.redis.zrevrange(self.keys.deliveries, start, start + chunk - 1)]
+            if not ids:
+                return
+            pipe = self.redis.pipeline(transaction=False)
+            for delivery_id in ids:
+                pipe.hgetall(self.keys.delivery(delivery_id))
+            for delivery_id, raw in zip(ids, pipe.execute(), strict=True):
+                if raw:
+                    yield Delivery(delivery_id, _strings(raw))
+            start += chunk
+
+    def search(
+        self,
+        *,
+        status: str | None = None,
+        channel: str | None = None,
+        recipient_digest: str | None = None,
+        since: float | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[Delivery]:
+        out: list[Delivery] = []
+        skipped = 0
+        for delivery in self.iterate():
+            f = delivery.fields
+            if since is not None and float(f.get("created_at", "0")) < since:
+                break
+            if status and f.get("status") != status:
+                continue
+            if channel and f.get("channel") != channel:
+                continue
+            if recipient_digest and recipient_digest not in f.get("recipient_digests", "").split(","):
+                continue
+            if skipped < offset:
+                skipped += 1
+                continue
+            out.append(delivery)
+            if len(out) >= limit:
+                break
+        return out
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Records by channel and status, for /metrics and the dashboard."""
+        counts: dict[str, dict[str, int]] = {}
+        for delivery in self.iterate():
+            by_status = counts.setdefault(delivery.fields.get("channel", "?"), {})
+            by_status[delivery.status] = by_status.get(delivery.status, 0) + 1
+        return counts
+
+
+class Suppressions:
+    """Recipients not to contact again on a channel (invalid, unsubscribed, unregistered)."""
+
+    def __init__(self, redis: Any, keys: SwitchboardKeys) -> None:
+        self.redis = redis
+        self.keys = keys
+
+    def add(self, channel: str, digest: str, masked: str, reason: str, now: float, code: str | None = None) -> bool:
+        entry = json.dumps({"recipient": masked, "reason": reason, "code": code, "added_at": now})
+        return bool(self.redis.hset(self.keys.suppressions(channel), digest, entry))
+
+    def remove(self, channel: str, digest: str) -> bool:
+        return bool(self.redis.hdel(self.keys.suppressions(channel), digest))
+
+    def suppressed(self, channel: str, digests: list[str]) -> set[str]:
+        """Which of these recipient digests are suppressed."""
+        if not digests:
+            return set()
+        values = self.redis.hmget(self.keys.suppressions(channel), digests)
+        return {d for d, v in zip(digests, values, strict=True) if v is not None}
+
+    def list(self, channel: str) -> list[dict[str, Any]]:
+        out = []
+        for digest, raw in self.redis.hgetall(self.keys.suppressions(channel)).items():
+            entry = json.loads(raw)
+            out.append({"channel": channel, "digest": _text(digest), **entry})
+        return sorted(out, key=lambda e: e.get("added_at") or 0)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _strings(raw: dict[Any, Any]) -> dict[str, str]:
+    return {_text(k): _text(v) for k, v in raw.items()}

@@ -1,0 +1,37 @@
+"""Every Redis key the switchboard writes, under the bus namespace (``resque:switchboard:...``)."""
+
+from __future__ import annotations
+
+from bus.keys import Keys
+
+
+class SwitchboardKeys:
+    """Key names of delivery records, suppressions, the outbox and channel states."""
+
+    __slots__ = ("prefix",)
+
+    def __init__(self, keys: Keys) -> None:
+        self.prefix = f"{keys.prefix}switchboard:"
+
+    def delivery(self, delivery_id: str) -> str:
+        """Hash: one delivery's record (status, attempts, masked recipient, provider id...)."""
+        return f"{self.prefix}delivery:{delivery_id}"
+
+    @property
+    def deliveries(self) -> str:
+        """Sorted set of delivery ids by creation time: the index for listing and retention."""
+        return f"{self.prefix}deliveries"
+
+    def suppressions(self, channel: str) -> str:
+        """Hash recipient digest -> JSON (masked recipient, reason, when) of recipients not to contact."""
+        return f"{self.prefix}suppressions:{channel}"
+
+    @property
+    def outbox(self) -> str:
+        """List of rendered messages that dev mode 'sent', newest first, capped."""
+        return f"{self.prefix}outbox"
+
+    @property
+    def channels(self) -> str:
+        """Hash channel -> JSON state, e.g. stopped because its credentials were rejected."""
+        return f"{self.prefix}channels"

@@ -1,0 +1,76 @@
+"""Dev mode: a provider that 'sends' by keeping the rendered message in a capped Redis list.
+
+With no credentials configured every channel sends here, so the switchboard runs fully
+on a fresh machine and ``switchboard outbox`` (and the dashboard) show what would have
+gone out.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import asdict
+from typing import Any
+
+from switchboard.channels import Channel
+from switchboard.keys import SwitchboardKeys
+from switchboard.providers import EmailMessage, ProviderResult, PushMessage, PushResult, SmsMessage
+from switchboard.providers.base import PushOutcome
+
+
+class Outbox:
+    """The capped list of messages dev mode delivered, newest first."""
+
+    def __init__(self, redis: Any, keys: SwitchboardKeys, *, size: int) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.size = size
+
+    def add(self, entry: dict[str, Any]) -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.lpush(self.keys.outbox, json.dumps(entry, ensure_ascii=False))
+        pipe.ltrim(self.keys.outbox, 0, self.size - 1)
+        pipe.execute()
+
+    def list(self, limit: int = 20, channel: str | None = None) -> list[dict[str, Any]]:
+        entries = [json.loads(raw) for raw in self.redis.lrange(self.keys.outbox, 0, self.size - 1)]
+        if channel:
+            entries = [e for e in entries if e.get("channel") == channel]
+        return entries[:limit]
+
+    def clear(self) -> int:
+        count = int(self.redis.llen(self.keys.outbox))
+        self.redis.delete(self.keys.outbox)
+        return count
+
+
+class OutboxProvider:
+    """Stands in for a channel's real provider in dev mode."""
+
+    name = "outbox"
+
+    def __init__(self, channel: Channel, outbox: Outbox) -> None:
+        self.channel = channel
+        self.outbox = outbox
+
+    def send(self, message: EmailMessage | SmsMessage | PushMessage) -> ProviderResult:
+        message_id = f"outbox-{uuid.uuid4().hex[:16]}"
+        entry = {"id": message_id, "channel": self.channel.value, "at": time.time(), **_plain(asdict(message))}
+        self.outbox.add(entry)
+        if isinstance(message, PushMessage):
+            targets = list(message.tokens) or [f"topic:{message.topic}"]
+            outcomes = tuple(PushOutcome(target, f"{message_id}-{i}", None) for i, target in enumerate(targets))
+            return PushResult(provider=self.name, message_id=message_id, outcomes=outcomes)
+        return ProviderResult(provider=self.name, message_id=message_id)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value

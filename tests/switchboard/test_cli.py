@@ -1,0 +1,133 @@
+"""The ``switchboard`` command: templates, sending, deliveries, outbox, suppressions, settings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from switchboard.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Run:
+    def __init__(self, capsys: pytest.CaptureFixture[str], redis_url: str, settings: Path) -> None:
+        self.capsys = capsys
+        self.redis_url = redis_url
+        self.settings = settings
+
+    def __call__(self, *args: str) -> tuple[int, str, str]:
+        code = 0
+        try:
+            main([*args, "--redis-url", self.redis_url, "--settings", str(self.settings)])
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out, err = self.capsys.readouterr()
+        return code, out, err
+
+    def json(self, *args: str) -> Any:
+        code, out, err = self(*args, "--json")
+        assert code == 0, err
+        return json.loads(out)
+
+
+@pytest.fixture
+def run(capsys: pytest.CaptureFixture[str], redis_url: str, tmp_path: Path) -> Run:
+    settings = tmp_path / "settings.toml"
+    settings.write_text(
+        f'[switchboard]\ntemplates_dir = "{ROOT / "templates"}"\nsenders = ["Acme <no-reply@acme.example>"]\n'
+        "[switchboard.retry]\nbase_delay = 0.01\n"
+    )
+    return Run(capsys, redis_url, settings)
+
+
+def test_templates_list_show_render_check(run: Run) -> None:
+    keys = [row["key"] for row in run.json("templates", "list")]
+    assert "email/welcome" in keys and "sms/password_reset" in keys and "push/order_shipped" in keys
+    assert run.json("templates", "show", "welcome", "--channel", "email")["fields"]
+    code, out, _ = run("templates", "render", "welcome", "--channel", "email", "--locale", "fr")
+    assert code == 0 and "Bienvenue" in out and "--- html ---" in out
+    rendered = run.json(
+        "templates",
+        "render",
+        "password_reset",
+        "--channel",
+        "sms",
+        "--data",
+        '{"code": "999111", "expires_minutes": 5}',
+    )
+    assert "999111" in rendered["body"]
+    code, out, _ = run("templates", "check")
+    assert (code, out.strip()) == (0, "all templates render")
+
+
+def test_ambiguous_or_unknown_templates_are_one_line_errors(run: Run) -> None:
+    code, _, err = run("templates", "render", "welcome")
+    assert code == 2 and "several channels" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run("templates", "show", "nope")
+    assert code == 2 and "no template" in err and "nope" in err
+
+
+def test_check_fails_for_a_broken_template(run: Run, tmp_path: Path) -> None:
+    import shutil
+
+    templates = tmp_path / "templates"
+    shutil.copytree(ROOT / "templates", templates)
+    (templates / "sms" / "order_shipped" / "body.txt").write_text("Order {{ order_number }} {{ missing_var }}")
+    run.settings.write_text(f'[switchboard]\ntemplates_dir = "{templates}"\n')
+    code, out, _ = run("templates", "check")
+    assert code == 1
+    assert any("sms/order_shipped" in line and "missing_var" in line for line in out.splitlines())
+
+
+def test_send_run_deliveries_outbox_and_suppressions(run: Run, r: redis.Redis) -> None:
+    assert run.json("send", "email", "--to", "ada@example.com", "--template", "welcome", "--sample")["bus_id"]
+    assert run.json("send", "sms", "--to", "+14155550123", "--body", "hello")["bus_id"]
+    assert run.json("send", "push", "--topic", "news", "--title", "T", "--body", "B")["bus_id"]
+    code, _, err = run("run", "--burst", "--no-scheduler")
+    assert code == 0, err
+    deliveries = run.json("deliveries")
+    assert sorted(d["channel"] for d in deliveries) == ["email", "push", "sms"]
+    assert all(d["status"] == "sent" for d in deliveries)
+    assert [d["recipients"] for d in run.json("deliveries", "--to", "ADA@example.com")] == ["a***@example.com"]
+    assert run.json("deliveries", "--status", "failed") == []
+    outbox = run.json("outbox")
+    assert {e["channel"] for e in outbox} == {"email", "sms", "push"}
+    code, out, _ = run("outbox", "--channel", "sms")
+    assert "hello" in out
+
+    assert run.json("suppressions", "add", "sms", "+14155550123") == {"added": True}
+    assert [s["recipient"] for s in run.json("suppressions", "list")] == ["+1415*****23"]
+    run("send", "sms", "--to", "+14155550123", "--body", "again")
+    run("run", "--burst", "--no-scheduler")
+    assert run.json("deliveries", "--status", "suppressed")[0]["channel"] == "sms"
+    assert run.json("suppressions", "remove", "sms", "+14155550123") == {"removed": True}
+
+
+def test_invalid_send_arguments_fail_before_publishing(run: Run, r: redis.Redis) -> None:
+    code, _, err = run("send", "sms", "--to", "0612", "--body", "x")
+    assert code == 2 and "E.164" in err and len(err.strip().splitlines()) == 1
+    assert r.keys("*") == []
+
+
+def test_check_settings_reports_channels_without_revealing_secrets(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SWITCHBOARD_SENDGRID_API_KEY", "SG.super-secret-value")
+    code, out, err = run("check-settings")
+    assert code == 0
+    assert "email: sendgrid" in out and "sms: outbox (dev mode)" in out
+    assert "super-secret" not in out + err
+    data = run.json("check-settings")
+    assert data["channels"] == {"email": "sendgrid", "sms": "outbox", "push": "outbox"}
+
+
+def test_bad_settings_are_one_line_without_the_secret(run: Run) -> None:
+    run.settings.write_text('[switchboard.sendgrid]\napi_key = "SG.secret-in-file"\ntimeout = -1\nbogus = 1\n')
+    code, _, err = run("check-settings")
+    assert code == 2
+    assert "sendgrid.timeout" in err and "sendgrid.bogus" in err
+    assert "secret-in-file" not in err
+    assert len(err.strip().splitlines()) == 1
