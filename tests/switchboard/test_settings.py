@@ -1,0 +1,62 @@
+"""The example settings file is the documentation: it must load, and cover every key."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from bus.settings import BusSettings, WorkerSettings, load_settings
+from switchboard.errors import SettingsError
+from switchboard.settings import SwitchboardSettings, load_switchboard_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "settings.example.toml"
+
+
+def test_the_example_loads_for_both_the_bus_and_the_switchboard() -> None:
+    bus = load_settings(EXAMPLE, environ={})
+    board = load_switchboard_settings(EXAMPLE, environ={})
+    assert bus.namespace == "resque"
+    assert board.templates_dir == ROOT / "templates"
+    assert set(board.live_channels().values()) == {"outbox"}  # dev mode by default
+
+
+def test_the_example_documents_every_setting() -> None:
+    text = EXAMPLE.read_text()
+    data = tomllib.loads(text)
+    documented = set(data["bus"]) | set(data["switchboard"])
+    for name in BusSettings.__dataclass_fields__:
+        assert name in documented or f"# {name} =" in text, f"bus.{name} is not in settings.example.toml"
+    for name in WorkerSettings.__dataclass_fields__:
+        assert name in data["bus"]["worker"], f"bus.worker.{name} is not documented"
+    for name in SwitchboardSettings.model_fields:
+        assert name in documented, f"switchboard.{name} is not documented"
+
+
+def test_environment_secrets_override_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text(
+        '[switchboard.twilio]\naccount_sid = "AC1"\nauth_token = "from-file"\nfrom_number = "+15550001111"\n'
+    )
+    board = load_switchboard_settings(path, environ={"SWITCHBOARD_TWILIO_AUTH_TOKEN": "from-env"})
+    config = board.twilio_config()
+    assert config is not None and config.auth_token.get_secret_value() == "from-env"
+    assert "from-env" not in repr(board) and "from-env" not in str(board.model_dump())
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[switchboard]\nsenders = ["nobody"]\n', "has no email address"),
+        ("[switchboard]\nconcurrency = 0\n", "concurrency"),
+        ('[switchboard]\ncolour = "red"\n', "colour"),
+        ("[switchboard.fcm]\nservice_account_file = 3\n", "service_account_file"),
+    ],
+)
+def test_bad_settings_say_what_is_wrong(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text(text)
+    with pytest.raises(SettingsError, match=message):
+        load_switchboard_settings(path, environ={})
