@@ -73,12 +73,21 @@ def parse_attributes(text: str | None) -> dict[str, Any]:
     return value
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
-def cli(verbose: int) -> None:
+def command_group(fn: Callable[[], None]) -> click.Group:
+    """A top-level group with ``-h`` and ``-v``/``-vv`` logging, as both CLIs have."""
+
+    @click.group(name=fn.__name__, help=fn.__doc__, context_settings={"help_option_names": ["-h", "--help"]})
+    @click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
+    def group(verbose: int) -> None:
+        level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    return group
+
+
+@command_group
+def cli() -> None:
     """The event bus: publish, subscribe, drive and ride, on Resque's Redis layout."""
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 # --- publishing -------------------------------------------------------------------

@@ -83,6 +83,11 @@ def with_retries(
             delay = min(delay * 2, 2.0)
 
 
+def as_text(value: bytes | str) -> str:
+    """A Redis reply as text (clients here return bytes)."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def redact_url(url: str) -> str:
     return _redact(url)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bus.envelope import PUBLISHER_PROXY, WORKER_CLASS, dumps, encode_attributes
+from bus.envelope import PUBLISHER_PROXY, WORKER_CLASS, bus_hash, dumps, encode_attributes
 from bus.errors import InvalidEvent
 from bus.keys import INCOMING_QUEUE, Keys
 
@@ -126,17 +126,7 @@ class DelayedEntry:
 
     @property
     def attributes(self) -> dict[str, Any]:
-        args = self.job.get("args")
-        if isinstance(args, list) and args:
-            inner = args[0]
-            if isinstance(inner, str):
-                try:
-                    inner = json.loads(inner)
-                except ValueError:
-                    return {}
-            if isinstance(inner, dict):
-                return inner
-        return {}
+        return bus_hash(self.job)
 
     @property
     def bus_id(self) -> str:

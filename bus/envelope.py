@@ -77,6 +77,18 @@ class Job:
         return {"class": self.klass, "args": [dumps(self.attributes)]}
 
 
+def bus_hash(job: dict[str, Any]) -> Attributes:
+    """The bus hash inside an already decoded job, or {} when it holds none (for display)."""
+    args = job.get("args")
+    inner = args[0] if isinstance(args, list) and args else None
+    if isinstance(inner, str):
+        try:
+            inner = _decode(inner)
+        except ValueError:
+            return {}
+    return inner if isinstance(inner, dict) else {}
+
+
 def decode_job(raw: bytes) -> Job:
     """Decode a stored job; every way it can be wrong raises :class:`MalformedJob`."""
     try:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bus.envelope import dumps
+from bus.envelope import bus_hash, dumps
 from bus.keys import Keys
 
 # KEYS: failed, queues, queue. ARGV: entry, payload, queue name.
@@ -88,17 +88,7 @@ class Failure:
     @property
     def attributes(self) -> dict[str, Any]:
         """The bus hash inside the payload, or {} if it is not one."""
-        args = self.payload.get("args")
-        if isinstance(args, list) and args:
-            inner = args[0]
-            if isinstance(inner, str):
-                try:
-                    inner = json.loads(inner)
-                except ValueError:
-                    return {}
-            if isinstance(inner, dict):
-                return inner
-        return {}
+        return bus_hash(self.payload)
 
     @property
     def app_key(self) -> str:

@@ -9,6 +9,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from bus.connection import as_text
 from bus.keys import Keys
 from bus.recovery import WorkerInfo, registered_workers
 
@@ -44,7 +45,7 @@ class WorkerStat:
 
 
 def queue_names(redis: Any, keys: Keys, workers: list[WorkerInfo] | None = None) -> list[str]:
-    names = {_text(q) for q in redis.smembers(keys.queues)}
+    names = {as_text(q) for q in redis.smembers(keys.queues)}
     for info in workers or []:
         names.update(info.queues)
     return sorted(names)
@@ -115,10 +116,6 @@ def totals(redis: Any, keys: Keys) -> dict[str, int]:
     pipe.llen(keys.failed)
     processed, failed, entries = pipe.execute()
     return {"processed": int(processed or 0), "failed": int(failed or 0), "failed_entries": int(entries)}
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 @dataclass(frozen=True, slots=True)

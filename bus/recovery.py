@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from bus.connection import as_text
 from bus.keys import Keys
 from bus.queues import REQUEUE
 
@@ -84,8 +85,8 @@ def registered_workers(redis: Any, keys: Keys) -> list[WorkerInfo]:
     pipe.hgetall(keys.bus_workers)
     pipe.hgetall(keys.workers_heartbeat)
     infos, beats = pipe.execute()
-    heartbeats = {_text(k): parse_iso_time(v) for k, v in beats.items()}
-    return [WorkerInfo.parse(_text(k), v, heartbeats.get(_text(k))) for k, v in infos.items()]
+    heartbeats = {as_text(k): parse_iso_time(v) for k, v in beats.items()}
+    return [WorkerInfo.parse(as_text(k), v, heartbeats.get(as_text(k))) for k, v in infos.items()]
 
 
 def requeue_inflight(
@@ -134,7 +135,3 @@ def recover_dead_workers(
         moved += count
         log.warning("worker %s is dead; requeued %d in-flight job(s)", info.id, count)
     return moved
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from bus.connection import as_text
 from bus.keys import Keys
 from bus.subscription import Subscription
 
@@ -53,7 +54,7 @@ class Registry:
         return bool(removed or deleted)
 
     def apps(self) -> list[str]:
-        return sorted(_text(a) for a in self.redis.smembers(self.keys.bus_apps))
+        return sorted(as_text(a) for a in self.redis.smembers(self.keys.bus_apps))
 
     def load(self, app_keys: Iterable[str] | None = None) -> list[Subscription]:
         """Every subscription of the given apps (all apps by default), skipping bad entries."""
@@ -68,7 +69,7 @@ class Registry:
             for sub_key, value in sorted(raw.items()):
                 sub = Subscription.from_redis(app, value)
                 if sub is None:
-                    log.warning("skipping unreadable subscription %s/%s", app, _text(sub_key))
+                    log.warning("skipping unreadable subscription %s/%s", app, as_text(sub_key))
                 else:
                     out.append(sub)
         return out
@@ -101,7 +102,3 @@ class SubscriptionCache:
             self._subs = self.registry.load()
             self._loaded_at = self.clock()
         return self._subs
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bus.errors import EmbeddedServerError
+from bus.recovery import pid_alive
 
 
 def find_server_binary() -> str:
@@ -108,7 +109,7 @@ class EmbeddedServer:
         except ProcessLookupError:
             return False
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _alive(pid):
+        while time.monotonic() < deadline and pid_alive(pid):
             time.sleep(0.05)
         return True
 
@@ -154,13 +155,3 @@ def _port_free(port: int) -> bool:
         except OSError:
             return False
         return True
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

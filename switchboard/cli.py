@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 import tempfile
 import threading
@@ -13,7 +12,7 @@ from typing import Any
 
 import click
 
-from bus.cli import Env, common, parse_attributes, run_cli
+from bus.cli import Env, command_group, common, parse_attributes, run_cli
 from bus.keys import INCOMING_QUEUE
 from bus.output import table, to_json
 from bus.scheduler import Scheduler
@@ -41,12 +40,9 @@ def store(env: Env) -> TemplateStore:
     return TemplateStore(s.templates_dir, default_locale=s.default_locale, refresh_interval=None)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
-def cli(verbose: int) -> None:
+@command_group
+def cli() -> None:
     """The switchboard: the one bus app that sends email, SMS and push for every other app."""
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 # --- running ----------------------------------------------------------------------

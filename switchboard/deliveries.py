@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from bus.connection import as_text
 from switchboard.keys import SwitchboardKeys
 
 
@@ -131,7 +132,7 @@ class Deliveries:
         """Records newest first (expired ones skipped)."""
         start = 0
         while True:
-            ids = [_text(i) for i in self.redis.zrevrange(self.keys.deliveries, start, start + chunk - 1)]
+            ids = [as_text(i) for i in self.redis.zrevrange(self.keys.deliveries, start, start + chunk - 1)]
             if not ids:
                 return
             pipe = self.redis.pipeline(transaction=False)
@@ -206,13 +207,9 @@ class Suppressions:
         out = []
         for digest, raw in self.redis.hgetall(self.keys.suppressions(channel)).items():
             entry = json.loads(raw)
-            out.append({"channel": channel, "digest": _text(digest), **entry})
+            out.append({"channel": channel, "digest": as_text(digest), **entry})
         return sorted(out, key=lambda e: e.get("added_at") or 0)
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def _strings(raw: dict[Any, Any]) -> dict[str, str]:
-    return {_text(k): _text(v) for k, v in raw.items()}
+    return {as_text(k): as_text(v) for k, v in raw.items()}

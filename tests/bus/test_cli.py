@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
@@ -14,6 +12,7 @@ import redis
 from bus import Bus
 from bus.cli import main
 from tests.bus.helpers import ROOT, queue_jobs, write_settings
+from tests.clirun import CliRun
 
 APP = """
 import re
@@ -36,35 +35,14 @@ def explode(attributes):
 """
 
 
-class Run:
-    def __init__(self, capsys: pytest.CaptureFixture[str], redis_url: str) -> None:
-        self.capsys = capsys
-        self.redis_url = redis_url
-
-    def __call__(self, *args: str, url: bool = True) -> tuple[int, str, str]:
-        argv = list(args) + (["--redis-url", self.redis_url] if url else [])
-        code = 0
-        try:
-            main(argv)
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out, err = self.capsys.readouterr()
-        return code, out, err
-
-    def json(self, *args: str) -> Any:
-        code, out, err = self(*args, "--json")
-        assert code == 0, err
-        return json.loads(out)
-
-
 @pytest.fixture
-def run(capsys: pytest.CaptureFixture[str], redis_url: str, tmp_path: Path) -> Run:
+def run(capsys: pytest.CaptureFixture[str], redis_url: str, tmp_path: Path) -> CliRun:
     (tmp_path / "profileapp.py").write_text(APP)
     write_settings(tmp_path)
-    return Run(capsys, redis_url)
+    return CliRun(main, capsys, "--redis-url", redis_url)
 
 
-def test_publish_prints_the_bus_id(run: Run, r: redis.Redis) -> None:
+def test_publish_prints_the_bus_id(run: CliRun, r: redis.Redis) -> None:
     code, out, _ = run("publish", "rating_created", '{"id": 7}')
     assert code == 0
     [event] = queue_jobs(r, "bus_incoming")
@@ -88,7 +66,7 @@ def test_publish_prints_the_bus_id(run: Run, r: redis.Redis) -> None:
     ],
 )
 def test_bad_arguments_print_one_line_and_exit_non_zero(
-    run: Run, r: redis.Redis, args: list[str], message: str
+    run: CliRun, r: redis.Redis, args: list[str], message: str
 ) -> None:
     code, out, err = run(*args)
     assert code != 0
@@ -98,7 +76,7 @@ def test_bad_arguments_print_one_line_and_exit_non_zero(
     assert r.llen("resque:queue:bus_incoming") == 0
 
 
-def test_subscribe_apps_who_gets_unsubscribe(run: Run, r: redis.Redis) -> None:
+def test_subscribe_apps_who_gets_unsubscribe(run: CliRun, r: redis.Redis) -> None:
     code, out, _ = run("subscribe", "profileapp")
     assert (code, out.strip()) == (0, "subscribed profile: 3 subscription(s)")
     code, out, _ = run("apps")
@@ -111,7 +89,7 @@ def test_subscribe_apps_who_gets_unsubscribe(run: Run, r: redis.Redis) -> None:
     assert r.smembers("resque:bus_apps") == set()
 
 
-def test_work_queues_and_failed_commands(run: Run, r: redis.Redis) -> None:
+def test_work_queues_and_failed_commands(run: CliRun, r: redis.Redis) -> None:
     run("subscribe", "profileapp")
     run("publish", "rating_created", '{"id": 7}')
     run("publish", "explode", '{"id": 8}')
@@ -140,7 +118,7 @@ def test_work_queues_and_failed_commands(run: Run, r: redis.Redis) -> None:
     assert run.json("failed", "clear") == {"removed": 0}
 
 
-def test_workers_lists_live_workers(run: Run, redis_url: str) -> None:
+def test_workers_lists_live_workers(run: CliRun, redis_url: str) -> None:
     b = Bus(redis_url)
     b.dispatch("app").add("x", lambda a: None)
     import threading

@@ -2,50 +2,28 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
 
 from switchboard.cli import main
+from tests.clirun import CliRun
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-class Run:
-    def __init__(self, capsys: pytest.CaptureFixture[str], redis_url: str, settings: Path) -> None:
-        self.capsys = capsys
-        self.redis_url = redis_url
-        self.settings = settings
-
-    def __call__(self, *args: str) -> tuple[int, str, str]:
-        code = 0
-        try:
-            main([*args, "--redis-url", self.redis_url, "--settings", str(self.settings)])
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out, err = self.capsys.readouterr()
-        return code, out, err
-
-    def json(self, *args: str) -> Any:
-        code, out, err = self(*args, "--json")
-        assert code == 0, err
-        return json.loads(out)
-
-
 @pytest.fixture
-def run(capsys: pytest.CaptureFixture[str], redis_url: str, tmp_path: Path) -> Run:
+def run(capsys: pytest.CaptureFixture[str], redis_url: str, tmp_path: Path) -> CliRun:
     settings = tmp_path / "settings.toml"
     settings.write_text(
         f'[switchboard]\ntemplates_dir = "{ROOT / "templates"}"\nsenders = ["Acme <no-reply@acme.example>"]\n'
         "[switchboard.retry]\nbase_delay = 0.01\n"
     )
-    return Run(capsys, redis_url, settings)
+    return CliRun(main, capsys, "--redis-url", redis_url, "--settings", str(settings))
 
 
-def test_templates_list_show_render_check(run: Run) -> None:
+def test_templates_list_show_render_check(run: CliRun) -> None:
     keys = [row["key"] for row in run.json("templates", "list")]
     assert "email/welcome" in keys and "sms/password_reset" in keys and "push/order_shipped" in keys
     assert run.json("templates", "show", "welcome", "--channel", "email")["fields"]
@@ -65,26 +43,26 @@ def test_templates_list_show_render_check(run: Run) -> None:
     assert (code, out.strip()) == (0, "all templates render")
 
 
-def test_ambiguous_or_unknown_templates_are_one_line_errors(run: Run) -> None:
+def test_ambiguous_or_unknown_templates_are_one_line_errors(run: CliRun) -> None:
     code, _, err = run("templates", "render", "welcome")
     assert code == 2 and "several channels" in err and len(err.strip().splitlines()) == 1
     code, _, err = run("templates", "show", "nope")
     assert code == 2 and "no template" in err and "nope" in err
 
 
-def test_check_fails_for_a_broken_template(run: Run, tmp_path: Path) -> None:
+def test_check_fails_for_a_broken_template(run: CliRun, tmp_path: Path) -> None:
     import shutil
 
     templates = tmp_path / "templates"
     shutil.copytree(ROOT / "templates", templates)
     (templates / "sms" / "order_shipped" / "body.txt").write_text("Order {{ order_number }} {{ missing_var }}")
-    run.settings.write_text(f'[switchboard]\ntemplates_dir = "{templates}"\n')
+    (tmp_path / "settings.toml").write_text(f'[switchboard]\ntemplates_dir = "{templates}"\n')
     code, out, _ = run("templates", "check")
     assert code == 1
     assert any("sms/order_shipped" in line and "missing_var" in line for line in out.splitlines())
 
 
-def test_send_run_deliveries_outbox_and_suppressions(run: Run, r: redis.Redis) -> None:
+def test_send_run_deliveries_outbox_and_suppressions(run: CliRun, r: redis.Redis) -> None:
     assert run.json("send", "email", "--to", "ada@example.com", "--template", "welcome", "--sample")["bus_id"]
     assert run.json("send", "sms", "--to", "+14155550123", "--body", "hello")["bus_id"]
     assert run.json("send", "push", "--topic", "news", "--title", "T", "--body", "B")["bus_id"]
@@ -108,13 +86,15 @@ def test_send_run_deliveries_outbox_and_suppressions(run: Run, r: redis.Redis) -
     assert run.json("suppressions", "remove", "sms", "+14155550123") == {"removed": True}
 
 
-def test_invalid_send_arguments_fail_before_publishing(run: Run, r: redis.Redis) -> None:
+def test_invalid_send_arguments_fail_before_publishing(run: CliRun, r: redis.Redis) -> None:
     code, _, err = run("send", "sms", "--to", "0612", "--body", "x")
     assert code == 2 and "E.164" in err and len(err.strip().splitlines()) == 1
     assert r.keys("*") == []
 
 
-def test_check_settings_reports_channels_without_revealing_secrets(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_check_settings_reports_channels_without_revealing_secrets(
+    run: CliRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SWITCHBOARD_SENDGRID_API_KEY", "SG.super-secret-value")
     code, out, err = run("check-settings")
     assert code == 0
@@ -124,8 +104,10 @@ def test_check_settings_reports_channels_without_revealing_secrets(run: Run, mon
     assert data["channels"] == {"email": "sendgrid", "sms": "outbox", "push": "outbox"}
 
 
-def test_bad_settings_are_one_line_without_the_secret(run: Run) -> None:
-    run.settings.write_text('[switchboard.sendgrid]\napi_key = "SG.secret-in-file"\ntimeout = -1\nbogus = 1\n')
+def test_bad_settings_are_one_line_without_the_secret(run: CliRun, tmp_path: Path) -> None:
+    (tmp_path / "settings.toml").write_text(
+        '[switchboard.sendgrid]\napi_key = "SG.secret-in-file"\ntimeout = -1\nbogus = 1\n'
+    )
     code, _, err = run("check-settings")
     assert code == 2
     assert "sendgrid.timeout" in err and "sendgrid.bogus" in err
