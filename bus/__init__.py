@@ -30,7 +30,7 @@ from bus.errors import (
     UnknownSubscription,
 )
 from bus.matcher import BLANK, EMPTY, KEY, NIL, PRESENT, VALUE, Special
-from bus.rider import Middleware, Ride
+from bus.rider import Middleware, Ride, current_ride
 from bus.settings import BusSettings, WorkerSettings, load_settings
 from bus.subscription import Retry, Subscription
 
@@ -62,6 +62,7 @@ __all__ = [
     "Subscription",
     "UnknownSubscription",
     "WorkerSettings",
+    "current_ride",
     "default_bus",
     "in_context",
     "load_settings",

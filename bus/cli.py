@@ -550,8 +550,71 @@ def web(env: Env, host: str | None, port: int | None) -> None:
         from bus.web.settings import load_web_settings
     except ImportError as exc:  # the web extra is optional
         raise ConfigurationError(f"the dashboard needs {exc.name or exc}: pip install 'switchboard-bus[web]'") from exc
-    settings_file = click.get_current_context().params.get("settings_file")
-    serve(env.bus(), load_web_settings(settings_file, host=host, port=port))
+    serve(env.bus(), load_web_settings(env.settings_file, host=host, port=port))
+
+
+# --- logger, event feed ------------------------------------------------------------
+@cli.command()
+@click.option("--sinks", help="Comma-separated sinks (redis, file, elasticsearch); default: [logger] sinks.")
+@worker_options
+@common
+def logger(env: Env, sinks: str | None, concurrency: int | None, batch: int | None, burst: bool) -> None:
+    """Run the logger app: every event into the event log, shipped to files / Elasticsearch."""
+    from dataclasses import replace
+
+    from bus.logger import LoggerApp, load_logger_settings
+
+    settings = load_logger_settings(env.settings_file)
+    if sinks:
+        settings = replace(settings, sinks=tuple(s.strip() for s in sinks.split(",") if s.strip()))
+    app = LoggerApp(env.bus(), settings)
+    click.echo(f"logger running (sinks: {', '.join(settings.sinks)}); SIGTERM or Ctrl-C stops it", err=True)
+    sys.exit(app.run(burst=burst, concurrency=concurrency))
+
+
+def parse_since(text: str) -> float:
+    """``90s``, ``10m``, ``2h``, ``1d`` (or plain seconds) -> seconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    number, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
+    try:
+        return float(number) * units[unit]
+    except ValueError:
+        raise click.UsageError(f"--since {text!r}: expected e.g. 90s, 10m, 2h or 1d") from None
+
+
+@cli.command()
+@click.option("--type", "event_type", help="Only events of this type.")
+@click.option("--since", help="Only the last 90s / 10m / 2h / 1d.")
+@click.option("--limit", default=50, show_default=True, help="How many past events.")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new events as they are logged.")
+@common
+def events(env: Env, event_type: str | None, since: str | None, limit: int, follow: bool) -> None:
+    """The logged event feed (what `bus logger` recorded), oldest first."""
+    from bus.logger.stream import EventLog, LoggedEvent
+
+    b = env.bus()
+    log_ = EventLog(b.redis, b.keys, max_length=0)
+    since_ms = int((time.time() - parse_since(since)) * 1000) if since else None
+    past = log_.recent(since_ms=since_ms, limit=limit, event_type=event_type)
+
+    def show(e: LoggedEvent) -> None:
+        if env.json:
+            click.echo(json.dumps(e.to_json(), ensure_ascii=False))
+        else:
+            stamp = time.strftime("%H:%M:%S", time.localtime(e.logged_at))
+            attrs = {k: v for k, v in e.event.items() if not k.startswith("bus_")}
+            click.echo(f"{stamp}  {e.event_type:<24} {e.bus_id}  {json.dumps(attrs, ensure_ascii=False)}")
+
+    for entry in past:
+        show(entry)
+    if not follow:
+        if not past and not env.json:
+            click.echo("no logged events (is `bus logger` running?)")
+        return
+    last = past[-1].entry_id if past else "$"
+    for new in log_.follow(last_id=last):
+        if new is not None and (event_type is None or new.event_type == event_type):
+            show(new)
 
 
 def run_cli(

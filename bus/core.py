@@ -245,7 +245,12 @@ class Bus:
             else:
                 route = self._dispatches[sub.app_key].route(sub.key)
                 assert route is not None
-                ride(route, driven, queue=sub.queue_name, attempt=0, middleware=self.middleware, now=now)
+                done = ride(route, driven, queue=sub.queue_name, attempt=0, middleware=self.middleware, now=now)
+                if done.acked_writes:
+                    pipe = self.redis.pipeline(transaction=True)
+                    for write in done.acked_writes:
+                        write(pipe)
+                    pipe.execute()
 
     def _push_to(self, queue: str, job: str) -> None:
         pipe = self.redis.pipeline(transaction=False)

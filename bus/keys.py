@@ -122,6 +122,20 @@ class Keys:
         return f"{self.prefix}bus:throughput:{kind}:{queue}:{hour}"
 
     @property
+    def event_log(self) -> str:
+        """Ours: capped stream of every event the logger saw, redacted (the live feed, the shippers' source)."""
+        return f"{self.prefix}bus:log"
+
+    @property
+    def event_log_rejected(self) -> str:
+        """Ours: capped list of logged events a sink refused for good (e.g. an index mapping error)."""
+        return f"{self.prefix}bus:log:rejected"
+
+    def trace(self, bus_id: str) -> str:
+        """Ours: list of one event's steps (driven, each ride's outcome), expiring."""
+        return f"{self.prefix}bus:trace:{bus_id}"
+
+    @property
     def subscriptions_version(self) -> str:
         """Ours: bumped on every subscription change so drivers reload at once."""
         return f"{self.prefix}bus:subscriptions_version"

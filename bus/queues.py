@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,11 +99,12 @@ class Outcomes:
     retries: list[tuple[str, str, float]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     crash_clears: list[tuple[str, bytes]] = field(default_factory=list)
+    acked_writes: list[Callable[[Any], Any]] = field(default_factory=list)
     processed: Counter[str] = field(default_factory=Counter)
     failed: Counter[str] = field(default_factory=Counter)
 
     def __bool__(self) -> bool:
-        return bool(self.acks or self.pushes or self.retries or self.failures or self.crash_clears)
+        return bool(self.acks or self.pushes or self.retries or self.failures or self.crash_clears or self.acked_writes)
 
     def finished(self, queue: str, raw: bytes, *, failed: bool = False) -> None:
         """A job's outcome is decided: release it and count it."""
@@ -121,6 +123,7 @@ class Outcomes:
         self.retries += other.retries
         self.failures += other.failures
         self.crash_clears += other.crash_clears
+        self.acked_writes += other.acked_writes
         self.processed.update(other.processed)
         self.failed.update(other.failed)
 
@@ -132,6 +135,8 @@ class Outcomes:
             pipe.sadd(keys.queues, *self.pushes)
         for queue, job, due in self.retries:
             pipe.zadd(keys.retries(queue), {job: due})
+        for write in self.acked_writes:
+            write(pipe)
         if self.failures:
             pipe.rpush(keys.failed, *self.failures)
             pipe.incrby(keys.stat_failed, len(self.failures))

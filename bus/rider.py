@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bus.context import riding
@@ -16,7 +17,7 @@ from bus.errors import MalformedJob, UnknownSubscription
 
 @dataclass(slots=True)
 class Ride:
-    """What middleware sees of the job being run."""
+    """What middleware (and, through :func:`current_ride`, the handler) sees of the job being run."""
 
     app_key: str
     sub_key: str
@@ -24,6 +25,26 @@ class Ride:
     attributes: dict[str, Any]
     attempt: int
     route: Route
+    acked_writes: list[Callable[[Any], Any]] = field(default_factory=list)
+
+    def on_ack(self, write: Callable[[Any], Any]) -> None:
+        """Queue Redis writes (``write(pipeline)``) made together with this job's acknowledgement.
+
+        On a single server they land in the same MULTI as the ack: if the job is redone after
+        a crash, so are they, and never twice.
+        """
+        self.acked_writes.append(write)
+
+
+_current: ContextVar[Ride | None] = ContextVar("bus_current_ride", default=None)
+
+
+def current_ride() -> Ride:
+    """The ride of the handler running now (raises outside a handler)."""
+    ride = _current.get()
+    if ride is None:
+        raise RuntimeError("current_ride() is only available inside a bus handler")
+    return ride
 
 
 class Middleware(Protocol):
@@ -57,7 +78,7 @@ def ride(
     attempt: int,
     middleware: Sequence[Middleware],
     now: int,
-) -> Any:
+) -> Ride:
     """Call the handler with the event plus ``bus_executed_at``; exceptions propagate."""
     attributes = dict(attributes)
     attributes["bus_executed_at"] = now
@@ -73,8 +94,13 @@ def ride(
     call = call_handler
     for layer in reversed(middleware):
         call = _wrap(layer, current, call)
-    with riding(attributes):
-        return call()
+    token = _current.set(current)
+    try:
+        with riding(attributes):
+            call()
+    finally:
+        _current.reset(token)
+    return current
 
 
 def _wrap(layer: Middleware, current: Ride, call_next: Callable[[], Any]) -> Callable[[], Any]:

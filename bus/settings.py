@@ -83,9 +83,7 @@ def load_settings(
     """Settings from the file (``$BUS_SETTINGS`` or ``./settings.toml``), env, then overrides."""
     env = os.environ if environ is None else environ
     settings = BusSettings()
-    file = Path(path) if path else Path(env[SETTINGS_FILE_ENV]) if env.get(SETTINGS_FILE_ENV) else None
-    if file is None and Path(DEFAULT_SETTINGS_FILE).is_file():
-        file = Path(DEFAULT_SETTINGS_FILE)
+    file = find_settings_file(path, env)
     if file is not None:
         settings = _build(settings, read_table(file, "bus"), str(file))
         if not settings.data_dir.is_absolute():
@@ -93,6 +91,15 @@ def load_settings(
     from_env = {name: env[var] for var, name in ENVIRONMENT.items() if env.get(var)}
     settings = _build(settings, from_env, "environment")
     return settings.with_overrides(**overrides)
+
+
+def find_settings_file(path: str | Path | None, environ: Mapping[str, str]) -> Path | None:
+    """The settings file: the one given, else ``$BUS_SETTINGS``, else ``./settings.toml`` if present."""
+    if path:
+        return Path(path)
+    if environ.get(SETTINGS_FILE_ENV):
+        return Path(environ[SETTINGS_FILE_ENV])
+    return Path(DEFAULT_SETTINGS_FILE) if Path(DEFAULT_SETTINGS_FILE).is_file() else None
 
 
 def read_table(file: Path, table: str) -> dict[str, Any]:

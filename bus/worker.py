@@ -292,7 +292,7 @@ class Worker:
             self._fail(reserved, job, exc, out)
             return
         try:
-            ride(
+            done = ride(
                 route,
                 job.attributes,
                 queue=reserved.queue,
@@ -310,6 +310,7 @@ class Worker:
             else:
                 self._fail(reserved, job, exc, out)
             return
+        out.acked_writes += done.acked_writes
         self._done(reserved, out)
 
     def _republish(self, job: Job, out: Outcomes) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from bus.errors import ConfigurationError
-from bus.settings import DEFAULT_SETTINGS_FILE, SETTINGS_FILE_ENV, read_table
+from bus.settings import find_settings_file, read_table
 from switchboard.channels import Channel
 from switchboard.errors import SettingsError
 from switchboard.providers import FcmConfig, SendGridConfig, TwilioConfig
@@ -162,9 +162,7 @@ def load_switchboard_settings(
 ) -> SwitchboardSettings:
     """The ``[switchboard]`` table of the settings file (as the bus finds it), then environment secrets."""
     env = os.environ if environ is None else environ
-    file = Path(path) if path else Path(env[SETTINGS_FILE_ENV]) if env.get(SETTINGS_FILE_ENV) else None
-    if file is None and Path(DEFAULT_SETTINGS_FILE).is_file():
-        file = Path(DEFAULT_SETTINGS_FILE)
+    file = find_settings_file(path, env)
     try:
         raw: dict[str, Any] = read_table(file, "switchboard") if file is not None else {}
     except ConfigurationError as exc:

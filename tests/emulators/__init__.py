@@ -5,11 +5,13 @@ Each records every request and can be scripted per test (``emulator.script(...)`
 """
 
 from tests.emulators.base import Emulator, RecordedRequest, Reply, Scripted
+from tests.emulators.elasticsearch import ElasticsearchEmulator
 from tests.emulators.fcm import FcmEmulator, ServiceAccount, generate_service_account
 from tests.emulators.sendgrid import SendGridEmulator
 from tests.emulators.twilio import TwilioEmulator
 
 __all__ = [
+    "ElasticsearchEmulator",
     "Emulator",
     "FcmEmulator",
     "RecordedRequest",
