@@ -1,0 +1,98 @@
+"""Authentication, when a token or a user/password is configured.
+
+People sign in once on ``/login`` and get a signed session cookie; scripts (Prometheus,
+curl) send ``Authorization: Bearer <token>`` or HTTP Basic with every request.
+``/healthz``, ``/login`` and the static files stay open. Without configured credentials
+(only allowed on a loopback address) everything is open.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+from urllib.parse import quote
+
+from starlette.requests import HTTPConnection
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from bus.web.settings import WebSettings
+from bus.web.signing import Signer
+
+SESSION_COOKIE = "bus_session"
+SESSION_SECONDS = 12 * 3600
+OPEN_PATHS = frozenset({"/healthz", "/login"})
+OPEN_PREFIX = "/static/"
+
+
+def credentials_match(settings: WebSettings, *, token: str = "", username: str = "", password: str = "") -> bool:
+    """True if the token, or the user and password, are the configured ones (constant time)."""
+    if settings.token and token and hmac.compare_digest(token.encode(), settings.token.encode()):
+        return True
+    if settings.username and settings.password and username and password:
+        user_ok = hmac.compare_digest(username.encode(), settings.username.encode())
+        pass_ok = hmac.compare_digest(password.encode(), settings.password.encode())
+        return user_ok and pass_ok
+    return False
+
+
+def session_cookie(signer: Signer) -> str:
+    return signer.sign("session", "signed-in", max_age=SESSION_SECONDS)
+
+
+def route_path(scope: Scope) -> str:
+    """The request path below the app's mount point."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
+class AuthMiddleware:
+    """Lets a request through if it is open, signed in, or carries valid credentials."""
+
+    def __init__(self, app: ASGIApp, settings: WebSettings, signer: Signer) -> None:
+        self.app = app
+        self.settings = settings
+        self.signer = signer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.settings.auth_required:
+            await self.app(scope, receive, send)
+            return
+        path = route_path(scope)
+        conn = HTTPConnection(scope)
+        if path in OPEN_PATHS or path.startswith(OPEN_PREFIX) or self._authenticated(conn):
+            await self.app(scope, receive, send)
+            return
+        await self._refuse(conn, scope, path)(scope, receive, send)
+
+    def _authenticated(self, conn: HTTPConnection) -> bool:
+        if self.signer.unsign("session", conn.cookies.get(SESSION_COOKIE)) == "signed-in":
+            return True
+        scheme, _, value = conn.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer":
+            return credentials_match(self.settings, token=value.strip())
+        if scheme.lower() == "basic":
+            try:
+                user, _, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+            except (binascii.Error, UnicodeDecodeError):
+                return False
+            return credentials_match(self.settings, username=user, password=password, token=password)
+        return False
+
+    def _refuse(self, conn: HTTPConnection, scope: Scope, path: str) -> Response:
+        wants_page = scope["method"] == "GET" and "text/html" in conn.headers.get("accept", "")
+        if wants_page:
+            target = path + (f"?{scope['query_string'].decode('latin-1')}" if scope.get("query_string") else "")
+            root = scope.get("root_path", "")
+            return RedirectResponse(f"{root}/login?next={quote(target)}", status_code=303)
+        challenge = 'Basic realm="bus dashboard"' if self.settings.username else 'Bearer realm="bus dashboard"'
+        return PlainTextResponse("authentication required", status_code=401, headers={"WWW-Authenticate": challenge})
+
+
+def safe_next(target: str | None) -> str:
+    """Only a path on this site may be a post-login destination (no open redirects)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target

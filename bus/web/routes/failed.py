@@ -1,0 +1,120 @@
+"""Failed: the list with filters and counts; retry or remove one, a selection, or all that match."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from bus.web import failed as failed_list
+from bus.web import failed_actions
+from bus.web.confirm import confirm_page, confirmed
+from bus.web.dashboard import Dashboard, dashboard_of
+from bus.web.failed import FailureFilter
+from bus.web.paging import Pager
+
+
+def failed_context(dash: Dashboard, params: Any) -> dict[str, Any]:
+    flt = FailureFilter.from_params(params)
+    newest_first = params.get("order") != "oldest"
+    asked = Pager.of(params, sys.maxsize)
+    result = failed_list.page(dash.failures, flt, asked.offset, asked.per_page, newest_first=newest_first)
+    pager = Pager.of(params, result.matched)
+    if pager.page != asked.page:  # asked beyond the end: show the last page
+        result = failed_list.page(dash.failures, flt, pager.offset, pager.per_page, newest_first=newest_first)
+    return {
+        "title": "Failed",
+        "filter": flt,
+        "order": "newest" if newest_first else "oldest",
+        "result": result,
+        "pager": pager,
+        "rows": [{"f": f, "ref": failed_list.ref_of(f)} for f in result.entries],
+        "breakdown": dash.breakdowns.get(dash.failures),
+    }
+
+
+def failed(request: Request) -> Response:
+    dash = dashboard_of(request)
+    context = failed_context(dash, request.query_params)
+    return dash.render(request, "failed.html", context, partial="failed_live.html")
+
+
+def failure(request: Request) -> Response:
+    dash = dashboard_of(request)
+    entry = failed_list.find(dash.failures, request.path_params["ref"])
+    if entry is None:
+        raise HTTPException(404, "That failure is no longer in the list (retried or removed?).")
+    context = {"title": f"Failure #{entry.index}", "f": entry, "ref": failed_list.ref_of(entry)}
+    return dash.render(request, "failure.html", context)
+
+
+def _describe(form: FormData, action: str) -> tuple[str, bool]:
+    """What the form asks for, and whether that needs confirming."""
+    refs = form.getlist("ref")
+    if form.get("scope") == "matching":
+        flt = FailureFilter.from_params(form)
+        which = "every failure" + (f" matching {_filter_text(flt)}" if flt.active else "")
+        return f"{action.capitalize()} {which}.", True
+    return f"{action.capitalize()} {len(refs)} selected failure(s).", action == "remove"
+
+
+def _filter_text(flt: FailureFilter) -> str:
+    parts = [f"{k}={v}" for k, v in flt.params().items()]
+    return ", ".join(parts)
+
+
+async def act(request: Request, action: str) -> Response:
+    dash = dashboard_of(request)
+    form = await request.form()
+    summary, needs_confirm = _describe(form, action)
+    flt = FailureFilter.from_params(form)
+    back = str(request.url_for("failed").path) + (f"?{urlencode(flt.params())}" if flt.active else "")
+    if needs_confirm and not confirmed(form):
+        count = len(form.getlist("ref"))
+        if form.get("scope") == "matching":
+            page = await run_in_threadpool(failed_list.page, dash.failures, flt, 0, 1)
+            count = page.matched
+        return confirm_page(
+            dash,
+            request,
+            form,
+            title=f"{action.capitalize()} {count:,} failure(s)?",
+            message=summary + (" Removed failures are gone for good." if action == "remove" else ""),
+            button=f"{action.capitalize()} {count:,} failure(s)",
+            cancel=back,
+        )
+    if form.get("scope") == "matching":
+        outcome = await run_in_threadpool(failed_actions.act_on_matching, dash.failures, flt, action)
+    else:
+        refs = [str(r) for r in form.getlist("ref")]
+        if not refs:
+            return dash.redirect(request, back, flash="Select some failures first.", level="error")
+        outcome = await run_in_threadpool(failed_actions.act_on_selection, dash.failures, refs, action)
+    verb = "Retried" if action == "retry" else "Removed"
+    text = f"{verb} {outcome.done:,} failure(s)."
+    if outcome.skipped:
+        text += f" {outcome.skipped:,} had changed or could not be {verb.lower()}; reload and check."
+    return dash.redirect(request, back, flash=text, level="ok" if outcome.done or not outcome.skipped else "error")
+
+
+async def retry(request: Request) -> Response:
+    return await act(request, "retry")
+
+
+async def remove(request: Request) -> Response:
+    return await act(request, "remove")
+
+
+ROUTES = [
+    Route("/failed", failed, name="failed"),
+    Route("/failed/entry/{ref}", failure, name="failure"),
+    Route("/failed/retry", retry, methods=["POST"], name="failed_retry"),
+    Route("/failed/remove", remove, methods=["POST"], name="failed_remove"),
+]

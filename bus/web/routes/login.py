@@ -1,0 +1,55 @@
+"""Signing in and out, when the dashboard is configured with a token or a user and password."""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from bus.web.auth import SESSION_COOKIE, SESSION_SECONDS, credentials_match, safe_next, session_cookie
+from bus.web.dashboard import dashboard_of
+
+FAILED_SIGN_IN_DELAY = 0.5
+
+
+async def login(request: Request) -> Response:
+    dash = dashboard_of(request)
+    settings = dash.settings
+    target = safe_next(request.query_params.get("next"))
+    context = {"title": "Sign in", "next": target, "error": None, "auth_required": settings.auth_required}
+    if request.method == "GET":
+        return dash.render(request, "login.html", context)
+    form = await request.form()
+    target = safe_next(str(form.get("next") or ""))
+    given = {k: str(form.get(k) or "") for k in ("token", "username", "password")}
+    if not settings.auth_required or not credentials_match(settings, **given):
+        await asyncio.sleep(FAILED_SIGN_IN_DELAY)
+        context.update(next=target, error="Those credentials are not right.")
+        return dash.render(request, "login.html", context, status_code=401)
+    root = dash.root(request).rstrip("/")
+    response = dash.redirect(request, root + target)
+    response.set_cookie(
+        SESSION_COOKIE,
+        session_cookie(dash.signer),
+        max_age=SESSION_SECONDS,
+        path=dash.root(request),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+async def logout(request: Request) -> Response:
+    dash = dashboard_of(request)
+    response = dash.redirect(request, str(request.url_for("login").path))
+    response.delete_cookie(SESSION_COOKIE, path=dash.root(request))
+    return response
+
+
+ROUTES = [
+    Route("/login", login, methods=["GET", "POST"], name="login"),
+    Route("/logout", logout, methods=["POST"], name="logout"),
+]

@@ -1,0 +1,34 @@
+"""``/metrics`` for Prometheus and ``/healthz`` for load balancers."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from bus.connection import TRANSIENT_ERRORS
+from bus.errors import BusError
+from bus.web import metrics
+from bus.web.dashboard import dashboard_of
+
+DOWN: tuple[type[Exception], ...] = (*TRANSIENT_ERRORS, BusError)
+
+
+def prometheus(request: Request) -> Response:
+    text = metrics.render(dashboard_of(request).snapshot())
+    return PlainTextResponse(text, media_type=metrics.CONTENT_TYPE)
+
+
+def healthz(request: Request) -> Response:
+    """200 when Redis answers, 503 when it does not (without saying where it is)."""
+    try:
+        dashboard_of(request).redis.ping()
+    except DOWN:
+        return JSONResponse({"status": "unavailable", "redis": False}, status_code=503)
+    return JSONResponse({"status": "ok", "redis": True})
+
+
+ROUTES = [
+    Route("/metrics", prometheus, name="metrics"),
+    Route("/healthz", healthz, name="healthz"),
+]

@@ -1,0 +1,116 @@
+"""Queues: depth of each; one queue's jobs decoded, a page at a time; remove a job; clear."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from bus.overview import queue_names
+from bus.recovery import registered_workers
+from bus.web import jobs
+from bus.web.confirm import confirm_page, confirmed
+from bus.web.dashboard import Dashboard, dashboard_of
+from bus.web.paging import Pager
+
+IN_FLIGHT_SHOWN = 50
+
+
+def queues(request: Request) -> Response:
+    dash = dashboard_of(request)
+    snap = dash.snapshot()
+    return dash.render(request, "queues.html", {"title": "Queues", "snap": snap}, partial="queues_live.html")
+
+
+def queue_context(dash: Dashboard, name: str, params: Any) -> dict[str, Any]:
+    redis, keys = dash.redis, dash.bus.keys
+    pipe = redis.pipeline(transaction=False)
+    pipe.llen(keys.queue(name))
+    pipe.zcard(keys.retries(name))
+    pipe.zrange(keys.retries(name), 0, IN_FLIGHT_SHOWN - 1, withscores=True)
+    pipe.sismember(keys.queues, name)
+    depth, retry_count, retry_entries, known = pipe.execute()
+    pager = Pager.of(params, int(depth))
+    in_flight = []
+    for info in registered_workers(redis, keys):
+        if name in info.queues:
+            for job in jobs.peek(redis, keys.inflight(name, info.id), 0, IN_FLIGHT_SHOWN):
+                in_flight.append({"worker": info.id, "job": job})
+    retrying = [{"due": float(score), "job": jobs.view_job(i, raw)} for i, (raw, score) in enumerate(retry_entries)]
+    return {
+        "title": f"Queue {name}",
+        "name": name,
+        "known": bool(known) or bool(depth),
+        "pager": pager,
+        "jobs": jobs.peek(redis, keys.queue(name), pager.offset, pager.per_page),
+        "in_flight": in_flight,
+        "retrying": retrying,
+        "retry_count": int(retry_count),
+        "now": time.time(),
+    }
+
+
+def queue(request: Request) -> Response:
+    dash = dashboard_of(request)
+    name = request.path_params["name"]
+    context = queue_context(dash, name, request.query_params)
+    if not context["known"] and name not in queue_names(dash.redis, dash.bus.keys):
+        raise HTTPException(404, f"There is no queue {name}.")
+    return dash.render(request, "queue.html", context, partial="queue_live.html")
+
+
+async def remove(request: Request) -> Response:
+    dash = dashboard_of(request)
+    name = request.path_params["name"]
+    form = await request.form()
+    ref = str(form.get("ref") or "")
+    back = str(request.url_for("queue", name=name).path)
+    if not confirmed(form):
+        index = ref.partition(":")[0]
+        return confirm_page(
+            dash,
+            request,
+            form,
+            title="Remove this job?",
+            message=f"Remove job #{index} from {name}. It will not run.",
+            button="Remove the job",
+            cancel=back,
+        )
+    removed = await run_in_threadpool(jobs.remove_job, dash.redis, dash.bus.keys.queue(name), ref)
+    if removed:
+        return dash.redirect(request, back, flash=f"Removed a job from {name}.")
+    return dash.redirect(request, back, flash="That job is no longer in the queue (a worker took it?).", level="error")
+
+
+async def clear(request: Request) -> Response:
+    dash = dashboard_of(request)
+    name = request.path_params["name"]
+    form = await request.form()
+    back = str(request.url_for("queue", name=name).path)
+    if not confirmed(form):
+        depth = await run_in_threadpool(dash.redis.llen, dash.bus.keys.queue(name))
+        return confirm_page(
+            dash,
+            request,
+            form,
+            title=f"Clear {name}?",
+            message=f"Delete all {int(depth):,} job(s) waiting in {name}. They will not run. "
+            "Jobs in flight and waiting to be retried are not touched.",
+            button=f"Clear {name}",
+            cancel=back,
+        )
+    count = await run_in_threadpool(jobs.clear_list, dash.redis, dash.bus.keys.queue(name))
+    return dash.redirect(request, back, flash=f"Cleared {name}: removed {count:,} job(s).")
+
+
+ROUTES = [
+    Route("/queues", queues, name="queues"),
+    Route("/queues/{name}", queue, name="queue"),
+    Route("/queues/{name}/remove", remove, methods=["POST"], name="queue_remove"),
+    Route("/queues/{name}/clear", clear, methods=["POST"], name="queue_clear"),
+]

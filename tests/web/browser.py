@@ -1,0 +1,47 @@
+"""A real headless Chromium (Debian's) driven by Playwright, and the dashboard served by uvicorn."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import uvicorn
+from starlette.applications import Starlette
+
+from bus.server import free_port
+from tests.bus.helpers import ROOT
+
+SCREENSHOTS = ROOT / "test-output" / "screenshots"
+CANDIDATES = ("/usr/lib/chromium/chromium", "/usr/bin/chromium", "chromium", "chromium-browser")
+
+
+def chromium_binary() -> str | None:
+    """Debian's Chromium (Playwright's own download cannot work here)."""
+    for candidate in CANDIDATES:
+        found = candidate if Path(candidate).is_file() else shutil.which(candidate)
+        if found:
+            return found
+    return None
+
+
+@contextmanager
+def serving(app: Starlette) -> Iterator[str]:
+    """The app on a free loopback port in a background thread; yields its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, name="dashboard", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the dashboard did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

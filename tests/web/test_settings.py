@@ -1,0 +1,99 @@
+"""Web settings from [web] and the environment; refusing to listen beyond loopback without auth."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bus.cli import main
+from bus.errors import ConfigurationError
+from bus.server import free_port
+from bus.web.settings import WebSettings, check_bind, is_loopback, load_web_settings
+from tests.bus.helpers import ROOT
+
+
+def test_defaults_are_loopback_and_open() -> None:
+    s = load_web_settings(environ={})
+    assert (s.host, s.port, s.token, s.auth_required) == ("127.0.0.1", 8484, None, False)
+
+
+def test_file_then_environment_then_overrides(tmp_path: Path) -> None:
+    file = tmp_path / "settings.toml"
+    file.write_text('[bus]\nnamespace = "x"\n[web]\nhost = "0.0.0.0"\nport = 9000\nusername = "ops"\npassword = "p1"\n')
+    s = load_web_settings(file, environ={"BUS_WEB_TOKEN": "t0k", "BUS_WEB_PASSWORD": "p2"}, port=9100)
+    assert (s.host, s.port, s.username, s.password, s.token) == ("0.0.0.0", 9100, "ops", "p2", "t0k")
+    assert "p2" not in repr(s) and "t0k" not in repr(s)
+    via_env = load_web_settings(environ={"BUS_SETTINGS": str(file)})
+    assert via_env.port == 9000
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ('port = "x"', "web.port must be a port number"),
+        ("port = true", "web.port must be a port number"),
+        ("port = 70000", "web.port must be a port number"),
+        ('colour = "red"', "unknown web setting(s) colour"),
+        ('username = "ops"', "must be set together"),
+        ("token = 5", "must be a string"),
+    ],
+)
+def test_bad_settings_are_explained(tmp_path: Path, table: str, message: str) -> None:
+    file = tmp_path / "settings.toml"
+    file.write_text(f"[web]\n{table}\n")
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
+        load_web_settings(file, environ={})
+
+
+def test_loopback_addresses() -> None:
+    assert all(is_loopback(h) for h in ("127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost"))
+    assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "10.0.0.5", "example.com"))
+
+
+def test_a_public_bind_needs_authentication() -> None:
+    check_bind(WebSettings())
+    with pytest.raises(ConfigurationError, match=r"refusing to serve the dashboard on 0\.0\.0\.0"):
+        check_bind(WebSettings(host="0.0.0.0"))
+    check_bind(WebSettings(host="0.0.0.0", token="t"))
+    check_bind(WebSettings(host="0.0.0.0", username="u", password="p"))
+
+
+def test_bus_web_refuses_a_public_bind_without_auth(capsys: pytest.CaptureFixture[str], redis_url: str) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["web", "--host", "0.0.0.0", "--redis-url", redis_url])
+    assert exit_info.value.code == 2
+    assert "refusing to serve the dashboard on 0.0.0.0 without authentication" in capsys.readouterr().err
+
+
+def test_bus_web_serves_the_dashboard(tmp_path: Path, redis_url: str) -> None:
+    port = free_port()
+    (tmp_path / "settings.toml").write_text('[web]\ntoken = "from-the-file"\n')
+    env = {**os.environ, "BUS_REDIS_URL": redis_url, "PYTHONPATH": str(ROOT)}
+    log = open(tmp_path / "web.log", "wb")  # noqa: SIM115 - handed to the child
+    args = [sys.executable, "-m", "bus.cli", "web", "--port", str(port), "--settings", str(tmp_path / "settings.toml")]
+    process = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=log, stderr=log)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                health = httpx.get(f"{base}/healthz")
+                break
+            except httpx.TransportError:
+                assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "web.log").read_text()
+                time.sleep(0.05)
+        assert health.json() == {"status": "ok", "redis": True}
+        assert httpx.get(f"{base}/metrics").status_code == 401  # the token from the file is required
+        authed = httpx.get(f"{base}/metrics", headers={"authorization": "Bearer from-the-file"})
+        assert authed.status_code == 200 and "bus_processed_total" in authed.text
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
