@@ -68,12 +68,15 @@ return {moved, bad, tonumber(ts)}
 """
 
 # KEYS: schedule, delayed:<ts>, timestamps:<job>. ARGV: job, ts.
-_REMOVE = """
+# One copy of the job leaves the list; the job forgets the list only if no copy is left,
+# and the timestamp leaves the schedule once its list is empty.
+REMOVE = """
 local removed = redis.call('LREM', KEYS[2], 1, ARGV[1])
-if removed > 0 then
+if removed == 0 then return 0 end
+if not redis.call('LPOS', KEYS[2], ARGV[1]) then
   redis.call('SREM', KEYS[3], 'delayed:' .. ARGV[2])
-  if redis.call('LLEN', KEYS[2]) == 0 then redis.call('ZREM', KEYS[1], ARGV[2]) end
 end
+if redis.call('LLEN', KEYS[2]) == 0 then redis.call('ZREM', KEYS[1], ARGV[2]) end
 return removed
 """
 
@@ -194,7 +197,7 @@ class Delayed:
         """Unschedule one job; False if it was already gone (delivered or removed)."""
         return bool(
             self.redis.eval(
-                _REMOVE,
+                REMOVE,
                 3,
                 self.keys.delayed_queue_schedule,
                 self.keys.delayed(entry.timestamp),

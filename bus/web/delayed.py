@@ -9,21 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from bus.delayed import REMOVE
 from bus.keys import Keys
 from bus.web.jobs import JobView, locate, parse_ref, peek, view_job
-
-# KEYS: schedule, delayed:<ts>, timestamps:<job>. ARGV: job, ts.
-# One copy of the job leaves the list; the job forgets the list only if no copy is left,
-# and the timestamp leaves the schedule once its list is empty.
-_REMOVE = """
-local removed = redis.call('LREM', KEYS[2], 1, ARGV[1])
-if removed == 0 then return 0 end
-if not redis.call('LPOS', KEYS[2], ARGV[1]) then
-  redis.call('SREM', KEYS[3], 'delayed:' .. ARGV[2])
-end
-if redis.call('LLEN', KEYS[2]) == 0 then redis.call('ZREM', KEYS[1], ARGV[2]) end
-return removed
-"""
 
 OVERDUE_AFTER = 60
 
@@ -98,5 +86,5 @@ def remove(redis: Any, keys: Keys, timestamp: int, ref: str) -> bool:
     if raw is None:
         return False
     timestamps_key = keys.timestamps("").encode() + raw
-    done = redis.eval(_REMOVE, 3, keys.delayed_queue_schedule, keys.delayed(timestamp), timestamps_key, raw, timestamp)
+    done = redis.eval(REMOVE, 3, keys.delayed_queue_schedule, keys.delayed(timestamp), timestamps_key, raw, timestamp)
     return bool(done)

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from bus.logger.settings import ElasticsearchSinkSettings, FileSinkSettings, LoggerSettings, load_logger_settings
 from bus.settings import BusSettings, WorkerSettings, load_settings
+from bus.web.settings import WebSettings, load_web_settings
 from switchboard.errors import SettingsError
 from switchboard.settings import SwitchboardSettings, load_switchboard_settings
 
@@ -21,6 +23,8 @@ def test_the_example_loads_for_both_the_bus_and_the_switchboard() -> None:
     assert bus.namespace == "resque"
     assert board.templates_dir == ROOT / "templates"
     assert set(board.live_channels().values()) == {"outbox"}  # dev mode by default
+    assert load_web_settings(EXAMPLE, environ={}).host == "127.0.0.1"
+    assert load_logger_settings(EXAMPLE, environ={}).file.path == ROOT / "var" / "log" / "bus-events.jsonl"
 
 
 def test_the_example_documents_every_setting() -> None:
@@ -33,6 +37,12 @@ def test_the_example_documents_every_setting() -> None:
         assert name in data["bus"]["worker"], f"bus.worker.{name} is not documented"
     for name in SwitchboardSettings.model_fields:
         assert name in documented, f"switchboard.{name} is not documented"
+    for table, cls in (("web", WebSettings), ("logger", LoggerSettings)):
+        for name in cls.__dataclass_fields__:
+            assert name in data[table] or f"# {name} =" in text, f"{table}.{name} is not documented"
+    for table, cls in (("file", FileSinkSettings), ("elasticsearch", ElasticsearchSinkSettings)):
+        for name in cls.__dataclass_fields__:
+            assert name in data["logger"][table] or f"# {name} =" in text, f"logger.{table}.{name} is not documented"
 
 
 def test_environment_secrets_override_the_file(tmp_path: Path) -> None:
