@@ -1,14 +1,23 @@
-"""Making Redis clients from URLs, and retrying operations while Redis is unreachable."""
+"""Making Redis clients from URLs, and retrying operations while Redis is unreachable.
+
+Three topologies, one API: a single server (``redis://``, ``rediss://``, ``unix://``),
+Redis Cluster (``redis+cluster://host:port,host:port/``) and Sentinel
+(``redis+sentinel://host:port,host:port/service_name/db``). Code that needs to know which
+one it talks to asks :func:`is_cluster`: only a cluster refuses multi-key steps across slots.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import redis
+import redis.cluster
 import redis.exceptions
+import redis.sentinel
 
 from bus.errors import ConfigurationError, RedisUnavailable
 
@@ -22,32 +31,132 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
     redis.exceptions.BusyLoadingError,
     redis.exceptions.TryAgainError,
     redis.exceptions.ReadOnlyError,
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.ClusterError,  # redis-py's "TTL exhausted" after TRYAGAIN/MOVED storms
     ConnectionResetError,
 )
 
-_SUPPORTED_SCHEMES = ("redis://", "rediss://", "unix://")
+_SINGLE_SCHEMES = ("redis://", "rediss://", "unix://")
+CLUSTER_SCHEME = "redis+cluster://"
+SENTINEL_SCHEME = "redis+sentinel://"
+_OPTIONS: dict[str, Any] = {"socket_connect_timeout": 5.0, "socket_keepalive": True}
+# (redis-py leaves ClusterNode, Sentinel and master_for untyped: hence the ignores below.)
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    """A parsed bus URL: which kind of deployment, its addresses and credentials."""
+
+    kind: str  # "single", "cluster" or "sentinel"
+    url: str
+    addresses: tuple[tuple[str, int], ...] = ()
+    service: str = ""
+    db: int = 0
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+
+
+def parse_url(url: str) -> Topology:
+    """Check a bus URL and say what it points at; errors name the URL without its password."""
+    if url.startswith(_SINGLE_SCHEMES):
+        return Topology("single", url)
+    for scheme, kind in ((CLUSTER_SCHEME, "cluster"), (SENTINEL_SCHEME, "sentinel")):
+        if url.startswith(scheme):
+            return _parse_multi(url, scheme, kind)
+    raise ConfigurationError(
+        f"unsupported Redis URL {_redact(url)!r}: expected redis://, rediss://, unix://, "
+        "redis+cluster://host:port,host:port/ or redis+sentinel://host:port,.../service/db"
+    )
+
+
+def _parse_multi(url: str, scheme: str, kind: str) -> Topology:
+    rest = url[len(scheme) :]
+    creds, _, rest = rest.rpartition("@") if "@" in rest.split("/", 1)[0] else ("", "", rest)
+    hosts, _, path = rest.partition("/")
+    addresses = []
+    for item in hosts.split(","):
+        host, _, port = item.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigurationError(f"invalid address {item!r} in {_redact(url)!r}: expected host:port")
+        addresses.append((host, int(port)))
+    username, _, password = creds.partition(":") if creds else ("", "", "")
+    parts = [p for p in path.split("/") if p]
+    service, db = "", 0
+    if kind == "sentinel":
+        if not parts:
+            raise ConfigurationError(f"{_redact(url)!r} needs the Sentinel service name: {scheme}h:p,h:p/mymaster")
+        service = parts[0]
+        db = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+    elif parts:
+        raise ConfigurationError(f"{_redact(url)!r}: a cluster has no databases; drop the path")
+    return Topology(kind, url, tuple(addresses), service, db, username or None, password or None)
 
 
 def connect(url: str, *, socket_timeout: float = 30.0) -> Any:
     """A Redis client for ``url`` that returns bytes (jobs are decoded by the bus)."""
-    if not url.startswith(_SUPPORTED_SCHEMES):
-        raise ConfigurationError(f"unsupported Redis URL {_redact(url)!r}: expected redis://, rediss:// or unix://")
+    topology = parse_url(url)
     try:
-        return redis.Redis.from_url(
-            url,
-            socket_connect_timeout=5.0,
-            socket_timeout=socket_timeout,
-            socket_keepalive=True,
-            health_check_interval=30,
-        )
+        if topology.kind == "cluster":
+            nodes = [redis.cluster.ClusterNode(host, port) for host, port in topology.addresses]  # type: ignore[no-untyped-call]
+            return redis.cluster.RedisCluster(
+                startup_nodes=nodes,
+                username=topology.username,
+                password=topology.password,
+                socket_timeout=socket_timeout,
+                **_OPTIONS,
+            )
+        if topology.kind == "sentinel":
+            sentinel = redis.sentinel.Sentinel(list(topology.addresses), socket_timeout=5.0, **_OPTIONS)  # type: ignore[no-untyped-call]
+            return sentinel.master_for(  # type: ignore[no-untyped-call]
+                topology.service,
+                db=topology.db,
+                username=topology.username,
+                password=topology.password,
+                socket_timeout=socket_timeout,
+                health_check_interval=30,
+                **_OPTIONS,
+            )
+        return redis.Redis.from_url(url, socket_timeout=socket_timeout, health_check_interval=30, **_OPTIONS)
     except ValueError as exc:
         raise ConfigurationError(f"invalid Redis URL {_redact(url)!r}: {exc}") from None
 
 
 def connect_async(url: str) -> Any:
     import redis.asyncio
+    import redis.asyncio.cluster
+    import redis.asyncio.sentinel
 
+    topology = parse_url(url)
+    if topology.kind == "cluster":
+        nodes = [redis.asyncio.cluster.ClusterNode(host, port) for host, port in topology.addresses]
+        return redis.asyncio.cluster.RedisCluster(
+            startup_nodes=nodes, username=topology.username, password=topology.password, socket_timeout=30.0
+        )
+    if topology.kind == "sentinel":
+        sentinel = redis.asyncio.sentinel.Sentinel(list(topology.addresses), socket_timeout=5.0)  # type: ignore[no-untyped-call]
+        return sentinel.master_for(
+            topology.service, db=topology.db, username=topology.username, password=topology.password
+        )
     return redis.asyncio.Redis.from_url(url, socket_connect_timeout=5.0, socket_timeout=30.0)
+
+
+def is_cluster(client: Any) -> bool:
+    """True for a Redis Cluster client: multi-key steps must then stay within one slot."""
+    return isinstance(client, redis.cluster.RedisCluster)
+
+
+def pipe_eval(pipe: Any, script: str, keys: Sequence[str], *args: Any) -> None:
+    """Queue an EVAL on a pipeline; the one spelling both plain and cluster pipelines accept."""
+    pipe.execute_command("EVAL", script, len(keys), *keys, *args)
+
+
+def disconnect(client: Any) -> None:
+    """Drop every pooled connection (after a signal interrupted one mid-reply)."""
+    if is_cluster(client):
+        client.disconnect_connection_pools()
+    else:
+        client.connection_pool.disconnect()
 
 
 def with_retries(
@@ -98,5 +207,7 @@ def _redact(url: str) -> str:
     if not sep or "@" not in rest:
         return url
     creds, _, host = rest.rpartition("@")
+    if ":" not in creds:
+        return url  # a user name alone is no secret
     user = creds.split(":", 1)[0]
     return f"{scheme}://{user + ':' if user else ''}***@{host}"

@@ -45,12 +45,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def ping(port: int, timeout: float = 0.5) -> bool:
-    """True if something answering Redis PING listens on ``port``."""
+def ping(port: int, timeout: float = 0.5, *, ready: bool = False) -> bool:
+    """True if a Redis-compatible server listens on ``port`` (and, with ``ready``, has loaded its data)."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
             sock.sendall(b"PING\r\n")
-            return sock.recv(64).startswith((b"+PONG", b"-LOADING"))
+            return sock.recv(64).startswith((b"+PONG",) if ready else (b"+PONG", b"-LOADING"))
     except OSError:
         return False
 
@@ -90,13 +90,13 @@ class EmbeddedServer:
         self.directory.mkdir(parents=True, exist_ok=True)
         with open(self.directory / "lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            if self.running():
-                return self.url
             port = self.port()
-            if port is None or not _port_free(port):
-                port = free_port()
-            self._start(port, timeout)
-            (self.directory / "port").write_text(f"{port}\n")
+            if port is None or not ping(port):
+                if port is None or not _port_free(port):
+                    port = free_port()
+                self._start(port)
+                (self.directory / "port").write_text(f"{port}\n")
+            self._wait_ready(port, timeout)
             return f"redis://127.0.0.1:{port}/0"
 
     def stop(self, timeout: float = 10.0) -> bool:
@@ -113,7 +113,17 @@ class EmbeddedServer:
             time.sleep(0.05)
         return True
 
-    def _start(self, port: int, timeout: float) -> None:
+    def _wait_ready(self, port: int, timeout: float) -> None:
+        """Until the server answers PONG: started, and done loading its append-only file."""
+        deadline = time.monotonic() + timeout
+        while not ping(port, ready=True):
+            if time.monotonic() > deadline:
+                raise EmbeddedServerError(
+                    f"embedded server did not answer on port {port}; see {self.directory / 'server.log'}"
+                )
+            time.sleep(0.02)
+
+    def _start(self, port: int) -> None:
         binary = find_server_binary()
         d = self.directory.resolve()
         args = [
@@ -140,12 +150,6 @@ class EmbeddedServer:
         result = subprocess.run(args, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise EmbeddedServerError(f"{binary} failed to start: {result.stderr.strip() or result.stdout.strip()}")
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if ping(port):
-                return
-            time.sleep(0.02)
-        raise EmbeddedServerError(f"embedded server did not answer on port {port}; see {d / 'server.log'}")
 
 
 def _port_free(port: int) -> bool:

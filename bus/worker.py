@@ -22,7 +22,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from bus.clock import Clock, ServerClock
-from bus.connection import TRANSIENT_ERRORS, with_retries
+from bus.connection import TRANSIENT_ERRORS, disconnect, is_cluster, pipe_eval, with_retries
 from bus.driver import drive
 from bus.envelope import DRIVER_PROXY, PUBLISHER_PROXY, WORKER_CLASS, Job, decode_job, dumps
 from bus.errors import BusError, ConfigurationError, MalformedJob, PoisonJob, RedisUnavailable, Reject, RetryLater
@@ -74,7 +74,7 @@ class Worker:
         self.hostname = bus.hostname
         self.pid = os.getpid()
         self.id = f"{self.hostname}:{self.pid}:{','.join(self.queues)}"
-        self.atomic = True
+        self.atomic = not is_cluster(self.redis)
         self.install_signals = install_signals
         self.cache = SubscriptionCache(Registry(self.redis, self.keys), self.settings.subscriptions_max_age)
         self.processed = 0
@@ -106,7 +106,7 @@ class Worker:
             self._loop()
         except GraceExpired:
             log.warning("shutdown grace period expired; requeueing unfinished jobs")
-            self.redis.connection_pool.disconnect()
+            disconnect(self.redis)
         except RedisUnavailable as exc:
             log.error("stopping: %s", exc)
         finally:
@@ -157,7 +157,7 @@ class Worker:
         )
 
         def register() -> None:
-            pipe = self.redis.pipeline(transaction=True)
+            pipe = self.redis.pipeline(transaction=self.atomic)
             pipe.sadd(self.keys.workers, self.id)
             pipe.set(self.keys.worker_started(self.id), time.strftime("%Y-%m-%d %H:%M:%S %z", time.gmtime(now)))
             pipe.hset(self.keys.bus_workers, self.id, info)
@@ -383,26 +383,27 @@ class Worker:
         pending, self._pending = self._pending, Outcomes()
         promote = time.monotonic() - self._last_promote > self.settings.retry_poll_interval
 
+        written = self.atomic  # on a single server the writes travel with the acks, in one MULTI
+
         def attempt() -> list[Any]:
+            nonlocal written
+            if not written:
+                self._write_first(pending)
+                written = True
             pipe = self.redis.pipeline(transaction=self.atomic)
-            pending.write(pipe, self.keys, self.id, int(self.clock() // 60))
+            if self.atomic:
+                pending.write(pipe, self.keys, self.id, int(self.clock() // 60))
             pending.ack(pipe, self.keys, self.id)
             if promote:
                 now = self.clock()
                 for queue in self.queues:
-                    pipe.eval(PROMOTE, 2, self.keys.retries(queue), self.keys.queue(queue), now, 1000)
-            first = len(pipe.command_stack)
+                    pipe_eval(pipe, PROMOTE, [self.keys.retries(queue), self.keys.queue(queue)], now, 1000)
+            first = len(pipe)
             if want > 0:
                 pipe.get(self.keys.subscriptions_version)
                 for queue in self.queues:
-                    pipe.eval(
-                        RESERVE,
-                        3,
-                        self.keys.queue(queue),
-                        self.keys.inflight(queue, self.id),
-                        self.keys.crashes(queue),
-                        want,
-                    )
+                    keys = [self.keys.queue(queue), self.keys.inflight(queue, self.id), self.keys.crashes(queue)]
+                    pipe_eval(pipe, RESERVE, keys, want)
             results: list[Any] = pipe.execute(raise_on_error=False)
             return results[first:]
 
@@ -424,10 +425,23 @@ class Worker:
     def _flush(self, outcomes: Outcomes) -> None:
         if not outcomes:
             return
+        if not self.atomic:
+            self._write_first(outcomes)
         pipe = self.redis.pipeline(transaction=self.atomic)
-        outcomes.write(pipe, self.keys, self.id, int(self.clock() // 60))
+        if self.atomic:
+            outcomes.write(pipe, self.keys, self.id, int(self.clock() // 60))
         outcomes.ack(pipe, self.keys, self.id)
         pipe.execute()
+
+    def _write_first(self, outcomes: Outcomes) -> None:
+        """On a cluster, where one MULTI cannot span the slots: record new work, then ack.
+
+        A crash in between redoes the batch (at least once), never loses it.
+        """
+        pipe = self.redis.pipeline(transaction=False)
+        outcomes.write(pipe, self.keys, self.id, int(self.clock() // 60))
+        if len(pipe):
+            pipe.execute()
 
     def _wait_for_job(self) -> list[Reserved]:
         """Block until the first queue has a job (briefly when there are several queues)."""
