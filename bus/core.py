@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from bus import context
 from bus.clock import Clock, ServerClock
-from bus.connection import connect, connect_async, with_retries
+from bus.connection import connect, connect_async, is_cluster, with_retries
 from bus.context import LocalMode, current_local_mode, parse_local_mode
 from bus.delayed import Delayed, delayed_event, delayed_job, epoch_of
 from bus.dispatch import Dispatch
@@ -247,7 +247,7 @@ class Bus:
                 assert route is not None
                 done = ride(route, driven, queue=sub.queue_name, attempt=0, middleware=self.middleware, now=now)
                 if done.acked_writes:
-                    pipe = self.redis.pipeline(transaction=True)
+                    pipe = self.redis.pipeline(transaction=not is_cluster(self.redis))
                     for write in done.acked_writes:
                         write(pipe)
                     pipe.execute()

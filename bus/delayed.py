@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from bus.connection import is_cluster
 from bus.envelope import PUBLISHER_PROXY, WORKER_CLASS, bus_hash, dumps, encode_attributes
 from bus.errors import InvalidEvent
 from bus.keys import INCOMING_QUEUE, Keys
@@ -79,6 +80,18 @@ end
 if redis.call('LLEN', KEYS[2]) == 0 then redis.call('ZREM', KEYS[1], ARGV[2]) end
 return removed
 """
+
+
+def drop_empty_timestamp(redis: Any, keys: Keys, ts: int) -> None:
+    """Take ``ts`` off the schedule if nothing is left to deliver for it (cluster path).
+
+    Checked again after the removal: a job scheduled for ``ts`` meanwhile puts it back.
+    """
+    if redis.llen(keys.delayed(ts)) or redis.hlen(keys.delayed_movers(ts)):
+        return
+    redis.zrem(keys.delayed_queue_schedule, str(ts))
+    if redis.llen(keys.delayed(ts)):
+        redis.zadd(keys.delayed_queue_schedule, {str(ts): ts})
 
 
 def epoch_of(when: datetime | float | int) -> int:
@@ -162,9 +175,13 @@ class Delayed:
 
     def schedule(self, timestamp: int, job: str) -> None:
         """Store a job for ``timestamp``; the schedule entry is written last, so a reader sees it whole."""
-        pipe = self.redis.pipeline(transaction=True)
+        cluster = is_cluster(self.redis)
+        pipe = self.redis.pipeline(transaction=not cluster)
         pipe.rpush(self.keys.delayed(timestamp), job)
         pipe.sadd(self.keys.timestamps(job), f"delayed:{timestamp}")
+        if cluster:  # no MULTI across slots: make the job findable only once it is stored
+            pipe.execute()
+            pipe = self.redis.pipeline(transaction=False)
         pipe.zadd(self.keys.delayed_queue_schedule, {str(timestamp): timestamp})
         pipe.execute()
 
@@ -195,6 +212,8 @@ class Delayed:
 
     def remove(self, entry: DelayedEntry) -> bool:
         """Unschedule one job; False if it was already gone (delivered or removed)."""
+        if is_cluster(self.redis):
+            return self._remove_across_slots(entry)
         return bool(
             self.redis.eval(
                 REMOVE,
@@ -206,6 +225,16 @@ class Delayed:
                 str(entry.timestamp),
             )
         )
+
+    def _remove_across_slots(self, entry: DelayedEntry) -> bool:
+        """Cluster: each key on its own; a timestamp emptied meanwhile is put back if refilled."""
+        key, ts = self.keys.delayed(entry.timestamp), entry.timestamp
+        if not self.redis.lrem(key, 1, entry.raw):
+            return False
+        if self.redis.lpos(key, entry.raw) is None:
+            self.redis.srem(self.keys.timestamps(entry.raw.decode("utf-8", "replace")), f"delayed:{ts}")
+        drop_empty_timestamp(self.redis, self.keys, ts)
+        return True
 
     def clear(self) -> int:
         """Unschedule everything (resque-scheduler's ``reset_delayed_queue``); jobs removed."""

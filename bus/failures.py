@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from bus.connection import is_cluster
 from bus.envelope import bus_hash, dumps
 from bus.keys import Keys
 
@@ -131,6 +132,8 @@ class Failures:
         if not queue:
             return False
         payload = {k: v for k, v in failure.payload.items() if k != "bus_attempt"}
+        if is_cluster(self.redis):
+            return self._retry_across_slots(failure, queue, dumps(payload))
         done = self.redis.eval(
             _RETRY,
             3,
@@ -142,6 +145,20 @@ class Failures:
             queue,
         )
         return bool(done)
+
+    def _retry_across_slots(self, failure: Failure, queue: str, payload: str) -> bool:
+        """Cluster: the failed list and the queue live on different shards; push, then remove.
+
+        A crash in between leaves the entry in the list: a second retry would run it twice.
+        """
+        if self.redis.lpos(self.keys.failed, failure.raw) is None:
+            return False
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.sadd(self.keys.queues, queue)
+        pipe.rpush(self.keys.queue(queue), payload)
+        pipe.execute()
+        self.redis.lrem(self.keys.failed, 1, failure.raw)
+        return True
 
     def remove(self, failure: Failure) -> bool:
         return bool(self.redis.lrem(self.keys.failed, 1, failure.raw))

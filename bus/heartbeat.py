@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from bus.connection import is_cluster
 from bus.keys import INCOMING_QUEUE
 
 if TYPE_CHECKING:
@@ -102,6 +103,13 @@ class Heartbeat:
         publisher = self.bus.publisher
         job = publisher.job(publisher.build(HEARTBEAT_EVENT, heartbeat_attributes(minute)))
         keys = self.keys
+        if is_cluster(redis):  # keys on different shards: publish, then record (under the lock)
+            last = redis.get(keys.heartbeat_timestamp)
+            if last is not None and minute <= int(last):
+                return 0
+            publisher.push(redis, [job])
+            redis.set(keys.heartbeat_timestamp, minute)
+            return 1
         return int(
             redis.eval(
                 _PUBLISH_MINUTE, 3, keys.heartbeat_timestamp, keys.queue(INCOMING_QUEUE), keys.queues, minute, job

@@ -88,6 +88,14 @@ class Keys:
     def timestamps(self, job: str) -> str:
         return f"{self.prefix}timestamps:{job}"
 
+    def delayed_moving(self, timestamp: int, scheduler_id: str) -> str:
+        """Ours (Cluster only): items one scheduler is moving out of ``delayed:<ts>``, in its slot."""
+        return f"{self.prefix}bus:scheduler:moving:{{{self.delayed(timestamp)}}}:{scheduler_id}"
+
+    def delayed_movers(self, timestamp: int) -> str:
+        """Ours (Cluster only): hash scheduler id -> when it took items of ``delayed:<ts>``."""
+        return f"{self.prefix}bus:scheduler:movers:{{{self.delayed(timestamp)}}}"
+
     @property
     def heartbeat_lock(self) -> str:
         return f"{self.prefix}bus:heartbeat:lock"

@@ -58,6 +58,12 @@ redis.call('DEL', KEYS[1])
 return #jobs
 """
 
+# KEYS: inflight, queue. ARGV: job. One job back to the head of its queue, if still in flight.
+MOVE_BACK = """
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then redis.call('LPUSH', KEYS[2], ARGV[1]) return 1 end
+return 0
+"""
+
 # KEYS: retries, queue. ARGV: now (epoch seconds), limit.
 PROMOTE = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))

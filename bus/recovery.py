@@ -111,12 +111,13 @@ def requeue_inflight(
 def unregister(redis: Any, keys: Keys, worker_id: str) -> None:
     pipe = redis.pipeline(transaction=False)
     pipe.srem(keys.workers, worker_id)
-    pipe.delete(
+    for key in (
         keys.worker(worker_id),
         keys.worker_started(worker_id),
         keys.stat_processed_of(worker_id),
         keys.stat_failed_of(worker_id),
-    )
+    ):
+        pipe.delete(key)  # one key each: a cluster pipeline cannot delete keys of several slots at once
     pipe.hdel(keys.workers_heartbeat, worker_id)
     pipe.hdel(keys.bus_workers, worker_id)
     pipe.execute()

@@ -8,6 +8,7 @@ the Redis server's clock, so host clock skew does not matter.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable
@@ -16,8 +17,9 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from bus.clock import ServerClock
-from bus.connection import TRANSIENT_ERRORS, with_retries
+from bus.connection import TRANSIENT_ERRORS, is_cluster, with_retries
 from bus.delayed import MOVE_DUE
+from bus.delayed_cluster import move_due_across_slots
 from bus.envelope import dumps
 from bus.errors import RedisUnavailable
 from bus.heartbeat import Heartbeat
@@ -41,7 +43,7 @@ class Scheduler:
         self.interval = interval
         self.batch = batch
         self.heartbeat = Heartbeat(bus, self.clock)
-        self.id = f"{bus.hostname}:scheduler"
+        self.id = f"{bus.hostname}:{os.getpid()}:scheduler"
         self.moved = 0
         self.failed = 0
 
@@ -58,15 +60,29 @@ class Scheduler:
             if moved == 0 and bad == 0:
                 return moved_total
 
-    def _move_batch(self) -> tuple[int, int, int]:
-        keys = self.keys
-        now = "" if self.injected_clock is None else str(int(self.clock()))
+    def _failure_parts(self) -> tuple[str, str]:
+        """A failure entry for a delayed item that is not a job, split around its payload."""
         failed_at = datetime.fromtimestamp(self.clock(), UTC).strftime("%Y/%m/%d %H:%M:%S UTC")
         head = '{"failed_at":' + dumps(failed_at) + ',"payload":'
         tail = (
             ',"exception":"bus.errors.MalformedJob","error":"delayed item is not a job (bad JSON, or no class or '
             'queue)","backtrace":[],"worker":' + dumps(self.id) + ',"queue":""}'
         )
+        return head, tail
+
+    def _move_batch(self) -> tuple[int, int, int]:
+        keys = self.keys
+        head, tail = self._failure_parts()
+        if is_cluster(self.bus.redis):
+            return move_due_across_slots(
+                self.bus.redis,
+                keys,
+                now=int(self.clock()),
+                scheduler_id=self.id,
+                batch=self.batch,
+                failure=lambda item: head + dumps({"class": None, "args": [item.decode("utf-8", "replace")]}) + tail,
+            )
+        now = "" if self.injected_clock is None else str(int(self.clock()))
         reply = self.bus.redis.eval(
             MOVE_DUE,
             4,

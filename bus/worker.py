@@ -28,7 +28,7 @@ from bus.envelope import DRIVER_PROXY, PUBLISHER_PROXY, WORKER_CLASS, Job, decod
 from bus.errors import BusError, ConfigurationError, MalformedJob, PoisonJob, RedisUnavailable, Reject, RetryLater
 from bus.failures import failure_entry
 from bus.keys import INCOMING_QUEUE
-from bus.queues import PROMOTE, RESERVE, Outcomes, Reserved, job_digest, parse_reserve
+from bus.queues import MOVE_BACK, PROMOTE, RESERVE, Outcomes, Reserved, job_digest, parse_reserve
 from bus.recovery import iso_time, recover_dead_workers, requeue_inflight, unregister
 from bus.registry import Registry, SubscriptionCache
 from bus.rider import find_route, ride
@@ -189,19 +189,35 @@ class Worker:
 
     # --- the loop -------------------------------------------------------------
     def _loop(self) -> None:
+        delay = 0.05
         while not self.stopping:
-            batch = self._exchange(self._want())
-            if batch:
-                self._handle(batch)
-                continue
-            if self._pool is not None and self._pool.busy:
-                self._collect(timeout=0.05)
-                continue
-            if self.burst and not self._retries_waiting():
-                return
-            batch = self._wait_for_job()
-            if batch:
-                self._handle(batch)
+            try:
+                if not self._step():
+                    return
+                delay = 0.05
+            except TRANSIENT_ERRORS as exc:
+                # A Redis call outside the retried round trips failed: wait, then put back
+                # anything reserved that this process no longer holds, and carry on.
+                log.warning("Redis unreachable mid-batch (%s); retrying in %.2fs", exc, delay)
+                self._stopping.wait(delay)
+                delay = min(delay * 2, 2.0)
+                self._retrying(self._reconcile, "reconcile in-flight jobs")
+
+    def _step(self) -> bool:
+        """One turn of the loop; False when a burst worker is done."""
+        batch = self._exchange(self._want())
+        if batch:
+            self._handle(batch)
+            return True
+        if self._pool is not None and self._pool.busy:
+            self._collect(timeout=0.05)
+            return True
+        if self.burst and not self._retries_waiting():
+            return False
+        batch = self._wait_for_job()
+        if batch:
+            self._handle(batch)
+        return True
 
     def _want(self) -> int:
         if self._pool is None:
@@ -251,7 +267,7 @@ class Worker:
     def _flush_drives(self, drives: list[tuple[Reserved, Job]]) -> None:
         if not drives:
             return
-        subscriptions = self.cache.get(self._version)
+        subscriptions = self._retrying(lambda: self.cache.get(self._version), "load subscriptions")
         now = int(self.clock())
         out = self._pending
         for reserved, job in drives:
@@ -274,7 +290,8 @@ class Worker:
             if job.proxy == PUBLISHER_PROXY:
                 self._republish(job, out)
             elif job.proxy == DRIVER_PROXY:
-                for queue, rider_job in drive(job.attributes, self.cache.get(), int(self.clock())):
+                subscriptions = self._retrying(self.cache.get, "load subscriptions")
+                for queue, rider_job in drive(job.attributes, subscriptions, int(self.clock())):
                     out.push(queue, rider_job)
             else:
                 self._ride(reserved, job, out)
@@ -476,7 +493,7 @@ class Worker:
 
         result = with_retries(tracked, what=what, patience=None, should_stop=self._gave_up)
         if broken and reconcile:
-            self._reconcile()
+            self._retrying(self._reconcile, "reconcile in-flight jobs")
         return result
 
     def _gave_up(self) -> bool:
@@ -486,10 +503,10 @@ class Worker:
         """Requeue in-flight jobs this process does not hold (reserved by a lost reply)."""
         held = self._pool.held() if self._pool is not None else set()
         for queue in self.queues:
-            inflight = self.keys.inflight(queue, self.id)
+            inflight, key = self.keys.inflight(queue, self.id), self.keys.queue(queue)
             for raw in self.redis.lrange(inflight, 0, -1):
-                if (queue, raw) not in held and self.redis.lrem(inflight, 1, raw):
-                    self.redis.lpush(self.keys.queue(queue), raw)
+                if (queue, raw) not in held:
+                    self.redis.eval(MOVE_BACK, 2, inflight, key, raw)
 
     # --- housekeeping thread --------------------------------------------------
     def _housekeeping(self) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bus.delayed import REMOVE
+from bus.delayed import Delayed, DelayedEntry
 from bus.keys import Keys
 from bus.web.jobs import JobView, locate, parse_ref, peek, view_job
 
@@ -85,6 +85,4 @@ def remove(redis: Any, keys: Keys, timestamp: int, ref: str) -> bool:
     raw = locate(redis, keys.delayed(timestamp), *parsed)
     if raw is None:
         return False
-    timestamps_key = keys.timestamps("").encode() + raw
-    done = redis.eval(REMOVE, 3, keys.delayed_queue_schedule, keys.delayed(timestamp), timestamps_key, raw, timestamp)
-    return bool(done)
+    return Delayed(redis, keys).remove(DelayedEntry(timestamp, raw))

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bus.connection import is_cluster
 from bus.envelope import dumps
 from bus.failures import Failure, Failures
 from bus.web.failed import FailureFilter, selected
@@ -71,6 +72,8 @@ def act(failures: Failures, entries: Sequence[Failure], action: str) -> int:
     retryable = [f for f in entries if f.queue and f.payload]
     if not retryable:
         return 0
+    if is_cluster(failures.redis):  # the list and the queues are on different shards
+        return sum(1 for f in retryable if failures.retry(f))
     keys = [failures.keys.failed, failures.keys.queues, *(failures.keys.queue(f.queue) for f in retryable)]
     args = [tombstone]
     for f in retryable:

@@ -1,0 +1,169 @@
+"""The bus on Redis Cluster and Sentinel: the same app code, only the URL changes."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bus import Bus, Retry
+from bus.scheduler import Scheduler
+from tests.bus.helpers import FAST, drain, spawn, wait_for, write_settings
+from tests.topologies import RedisCluster, RedisSentinel
+
+
+def fresh_bus(url: str) -> Bus:
+    b = Bus(url)
+    if b.redis.__class__.__name__ == "RedisCluster":
+        b.redis.flushall(target_nodes=b.redis.PRIMARIES)
+    else:
+        b.redis.flushall()
+    return b
+
+
+def exercise(b: Bus) -> None:
+    """Publish, drive, ride across apps and queues, retry, fail, retry from failed, delay."""
+    calls: Counter[str] = Counter()
+    flaky: list[int] = []
+
+    def record(name: str) -> Any:
+        return lambda a: calls.update([f"{name}:{a['n']}"])
+
+    def sometimes(attributes: dict[str, Any]) -> None:
+        flaky.append(attributes["n"])
+        if flaky.count(attributes["n"]) == 1:
+            raise RuntimeError("first try fails")
+
+    def never(attributes: dict[str, Any]) -> None:
+        raise ValueError("always fails")
+
+    b.dispatch("profile").add("rating_created", record("profile"))
+    b.dispatch("mailer").add("rating_created", record("mailer"), queue="critical")
+    b.dispatch("audit").add("audit", record("audit"), matcher={"bus_event_type": "(?-mix:.)"})
+    b.dispatch("sync").add("rating_created", sometimes, retry=Retry(max_retries=3, base_delay=0.05))
+    b.dispatch("broken").add("boom", never, retry=Retry(max_retries=0))
+    b.subscribe_all()
+    b.publish_many([("rating_created", {"n": n}) for n in range(50)])
+    b.publish("boom", {"n": 99})
+    queues = ["bus_incoming", *b.app_queues()]
+    drain(b, queues)
+    assert all(calls[f"profile:{n}"] == 1 and calls[f"mailer:{n}"] == 1 for n in range(50))
+    assert sum(v for k, v in calls.items() if k.startswith("audit:")) == 51
+    assert sorted(set(flaky)) == list(range(50)) and len(flaky) == 100
+    [failure] = b.failures.list()
+    assert failure.exception == "ValueError" and failure.queue == "broken_default"
+    assert b.failures.retry(failure)
+    drain(b, queues)
+    assert b.failures.count() == 1  # it failed again, as it should, and came back once
+
+    later = 2_000_000_000
+    bus_id = b.publish_at(later, "rating_created", {"n": 500})
+    assert b.delayed.find(bus_id) is not None
+    assert Scheduler(b, clock=lambda: later + 1).move_due() == 1
+    drain(b, queues)
+    assert calls["profile:500"] == 1
+    assert b.delayed.count() == 0
+
+
+def test_the_bus_on_a_cluster(cluster: RedisCluster) -> None:
+    b = fresh_bus(cluster.url)
+    exercise(b)
+    owners = {cluster.master_of(f"resque:queue:{q}").port for q in ["bus_incoming", *b.app_queues()]}
+    assert len(owners) >= 2, "queues spread over the shards"
+
+
+def test_the_bus_on_sentinel(sentinel: RedisSentinel) -> None:
+    exercise(fresh_bus(sentinel.url))
+
+
+def test_the_dashboard_on_a_cluster(cluster: RedisCluster) -> None:
+    from starlette.testclient import TestClient
+
+    from bus.web.app import create_app
+    from bus.web.settings import WebSettings
+
+    b = fresh_bus(cluster.url)
+    b.dispatch("shop").add("order", lambda a: None)
+    b.subscribe_all()
+    b.publish_many([("order", {"n": n}) for n in range(5)])
+    drain(b, ["bus_incoming"])
+    with TestClient(create_app(b, WebSettings()), base_url="http://127.0.0.1") as client:
+        overview = client.get("/api/overview").json()
+        pending = {q["name"]: q["pending"] for q in overview["queues"]}
+        assert pending["shop_default"] == 5
+        assert client.get("/queues/shop_default").status_code == 200
+        assert "bus_queue_pending" in client.get("/metrics").text
+
+
+# --- faults ------------------------------------------------------------------------------
+APP = """
+import os
+from bus import Bus
+
+bus = Bus()
+app = bus.dispatch("app")
+log = open(os.environ["DONE_FILE"] + "." + str(os.getpid()), "a", buffering=1)
+
+@app.subscribe("work")
+def work(attributes):
+    log.write(f"{attributes['n']}\\n")
+"""
+
+
+def handled(directory: Path) -> set[int]:
+    return {int(line) for f in directory.glob("done.*") for line in f.read_text().split()}
+
+
+def ride_through(tmp_path: Path, url: str, fault: Any) -> None:
+    """Publish 600 events while two workers run; cause ``fault`` midway; every acked one is handled."""
+    (tmp_path / "faultapp.py").write_text(APP)
+    write_settings(tmp_path)
+    done_file = str(tmp_path / "done")
+    workers = [spawn(tmp_path, url, "work", "faultapp", "--driver", DONE_FILE=done_file) for _ in range(2)]
+    b = Bus(url)
+    acknowledged: list[int] = []
+    try:
+        wait_for(lambda: len(b.redis.smembers("resque:workers")) == 2, timeout=30)
+        for n in range(600):
+            b.publish("work", {"n": n})
+            acknowledged.append(n)
+            if n == 200:
+                threading.Thread(target=fault, daemon=True).start()
+        wait_for(lambda: handled(tmp_path) >= set(acknowledged), timeout=90, interval=0.2)
+        assert all(w.poll() is None for w in workers), "the workers rode through the fault"
+    finally:
+        for w in workers:
+            stop(w)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.mark.slow
+def test_killing_a_cluster_master_under_load_loses_no_acknowledged_event(
+    fresh_cluster: RedisCluster, tmp_path: Path
+) -> None:
+    ride_through(tmp_path, fresh_cluster.url, lambda: fresh_cluster.kill_master_of("resque:queue:bus_incoming"))
+
+
+@pytest.mark.slow
+def test_killing_the_sentinel_master_under_load_loses_no_acknowledged_event(
+    fresh_sentinel: RedisSentinel, tmp_path: Path
+) -> None:
+    ride_through(tmp_path, fresh_sentinel.url, fresh_sentinel.kill_master)
+
+
+def test_fast_settings_are_used() -> None:
+    assert FAST.dead_after < 5  # the in-process drains above rely on quick heartbeats
