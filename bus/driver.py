@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from bus.envelope import encode_attributes, encode_job
+from bus.envelope import dumps, encode_attributes, encode_job
 from bus.subscription import Subscription
+
+RIDER_METADATA = ("bus_driven_at", "bus_rider_queue", "bus_rider_app_key", "bus_rider_sub_key", "bus_rider_class_name")
+_PROXY_TAIL = ',"bus_class_proxy":'
 
 
 def driven_attributes(attributes: dict[str, Any], sub: Subscription, now: int) -> dict[str, Any]:
@@ -29,7 +32,44 @@ def matching(attributes: dict[str, Any], subscriptions: Iterable[Subscription]) 
 
 def drive(attributes: dict[str, Any], subscriptions: Iterable[Subscription], now: int) -> list[tuple[str, str]]:
     """(queue, job) for every subscription the event matches."""
-    return [
-        (sub.queue_name, encode_job(encode_attributes(driven_attributes(attributes, sub, now))))
-        for sub in matching(attributes, subscriptions)
-    ]
+    matched = matching(attributes, subscriptions)
+    if not matched:
+        return []
+    body = _event_body(attributes)
+    if body is None:  # unusual keys: build each hash the long way
+        return [
+            (sub.queue_name, encode_job(encode_attributes(driven_attributes(attributes, sub, now)))) for sub in matched
+        ]
+    return [(sub.queue_name, encode_job(_rider_head(sub, now) + body + dumps(sub.class_name) + "}")) for sub in matched]
+
+
+def _event_body(attributes: dict[str, Any]) -> str | None:
+    """The event's JSON without its braces and its final ``bus_class_proxy``, encoded once.
+
+    Ruby keeps a merged key where it was; when ``bus_class_proxy`` is the event's last key
+    (as every bus writes it) and no rider key is set already, the driven hash is exactly
+    rider metadata + this + the subscription's class, whatever the subscription.
+    """
+    if not attributes or next(reversed(attributes)) != "bus_class_proxy":
+        return None
+    if any(key in attributes for key in RIDER_METADATA):
+        return None
+    encoded = encode_attributes(attributes)
+    cut = encoded.rfind(_PROXY_TAIL)
+    return encoded[1:cut] + _PROXY_TAIL if cut > 0 else None
+
+
+def _rider_head(sub: Subscription, now: int) -> str:
+    return (
+        '{"bus_driven_at":'
+        + str(now)
+        + ',"bus_rider_queue":'
+        + dumps(sub.queue_name)
+        + ',"bus_rider_app_key":'
+        + dumps(sub.app_key)
+        + ',"bus_rider_sub_key":'
+        + dumps(sub.key)
+        + ',"bus_rider_class_name":'
+        + dumps(sub.class_name)
+        + ","
+    )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from bus.connection import is_cluster
 from bus.context import bus_locale, bus_timezone, current_context
 from bus.envelope import DRIVER_PROXY, encode_attributes, encode_job
 from bus.errors import InvalidEvent
@@ -20,7 +22,12 @@ QUEUE_REGISTRATION_INTERVAL = 10.0
 
 
 def new_bus_id(now: int) -> str:
-    return f"{now}-{uuid.uuid4()}"
+    """``<epoch seconds>-<uuid4>`` as queue-bus makes it (a v4 UUID from 16 random bytes)."""
+    b = bytearray(os.urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40
+    b[8] = (b[8] & 0x3F) | 0x80
+    h = b.hex()
+    return f"{now}-{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class Publisher:
@@ -33,6 +40,7 @@ class Publisher:
         self.hooks = hooks
         self.incoming_key = keys.queue(INCOMING_QUEUE)
         self._registered_at = float("-inf")
+        self._local = threading.local()
 
     def build(self, event_type: str, attributes: Mapping[str, Any] | None) -> dict[str, Any]:
         """The bus hash: metadata, then the caller's attributes over it, then hooks."""
@@ -77,8 +85,29 @@ class Publisher:
             pipe.rpush(self.incoming_key, *jobs)
             pipe.execute()
             self._registered_at = time.monotonic()
-        else:
+        elif is_cluster(redis):
             redis.execute_command("RPUSH", self.incoming_key, *jobs)
+        else:
+            self._send(redis, "RPUSH", self.incoming_key, *jobs)
+
+    def _send(self, redis: Any, *command: Any) -> Any:
+        """One command on this thread's own connection: the shortest path redis-py offers.
+
+        The connection comes from the client's pool (same address, TLS and credentials) and
+        stays with the thread; after any error it is dropped, and the caller's retry gets a
+        fresh one (after a Sentinel failover, to the new master).
+        """
+        conn = getattr(self._local, "connection", None)
+        if conn is None:
+            conn = redis.connection_pool.get_connection()
+            self._local.connection = conn
+        try:
+            conn.send_command(*command)
+            return conn.read_response()
+        except BaseException:
+            self._local.connection = None
+            conn.disconnect()
+            raise
 
     async def apush(self, aredis: Any, jobs: list[str]) -> None:
         if self.needs_registration():

@@ -10,11 +10,14 @@ recorded or still in flight; in two ordered phases (writes, then acks) on a clus
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
-from collections.abc import Callable
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+from contextlib import suppress
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
+from bus.connection import pipe_eval
 from bus.keys import Keys
 
 # KEYS: queue, inflight, crashes. ARGV: how many.
@@ -56,6 +59,21 @@ for i = #jobs, 1, -1 do
 end
 redis.call('DEL', KEYS[1])
 return #jobs
+"""
+
+# KEYS: inflight. ARGV: n, sha1 of the first and of the n-th job the worker expects there.
+# Acknowledges the first n in-flight jobs by position (one command per queue and batch,
+# instead of one LREM carrying each whole job back), unless the list is not what the
+# worker left there (another worker requeued it): then -1, and the worker acks by value.
+ACK_PREFIX = """
+local n = tonumber(ARGV[1])
+local first = redis.call('LINDEX', KEYS[1], 0)
+local last = redis.call('LINDEX', KEYS[1], n - 1)
+if first and last and redis.sha1hex(first) == ARGV[2] and redis.sha1hex(last) == ARGV[3] then
+  redis.call('LTRIM', KEYS[1], n, -1)
+  return n
+end
+return -1
 """
 
 # KEYS: inflight, queue. ARGV: job. One job back to the head of its queue, if still in flight.
@@ -157,9 +175,83 @@ class Outcomes:
                 pipe.hincrby(key, str(minute), count)
                 pipe.expire(key, THROUGHPUT_TTL)
 
-    def ack(self, pipe: Any, keys: Keys, worker_id: str) -> None:
-        """Queue the commands that release finished jobs from the in-flight lists."""
-        for queue, raw in self.acks:
-            pipe.lrem(keys.inflight(queue, worker_id), 1, raw)
-        for queue, raw in self.crash_clears:
-            pipe.hdel(keys.crashes(queue), job_digest(raw))
+
+@dataclass(slots=True)
+class AckCheck:
+    """A positional ack in a pipeline: where its reply is, and the jobs it stands for."""
+
+    index: int
+    queue: str
+    raws: list[bytes]
+
+
+class Inflight:
+    """A worker's record of its in-flight lists, in reservation order, to ack by position."""
+
+    def __init__(self, keys: Keys, worker_id: str, queues: list[str]) -> None:
+        self.keys = keys
+        self.worker_id = worker_id
+        self.lists: dict[str, deque[bytes]] = {q: deque() for q in queues}
+
+    def reserved(self, queue: str, raws: Iterable[bytes]) -> None:
+        self.lists[queue].extend(raws)
+
+    def forget(self, queue: str, raw: bytes) -> None:
+        with suppress(ValueError):
+            self.lists[queue].remove(raw)
+
+    def queue_acks(self, pipe: Any, outcomes: Outcomes) -> list[AckCheck]:
+        """Queue the commands releasing finished jobs; the positional ones are returned to check."""
+        by_queue: dict[str, list[bytes]] = {}
+        for queue, raw in outcomes.acks:
+            by_queue.setdefault(queue, []).append(raw)
+        checks = []
+        for queue, raws in by_queue.items():
+            inflight = self.keys.inflight(queue, self.worker_id)
+            mine = self.lists.get(queue)
+            if mine is not None and len(raws) > 1 and _is_prefix(mine, raws):
+                checks.append(AckCheck(len(pipe), queue, raws))
+                first, last = job_digest(mine[0]), job_digest(mine[len(raws) - 1])
+                pipe_eval(pipe, ACK_PREFIX, [inflight], len(raws), first, last)
+            else:
+                for raw in raws:
+                    pipe.lrem(inflight, 1, raw)
+        for queue, raw in outcomes.crash_clears:
+            pipe.hdel(self.keys.crashes(queue), job_digest(raw))
+        return checks
+
+    def settle(self, redis: Any, results: list[Any], checks: list[AckCheck], outcomes: Outcomes) -> None:
+        """After the pipeline ran: ack by value where position did not hold; update the record."""
+        positional = {id(raw) for check in checks for raw in check.raws}
+        fallback = [c for c in checks if results[c.index] != len(c.raws)]
+        if fallback:
+            pipe = redis.pipeline(transaction=False)
+            for check in fallback:
+                for raw in check.raws:
+                    pipe.lrem(self.keys.inflight(check.queue, self.worker_id), 1, raw)
+            pipe.execute()
+        for check in checks:
+            mine = self.lists[check.queue]
+            for _ in check.raws:
+                if mine:
+                    mine.popleft()
+        for queue, raw in outcomes.acks:
+            if id(raw) not in positional and queue in self.lists:
+                _remove_identical(self.lists[queue], raw)
+
+
+def _is_prefix(mine: deque[bytes], raws: list[bytes]) -> bool:
+    """Are ``raws`` exactly the first jobs in flight (in any order: drives finish after rides)?"""
+    if len(mine) < len(raws):
+        return False
+    head = list(islice(mine, len(raws)))
+    return head == raws or {id(x) for x in head} == {id(x) for x in raws}
+
+
+def _remove_identical(items: deque[bytes], raw: bytes) -> None:
+    for i, item in enumerate(items):
+        if item is raw:
+            del items[i]
+            return
+    with suppress(ValueError):
+        items.remove(raw)

@@ -96,7 +96,10 @@ def ride(
         call = _wrap(layer, current, call)
     token = _current.set(current)
     try:
-        with riding(attributes):
+        if "bus_locale" in attributes or "bus_timezone" in attributes:
+            with riding(attributes):
+                call()
+        else:
             call()
     finally:
         _current.reset(token)

@@ -28,7 +28,17 @@ from bus.envelope import DRIVER_PROXY, PUBLISHER_PROXY, WORKER_CLASS, Job, decod
 from bus.errors import BusError, ConfigurationError, MalformedJob, PoisonJob, RedisUnavailable, Reject, RetryLater
 from bus.failures import failure_entry
 from bus.keys import INCOMING_QUEUE
-from bus.queues import MOVE_BACK, PROMOTE, RESERVE, Outcomes, Reserved, job_digest, parse_reserve
+from bus.queues import (
+    MOVE_BACK,
+    PROMOTE,
+    RESERVE,
+    AckCheck,
+    Inflight,
+    Outcomes,
+    Reserved,
+    job_digest,
+    parse_reserve,
+)
 from bus.recovery import iso_time, recover_dead_workers, requeue_inflight, unregister
 from bus.registry import Registry, SubscriptionCache
 from bus.rider import find_route, ride
@@ -82,6 +92,7 @@ class Worker:
         self._stopping = threading.Event()
         self._grace_deadline: float | None = None
         self._pending = Outcomes()
+        self.inflight = Inflight(self.keys, self.id, self.queues)
         self._last_promote = 0.0
         self._version: int | None = None
         self._housekeeper: threading.Thread | None = None
@@ -101,7 +112,7 @@ class Worker:
         self._housekeeper = threading.Thread(target=self._housekeeping, name="bus-housekeeping", daemon=True)
         self._housekeeper.start()
         if self.settings.concurrency > 1:
-            self._pool = _Pool(self.settings.concurrency, self._run_job)
+            self._pool = _Pool(self.settings.concurrency, self._run_alone)
         try:
             self._loop()
         except GraceExpired:
@@ -243,7 +254,7 @@ class Worker:
                 self._pool.submit(reserved, job)
                 self._collect(timeout=0)
             else:
-                self._pending.merge(self._run_job(reserved, job))
+                self._run_job(reserved, job, self._pending)
         self._flush_drives(drives)
 
     def _collect(self, timeout: float) -> None:
@@ -281,9 +292,14 @@ class Worker:
             except Exception as exc:  # noqa: BLE001 - a bad event fails, the worker goes on
                 self._fail(reserved, job, exc, out)
 
-    def _run_job(self, reserved: Reserved, job: Job) -> Outcomes:
-        """Run one non-driver job; never raises (its outcome says what happened)."""
+    def _run_alone(self, reserved: Reserved, job: Job) -> Outcomes:
+        """Run one job with outcomes of its own (pool threads, suspects)."""
         out = Outcomes()
+        self._run_job(reserved, job, out)
+        return out
+
+    def _run_job(self, reserved: Reserved, job: Job, out: Outcomes) -> None:
+        """Run one non-driver job, recording its outcome in ``out``; never raises."""
         try:
             if job.klass != WORKER_CLASS:
                 raise MalformedJob(f"unknown job class {job.klass!r} (expected {WORKER_CLASS})")
@@ -295,12 +311,11 @@ class Worker:
                     out.push(queue, rider_job)
             else:
                 self._ride(reserved, job, out)
-                return out
+                return
         except Exception as exc:  # noqa: BLE001
             self._fail(reserved, job, exc, out)
-            return out
+            return
         self._done(reserved, out)
-        return out
 
     def _ride(self, reserved: Reserved, job: Job, out: Outcomes) -> None:
         try:
@@ -383,7 +398,7 @@ class Worker:
             self._retrying(lambda: self.redis.set(self.keys.worker(self.id), self._current_job(reserved)), "mark job")
             job = self._decode(reserved, out)
             if job is not None:
-                out = self._run_job(reserved, job)
+                out = self._run_alone(reserved, job)
         out.crash_clears.append((reserved.queue, reserved.raw))
         self._retrying(lambda: self._flush(out), "flush")
 
@@ -402,15 +417,18 @@ class Worker:
 
         written = self.atomic  # on a single server the writes travel with the acks, in one MULTI
 
+        checks: list[AckCheck] = []
+        reserve_at = 0
+
         def attempt() -> list[Any]:
-            nonlocal written
+            nonlocal written, checks, reserve_at
             if not written:
                 self._write_first(pending)
                 written = True
             pipe = self.redis.pipeline(transaction=self.atomic)
             if self.atomic:
                 pending.write(pipe, self.keys, self.id, int(self.clock() // 60))
-            pending.ack(pipe, self.keys, self.id)
+            checks = self.inflight.queue_acks(pipe, pending)
             if promote:
                 now = self.clock()
                 for queue in self.queues:
@@ -421,22 +439,27 @@ class Worker:
                 for queue in self.queues:
                     keys = [self.keys.queue(queue), self.keys.inflight(queue, self.id), self.keys.crashes(queue)]
                     pipe_eval(pipe, RESERVE, keys, want)
+            reserve_at = first
             results: list[Any] = pipe.execute(raise_on_error=False)
-            return results[first:]
+            return results
 
         results = self._retrying(attempt, "worker round trip", reconcile=True)
+        if checks or pending.acks:
+            self._retrying(lambda: self.inflight.settle(self.redis, results, checks, pending), "acknowledge")
         if promote:
             self._last_promote = time.monotonic()
         if want <= 0:
             return []
-        version, *replies = results
+        version, *replies = results[reserve_at:]
         self._version = int(version or 0) if not isinstance(version, Exception) else None
         batch: list[Reserved] = []
         for queue, reply in zip(self.queues, replies, strict=True):
             if isinstance(reply, Exception):
                 log.error("reserving from %s failed: %s", queue, reply)
                 continue
-            batch += parse_reserve(queue, reply)
+            reserved = parse_reserve(queue, reply)
+            self.inflight.reserved(queue, (r.raw for r in reserved))
+            batch += reserved
         return batch
 
     def _flush(self, outcomes: Outcomes) -> None:
@@ -447,8 +470,9 @@ class Worker:
         pipe = self.redis.pipeline(transaction=self.atomic)
         if self.atomic:
             outcomes.write(pipe, self.keys, self.id, int(self.clock() // 60))
-        outcomes.ack(pipe, self.keys, self.id)
-        pipe.execute()
+        checks = self.inflight.queue_acks(pipe, outcomes)
+        results = pipe.execute()
+        self.inflight.settle(self.redis, results, checks, outcomes)
 
     def _write_first(self, outcomes: Outcomes) -> None:
         """On a cluster, where one MULTI cannot span the slots: record new work, then ack.
@@ -461,8 +485,9 @@ class Worker:
             pipe.execute()
 
     def _wait_for_job(self) -> list[Reserved]:
-        """Block until the first queue has a job (briefly when there are several queues)."""
-        queue = self.queues[0]
+        """Block until a job arrives: on ``bus_incoming`` if this worker drives (every event
+        starts there), else on its first queue; briefly when there are other queues to look at."""
+        queue = INCOMING_QUEUE if INCOMING_QUEUE in self.queues else self.queues[0]
         timeout = self.settings.idle_wait if len(self.queues) == 1 else min(0.1, self.settings.idle_wait)
         key, inflight = self.keys.queue(queue), self.keys.inflight(queue, self.id)
         raw = self._retrying(
@@ -470,6 +495,7 @@ class Worker:
         )
         if raw is None:
             return []
+        self.inflight.reserved(queue, [raw])
         crashes = self._retrying(lambda: self.redis.hget(self.keys.crashes(queue), job_digest(raw)), "check job")
         return [Reserved(queue, raw, int(crashes or 0))]
 
@@ -507,6 +533,7 @@ class Worker:
             for raw in self.redis.lrange(inflight, 0, -1):
                 if (queue, raw) not in held:
                     self.redis.eval(MOVE_BACK, 2, inflight, key, raw)
+                    self.inflight.forget(queue, raw)
 
     # --- housekeeping thread --------------------------------------------------
     def _housekeeping(self) -> None:

@@ -464,6 +464,23 @@ def suppressions_remove(env: Env, channel: str, recipient: str) -> None:
     env.emit({"removed": removed}, "removed" if removed else f"{mask(recipient)} was not suppressed on {channel}")
 
 
+# --- web dashboard -----------------------------------------------------------------
+@cli.command()
+@click.option("--host", help="Address to listen on (default: [web] host, else 127.0.0.1).")
+@click.option("--port", type=click.IntRange(0, 65535), help="Port (default: [web] port, else 8484).")
+@common
+def web(env: Env, host: str | None, port: int | None) -> None:
+    """Serve the dashboard: the bus pages plus templates, deliveries, outbox and suppressions."""
+    from bus.errors import ConfigurationError
+
+    try:
+        from bus.web.settings import load_web_settings
+        from switchboard.web.server import serve
+    except ImportError as exc:  # the web extra is optional
+        raise ConfigurationError(f"the dashboard needs {exc.name or exc}: pip install 'switchboard-bus[web]'") from exc
+    serve(env.bus(), load_web_settings(env.settings_file, host=host, port=port), board_settings(env))
+
+
 @cli.command("check-settings")
 @common
 def check_settings(env: Env) -> None:

@@ -40,8 +40,8 @@ def test_the_example_documents_every_setting() -> None:
     for table, cls in (("web", WebSettings), ("logger", LoggerSettings)):
         for name in cls.__dataclass_fields__:
             assert name in data[table] or f"# {name} =" in text, f"{table}.{name} is not documented"
-    for table, cls in (("file", FileSinkSettings), ("elasticsearch", ElasticsearchSinkSettings)):
-        for name in cls.__dataclass_fields__:
+    for table, sink in (("file", FileSinkSettings), ("elasticsearch", ElasticsearchSinkSettings)):
+        for name in sink.__dataclass_fields__:
             assert name in data["logger"][table] or f"# {name} =" in text, f"logger.{table}.{name} is not documented"
 
 

@@ -1,0 +1,65 @@
+"""The :class:`Board`: what the switchboard's pages read and change, built once with the app.
+
+Handlers reach it through the request (:func:`board_of`), as bus pages reach the
+:class:`bus.web.Dashboard`. It holds no provider: the dashboard never sends anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from bus import Bus
+from switchboard.deliveries import Deliveries, Suppressions
+from switchboard.keys import SwitchboardKeys
+from switchboard.outbox import Outbox
+from switchboard.settings import SwitchboardSettings
+from switchboard.templating import TemplateStore
+from switchboard.web.previews import Previews
+
+# Only used when claiming a record to send it, which the dashboard never does.
+STALE_AFTER = 60.0
+
+
+@dataclass(frozen=True)
+class Board:
+    """The switchboard's settings, templates, records, outbox and previews, shared by its pages."""
+
+    settings: SwitchboardSettings
+    templates: TemplateStore
+    deliveries: Deliveries
+    suppressions: Suppressions
+    outbox: Outbox
+    previews: Previews
+
+    @classmethod
+    def build(cls, bus: Bus, settings: SwitchboardSettings) -> Board:
+        """Stores on ``bus``'s Redis; templates re-read as often as the worker re-reads them."""
+        keys = SwitchboardKeys(bus.keys)
+        return cls(
+            settings=settings,
+            templates=TemplateStore(
+                settings.templates_dir,
+                default_locale=settings.default_locale,
+                refresh_interval=settings.template_refresh_seconds,
+            ),
+            deliveries=Deliveries(bus.redis, keys, retention=settings.retention_seconds, stale_after=STALE_AFTER),
+            suppressions=Suppressions(bus.redis, keys),
+            outbox=Outbox(bus.redis, keys, size=settings.outbox_size),
+            previews=Previews(),
+        )
+
+    def outbox_count(self) -> int:
+        """Messages in the outbox, without reading them."""
+        return int(self.outbox.redis.llen(self.outbox.keys.outbox))
+
+    def suppressed_count(self, channel: str) -> int:
+        """Recipients suppressed on ``channel``, without reading them."""
+        return int(self.suppressions.redis.hlen(self.suppressions.keys.suppressions(channel)))
+
+
+def board_of(request: Request) -> Board:
+    """The switchboard state of the app serving this request."""
+    board: Board = request.app.state.switchboard
+    return board

@@ -1,0 +1,82 @@
+"""Deliveries: records newest first, searched by status, channel, recipient and time; one record.
+
+Recipients are shown masked, as the records keep them. Searching for one posts the typed
+address to :func:`search`, which answers with a redirect to a URL holding only its digest.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from bus.web import dashboard_of
+from switchboard.deliveries import Delivery
+from switchboard.web.board import Board, board_of
+from switchboard.web.search import CHANNELS, PER_PAGE, STATUSES, WINDOW_LABELS, DeliveryQuery
+
+
+def row(request: Request, delivery: Delivery) -> dict[str, Any]:
+    """A record for the table (no recipient digests), with the link to its page."""
+    link = f"{request.url_for('sb_delivery').path}?{urlencode({'id': delivery.id})}"
+    return {**delivery.to_json(), "href": link}
+
+
+def deliveries_context(request: Request, board: Board, query: DeliveryQuery) -> dict[str, Any]:
+    found = board.deliveries.search(
+        status=query.status or None,
+        channel=query.channel or None,
+        recipient_digest=query.recipient or None,
+        since=query.since_epoch(),
+        limit=PER_PAGE + 1,  # one more, to know whether there is an older page
+        offset=(query.page - 1) * PER_PAGE,
+    )
+    return {
+        "title": "Deliveries",
+        "search": query,
+        "rows": [row(request, d) for d in found[:PER_PAGE]],
+        "older": query.page + 1 if len(found) > PER_PAGE else None,
+        "newer": query.page - 1 if query.page > 1 else None,
+        "first_shown": (query.page - 1) * PER_PAGE + 1,
+        "statuses": STATUSES,
+        "channels": CHANNELS,
+        "windows": WINDOW_LABELS,
+        "now": time.time(),
+    }
+
+
+def deliveries(request: Request) -> Response:
+    query = DeliveryQuery.from_params(request.query_params)
+    context = deliveries_context(request, board_of(request), query)
+    return dashboard_of(request).render(request, "sb_deliveries.html", context, partial="sb_deliveries_live.html")
+
+
+async def search(request: Request) -> Response:
+    """The search form: the typed recipient becomes a digest before anything reaches a URL."""
+    query = DeliveryQuery.from_form(await request.form())
+    params = urlencode(query.params())
+    target = str(request.url_for("sb_deliveries").path) + (f"?{params}" if params else "")
+    return dashboard_of(request).redirect(request, target)
+
+
+async def delivery(request: Request) -> Response:
+    board = board_of(request)
+    wanted = request.query_params.get("id", "")
+    record = await run_in_threadpool(board.deliveries.get, wanted) if wanted else None
+    if record is None:
+        raise HTTPException(404, "No such delivery record (expired after the retention period?).")
+    context = {"title": f"Delivery {record.id}", "record": record.to_json(), "status": record.status}
+    return dashboard_of(request).render(request, "sb_delivery.html", context)
+
+
+ROUTES = [
+    Route("/switchboard/deliveries", deliveries, name="sb_deliveries"),
+    Route("/switchboard/deliveries/search", search, methods=["POST"], name="sb_deliveries_search"),
+    Route("/switchboard/deliveries/record", delivery, name="sb_delivery"),
+]

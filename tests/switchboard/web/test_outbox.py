@@ -1,0 +1,97 @@
+"""The dev outbox: messages newest first, recipients masked, HTML in the sandboxed frame, clear."""
+
+from __future__ import annotations
+
+import re
+
+import redis
+
+from bus import Bus
+from switchboard.providers import EmailMessage, PushMessage, SmsMessage
+from switchboard.web.frames import FRAME_POLICY
+from tests.switchboard.web.helpers import WELCOME, send_for_real, send_to_outbox
+from tests.web.conftest import Client
+from tests.web.helpers import XSS
+
+OUTBOX_KEY = "resque:switchboard:outbox"
+
+
+def message_ids(html: str) -> list[str]:
+    return re.findall(r'<article class="sb-message" data-id="([^"]+)"', html)
+
+
+def test_messages_newest_first_with_recipients_masked(client: Client, bus: Bus) -> None:
+    send_for_real(
+        bus, ("send_email", {"to": "ada@example.com", "template": "welcome", "data": WELCOME, "locale": "fr"})
+    )
+    sms = send_to_outbox(SmsMessage(to="+14155550123", body="Your code is 482913"), bus)
+    push = send_to_outbox(PushMessage(tokens=("device-token-0123456789abcdef",), title="Shipped", body="A-1042"), bus)
+    page = client.page("/switchboard/outbox").text
+    ids = message_ids(page)
+    assert ids[:2] == [push, sms] and len(ids) == 3
+    assert "ada@example.com" not in page and "a***@example.com" in page
+    assert "+14155550123" not in page and "+1415*****23" in page
+    assert "device-token-0123456789abcdef" not in page and "devi…cdef" in page
+    assert "Bienvenue chez Acme, Ada !" in page and "Your code is 482913" in page
+    assert message_ids(client.page("/switchboard/outbox?channel=sms").text) == [sms]
+    assert "3 message(s)" in page
+
+
+def test_html_bodies_are_shown_in_the_sandboxed_frame(client: Client, bus: Bus) -> None:
+    send_for_real(bus, ("send_email", {"to": "ada@example.com", "template": "welcome", "data": WELCOME}))
+    page = client.page("/switchboard/outbox").text
+    [src] = re.findall(r'<iframe class="sb-frame" sandbox src="([^"]+)"', page)
+    assert src.startswith("/switchboard/frames/outbox/outbox-") and "allow-" not in page
+    frame = client.page(src)
+    assert frame.status_code == 200 and "Welcome, Ada!" in frame.text
+    assert frame.headers["content-security-policy"] == FRAME_POLICY
+    gone = client.page("/switchboard/frames/outbox/outbox-0000")
+    assert gone.status_code == 404 and gone.headers["content-security-policy"] == FRAME_POLICY
+
+
+def test_hostile_messages_are_escaped_and_their_html_stays_in_the_frame(client: Client, bus: Bus) -> None:
+    hostile = EmailMessage(
+        to=[XSS + "@example.com"],
+        subject=XSS,
+        text=XSS,
+        html=f"<h1>{XSS}</h1>",
+        from_email=XSS,
+        headers={XSS: XSS},
+        categories=[XSS],
+    )
+    message_id = send_to_outbox(hostile, bus)
+    send_to_outbox(PushMessage(topic=XSS, title=XSS, body=XSS, data={XSS: XSS}), bus)
+    for html in (client.page("/switchboard/outbox").text, client.page("/switchboard/outbox?partial=1").text):
+        assert "<script>window.__xss" not in html and "<img src=x" not in html
+        assert html.count("&lt;script&gt;window.__xss=1&lt;/script&gt;") >= 6
+    frame = client.page(f"/switchboard/frames/outbox/{message_id}")
+    assert "<script>window.__xss=1</script>" in frame.text  # served as the message is: the sandbox is the defence
+    assert frame.headers["content-security-policy"] == FRAME_POLICY
+
+
+def test_a_hand_made_entry_with_odd_fields_still_shows(client: Client, bus: Bus, r: redis.Redis) -> None:
+    r.lpush(OUTBOX_KEY, '{"id": "a/b<c>", "channel": "email", "to": 7, "html": "<p>x</p>"}')
+    page = client.page("/switchboard/outbox")
+    assert page.status_code == 200 and 'data-id="a/b&lt;c&gt;"' in page.text
+    assert "<iframe" not in page.text  # no frame link for an id that cannot be one
+
+
+def test_clearing_asks_first(client: Client, bus: Bus, r: redis.Redis) -> None:
+    for i in range(3):
+        send_to_outbox(SmsMessage(to="+14155550123", body=f"message {i}"), bus)
+    asked = client.submit("/switchboard/outbox/clear")
+    assert asked.status_code == 200 and "Clear the outbox?" in asked.text and "all 3 message(s)" in asked.text
+    assert '<input type="hidden" name="confirm" value="yes">' in asked.text
+    assert r.llen(OUTBOX_KEY) == 3
+    done = client.submit("/switchboard/outbox/clear", {"confirm": "yes"})
+    assert done.status_code == 303 and done.headers["location"] == "/switchboard/outbox"
+    assert r.llen(OUTBOX_KEY) == 0
+    page = client.page("/switchboard/outbox").text
+    assert "Cleared the outbox: removed 3 message(s)." in page and "The outbox is empty" in page
+
+
+def test_clearing_without_the_csrf_token_is_refused(client: Client, bus: Bus, r: redis.Redis) -> None:
+    send_to_outbox(SmsMessage(to="+14155550123", body="stay"), bus)
+    client.csrf()  # the cookie is set; the token is simply not sent
+    refused = client.post("/switchboard/outbox/clear", data={"confirm": "yes"})
+    assert refused.status_code == 403 and r.llen(OUTBOX_KEY) == 1
