@@ -617,6 +617,73 @@ def events(env: Env, event_type: str | None, since: str | None, limit: int, foll
             show(new)
 
 
+@cli.command()
+@click.argument("bus_id")
+@common
+def trace(env: Env, bus_id: str) -> None:
+    """What happened to event BUS_ID: published, driven to whom, each ride's outcome."""
+    from bus.tracing import read_trace, timeline
+
+    b = env.bus()
+    steps = read_trace(b.redis, b.keys, bus_id)
+    if not steps:
+        raise click.UsageError(f"no trace for {bus_id} (not traced, expired after [bus.observe] trace_ttl, or unknown)")
+    env.emit([{"at": s.at, **s.data} for s in steps], timeline(steps))
+
+
+@cli.command()
+@click.option("--since", default="10m", show_default=True, help="Window: 90s, 10m, 2h (at most 2h).")
+@common
+def stats(env: Env, since: str) -> None:
+    """Events per type and per app, rates, and publish-to-handler latency per subscription."""
+    from bus.metrics import event_counts, latency
+    from bus.overview import throughput
+
+    b = env.bus()
+    minutes = max(1, min(120, round(parse_since(since) / 60)))
+    now = time.time()
+    events = event_counts(b.redis, b.keys, now=now, minutes=minutes)
+    event_rows = [
+        {"type": t, "count": sum(c), "per_min": round(sum(c) / minutes, 1), "last_min": c[-1]}
+        for t, c in sorted(events.items(), key=lambda item: -sum(item[1]))
+    ]
+    queue_app = {s.queue_name: s.app_key for s in b.registry.load()}
+    per_queue = throughput(b.redis, b.keys, sorted(queue_app), now=now, minutes=minutes)
+    apps: dict[str, dict[str, Any]] = {}
+    for queue, counts in per_queue.items():
+        row = apps.setdefault(queue_app[queue], {"app": queue_app[queue], "processed": 0, "failed": 0})
+        row["processed"] += sum(c.processed for c in counts)
+        row["failed"] += sum(c.failed for c in counts)
+    for row in apps.values():
+        row["per_min"] = round(row["processed"] / minutes, 1)
+    lat = [s.to_json() for s in latency(b.redis, b.keys, now=now, minutes=minutes)]
+    app_rows = sorted(apps.values(), key=lambda r: str(r["app"]))
+    data = {"minutes": minutes, "events": event_rows, "apps": app_rows, "latency": lat}
+    text = f"last {minutes} minute(s)\n\nevents\n" + table(
+        event_rows,
+        [("type", "TYPE"), ("count", "COUNT"), ("per_min", "PER MIN"), ("last_min", "LAST MIN")],
+        empty="no events",
+    )
+    text += "\n\napps\n" + table(
+        app_rows,
+        [("app", "APP"), ("processed", "PROCESSED"), ("failed", "FAILED"), ("per_min", "PER MIN")],
+        empty="no apps",
+    )
+    text += "\n\npublish-to-handler latency (upper bounds)\n" + table(
+        lat,
+        [
+            ("app", "APP"),
+            ("sub", "SUBSCRIPTION"),
+            ("count", "RIDES"),
+            ("p50_ms", "P50 MS"),
+            ("p95_ms", "P95 MS"),
+            ("p99_ms", "P99 MS"),
+        ],
+        empty="no rides",
+    )
+    env.emit(data, text)
+
+
 def run_cli(
     group: click.Group,
     prog: str,

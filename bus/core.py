@@ -119,7 +119,11 @@ class Bus:
     def publisher(self) -> Publisher:
         if self._publisher is None:
             self._publisher = Publisher(
-                keys=self.keys, hostname=self.hostname, clock=self._publish_clock, hooks=self._hooks
+                keys=self.keys,
+                hostname=self.hostname,
+                clock=self._publish_clock,
+                hooks=self._hooks,
+                precise_time=self.settings.observe.precise_publish_time,
             )
         return self._publisher
 

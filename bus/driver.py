@@ -32,15 +32,20 @@ def matching(attributes: dict[str, Any], subscriptions: Iterable[Subscription]) 
 
 def drive(attributes: dict[str, Any], subscriptions: Iterable[Subscription], now: int) -> list[tuple[str, str]]:
     """(queue, job) for every subscription the event matches."""
+    return [(sub.queue_name, job) for sub, job in drive_subscriptions(attributes, subscriptions, now)]
+
+
+def drive_subscriptions(
+    attributes: dict[str, Any], subscriptions: Iterable[Subscription], now: int
+) -> list[tuple[Subscription, str]]:
+    """(subscription, rider job) for every subscription the event matches."""
     matched = matching(attributes, subscriptions)
     if not matched:
         return []
     body = _event_body(attributes)
     if body is None:  # unusual keys: build each hash the long way
-        return [
-            (sub.queue_name, encode_job(encode_attributes(driven_attributes(attributes, sub, now)))) for sub in matched
-        ]
-    return [(sub.queue_name, encode_job(_rider_head(sub, now) + body + dumps(sub.class_name) + "}")) for sub in matched]
+        return [(sub, encode_job(encode_attributes(driven_attributes(attributes, sub, now)))) for sub in matched]
+    return [(sub, encode_job(_rider_head(sub, now) + body + dumps(sub.class_name) + "}")) for sub in matched]
 
 
 def _event_body(attributes: dict[str, Any]) -> str | None:

@@ -143,6 +143,15 @@ class Keys:
         """Ours: list of one event's steps (driven, each ride's outcome), expiring."""
         return f"{self.prefix}bus:trace:{bus_id}"
 
+    def metrics(self, kind: str, minute: int) -> str:
+        """Ours: hash of one minute's counts, ``events`` (by type) or ``latency`` (by subscription
+        and bucket); expires after two hours."""
+        return f"{self.prefix}bus:metrics:{kind}:{minute}"
+
+    def metrics_total(self, kind: str) -> str:
+        """Ours: the same counts since the beginning (Prometheus counters)."""
+        return f"{self.prefix}bus:metrics:{kind}:total"
+
     @property
     def subscriptions_version(self) -> str:
         """Ours: bumped on every subscription change so drivers reload at once."""

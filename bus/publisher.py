@@ -33,8 +33,17 @@ def new_bus_id(now: int) -> str:
 class Publisher:
     """Turns ``(event_type, attributes)`` into the bus hash and job JSON queue-bus writes."""
 
-    def __init__(self, *, keys: Keys, hostname: str, clock: Callable[[], float], hooks: list[BeforePublish]):
+    def __init__(
+        self,
+        *,
+        keys: Keys,
+        hostname: str,
+        clock: Callable[[], float],
+        hooks: list[BeforePublish],
+        precise_time: bool = False,
+    ):
         self.keys = keys
+        self.precise_time = precise_time
         self.hostname = hostname
         self.clock = clock
         self.hooks = hooks
@@ -48,7 +57,8 @@ class Publisher:
             raise InvalidEvent(f"event type must be a non-empty string, got {event_type!r}")
         if attributes is not None and not isinstance(attributes, Mapping):
             raise InvalidEvent(f"attributes must be a mapping, got {type(attributes).__name__}")
-        now = int(self.clock())
+        moment = self.clock()
+        now = int(moment)
         event: dict[str, Any] = {
             "bus_published_at": now,
             "bus_event_type": event_type,
@@ -61,6 +71,8 @@ class Publisher:
             event["bus_locale"] = locale
         if tz is not None:
             event["bus_timezone"] = tz
+        if self.precise_time:
+            event["bus_published_at_ms"] = int(moment * 1000)
         if attributes:
             for key in attributes:
                 if not isinstance(key, str):

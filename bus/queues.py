@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
+from bus import metrics
 from bus.connection import pipe_eval
 from bus.keys import Keys
 
@@ -124,11 +125,24 @@ class Outcomes:
     failures: list[str] = field(default_factory=list)
     crash_clears: list[tuple[str, bytes]] = field(default_factory=list)
     acked_writes: list[Callable[[Any], Any]] = field(default_factory=list)
+    traces: dict[str, list[str]] = field(default_factory=dict)
+    event_counts: Counter[str] = field(default_factory=Counter)
+    latencies: Counter[tuple[str, str, int]] = field(default_factory=Counter)
     processed: Counter[str] = field(default_factory=Counter)
     failed: Counter[str] = field(default_factory=Counter)
 
     def __bool__(self) -> bool:
-        return bool(self.acks or self.pushes or self.retries or self.failures or self.crash_clears or self.acked_writes)
+        return bool(
+            self.acks
+            or self.pushes
+            or self.retries
+            or self.failures
+            or self.crash_clears
+            or self.acked_writes
+            or self.traces
+            or self.event_counts
+            or self.latencies
+        )
 
     def finished(self, queue: str, raw: bytes, *, failed: bool = False) -> None:
         """A job's outcome is decided: release it and count it."""
@@ -140,6 +154,9 @@ class Outcomes:
     def push(self, queue: str, job: str) -> None:
         self.pushes.setdefault(queue, []).append(job)
 
+    def trace(self, bus_id: str, entry: str) -> None:
+        self.traces.setdefault(bus_id, []).append(entry)
+
     def merge(self, other: Outcomes) -> None:
         self.acks += other.acks
         for queue, jobs in other.pushes.items():
@@ -148,11 +165,15 @@ class Outcomes:
         self.failures += other.failures
         self.crash_clears += other.crash_clears
         self.acked_writes += other.acked_writes
+        for bus_id, entries in other.traces.items():
+            self.traces.setdefault(bus_id, []).extend(entries)
+        self.event_counts.update(other.event_counts)
+        self.latencies.update(other.latencies)
         self.processed.update(other.processed)
         self.failed.update(other.failed)
 
-    def write(self, pipe: Any, keys: Keys, worker_id: str, minute: int) -> None:
-        """Queue the commands that record new work (fan-out, retries, failures, stats)."""
+    def write(self, pipe: Any, keys: Keys, worker_id: str, minute: int, trace_ttl: int = 600) -> None:
+        """Queue the commands that record new work (fan-out, retries, failures, stats, traces)."""
         for queue, jobs in self.pushes.items():
             pipe.rpush(keys.queue(queue), *jobs)
         if self.pushes:
@@ -174,6 +195,11 @@ class Outcomes:
                 key = keys.throughput(queue, kind, minute // 60)
                 pipe.hincrby(key, str(minute), count)
                 pipe.expire(key, THROUGHPUT_TTL)
+        for bus_id, entries in self.traces.items():
+            pipe.rpush(keys.trace(bus_id), *entries)
+            pipe.expire(keys.trace(bus_id), trace_ttl)
+        if self.event_counts or self.latencies:
+            metrics.write(pipe, keys, minute, self.event_counts, self.latencies)
 
 
 @dataclass(slots=True)

@@ -54,6 +54,29 @@ class WorkerSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ObserveSettings:
+    """Tracing and live metrics, recorded by workers with each batch's outcome."""
+
+    tracing: bool = True
+    """Record each event's path: driven where, each ride's outcome and time (``bus trace``)."""
+    trace_sample: float = 1.0
+    """Share of events traced (chosen by ``bus_id``, so an event is traced everywhere or nowhere)."""
+    trace_ttl: float = 600.0
+    """Seconds a trace is kept: about 0.5 KB per traced event (a ~500 MB per million)."""
+    metrics: bool = True
+    """Counts per event type, and publish-to-handler latency per subscription (``bus stats``, /metrics)."""
+    precise_publish_time: bool = False
+    """Also stamp ``bus_published_at_ms`` on published events, for millisecond latency figures
+    (an extra attribute Ruby and Node ignore; off, latency is measured to the second)."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.trace_sample <= 1:
+            raise ConfigurationError("observe.trace_sample must be between 0 and 1")
+        if self.trace_ttl <= 0:
+            raise ConfigurationError("observe.trace_ttl must be positive")
+
+
+@dataclass(frozen=True, slots=True)
 class BusSettings:
     """Everything a :class:`bus.Bus` needs to know about its environment."""
 
@@ -69,6 +92,7 @@ class BusSettings:
     """How long ``publish`` keeps retrying an unreachable Redis before raising."""
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     retry: Retry = field(default_factory=Retry)
+    observe: ObserveSettings = field(default_factory=ObserveSettings)
 
     def with_overrides(self, **overrides: Any) -> BusSettings:
         return _build(self, {k: v for k, v in overrides.items() if v is not None}, "override")
@@ -129,6 +153,8 @@ def _build(base: BusSettings, values: Mapping[str, Any], source: str) -> BusSett
                 changes[name] = _sub(base.worker, value, WorkerSettings, f"{source} [bus.worker]")
             elif name == "retry":
                 changes[name] = _sub(base.retry, value, Retry, f"{source} [bus.retry]")
+            elif name == "observe":
+                changes[name] = _sub(base.observe, value, ObserveSettings, f"{source} [bus.observe]")
             elif name == "data_dir":
                 changes[name] = Path(value)
             elif name == "local_mode":

@@ -23,11 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 from bus.clock import Clock, ServerClock
 from bus.connection import TRANSIENT_ERRORS, disconnect, is_cluster, pipe_eval, with_retries
-from bus.driver import drive
+from bus.driver import drive, drive_subscriptions
 from bus.envelope import DRIVER_PROXY, PUBLISHER_PROXY, WORKER_CLASS, Job, decode_job, dumps
 from bus.errors import BusError, ConfigurationError, MalformedJob, PoisonJob, RedisUnavailable, Reject, RetryLater
 from bus.failures import failure_entry
 from bus.keys import INCOMING_QUEUE
+from bus.metrics import bucket_of, publish_ms
 from bus.queues import (
     MOVE_BACK,
     PROMOTE,
@@ -43,6 +44,7 @@ from bus.recovery import iso_time, recover_dead_workers, requeue_inflight, unreg
 from bus.registry import Registry, SubscriptionCache
 from bus.rider import find_route, ride
 from bus.settings import WorkerSettings
+from bus.tracing import driven_entry, ride_entry, traced
 
 if TYPE_CHECKING:
     from bus.core import Bus
@@ -86,6 +88,8 @@ class Worker:
         self.id = f"{self.hostname}:{self.pid}:{','.join(self.queues)}"
         self.atomic = not is_cluster(self.redis)
         self.install_signals = install_signals
+        self.observe = bus.settings.observe
+        self._trace_ttl = int(self.observe.trace_ttl)
         self.cache = SubscriptionCache(Registry(self.redis, self.keys), self.settings.subscriptions_max_age)
         self.processed = 0
         self.failed = 0
@@ -279,14 +283,22 @@ class Worker:
         if not drives:
             return
         subscriptions = self._retrying(lambda: self.cache.get(self._version), "load subscriptions")
-        now = int(self.clock())
+        now = self.clock()
         out = self._pending
+        observe = self.observe
         for reserved, job in drives:
             try:
                 if not job.attributes:
                     raise MalformedJob("No attributes passed")
-                for queue, rider_job in drive(job.attributes, subscriptions, now):
-                    out.push(queue, rider_job)
+                driven = drive_subscriptions(job.attributes, subscriptions, int(now))
+                for sub, rider_job in driven:
+                    out.push(sub.queue_name, rider_job)
+                if observe.metrics:
+                    out.event_counts[str(job.attributes.get("bus_event_type"))] += 1
+                bus_id = str(job.attributes.get("bus_id") or "")
+                if traced(observe, bus_id):
+                    subs = [sub for sub, _ in driven]
+                    out.trace(bus_id, driven_entry(job.attributes, subs, at_ms=int(now * 1000), worker=self.id))
                 out.finished(reserved.queue, reserved.raw)
                 self.processed += 1
             except Exception as exc:  # noqa: BLE001 - a bad event fails, the worker goes on
@@ -318,10 +330,12 @@ class Worker:
         self._done(reserved, out)
 
     def _ride(self, reserved: Reserved, job: Job, out: Outcomes) -> None:
+        started = time.perf_counter()
         try:
             route = find_route(job, self.bus.dispatches)
         except BusError as exc:
             self._fail(reserved, job, exc, out)
+            self._observe_ride(reserved, job, out, "failed", started, exc)
             return
         try:
             done = ride(
@@ -339,11 +353,49 @@ class Worker:
                 if isinstance(exc, RetryLater):
                     delay = max(delay, exc.delay)
                 self._retry(reserved, job, exc, delay, out)
+                self._observe_ride(reserved, job, out, "retried", started, exc, retry_in=delay)
             else:
                 self._fail(reserved, job, exc, out)
+                self._observe_ride(reserved, job, out, "failed", started, exc)
             return
         out.acked_writes += done.acked_writes
         self._done(reserved, out)
+        self._observe_ride(reserved, job, out, "succeeded", started)
+
+    def _observe_ride(
+        self,
+        reserved: Reserved,
+        job: Job,
+        out: Outcomes,
+        outcome: str,
+        started: float,
+        error: BaseException | None = None,
+        retry_in: float | None = None,
+    ) -> None:
+        """Trace the ride and count its publish-to-handler latency (successful rides only)."""
+        observe = self.observe
+        attributes = job.attributes
+        now_ms = time.time() * 1000
+        if observe.metrics and outcome == "succeeded":
+            published = publish_ms(attributes)
+            if published is not None:
+                app, sub = str(attributes.get("bus_rider_app_key")), str(attributes.get("bus_rider_sub_key"))
+                out.latencies[(app, sub, bucket_of(now_ms - published))] += 1
+        bus_id = str(attributes.get("bus_id") or "")
+        if traced(observe, bus_id):
+            text = f"{type(error).__name__}: {error}" if error is not None else None
+            entry = ride_entry(
+                attributes,
+                queue=reserved.queue,
+                outcome=outcome,
+                attempt=job.attempt,
+                at_ms=int(now_ms),
+                duration_ms=(time.perf_counter() - started) * 1000,
+                worker=self.id,
+                error=text,
+                retry_in=retry_in,
+            )
+            out.trace(bus_id, entry)
 
     def _republish(self, job: Job, out: Outcomes) -> None:
         """A delayed event came due: publish it now, keeping its ``bus_id``."""
@@ -427,7 +479,7 @@ class Worker:
                 written = True
             pipe = self.redis.pipeline(transaction=self.atomic)
             if self.atomic:
-                pending.write(pipe, self.keys, self.id, int(self.clock() // 60))
+                pending.write(pipe, self.keys, self.id, int(self.clock() // 60), self._trace_ttl)
             checks = self.inflight.queue_acks(pipe, pending)
             if promote:
                 now = self.clock()
@@ -469,7 +521,7 @@ class Worker:
             self._write_first(outcomes)
         pipe = self.redis.pipeline(transaction=self.atomic)
         if self.atomic:
-            outcomes.write(pipe, self.keys, self.id, int(self.clock() // 60))
+            outcomes.write(pipe, self.keys, self.id, int(self.clock() // 60), self._trace_ttl)
         checks = self.inflight.queue_acks(pipe, outcomes)
         results = pipe.execute()
         self.inflight.settle(self.redis, results, checks, outcomes)
@@ -480,7 +532,7 @@ class Worker:
         A crash in between redoes the batch (at least once), never loses it.
         """
         pipe = self.redis.pipeline(transaction=False)
-        outcomes.write(pipe, self.keys, self.id, int(self.clock() // 60))
+        outcomes.write(pipe, self.keys, self.id, int(self.clock() // 60), self._trace_ttl)
         if len(pipe):
             pipe.execute()
 

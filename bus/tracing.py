@@ -1,0 +1,127 @@
+"""Tracing: each event's path through the bus, written by workers with their batch outcomes.
+
+A traced event gets a short list ``bus:trace:<bus_id>`` (expiring after ``trace_ttl``):
+one entry when a driver fans it out (when and by which host it was published, to which
+apps and queues), one per ride (succeeded, retried or failed, with its duration). The
+writes travel in the same round trip as the acks, so tracing costs no extra one.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bus.connection import as_text
+from bus.keys import Keys
+from bus.settings import ObserveSettings
+from bus.subscription import Subscription
+
+
+def traced(settings: ObserveSettings, bus_id: str) -> bool:
+    """Whether this event is traced: the same answer on every worker, for every step."""
+    if not settings.tracing or not bus_id:
+        return False
+    if settings.trace_sample >= 1:
+        return True
+    return zlib.crc32(bus_id.encode()) % 10_000 < settings.trace_sample * 10_000
+
+
+def driven_entry(event: dict[str, Any], subs: list[Subscription], *, at_ms: int, worker: str) -> str:
+    entry: dict[str, Any] = {
+        "step": "driven",
+        "at": at_ms,
+        "worker": worker,
+        "type": event.get("bus_event_type"),
+        "published_at": event.get("bus_published_at"),
+        "host": event.get("bus_app_hostname"),
+        "to": [{"app": s.app_key, "sub": s.key, "queue": s.queue_name} for s in subs],
+    }
+    for extra in ("bus_published_at_ms", "bus_delayed_until", "bus_context"):
+        if event.get(extra) is not None:
+            entry[extra.removeprefix("bus_")] = event[extra]
+    return json.dumps(entry, separators=(",", ":"))
+
+
+def ride_entry(
+    attributes: dict[str, Any],
+    *,
+    queue: str,
+    outcome: str,
+    attempt: int,
+    at_ms: int,
+    duration_ms: float,
+    worker: str,
+    error: str | None = None,
+    retry_in: float | None = None,
+) -> str:
+    entry: dict[str, Any] = {
+        "step": "ride",
+        "at": at_ms,
+        "worker": worker,
+        "app": attributes.get("bus_rider_app_key"),
+        "sub": attributes.get("bus_rider_sub_key"),
+        "queue": queue,
+        "outcome": outcome,
+        "attempt": attempt,
+        "ms": round(duration_ms, 3),
+    }
+    if error:
+        entry["error"] = error[:500]
+    if retry_in is not None:
+        entry["retry_in"] = round(retry_in, 3)
+    return json.dumps(entry, separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    at: float
+    data: dict[str, Any]
+
+    def describe(self) -> str:
+        d = self.data
+        if d.get("step") == "published":
+            return f"published by {d.get('host') or '?'}"
+        if d.get("step") == "driven":
+            targets = ", ".join(f"{t['app']}/{t['sub']} -> {t['queue']}" for t in d.get("to", [])) or "nobody"
+            return f"driven by {d.get('worker')}: to {targets}"
+        text = f"{d.get('app')}/{d.get('sub')} on {d.get('queue')}: {d.get('outcome')} in {d.get('ms')} ms"
+        if d.get("attempt"):
+            text += f" (retry {d['attempt']})"
+        if d.get("error"):
+            text += f" - {d['error']}"
+        if d.get("retry_in") is not None:
+            text += f"; next try in {d['retry_in']}s"
+        return text
+
+
+def read_trace(redis: Any, keys: Keys, bus_id: str) -> list[Step]:
+    """The event's steps in time order, starting with its publication (from the driven entry)."""
+    steps: list[Step] = []
+    for raw in redis.lrange(keys.trace(bus_id), 0, -1):
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            data = {"step": "unreadable", "raw": as_text(raw)}
+        if not isinstance(data, dict):
+            continue
+        steps.append(Step(float(data.get("at", 0)) / 1000, data))
+        if data.get("step") == "driven":
+            published = data.get("published_at_ms")
+            when = float(published) / 1000 if published else float(data.get("published_at") or 0)
+            steps.append(Step(when, {"step": "published", "host": data.get("host"), "at": when * 1000}))
+    return sorted(steps, key=lambda s: (s.at, s.data.get("step") != "published"))
+
+
+def timeline(steps: list[Step]) -> str:
+    """Readable lines: time, offset from publication, what happened."""
+    if not steps:
+        return ""
+    start = steps[0].at
+    lines = []
+    for step in steps:
+        stamp = datetime.fromtimestamp(step.at, UTC).strftime("%H:%M:%S.%f")[:-3]
+        lines.append(f"{stamp}  +{(step.at - start) * 1000:9.1f} ms  {step.describe()}")
+    return "\n".join(lines)

@@ -1,0 +1,114 @@
+"""Tracing and live metrics: what happened to event X, and how many per minute right now."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import redis
+
+from bus import Bus, Retry
+from bus.cli import main
+from bus.metrics import event_counts, latency, prometheus_lines
+from bus.settings import BusSettings, ObserveSettings
+from bus.tracing import read_trace, timeline, traced
+from tests.bus.helpers import drain
+from tests.clirun import CliRun
+
+
+def test_a_trace_shows_every_step_of_a_fan_out_with_a_retry(redis_url: str, r: redis.Redis) -> None:
+    b = Bus(redis_url, hostname="web-7")
+    tries: list[int] = []
+
+    def flaky(attributes: dict[str, Any]) -> None:
+        tries.append(1)
+        if len(tries) == 1:
+            raise ConnectionError("crm unreachable")
+
+    b.dispatch("mailer").add("signup", lambda a: None)
+    b.dispatch("profile").add("signup", lambda a: None)
+    b.dispatch("crm").add("signup", flaky, retry=Retry(max_retries=3, base_delay=0.01))
+    b.subscribe_all()
+    bus_id = b.publish("signup", {"user": 1})
+    drain(b, ["bus_incoming", *b.app_queues()])
+
+    steps = read_trace(r, b.keys, bus_id)
+    kinds = [(s.data["step"], s.data.get("app"), s.data.get("outcome")) for s in steps]
+    assert kinds[0] == ("published", None, None)
+    assert steps[0].data["host"] == "web-7"
+    assert kinds[1] == ("driven", None, None)
+    assert sorted(t["app"] for t in steps[1].data["to"]) == ["crm", "mailer", "profile"]
+    rides = sorted(kinds[2:], key=str)
+    assert rides == [
+        ("ride", "crm", "retried"),
+        ("ride", "crm", "succeeded"),
+        ("ride", "mailer", "succeeded"),
+        ("ride", "profile", "succeeded"),
+    ]
+    retried = next(s.data for s in steps if s.data.get("outcome") == "retried")
+    assert "ConnectionError: crm unreachable" in retried["error"] and retried["retry_in"] >= 0
+    assert all(s.data["ms"] >= 0 for s in steps if s.data["step"] == "ride")
+    text = timeline(steps)
+    assert "published by web-7" in text and "crm/signup on crm_default: retried" in text
+    assert 0 < r.ttl(f"resque:bus:trace:{bus_id}") <= 600
+
+
+def test_sampling_traces_an_event_everywhere_or_nowhere() -> None:
+    half = ObserveSettings(trace_sample=0.5)
+    ids = [f"1-{n}" for n in range(2000)]
+    chosen = [i for i in ids if traced(half, i)]
+    assert 800 < len(chosen) < 1200
+    assert chosen == [i for i in ids if traced(half, i)]  # the same answer every time
+    assert not traced(ObserveSettings(tracing=False), "1-1")
+
+
+def test_tracing_and_metrics_can_be_turned_off(redis_url: str, r: redis.Redis) -> None:
+    b = Bus(settings=BusSettings(redis_url=redis_url, observe=ObserveSettings(tracing=False, metrics=False)))
+    b.dispatch("app").add("x", lambda a: None)
+    b.subscribe_all()
+    b.publish("x")
+    drain(b, ["bus_incoming", "app_default"])
+    assert r.keys("resque:bus:trace:*") == [] and r.keys("resque:bus:metrics:*") == []
+
+
+def test_metrics_count_events_and_latency(redis_url: str, r: redis.Redis) -> None:
+    settings = BusSettings(redis_url=redis_url, observe=ObserveSettings(precise_publish_time=True))
+    b = Bus(settings=settings)
+    b.dispatch("shop").add("order_placed", lambda a: None)
+    b.dispatch("audit").add("all", lambda a: None, matcher={"bus_event_type": "(?-mix:.)"})
+    b.subscribe_all()
+    b.publish_many([("order_placed", {"n": n}) for n in range(7)] + [("user_seen", {})] * 3)
+    drain(b, ["bus_incoming", *b.app_queues()])
+    import time
+
+    counts = event_counts(r, b.keys, now=time.time(), minutes=5)
+    assert {t: sum(c) for t, c in counts.items()} == {"order_placed": 7, "user_seen": 3}
+    stats = {(s.app, s.sub): s for s in latency(r, b.keys, now=time.time(), minutes=5)}
+    assert stats[("shop", "order_placed")].count == 7 and stats[("audit", "all")].count == 10
+    assert 0 < stats[("shop", "order_placed")].p50 <= 10_000  # milliseconds, from bus_published_at_ms
+    lines = "\n".join(prometheus_lines(r, b.keys))
+    assert 'bus_events_total{type="order_placed"} 7' in lines
+    assert 'bus_handler_latency_ms_count{app="shop",sub="order_placed"} 7' in lines
+    assert 'le="+Inf"} 10' in lines
+
+
+def test_trace_and_stats_commands(redis_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    b = Bus(redis_url)
+    b.dispatch("shop").add("order_placed", lambda a: None)
+    b.subscribe_all()
+    bus_id = b.publish("order_placed", {"n": 1})
+    drain(b, ["bus_incoming", "shop_default"])
+    run = CliRun(main, capsys, "--redis-url", redis_url)
+    code, out, _ = run("trace", bus_id)
+    assert code == 0 and "driven by" in out and "shop/order_placed on shop_default: succeeded" in out
+    assert [s["step"] for s in run.json("trace", bus_id)] == ["published", "driven", "ride"]
+    code, _, err = run("trace", "1-nope")
+    assert code == 2 and "no trace for 1-nope" in err
+    data = run.json("stats", "--since", "5m")
+    assert data["events"][0]["type"] == "order_placed" and data["events"][0]["count"] == 1
+    assert data["apps"] == [{"app": "shop", "processed": 1, "failed": 0, "per_min": 0.2}]
+    assert data["latency"][0]["sub"] == "order_placed"
+    code, out, _ = run("stats")
+    assert "publish-to-handler latency" in out and "order_placed" in out
+    assert json.loads(json.dumps(data))  # plain JSON
