@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bus.logger.settings import ElasticsearchSinkSettings, FileSinkSettings, LoggerSettings, load_logger_settings
-from bus.settings import BusSettings, WorkerSettings, load_settings
+from bus.settings import BusSettings, ObserveSettings, WorkerSettings, load_settings
 from bus.web.settings import WebSettings, load_web_settings
 from switchboard.errors import SettingsError
 from switchboard.settings import SwitchboardSettings, load_switchboard_settings
@@ -35,6 +35,8 @@ def test_the_example_documents_every_setting() -> None:
         assert name in documented or f"# {name} =" in text, f"bus.{name} is not in settings.example.toml"
     for name in WorkerSettings.__dataclass_fields__:
         assert name in data["bus"]["worker"], f"bus.worker.{name} is not documented"
+    for name in ObserveSettings.__dataclass_fields__:
+        assert name in data["bus"]["observe"], f"bus.observe.{name} is not documented"
     for name in SwitchboardSettings.model_fields:
         assert name in documented, f"switchboard.{name} is not documented"
     for table, cls in (("web", WebSettings), ("logger", LoggerSettings)):
