@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import queue as threadqueue
 import signal
 import threading
 import time
@@ -23,12 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 from bus.clock import Clock, ServerClock
 from bus.connection import TRANSIENT_ERRORS, disconnect, is_cluster, pipe_eval, with_retries
-from bus.driver import drive, drive_subscriptions
-from bus.envelope import DRIVER_PROXY, PUBLISHER_PROXY, WORKER_CLASS, Job, decode_job, dumps
-from bus.errors import BusError, ConfigurationError, MalformedJob, PoisonJob, RedisUnavailable, Reject, RetryLater
-from bus.failures import failure_entry
+from bus.envelope import DRIVER_PROXY, WORKER_CLASS, Job, decode_job, dumps
+from bus.errors import ConfigurationError, MalformedJob, PoisonJob, RedisUnavailable
+from bus.jobs import JobRunner
 from bus.keys import INCOMING_QUEUE
-from bus.metrics import bucket_of, publish_ms
+from bus.pool import JobPool
 from bus.queues import (
     MOVE_BACK,
     PROMOTE,
@@ -42,9 +40,7 @@ from bus.queues import (
 )
 from bus.recovery import iso_time, recover_dead_workers, requeue_inflight, unregister
 from bus.registry import Registry, SubscriptionCache
-from bus.rider import find_route, ride
 from bus.settings import WorkerSettings
-from bus.tracing import driven_entry, ride_entry, traced
 
 if TYPE_CHECKING:
     from bus.core import Bus
@@ -88,11 +84,14 @@ class Worker:
         self.id = f"{self.hostname}:{self.pid}:{','.join(self.queues)}"
         self.atomic = not is_cluster(self.redis)
         self.install_signals = install_signals
-        self.observe = bus.settings.observe
-        self._trace_ttl = int(self.observe.trace_ttl)
+        self._trace_ttl = int(bus.settings.observe.trace_ttl)
         self.cache = SubscriptionCache(Registry(self.redis, self.keys), self.settings.subscriptions_max_age)
-        self.processed = 0
-        self.failed = 0
+        self.runner = JobRunner(
+            bus,
+            worker_id=self.id,
+            clock=self.clock,
+            subscriptions=lambda: self._retrying(lambda: self.cache.get(self._version), "load subscriptions"),
+        )
         self._stopping = threading.Event()
         self._grace_deadline: float | None = None
         self._pending = Outcomes()
@@ -100,7 +99,7 @@ class Worker:
         self._last_promote = 0.0
         self._version: int | None = None
         self._housekeeper: threading.Thread | None = None
-        self._pool: _Pool | None = None
+        self._pool: JobPool | None = None
         self._previous_handlers: dict[int, Any] = {}
 
     # --- lifecycle ------------------------------------------------------------
@@ -116,7 +115,7 @@ class Worker:
         self._housekeeper = threading.Thread(target=self._housekeeping, name="bus-housekeeping", daemon=True)
         self._housekeeper.start()
         if self.settings.concurrency > 1:
-            self._pool = _Pool(self.settings.concurrency, self._run_alone)
+            self._pool = JobPool(self.settings.concurrency, self.runner.run_alone)
         try:
             self._loop()
         except GraceExpired:
@@ -134,6 +133,11 @@ class Worker:
             log.info("worker %s stopping (grace %.0fs)", self.id, self.settings.shutdown_grace)
             self._grace_deadline = time.monotonic() + self.settings.shutdown_grace
             self._stopping.set()
+
+    @property
+    def processed(self) -> int:
+        """Jobs this worker finished (done, retried or failed) so far."""
+        return self.runner.processed
 
     @property
     def stop_event(self) -> threading.Event:
@@ -200,7 +204,7 @@ class Worker:
             unregister(self.redis, self.keys, self.id)
         except STOP_ERRORS as exc:
             log.error("could not unregister cleanly (%s); live workers will requeue this worker's jobs", exc)
-        log.info("worker %s stopped: %d processed, %d failed", self.id, self.processed, self.failed)
+        log.info("worker %s stopped: %d processed, %d failed", self.id, self.processed, self.runner.failed)
 
     # --- the loop -------------------------------------------------------------
     def _loop(self) -> None:
@@ -245,11 +249,11 @@ class Worker:
             if self.stopping:
                 return  # unstarted jobs stay in flight and are requeued at shutdown
             if reserved.crashes:
-                self._flush_drives(drives)
+                self.runner.drive(drives, self._pending)
                 drives = []
                 self._run_suspect(reserved)
                 continue
-            job = self._decode(reserved, self._pending)
+            job = self.runner.decode(reserved, self._pending)
             if job is None:
                 continue
             if job.proxy == DRIVER_PROXY and job.klass == WORKER_CLASS:
@@ -258,8 +262,8 @@ class Worker:
                 self._pool.submit(reserved, job)
                 self._collect(timeout=0)
             else:
-                self._run_job(reserved, job, self._pending)
-        self._flush_drives(drives)
+                self.runner.run(reserved, job, self._pending)
+        self.runner.drive(drives, self._pending)
 
     def _collect(self, timeout: float) -> None:
         assert self._pool is not None
@@ -270,168 +274,6 @@ class Worker:
         assert self._pool is not None
         while self._pool.busy and (deadline is None or time.monotonic() < deadline):
             self._collect(timeout=0.1)
-
-    # --- running jobs ---------------------------------------------------------
-    def _decode(self, reserved: Reserved, into: Outcomes) -> Job | None:
-        try:
-            return decode_job(reserved.raw)
-        except MalformedJob as exc:
-            self._fail(reserved, None, exc, into)
-            return None
-
-    def _flush_drives(self, drives: list[tuple[Reserved, Job]]) -> None:
-        if not drives:
-            return
-        subscriptions = self._retrying(lambda: self.cache.get(self._version), "load subscriptions")
-        now = self.clock()
-        out = self._pending
-        observe = self.observe
-        for reserved, job in drives:
-            try:
-                if not job.attributes:
-                    raise MalformedJob("No attributes passed")
-                driven = drive_subscriptions(job.attributes, subscriptions, int(now))
-                for sub, rider_job in driven:
-                    out.push(sub.queue_name, rider_job)
-                if observe.metrics:
-                    out.event_counts[str(job.attributes.get("bus_event_type"))] += 1
-                bus_id = str(job.attributes.get("bus_id") or "")
-                if traced(observe, bus_id):
-                    subs = [sub for sub, _ in driven]
-                    out.trace(bus_id, driven_entry(job.attributes, subs, at_ms=int(now * 1000), worker=self.id))
-                out.finished(reserved.queue, reserved.raw)
-                self.processed += 1
-            except Exception as exc:  # noqa: BLE001 - a bad event fails, the worker goes on
-                self._fail(reserved, job, exc, out)
-
-    def _run_alone(self, reserved: Reserved, job: Job) -> Outcomes:
-        """Run one job with outcomes of its own (pool threads, suspects)."""
-        out = Outcomes()
-        self._run_job(reserved, job, out)
-        return out
-
-    def _run_job(self, reserved: Reserved, job: Job, out: Outcomes) -> None:
-        """Run one non-driver job, recording its outcome in ``out``; never raises."""
-        try:
-            if job.klass != WORKER_CLASS:
-                raise MalformedJob(f"unknown job class {job.klass!r} (expected {WORKER_CLASS})")
-            if job.proxy == PUBLISHER_PROXY:
-                self._republish(job, out)
-            elif job.proxy == DRIVER_PROXY:
-                subscriptions = self._retrying(self.cache.get, "load subscriptions")
-                for queue, rider_job in drive(job.attributes, subscriptions, int(self.clock())):
-                    out.push(queue, rider_job)
-            else:
-                self._ride(reserved, job, out)
-                return
-        except Exception as exc:  # noqa: BLE001
-            self._fail(reserved, job, exc, out)
-            return
-        self._done(reserved, out)
-
-    def _ride(self, reserved: Reserved, job: Job, out: Outcomes) -> None:
-        started = time.perf_counter()
-        try:
-            route = find_route(job, self.bus.dispatches)
-        except BusError as exc:
-            self._fail(reserved, job, exc, out)
-            self._observe_ride(reserved, job, out, "failed", started, exc)
-            return
-        try:
-            done = ride(
-                route,
-                job.attributes,
-                queue=reserved.queue,
-                attempt=job.attempt,
-                middleware=self.bus.middleware,
-                now=int(self.clock()),
-            )
-        except Exception as exc:  # noqa: BLE001 - handler errors are the job's outcome
-            policy = route.retry or self.bus.settings.retry
-            if job.attempt < policy.max_retries and not isinstance(exc, Reject):
-                delay = policy.delay(job.attempt + 1)
-                if isinstance(exc, RetryLater):
-                    delay = max(delay, exc.delay)
-                self._retry(reserved, job, exc, delay, out)
-                self._observe_ride(reserved, job, out, "retried", started, exc, retry_in=delay)
-            else:
-                self._fail(reserved, job, exc, out)
-                self._observe_ride(reserved, job, out, "failed", started, exc)
-            return
-        out.acked_writes += done.acked_writes
-        self._done(reserved, out)
-        self._observe_ride(reserved, job, out, "succeeded", started)
-
-    def _observe_ride(
-        self,
-        reserved: Reserved,
-        job: Job,
-        out: Outcomes,
-        outcome: str,
-        started: float,
-        error: BaseException | None = None,
-        retry_in: float | None = None,
-    ) -> None:
-        """Trace the ride and count its publish-to-handler latency (successful rides only)."""
-        observe = self.observe
-        attributes = job.attributes
-        now_ms = time.time() * 1000
-        if observe.metrics and outcome == "succeeded":
-            published = publish_ms(attributes)
-            if published is not None:
-                app, sub = str(attributes.get("bus_rider_app_key")), str(attributes.get("bus_rider_sub_key"))
-                out.latencies[(app, sub, bucket_of(now_ms - published))] += 1
-        bus_id = str(attributes.get("bus_id") or "")
-        if traced(observe, bus_id):
-            text = f"{type(error).__name__}: {error}" if error is not None else None
-            entry = ride_entry(
-                attributes,
-                queue=reserved.queue,
-                outcome=outcome,
-                attempt=job.attempt,
-                at_ms=int(now_ms),
-                duration_ms=(time.perf_counter() - started) * 1000,
-                worker=self.id,
-                error=text,
-                retry_in=retry_in,
-            )
-            out.trace(bus_id, entry)
-
-    def _republish(self, job: Job, out: Outcomes) -> None:
-        """A delayed event came due: publish it now, keeping its ``bus_id``."""
-        publisher = self.bus.publisher
-        event = publisher.build(str(job.attributes.get("bus_event_type") or ""), job.attributes)
-        out.push(INCOMING_QUEUE, publisher.job(event))
-
-    def _done(self, reserved: Reserved, out: Outcomes) -> None:
-        out.finished(reserved.queue, reserved.raw)
-        self.processed += 1
-
-    def _retry(self, reserved: Reserved, job: Job, exc: BaseException, delay: float, out: Outcomes) -> None:
-        envelope = json.loads(reserved.raw)
-        envelope["bus_attempt"] = job.attempt + 1
-        out.retries.append((reserved.queue, dumps(envelope), self.clock() + delay))
-        out.finished(reserved.queue, reserved.raw)
-        self.processed += 1
-        log.warning(
-            "job on %s failed (%s: %s); retry %d in %.1fs",
-            reserved.queue,
-            type(exc).__name__,
-            exc,
-            job.attempt + 1,
-            delay,
-        )
-
-    def _fail(self, reserved: Reserved, job: Job | None, exc: BaseException, out: Outcomes) -> None:
-        if job is not None:
-            payload = job.payload()
-        else:
-            payload = {"class": None, "args": [reserved.raw.decode("utf-8", "replace")]}
-        out.failures.append(failure_entry(payload, exc, queue=reserved.queue, worker_id=self.id, now=self.clock()))
-        out.finished(reserved.queue, reserved.raw, failed=True)
-        self.processed += 1
-        self.failed += 1
-        log.error("job on %s failed for good: %s: %s", reserved.queue, type(exc).__name__, exc)
 
     def _run_suspect(self, reserved: Reserved) -> None:
         """A job that was in flight when a worker died runs alone, its outcome saved at once."""
@@ -445,12 +287,12 @@ class Worker:
                 job: Job | None = decode_job(reserved.raw)
             except MalformedJob:
                 job = None
-            self._fail(reserved, job, error, out)
+            self.runner.fail(reserved, job, error, out)
         else:
             self._retrying(lambda: self.redis.set(self.keys.worker(self.id), self._current_job(reserved)), "mark job")
-            job = self._decode(reserved, out)
+            job = self.runner.decode(reserved, out)
             if job is not None:
-                out = self._run_alone(reserved, job)
+                out = self.runner.run_alone(reserved, job)
         out.crash_clears.append((reserved.queue, reserved.raw))
         self._retrying(lambda: self._flush(out), "flush")
 
@@ -614,52 +456,3 @@ class Worker:
             )
         except TRANSIENT_ERRORS as exc:
             log.warning("dead-worker recovery skipped: %s", exc)
-
-
-class _Pool:
-    """Daemon threads running jobs; outcomes come back to the loop thread."""
-
-    def __init__(self, size: int, run: Callable[[Reserved, Job], Outcomes]) -> None:
-        self._run = run
-        self._todo: threadqueue.Queue[tuple[Reserved, Job]] = threadqueue.Queue()
-        self._done: threadqueue.Queue[tuple[Reserved, Outcomes]] = threadqueue.Queue()
-        self._held: set[tuple[str, bytes]] = set()
-        self._lock = threading.Lock()
-        for n in range(size):
-            threading.Thread(target=self._serve, name=f"bus-job-{n}", daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            reserved, job = self._todo.get()
-            self._done.put((reserved, self._run(reserved, job)))
-
-    def submit(self, reserved: Reserved, job: Job) -> None:
-        with self._lock:
-            self._held.add((reserved.queue, reserved.raw))
-        self._todo.put((reserved, job))
-
-    def results(self, timeout: float) -> list[Outcomes]:
-        out: list[Outcomes] = []
-        try:
-            item = self._done.get(timeout=timeout) if timeout > 0 else self._done.get_nowait()
-            while True:
-                reserved, outcome = item
-                with self._lock:
-                    self._held.discard((reserved.queue, reserved.raw))
-                out.append(outcome)
-                item = self._done.get_nowait()
-        except threadqueue.Empty:
-            return out
-
-    @property
-    def outstanding(self) -> int:
-        with self._lock:
-            return len(self._held)
-
-    @property
-    def busy(self) -> bool:
-        return self.outstanding > 0
-
-    def held(self) -> set[tuple[str, bytes]]:
-        with self._lock:
-            return set(self._held)
