@@ -32,7 +32,7 @@ from bus.web.auth import AuthMiddleware
 from bus.web.csrf import CsrfMiddleware
 from bus.web.dashboard import Dashboard, NavItem, dashboard_of
 from bus.web.rendering import STATIC
-from bus.web.routes import bus_routes
+from bus.web.routes import bus_routes, events
 from bus.web.settings import WebSettings, is_loopback
 from bus.web.signing import Signer
 
@@ -58,9 +58,15 @@ def create_app(
     settings = settings or WebSettings()
     signer = Signer()
     dashboard = Dashboard(
-        bus, settings, signer=signer, nav=nav, template_dirs=template_dirs, live_interval=live_interval
+        bus,
+        settings,
+        signer=signer,
+        nav=[NavItem("Events", "/events"), *nav],
+        template_dirs=template_dirs,
+        live_interval=live_interval,
     )
     routes: list[BaseRoute] = [
+        *events.ROUTES,  # first: its /metrics adds the event series to the bus routes' one
         *bus_routes(),
         *extra_routes,
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),

@@ -1,9 +1,15 @@
-"""``/metrics`` in the Prometheus text format (version 0.0.4), from one snapshot."""
+"""The dashboard's metrics: ``/metrics`` in the Prometheus text format (version 0.0.4), and
+the Events page's rates panel (events per type, rides per app, latency per subscription)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
+from bus.keys import Keys
+from bus.metrics import LatencyStats, event_counts, latency
+from bus.overview import throughput
 from bus.web.snapshot import Snapshot
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -23,6 +29,11 @@ TOTALS = [
     ("bus_delayed_jobs", "gauge", "Jobs scheduled for later (absent when too many to count).", "delayed"),
     ("bus_delayed_overdue_timestamps", "gauge", "Schedule timestamps overdue by a minute.", "delayed_overdue"),
 ]
+RATE_WINDOWS = (10, 60)
+"""Minutes the rates panel can look back over."""
+MAX_TYPES = 100
+SPARK_WIDTH = 120
+SPARK_HEIGHT = 24
 
 
 def label(value: str) -> str:
@@ -39,7 +50,8 @@ def _number(value: float) -> str:
     return str(value) if isinstance(value, int) else repr(round(float(value), 3))
 
 
-def render(snap: Snapshot) -> str:
+def render(snap: Snapshot, observed: Sequence[str] = ()) -> str:
+    """The snapshot's gauges and counters, then ``observed`` (:func:`bus.metrics.prometheus_lines`)."""
     lines: list[str] = []
     for name, kind, help_text, attr in PER_QUEUE:
         samples = [(f'{{queue="{label(q.name)}"}}', getattr(q, attr)) for q in snap.queues]
@@ -56,4 +68,88 @@ def render(snap: Snapshot) -> str:
     lines += metric(
         "bus_workers", "gauge", "Registered workers by state.", [('{state="alive"}', alive), ('{state="dead"}', dead)]
     )
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, *observed]) + "\n"
+
+
+# --- the rates panel ------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Sparkline:
+    """A per-minute series as SVG polyline points, scaled to its busiest minute."""
+
+    points: str
+    peak: int
+    width: int = SPARK_WIDTH
+    height: int = SPARK_HEIGHT
+
+
+def sparkline(counts: Sequence[int]) -> Sparkline:
+    peak = max(counts, default=0)
+    step = SPARK_WIDTH / max(1, len(counts) - 1)
+    scale = (SPARK_HEIGHT - 2) / peak if peak else 0.0
+    points = " ".join(f"{i * step:.1f},{SPARK_HEIGHT - 1 - c * scale:.1f}" for i, c in enumerate(counts))
+    return Sparkline(points, peak)
+
+
+@dataclass(frozen=True, slots=True)
+class TypeRate:
+    event_type: str
+    total: int
+    per_minute: float
+    last_minute: int
+    """The last whole minute."""
+    this_minute: int
+    """The minute under way (so far)."""
+    spark: Sparkline
+
+
+@dataclass(frozen=True, slots=True)
+class AppRate:
+    app: str
+    processed: int
+    failed: int
+    per_minute: float
+    last_minute: int
+    spark: Sparkline
+    """Processed per minute."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rates:
+    minutes: int
+    types: list[TypeRate]
+    more_types: int
+    """Types left out of ``types`` (the quietest), beyond ``MAX_TYPES``."""
+    apps: list[AppRate]
+    latency: list[LatencyStats]
+
+
+def window_of(params: Mapping[str, str]) -> int:
+    """``?window=`` as one of :data:`RATE_WINDOWS` (the first when absent or odd)."""
+    asked = params.get("window", "")
+    return int(asked) if asked in {str(w) for w in RATE_WINDOWS} else RATE_WINDOWS[0]
+
+
+def rates(redis: Any, keys: Keys, queue_apps: Mapping[str, str], *, now: float, minutes: int) -> Rates:
+    """Counts per minute over the last ``minutes``: events by type, rides by app (``queue_apps``
+    says whose each queue is), and publish-to-handler latency by subscription."""
+    per_type = event_counts(redis, keys, now=now, minutes=minutes)
+    ranked = sorted(per_type.items(), key=lambda item: (-sum(item[1]), item[0]))
+    types = [_type_rate(t, counts, minutes) for t, counts in ranked[:MAX_TYPES]]
+    per_app: dict[str, tuple[list[int], list[int]]] = {}
+    for queue, counts in throughput(redis, keys, sorted(queue_apps), now=now, minutes=minutes).items():
+        processed, failed = per_app.setdefault(queue_apps[queue], ([0] * minutes, [0] * minutes))
+        for i, c in enumerate(counts):
+            processed[i] += c.processed
+            failed[i] += c.failed
+    apps = [
+        AppRate(app, sum(p), sum(f), round(sum(p) / minutes, 1), p[-2] if minutes > 1 else p[-1], sparkline(p))
+        for app, (p, f) in sorted(per_app.items())
+    ]
+    stats = latency(redis, keys, now=now, minutes=minutes)
+    return Rates(minutes, types, max(0, len(ranked) - MAX_TYPES), apps, stats)
+
+
+def _type_rate(event_type: str, counts: list[int], minutes: int) -> TypeRate:
+    total = sum(counts)
+    last = counts[-2] if minutes > 1 else counts[-1]
+    return TypeRate(event_type, total, round(total / minutes, 1), last, counts[-1], sparkline(counts))

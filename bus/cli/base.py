@@ -1,0 +1,142 @@
+"""What every ``bus`` command shares: options, settings, errors as one line, the group."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import click
+
+from bus.core import Bus
+from bus.errors import BusError, ConfigurationError
+from bus.loader import load_bus
+from bus.output import to_json
+from bus.settings import BusSettings, load_settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class Env:
+    """What every command gets: resolved settings and whether to print JSON."""
+
+    settings: BusSettings
+    json: bool
+    settings_file: str | None = None
+
+    def bus(self) -> Bus:
+        return Bus(settings=self.settings)
+
+    def emit(self, data: Any, text: str) -> None:
+        click.echo(to_json(data) if self.json else text)
+
+
+def common(fn: F) -> F:
+    """The options every command shares, defined once."""
+
+    @click.option("--redis-url", envvar=None, help="Redis URL (default: $BUS_REDIS_URL, settings, embedded).")
+    @click.option("--namespace", help="Key namespace (default: resque).")
+    @click.option("--settings", "settings_file", type=click.Path(dir_okay=False), help="Settings TOML file.")
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+    @functools.wraps(fn)
+    def wrapper(
+        *args: Any, redis_url: str | None, namespace: str | None, settings_file: str | None, as_json: bool, **kw: Any
+    ) -> Any:
+        settings = load_settings(settings_file, redis_url=redis_url, namespace=namespace)
+        return fn(Env(settings, as_json, settings_file), *args, **kw)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def parse_attributes(text: str | None) -> dict[str, Any]:
+    if text is None:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise click.UsageError(f"attributes are not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise click.UsageError("attributes must be a JSON object")
+    return value
+
+
+def command_group(fn: Callable[[], None]) -> click.Group:
+    """A top-level group with ``-h`` and ``-v``/``-vv`` logging, as both CLIs have."""
+
+    @click.group(name=fn.__name__, help=fn.__doc__, context_settings={"help_option_names": ["-h", "--help"]})
+    @click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
+    def group(verbose: int) -> None:
+        level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    return group
+
+
+@command_group
+def cli() -> None:
+    """The event bus: publish, subscribe, drive and ride, on Resque's Redis layout."""
+
+
+def worker_options(fn: F) -> F:
+    fn = click.option("--concurrency", "-c", type=click.IntRange(min=1), help="Jobs run at once (threads).")(fn)
+    fn = click.option("--batch", type=click.IntRange(min=1), help="Jobs reserved per round trip.")(fn)
+    return click.option("--burst", is_flag=True, help="Exit once the queues (and due retries) are empty.")(fn)
+
+
+def announce(worker_id: str) -> None:
+    click.echo(f"worker {worker_id} running; SIGTERM or Ctrl-C stops it gracefully", err=True)
+
+
+def app_bus_of(env: Env, spec: str) -> Bus:
+    app_bus = load_bus(spec)
+    if not app_bus.configured:
+        app_bus.configure(env.settings)
+    return app_bus
+
+
+def parse_since(text: str) -> float:
+    """``90s``, ``10m``, ``2h``, ``1d`` (or plain seconds) -> seconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    number, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
+    try:
+        return float(number) * units[unit]
+    except ValueError:
+        raise click.UsageError(f"--since {text!r}: expected e.g. 90s, 10m, 2h or 1d") from None
+
+
+def run_cli(
+    group: click.Group,
+    prog: str,
+    argv: list[str] | None,
+    *,
+    bad_input: tuple[type[Exception], ...] = (),
+    failures: tuple[type[Exception], ...] = (),
+) -> None:
+    """Run a click group: errors are one line on stderr and a non-zero exit, never a traceback.
+
+    Usage and configuration mistakes exit 2; other expected failures exit 1.
+    """
+    usage: tuple[type[Exception], ...] = (ConfigurationError, *bad_input)
+    failed: tuple[type[Exception], ...] = (BusError, *failures)
+    try:
+        group.main(args=argv, prog_name=prog, standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except click.UsageError as exc:
+        click.echo(f"{prog}: error: {exc.format_message()}", err=True)
+        sys.exit(2)
+    except click.ClickException as exc:
+        click.echo(f"{prog}: error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except usage as exc:
+        click.echo(f"{prog}: error: {exc}", err=True)
+        sys.exit(2)
+    except failed as exc:
+        click.echo(f"{prog}: error: {exc}", err=True)
+        sys.exit(1)

@@ -1,0 +1,242 @@
+"""Events: the feed ``bus logger`` records (searched and paged by stream id, never read whole),
+the rates panel, and what happened to one event (its trace, from the workers).
+Also ``/metrics``: the snapshot's series plus the event counts and latency histograms."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from bus.connection import as_text
+from bus.logger.stream import LoggedEvent, parse_entry
+from bus.metrics import prometheus_lines
+from bus.tracing import Step, read_trace
+from bus.web import metrics
+from bus.web.dashboard import Dashboard, dashboard_of
+
+PER_PAGE = 50
+CHUNK = 500
+MAX_SCAN = 10_000
+"""Entries one request reads at most: a search that finds too few pages on from where it stopped."""
+SINCE_CHOICES = (("10m", "last 10 min"), ("1h", "last hour"), ("6h", "last 6 hours"), ("1d", "last day"))
+SINCE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_SINCE = re.compile(r"(\d{1,7})([smhd]?)")
+_STREAM_ID = re.compile(r"\d{1,20}-\d{1,20}")
+
+
+@dataclass(frozen=True, slots=True)
+class FeedQuery:
+    """The search form (type, since, text in bus_id) and the page cursor (a stream id)."""
+
+    event_type: str = ""
+    text: str = ""
+    since: str = ""
+    since_seconds: float | None = None
+    before: str | None = None
+    after: str | None = None
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, str]) -> FeedQuery:
+        since = params.get("since", "").strip()
+        match = _SINCE.fullmatch(since)
+        seconds = float(match.group(1)) * SINCE_UNITS[match.group(2) or "s"] if match else None
+        before, after = (params.get(k, "") for k in ("before", "after"))
+        return cls(
+            event_type=params.get("type", "").strip(),
+            text=params.get("q", "").strip(),
+            since=since,
+            since_seconds=seconds,
+            before=before if _STREAM_ID.fullmatch(before) else None,
+            after=after if _STREAM_ID.fullmatch(after) and not before else None,
+        )
+
+    @property
+    def active(self) -> bool:
+        return bool(self.event_type or self.text or self.since_seconds)
+
+    @property
+    def since_invalid(self) -> bool:
+        return bool(self.since) and self.since_seconds is None
+
+    def floor(self, now: float) -> str:
+        """The oldest stream id the search reaches."""
+        return f"{int((now - self.since_seconds) * 1000)}-0" if self.since_seconds else "-"
+
+    def wants(self, fields: dict[Any, Any]) -> bool:
+        """Whether an entry matches, from its indexed fields alone (no JSON parsing)."""
+        if self.event_type and as_text(fields.get(b"type") or b"") != self.event_type:
+            return False
+        return not self.text or self.text.lower() in as_text(fields.get(b"bus_id") or b"").lower()
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPage:
+    events: list[LoggedEvent]
+    """Newest first."""
+    older: str | None
+    """``before=`` for the next page back, if there may be one."""
+    newer: str | None
+    """``after=`` for the page forward, if there is one."""
+    scanned: int
+    cut_short: bool
+    """The search stopped at :data:`MAX_SCAN` entries: ``older`` continues it."""
+
+
+def read_feed(redis: Any, key: str, query: FeedQuery, *, now: float, per_page: int = PER_PAGE) -> FeedPage:
+    if query.after:
+        return _read_newer(redis, key, query, query.after, now=now, per_page=per_page)
+    found: list[LoggedEvent] = []
+    scanned, top, cut_short = 0, f"({query.before}" if query.before else "+", False
+    while len(found) <= per_page:
+        if scanned >= MAX_SCAN:
+            cut_short = True
+            break
+        page = redis.xrevrange(key, max=top, min=query.floor(now), count=CHUNK)
+        for entry_id, fields in page:
+            scanned += 1
+            top = f"({as_text(entry_id)}"
+            if query.wants(fields):
+                found.append(parse_entry(entry_id, fields))
+                if len(found) > per_page:
+                    break
+        if len(page) < CHUNK:
+            break
+    shown = found[:per_page]
+    older = shown[-1].entry_id if len(found) > per_page and shown else top[1:] if cut_short else None
+    newer = shown[0].entry_id if query.before and shown else None
+    return FeedPage(shown, older, newer, scanned, cut_short)
+
+
+def _read_newer(redis: Any, key: str, query: FeedQuery, after: str, *, now: float, per_page: int) -> FeedPage:
+    """The page just newer than ``after``, oldest entries first, shown newest first."""
+    found: list[LoggedEvent] = []
+    scanned, bottom = 0, f"({after}"
+    floor = query.floor(now)
+    if floor != "-" and _id_key(floor) > _id_key(after):
+        bottom = floor
+    while len(found) <= per_page and scanned < MAX_SCAN:
+        page = redis.xrange(key, min=bottom, max="+", count=CHUNK)
+        for entry_id, fields in page:
+            scanned += 1
+            bottom = f"({as_text(entry_id)}"
+            if query.wants(fields):
+                found.append(parse_entry(entry_id, fields))
+                if len(found) > per_page:
+                    break
+        if len(page) < CHUNK:
+            break
+    shown = list(reversed(found[:per_page]))
+    newer = shown[0].entry_id if len(found) > per_page else None
+    return FeedPage(shown, shown[-1].entry_id if shown else after, newer, scanned, False)
+
+
+def _id_key(stream_id: str) -> tuple[int, int]:
+    ms, _, seq = stream_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def trace_path(request: Request, bus_id: str) -> str:
+    """The trace view's path; any character of a hostile ``bus_id`` is percent-encoded."""
+    return str(request.url_for("event_trace", bus_id=quote(bus_id, safe="")).path)
+
+
+def events_context(dash: Dashboard, request: Request) -> dict[str, Any]:
+    now = time.time()
+    query = FeedQuery.from_params(request.query_params)
+    key = dash.bus.keys.event_log
+    feed = read_feed(dash.redis, key, query, now=now)
+    minutes = metrics.window_of(request.query_params)
+    queue_apps = {s.queue_name: s.app_key for s in dash.bus.registry.load()}
+    rates = metrics.rates(dash.redis, dash.bus.keys, queue_apps, now=now, minutes=minutes)
+    rows = [
+        {
+            "e": e,
+            "href": trace_path(request, e.bus_id) if e.bus_id else None,
+            "summary": json.dumps(
+                {k: v for k, v in e.event.items() if not k.startswith("bus_")}, ensure_ascii=False, default=str
+            ),
+        }
+        for e in feed.events
+    ]
+    return {
+        "title": "Events",
+        "search": query,
+        "feed": feed,
+        "rows": rows,
+        "logged": int(dash.redis.xlen(key)),
+        "rates": rates,
+        "windows": metrics.RATE_WINDOWS,
+        "since_choices": SINCE_CHOICES,
+    }
+
+
+def events(request: Request) -> Response:
+    dash = dashboard_of(request)
+    return dash.render(request, "events.html", events_context(dash, request), partial="events_live.html")
+
+
+def trace(request: Request) -> Response:
+    """What happened to one event: its steps (kept by workers for ``trace_ttl``) and, if the
+    logger recorded it, its attributes."""
+    dash = dashboard_of(request)
+    bus_id = request.path_params["bus_id"]
+    steps = read_trace(dash.redis, dash.bus.keys, bus_id)
+    logged = find_logged(dash.redis, dash.bus.keys.event_log, bus_id, steps)
+    start = next((s.at for s in steps if s.data.get("step") == "published"), steps[0].at if steps else 0.0)
+    context = {
+        "title": f"Event {bus_id}",
+        "bus_id": bus_id,
+        "steps": steps,
+        "start": start,
+        "logged": logged,
+        "observe": dash.bus.settings.observe,
+    }
+    status = 200 if steps or logged else 404
+    return dash.render(request, "trace.html", context, partial="trace_live.html", status_code=status)
+
+
+def find_logged(redis: Any, key: str, bus_id: str, steps: list[Step]) -> LoggedEvent | None:
+    """The event as the logger recorded it: searched from when it was published (the trace
+    says, else the ``bus_id``'s epoch prefix), else among the newest entries; at most
+    :data:`MAX_SCAN` entries either way."""
+    published = next((s.at for s in steps if s.data.get("step") == "published" and s.at > 0), None)
+    prefix = bus_id.partition("-")[0]
+    if published is None and prefix.isdigit() and len(prefix) <= 12:
+        published = float(prefix)
+    forward = published is not None
+    cursor = f"{max(0, int(published - 60)) * 1000}-0" if published is not None else "+"
+    for _ in range(MAX_SCAN // CHUNK):
+        if forward:
+            page = redis.xrange(key, min=cursor, max="+", count=CHUNK)
+        else:
+            page = redis.xrevrange(key, max=cursor, min="-", count=CHUNK)
+        for entry_id, fields in page:
+            if as_text(fields.get(b"bus_id") or b"") == bus_id:
+                return parse_entry(entry_id, fields)
+        if len(page) < CHUNK:
+            return None
+        cursor = f"({as_text(page[-1][0])}"
+    return None
+
+
+def prometheus(request: Request) -> Response:
+    dash = dashboard_of(request)
+    text = metrics.render(dash.snapshot(), prometheus_lines(dash.redis, dash.bus.keys))
+    return PlainTextResponse(text, media_type=metrics.CONTENT_TYPE)
+
+
+ROUTES = [
+    Route("/events", events, name="events"),
+    Route("/events/trace/{bus_id:path}", trace, name="event_trace"),
+    # Registered before the bus routes, so this /metrics (with the event series) answers.
+    Route("/metrics", prometheus, name="metrics"),
+]
