@@ -1,0 +1,22 @@
+"""``switchboard``: run the worker, send test events, manage templates, inspect deliveries."""
+
+from __future__ import annotations
+
+from bus.cli import run_cli
+from switchboard.cli import records, running, sending, templates
+from switchboard.cli.base import cli
+from switchboard.errors import SettingsError, SwitchboardError, TemplateError
+from switchboard.events import InvalidNotification
+
+__all__ = ["cli", "main", "records", "running", "sending", "templates"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The ``switchboard`` entry point."""
+    run_cli(
+        cli,
+        "switchboard",
+        argv,
+        bad_input=(SettingsError, InvalidNotification, TemplateError),
+        failures=(SwitchboardError,),
+    )

@@ -1,0 +1,5 @@
+"""``python -m switchboard.cli``."""
+
+from switchboard.cli import main
+
+main()

@@ -1,0 +1,45 @@
+"""What every ``switchboard`` command shares: its settings, the templates, the group."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import click
+
+from bus.cli import Env, command_group
+from switchboard.channels import Channel
+from switchboard.settings import SwitchboardSettings, load_switchboard_settings
+from switchboard.templating import TemplateStore
+
+CHANNELS = click.Choice([c.value for c in Channel])
+
+
+def board_settings(env: Env) -> SwitchboardSettings:
+    return load_switchboard_settings(env.settings_file)
+
+
+def store(env: Env) -> TemplateStore:
+    s = board_settings(env)
+    return TemplateStore(s.templates_dir, default_locale=s.default_locale, refresh_interval=None)
+
+
+@command_group
+def cli() -> None:
+    """The switchboard: the one bus app that sends email, SMS and push for every other app."""
+
+
+def outbox_text(entries: list[dict[str, Any]]) -> str:
+    if not entries:
+        return "(the outbox is empty)"
+    blocks = []
+    for e in entries:
+        lines = [f"[{e['channel']}] {e['id']} at {time.strftime('%H:%M:%S', time.localtime(e['at']))}"]
+        for key in ("to", "tokens", "topic", "from_email", "subject", "title", "body", "text"):
+            if e.get(key):
+                value = ", ".join(e[key]) if isinstance(e[key], list) else e[key]
+                lines.append(f"  {key}: {value}")
+        if e.get("html"):
+            lines.append(f"  html: {len(e['html'])} characters")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)

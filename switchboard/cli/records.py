@@ -1,0 +1,155 @@
+"""What was sent and to whom not: deliveries, the outbox, suppressions, settings."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from bus.cli import Env, common
+from bus.output import table
+from switchboard.channels import Channel
+from switchboard.cli.base import CHANNELS, board_settings, cli, outbox_text
+from switchboard.deliveries import Deliveries, Suppressions
+from switchboard.keys import SwitchboardKeys
+from switchboard.outbox import Outbox
+from switchboard.privacy import mask, recipient_digest
+from switchboard.templating import TemplateStore
+
+
+# --- deliveries, outbox, suppressions -----------------------------------------------
+def _deliveries(env: Env) -> Deliveries:
+    b = env.bus()
+    s = board_settings(env)
+    return Deliveries(b.redis, SwitchboardKeys(b.keys), retention=s.retention_seconds, stale_after=60.0)
+
+
+@cli.command()
+@click.option("--status", help="sent, failed, retrying, sending, suppressed, stalled.")
+@click.option("--channel", type=CHANNELS)
+@click.option("--to", "recipient", help="A recipient's exact address, number or token.")
+@click.option("--since", type=float, help="Only the last N seconds.")
+@click.option("--limit", default=50, show_default=True)
+@common
+def deliveries(
+    env: Env, status: str | None, channel: str | None, recipient: str | None, since: float | None, limit: int
+) -> None:
+    """Delivery records, newest first (recipients masked)."""
+    found = _deliveries(env).search(
+        status=status,
+        channel=channel,
+        recipient_digest=recipient_digest(recipient) if recipient else None,
+        since=time.time() - since if since else None,
+        limit=limit,
+    )
+    rows = [d.to_json() for d in found]
+    for row in rows:
+        row["when"] = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row.get("created_at", 0)))
+    env.emit(
+        rows,
+        table(
+            rows,
+            [
+                ("when", "WHEN"),
+                ("channel", "CHANNEL"),
+                ("status", "STATUS"),
+                ("template", "TEMPLATE"),
+                ("recipients", "TO"),
+                ("attempts", "TRIES"),
+                ("provider_message_id", "PROVIDER ID"),
+                ("error", "ERROR"),
+            ],
+            empty="no deliveries",
+        ),
+    )
+
+
+@cli.command()
+@click.option("--limit", default=20, show_default=True)
+@click.option("--channel", type=CHANNELS)
+@click.option("--clear", is_flag=True, help="Empty the outbox.")
+@common
+def outbox(env: Env, limit: int, channel: str | None, clear: bool) -> None:
+    """Messages dev mode 'sent' (channels without credentials), newest first."""
+    b = env.bus()
+    box = Outbox(b.redis, SwitchboardKeys(b.keys), size=board_settings(env).outbox_size)
+    if clear:
+        count = box.clear()
+        env.emit({"removed": count}, f"removed {count} message(s)")
+        return
+    entries = box.list(limit, channel)
+    env.emit(entries, outbox_text(entries))
+
+
+@cli.group()
+def suppressions() -> None:
+    """Recipients the switchboard will not contact: list, add, remove."""
+
+
+def _suppressions(env: Env) -> Suppressions:
+    b = env.bus()
+    return Suppressions(b.redis, SwitchboardKeys(b.keys))
+
+
+@suppressions.command("list")
+@click.option("--channel", type=CHANNELS)
+@common
+def suppressions_list(env: Env, channel: str | None) -> None:
+    """Suppressed recipients (masked) and why."""
+    s = _suppressions(env)
+    rows = [row for c in Channel if channel in (None, c.value) for row in s.list(c.value)]
+    env.emit(
+        rows,
+        table(
+            rows,
+            [("channel", "CHANNEL"), ("recipient", "RECIPIENT"), ("reason", "REASON"), ("code", "CODE")],
+            empty="nobody is suppressed",
+        ),
+    )
+
+
+@suppressions.command("add")
+@click.argument("channel", type=CHANNELS)
+@click.argument("recipient")
+@click.option("--reason", default="added by an operator", show_default=True)
+@common
+def suppressions_add(env: Env, channel: str, recipient: str, reason: str) -> None:
+    """Stop sending to RECIPIENT on CHANNEL."""
+    added = _suppressions(env).add(channel, recipient_digest(recipient), mask(recipient), reason, time.time())
+    env.emit({"added": added}, f"{mask(recipient)} suppressed on {channel}" if added else "already suppressed")
+
+
+@suppressions.command("remove")
+@click.argument("channel", type=CHANNELS)
+@click.argument("recipient")
+@common
+def suppressions_remove(env: Env, channel: str, recipient: str) -> None:
+    """Allow sending to RECIPIENT on CHANNEL again."""
+    removed = _suppressions(env).remove(channel, recipient_digest(recipient))
+    env.emit({"removed": removed}, "removed" if removed else f"{mask(recipient)} was not suppressed on {channel}")
+
+
+@cli.command("check-settings")
+@common
+def check_settings(env: Env) -> None:
+    """Validate the settings file; say which channels are live and which use the outbox."""
+    settings = board_settings(env)
+    live = {channel.value: provider for channel, provider in settings.live_channels().items()}
+    problems = [
+        str(p)
+        for p in TemplateStore(
+            settings.templates_dir, default_locale=settings.default_locale, refresh_interval=None
+        ).problems
+    ]
+    data = {
+        "channels": live,
+        "senders": settings.senders,
+        "templates_dir": str(settings.templates_dir),
+        "template_problems": problems,
+    }
+    text = "\n".join(
+        f"{channel}: {provider}{' (dev mode)' if provider == 'outbox' else ''}" for channel, provider in live.items()
+    )
+    text += f"\nsenders: {', '.join(settings.senders)}\ntemplates: {settings.templates_dir}"
+    text += "".join(f"\ntemplate problem: {p}" for p in problems) or "\nall templates render"
+    env.emit(data, text)

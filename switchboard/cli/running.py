@@ -1,0 +1,114 @@
+"""Running the switchboard: the worker, the demo, the dashboard."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Any
+
+import click
+
+from bus.cli import Env, common
+from bus.keys import INCOMING_QUEUE
+from bus.scheduler import Scheduler
+from switchboard.app import Switchboard
+from switchboard.cli.base import board_settings, cli, outbox_text
+from switchboard.client import send_email, send_push, send_sms
+from switchboard.templating import TemplateStore
+
+
+# --- running ----------------------------------------------------------------------
+@cli.command()
+@click.option("--concurrency", "-c", type=click.IntRange(min=1), help="Sends at once (threads).")
+@click.option("--no-driver", is_flag=True, help="Do not drive bus_incoming in this process.")
+@click.option("--no-scheduler", is_flag=True, help="Do not run a scheduler (send_at, heartbeat) here.")
+@click.option("--burst", is_flag=True, help="Exit once the queues are empty.")
+@common
+def run(env: Env, concurrency: int | None, no_driver: bool, no_scheduler: bool, burst: bool) -> None:
+    """Run the switchboard worker until SIGTERM (drives and rides its own queues)."""
+    sys.exit(_run(env, concurrency=concurrency, driver=not no_driver, scheduler=not no_scheduler, burst=burst))
+
+
+def _run(env: Env, *, concurrency: int | None, driver: bool, scheduler: bool, burst: bool) -> int:
+    settings = board_settings(env)
+    bus = env.bus()
+    board = Switchboard(bus, settings)
+    bus.subscribe_all()
+    for problem in board.templates.problems:
+        click.echo(f"template problem: {problem}", err=True)
+    queues = board.queues + ([INCOMING_QUEUE] if driver else [])
+    worker = bus.worker(queues, concurrency=concurrency or settings.concurrency, burst=burst)
+    live = ", ".join(f"{channel}: {provider}" for channel, provider in settings.live_channels().items())
+    click.echo(f"switchboard worker {worker.id} ({live}); SIGTERM or Ctrl-C stops it", err=True)
+    if scheduler:
+        companion = Scheduler(bus)
+        threading.Thread(target=companion.run, kwargs={"stop": worker.stop_event}, daemon=True).start()
+    try:
+        return worker.run()
+    finally:
+        board.close()
+
+
+SAMPLES: list[tuple[str, dict[str, Any]]] = [
+    (
+        "email",
+        {
+            "to": "ada@example.com",
+            "template": "welcome",
+            "locale": "fr",
+            "data": {"first_name": "Ada", "login_url": "https://app.example.com/login", "trial_days": 14},
+        },
+    ),
+    ("sms", {"to": "+14155550123", "template": "password_reset", "data": {"code": "482913"}}),
+    (
+        "push",
+        {
+            "to": ["device-token-0123456789abcdef"],
+            "template": "order_shipped",
+            "data": {"order_number": "A-1042", "carrier": "UPS"},
+        },
+    ),
+]
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Exit after showing the outbox instead of running on.")
+@common
+def demo(env: Env, once: bool) -> None:
+    """Publish a sample of each event, send them (dev outbox by default), show the outbox, run on."""
+    settings = board_settings(env)
+    bus = env.bus()
+    click.echo(f"bus: {bus.redis_url}")
+    store = TemplateStore(settings.templates_dir, default_locale=settings.default_locale, refresh_interval=None)
+    senders = {"email": send_email, "sms": send_sms, "push": send_push}
+    for channel, sample in SAMPLES:
+        data = {**store.get(channel, sample["template"]).sample, **sample["data"]}
+        bus_id = senders[channel](bus=bus, **{**sample, "data": data})
+        click.echo(f"published send_{channel} ({sample['template']}): {bus_id}")
+    board = Switchboard(bus, settings)
+    bus.subscribe_all()
+    worker = bus.worker([*board.queues, INCOMING_QUEUE], burst=True, concurrency=settings.concurrency)
+    worker.run()
+    click.echo("\nthe outbox (what dev mode sent):")
+    click.echo(outbox_text(board.outbox.list(len(SAMPLES))))
+    board.close()
+    if not once:
+        click.echo("\nrunning the switchboard; publish with `switchboard send ...`; Ctrl-C stops it")
+        sys.exit(_run(env, concurrency=None, driver=True, scheduler=True, burst=False))
+
+
+# --- web dashboard -----------------------------------------------------------------
+@cli.command()
+@click.option("--host", help="Address to listen on (default: [web] host, else 127.0.0.1).")
+@click.option("--port", type=click.IntRange(0, 65535), help="Port (default: [web] port, else 8484).")
+@common
+def web(env: Env, host: str | None, port: int | None) -> None:
+    """Serve the dashboard: the bus pages plus templates, deliveries, outbox and suppressions."""
+    from bus.errors import ConfigurationError
+
+    try:
+        from bus.web.settings import load_web_settings
+        from switchboard.web.server import serve
+    except ImportError as exc:  # the web extra is optional
+        raise ConfigurationError(f"the dashboard needs {exc.name or exc}: pip install 'switchboard-bus[web]'") from exc
+    serve(env.bus(), load_web_settings(env.settings_file, host=host, port=port), board_settings(env))

@@ -1,0 +1,122 @@
+"""Publishing test notifications: send email, sms, push."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from bus.cli import Env, common, parse_attributes
+from switchboard.cli.base import cli, store
+from switchboard.client import send_email, send_push, send_sms
+
+
+# --- sending test events ----------------------------------------------------------
+@cli.group()
+def send() -> None:
+    """Publish a test notification event (as any app would)."""
+
+
+def _content_options(fn: Any) -> Any:
+    fn = click.option("--template", help="Template name.")(fn)
+    fn = click.option("--data", "data_json", help="Template data, a JSON object.")(fn)
+    fn = click.option("--locale", help="Locale, e.g. fr or fr_CA.")(fn)
+    fn = click.option("--sample", is_flag=True, help="Use the template's sample data.")(fn)
+    return fn
+
+
+def _publish(env: Env, sender: Any, channel: str, fields: dict[str, Any], sample: bool) -> None:
+    fields = {k: v for k, v in fields.items() if v not in (None, (), [])}
+    if sample:
+        if not fields.get("template"):
+            raise click.UsageError("--sample needs --template")
+        fields["data"] = {**store(env).get(channel, fields["template"]).sample, **fields.get("data", {})}
+    bus_id = sender(bus=env.bus(), **fields)
+    env.emit({"bus_id": bus_id}, bus_id)
+
+
+@send.command("email")
+@click.option("--to", "to", multiple=True, required=True, help="Recipient (repeatable).")
+@click.option("--subject")
+@click.option("--text")
+@click.option("--html")
+@click.option("--from", "from_", help="Sender (must be allowed in settings).")
+@_content_options
+@common
+def send_email_cmd(
+    env: Env,
+    to: tuple[str, ...],
+    subject: str | None,
+    text: str | None,
+    html: str | None,
+    from_: str | None,
+    template: str | None,
+    data_json: str | None,
+    locale: str | None,
+    sample: bool,
+) -> None:
+    """Publish send_email."""
+    fields = {
+        "to": list(to),
+        "subject": subject,
+        "text": text,
+        "html": html,
+        "from_": from_,
+        "template": template,
+        "data": parse_attributes(data_json) if data_json else None,
+        "locale": locale,
+    }
+    _publish(env, send_email, "email", fields, sample)
+
+
+@send.command("sms")
+@click.option("--to", required=True, help="E.164 number, e.g. +14155550123.")
+@click.option("--body")
+@_content_options
+@common
+def send_sms_cmd(
+    env: Env, to: str, body: str | None, template: str | None, data_json: str | None, locale: str | None, sample: bool
+) -> None:
+    """Publish send_sms."""
+    fields = {
+        "to": to,
+        "body": body,
+        "template": template,
+        "data": parse_attributes(data_json) if data_json else None,
+        "locale": locale,
+    }
+    _publish(env, send_sms, "sms", fields, sample)
+
+
+@send.command("push")
+@click.option("--to", "to", multiple=True, help="Device token (repeatable).")
+@click.option("--topic")
+@click.option("--title")
+@click.option("--body")
+@click.option("--data-payload", help="String map sent to the app, a JSON object.")
+@_content_options
+@common
+def send_push_cmd(
+    env: Env,
+    to: tuple[str, ...],
+    topic: str | None,
+    title: str | None,
+    body: str | None,
+    data_payload: str | None,
+    template: str | None,
+    data_json: str | None,
+    locale: str | None,
+    sample: bool,
+) -> None:
+    """Publish send_push."""
+    fields = {
+        "to": list(to),
+        "topic": topic,
+        "title": title,
+        "body": body,
+        "data_payload": parse_attributes(data_payload) if data_payload else None,
+        "template": template,
+        "data": parse_attributes(data_json) if data_json else None,
+        "locale": locale,
+    }
+    _publish(env, send_push, "push", fields, sample)
