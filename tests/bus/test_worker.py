@@ -331,3 +331,36 @@ def test_handlers_can_reject_or_ask_for_a_later_retry(bus: Bus, r: redis.Redis) 
     assert time.monotonic() - started >= 0.2  # the handler's own wait beat the zero backoff
     [entry] = [json.loads(x) for x in r.lrange("resque:failed", 0, -1)]
     assert entry["exception"] == "bus.errors.Reject"
+
+
+def test_acks_by_position_fall_back_when_another_worker_took_the_jobs_back(bus: Bus, r: redis.Redis) -> None:
+    from bus.recovery import requeue_inflight
+
+    seen: list[int] = []
+    worker = bus.worker(["app_default"], burst=True, install_signals=False, settings=FAST)
+
+    def handler(attributes: dict[str, Any]) -> None:
+        seen.append(attributes["n"])
+        if len(seen) == 1:  # mid-batch, another worker wrongly declares this one dead
+            assert requeue_inflight(r, bus.keys, worker.id, ["app_default"], crashed=False) == 5
+
+    bus.dispatch("app").add("x", handler)
+    bus.subscribe_all()
+    bus.publish_many([("x", {"n": n}) for n in range(5)])
+    drain(bus, ["bus_incoming"])
+    worker.run()
+    assert sorted(seen) == sorted([*range(5), *range(5)])  # at least once: the batch ran again, nothing lost
+    assert r.llen("resque:queue:app_default") == 0
+    assert r.keys("resque:inflight:*") == []
+
+
+def test_a_batch_is_acknowledged_with_one_command_per_queue(bus: Bus, r: redis.Redis) -> None:
+    bus.dispatch("app").add("x", lambda a: None)
+    bus.subscribe_all()
+    bus.publish_many([("x", {"n": n}) for n in range(40)])
+    drain(bus, ["bus_incoming"])
+    r.config_resetstat()
+    drain(bus, ["app_default"])
+    stats = r.info("commandstats")
+    assert stats.get("cmdstat_lrem", {}).get("calls", 0) == 0  # no job was carried back to be removed
+    assert stats["cmdstat_ltrim"]["calls"] >= 1
