@@ -150,6 +150,7 @@ class JobRunner:
             if published is not None:
                 app, sub = str(attributes.get("bus_rider_app_key")), str(attributes.get("bus_rider_sub_key"))
                 out.latencies[(app, sub, bucket_of(now_ms - published))] += 1
+                out.latency_sums[(app, sub)] = out.latency_sums.get((app, sub), 0.0) + now_ms - published
         bus_id = str(attributes.get("bus_id") or "")
         if traced(observe, bus_id):
             text = f"{type(error).__name__}: {error}" if error is not None else None

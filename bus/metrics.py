@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,8 +38,15 @@ def publish_ms(attributes: dict[str, Any]) -> float | None:
     return float(seconds) * 1000 if isinstance(seconds, int | float) else None
 
 
-def write(pipe: Any, keys: Keys, minute: int, events: Counter[str], latency: Counter[tuple[str, str, int]]) -> None:
-    """Queue the commands adding one batch's counts."""
+def write(
+    pipe: Any,
+    keys: Keys,
+    minute: int,
+    events: Counter[str],
+    latency: Counter[tuple[str, str, int]],
+    latency_sums: Mapping[tuple[str, str], float] | None = None,
+) -> None:
+    """Queue the commands adding one batch's counts (and latency sums, for Prometheus)."""
     for kind, counts in (("events", events), ("latency", {f"{a}|{s}|{b}": n for (a, s, b), n in latency.items()})):
         if not counts:
             continue
@@ -47,6 +55,8 @@ def write(pipe: Any, keys: Keys, minute: int, events: Counter[str], latency: Cou
             pipe.hincrby(key, field, n)
             pipe.hincrby(total, field, n)
         pipe.expire(key, MINUTE_TTL)
+    for (app, sub), total_ms in (latency_sums or {}).items():
+        pipe.hincrbyfloat(keys.metrics_total("latency_sum"), f"{app}|{sub}", round(total_ms, 3))
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +133,7 @@ def prometheus_lines(redis: Any, keys: Keys) -> list[str]:
         "# HELP bus_handler_latency_ms Publish-to-handler latency per subscription.",
         "# TYPE bus_handler_latency_ms histogram",
     ]
+    sums = {as_text(k): float(v) for k, v in redis.hgetall(keys.metrics_total("latency_sum")).items()}
     for (app, sub), histogram in sorted(buckets.items()):
         labels = f'app="{_label(app)}",sub="{_label(sub)}"'
         running = 0
@@ -130,6 +141,7 @@ def prometheus_lines(redis: Any, keys: Keys) -> list[str]:
             running += histogram.get(index, 0)
             bound = "+Inf" if index == len(BUCKETS_MS) else str(BUCKETS_MS[index])
             lines.append(f'bus_handler_latency_ms_bucket{{{labels},le="{bound}"}} {running}')
+        lines.append(f"bus_handler_latency_ms_sum{{{labels}}} {sums.get(f'{app}|{sub}', 0.0):.3f}")
         lines.append(f"bus_handler_latency_ms_count{{{labels}}} {running}")
     return lines
 

@@ -128,6 +128,7 @@ class Outcomes:
     traces: dict[str, list[str]] = field(default_factory=dict)
     event_counts: Counter[str] = field(default_factory=Counter)
     latencies: Counter[tuple[str, str, int]] = field(default_factory=Counter)
+    latency_sums: dict[tuple[str, str], float] = field(default_factory=dict)
     processed: Counter[str] = field(default_factory=Counter)
     failed: Counter[str] = field(default_factory=Counter)
 
@@ -169,6 +170,8 @@ class Outcomes:
             self.traces.setdefault(bus_id, []).extend(entries)
         self.event_counts.update(other.event_counts)
         self.latencies.update(other.latencies)
+        for key, total in other.latency_sums.items():
+            self.latency_sums[key] = self.latency_sums.get(key, 0.0) + total
         self.processed.update(other.processed)
         self.failed.update(other.failed)
 
@@ -199,7 +202,7 @@ class Outcomes:
             pipe.rpush(keys.trace(bus_id), *entries)
             pipe.expire(keys.trace(bus_id), trace_ttl)
         if self.event_counts or self.latencies:
-            metrics.write(pipe, keys, minute, self.event_counts, self.latencies)
+            metrics.write(pipe, keys, minute, self.event_counts, self.latencies, self.latency_sums)
 
 
 @dataclass(slots=True)

@@ -66,7 +66,7 @@ def create_app(
         live_interval=live_interval,
     )
     routes: list[BaseRoute] = [
-        *events.ROUTES,  # first: its /metrics adds the event series to the bus routes' one
+        *events.ROUTES,
         *bus_routes(),
         *extra_routes,
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),

@@ -12,7 +12,8 @@ import pytest
 import redis
 from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
 
-from bus import Bus
+from bus import Bus, Retry
+from bus.logger import LoggerApp, LoggerSettings
 from bus.web import WebSettings, create_app
 from tests.bus.helpers import wait_for
 from tests.web.browser import SCREENSHOTS, chromium_binary, serving
@@ -224,3 +225,42 @@ def test_screenshots_of_every_page(page: Page, base_url: str, bus: Bus, r: redis
             expect(page.locator("body")).not_to_be_empty()
             shot(page, "page-" + name)
     assert page.evaluate("1 + 1") == 2
+
+
+def test_events_appear_live_and_a_trace_shows_the_retry(page: Page, base_url: str, bus: Bus) -> None:
+    tries: dict[int, int] = {}
+
+    def crm(attributes: dict[str, Any]) -> None:
+        user = int(attributes["user"])
+        tries[user] = tries.get(user, 0) + 1
+        if user == 0 and tries[user] == 1:
+            raise ConnectionError("crm unreachable")
+
+    bus.dispatch("mailer").add("signup", lambda attributes: None)
+    bus.dispatch("profile").add("signup", lambda attributes: None)
+    bus.dispatch("crm").add("signup", crm, retry=Retry(max_retries=3, base_delay=0.05))
+    LoggerApp(bus, LoggerSettings())
+    bus.subscribe_all()
+    page.goto(f"{base_url}/events")
+    expect(page.locator("#empty-log")).to_contain_text("bus logger")
+    no_reload_marker(page)
+    with running_worker(bus, ["bus_incoming", *bus.app_queues()]):
+        ids = [bus.publish("signup", {"user": i, "plan": "pro"}) for i in range(3)]
+        rows = page.locator("#events-table tbody tr")
+        expect(rows).to_have_count(3)
+        expect(rows.first).to_contain_text(ids[2])  # newest first
+        expect(page.locator('tr[data-type="signup"] [data-field="total"]')).to_have_text("3")
+        expect(page.locator('tr[data-app="crm"] [data-field="processed"]')).to_have_text("4")
+        expect(page.locator('#latency tr[data-sub="crm/signup"] [data-field="count"]')).to_have_text("3")
+        assert_not_reloaded(page)
+        shot(page, "events")
+        page.click(f"a.trace-link:text-is('{ids[0]}')")
+        expect(page.locator("h1")).to_contain_text(ids[0])
+        expect(page.locator('#trace-table tr[data-step="ride"]')).to_have_count(5)
+        expect(page.locator('tr[data-outcome="retried"][data-app="crm"]')).to_contain_text(
+            "ConnectionError: crm unreachable"
+        )
+        expect(page.locator('tr[data-outcome="succeeded"][data-app="crm"]')).to_contain_text("retry 1")
+        expect(page.locator('tr[data-step="published"]')).to_contain_text("by host")
+        expect(page.locator("#logged-event")).to_contain_text('"plan": "pro"')
+        shot(page, "trace")

@@ -4,21 +4,22 @@ Also ``/metrics``: the snapshot's series plus the event counts and latency histo
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from bus.connection import as_text
 from bus.logger.stream import LoggedEvent, parse_entry
-from bus.metrics import prometheus_lines
 from bus.tracing import Step, read_trace
 from bus.web import metrics
 from bus.web.dashboard import Dashboard, dashboard_of
@@ -69,7 +70,7 @@ class FeedQuery:
 
     def floor(self, now: float) -> str:
         """The oldest stream id the search reaches."""
-        return f"{int((now - self.since_seconds) * 1000)}-0" if self.since_seconds else "-"
+        return f"{max(0, int((now - self.since_seconds) * 1000))}-0" if self.since_seconds else "-"
 
     def wants(self, fields: dict[Any, Any]) -> bool:
         """Whether an entry matches, from its indexed fields alone (no JSON parsing)."""
@@ -92,51 +93,48 @@ class FeedPage:
 
 
 def read_feed(redis: Any, key: str, query: FeedQuery, *, now: float, per_page: int = PER_PAGE) -> FeedPage:
-    if query.after:
-        return _read_newer(redis, key, query, query.after, now=now, per_page=per_page)
-    found: list[LoggedEvent] = []
-    scanned, top, cut_short = 0, f"({query.before}" if query.before else "+", False
-    while len(found) <= per_page:
-        if scanned >= MAX_SCAN:
-            cut_short = True
-            break
-        page = redis.xrevrange(key, max=top, min=query.floor(now), count=CHUNK)
-        for entry_id, fields in page:
-            scanned += 1
-            top = f"({as_text(entry_id)}"
-            if query.wants(fields):
-                found.append(parse_entry(entry_id, fields))
-                if len(found) > per_page:
-                    break
-        if len(page) < CHUNK:
-            break
-    shown = found[:per_page]
-    older = shown[-1].entry_id if len(found) > per_page and shown else top[1:] if cut_short else None
-    newer = shown[0].entry_id if query.before and shown else None
-    return FeedPage(shown, older, newer, scanned, cut_short)
-
-
-def _read_newer(redis: Any, key: str, query: FeedQuery, after: str, *, now: float, per_page: int) -> FeedPage:
-    """The page just newer than ``after``, oldest entries first, shown newest first."""
-    found: list[LoggedEvent] = []
-    scanned, bottom = 0, f"({after}"
+    """One page of matching entries, newest first: back from ``before`` (or the newest), or
+    forward from ``after``; one more than a page is looked for, to know whether another follows."""
     floor = query.floor(now)
-    if floor != "-" and _id_key(floor) > _id_key(after):
-        bottom = floor
-    while len(found) <= per_page and scanned < MAX_SCAN:
-        page = redis.xrange(key, min=bottom, max="+", count=CHUNK)
+    if query.after:
+        bottom = floor if floor != "-" and _id_key(floor) > _id_key(query.after) else f"({query.after}"
+        found, scanned, cursor, done = _scan(
+            functools.partial(_oldest_first, redis, key), bottom, query.wants, per_page + 1
+        )
+        shown = list(reversed(found[:per_page]))
+        cut_short = not done and len(found) <= per_page
+        newer = shown[0].entry_id if len(found) > per_page else cursor[1:] if cut_short else None
+        return FeedPage(shown, shown[-1].entry_id if shown else query.after, newer, scanned, cut_short)
+    top = f"({query.before}" if query.before else "+"
+    found, scanned, cursor, done = _scan(
+        functools.partial(_newest_first, redis, key, floor=floor), top, query.wants, per_page + 1
+    )
+    shown = found[:per_page]
+    cut_short = not done and len(found) <= per_page
+    older = shown[-1].entry_id if len(found) > per_page else cursor[1:] if cut_short else None
+    return FeedPage(shown, older, shown[0].entry_id if query.before and shown else None, scanned, cut_short)
+
+
+def _scan(
+    read: Callable[[str], list[Any]], cursor: str, wants: Callable[[dict[Any, Any]], bool], limit: int
+) -> tuple[list[LoggedEvent], int, str, bool]:
+    """Matching entries in ``read``'s direction from ``cursor``, until ``limit`` are found or
+    :data:`MAX_SCAN` entries are read; with how many were read, the exclusive cursor after the
+    last one, and whether the stream ran out."""
+    found: list[LoggedEvent] = []
+    scanned = 0
+    while len(found) < limit and scanned < MAX_SCAN:
+        page = read(cursor)
         for entry_id, fields in page:
             scanned += 1
-            bottom = f"({as_text(entry_id)}"
-            if query.wants(fields):
+            cursor = f"({as_text(entry_id)}"
+            if wants(fields):
                 found.append(parse_entry(entry_id, fields))
-                if len(found) > per_page:
+                if len(found) >= limit:
                     break
         if len(page) < CHUNK:
-            break
-    shown = list(reversed(found[:per_page]))
-    newer = shown[0].entry_id if len(found) > per_page else None
-    return FeedPage(shown, shown[-1].entry_id if shown else after, newer, scanned, False)
+            return found, scanned, cursor, True
+    return found, scanned, cursor, False
 
 
 def _id_key(stream_id: str) -> tuple[int, int]:
@@ -195,13 +193,23 @@ def trace(request: Request) -> Response:
     context = {
         "title": f"Event {bus_id}",
         "bus_id": bus_id,
-        "steps": steps,
-        "start": start,
+        "rows": [{"s": s, "at": _utc_ms(s.at), "offset_ms": (s.at - start) * 1000} for s in steps],
+        "to_the_second": not any("published_at_ms" in s.data for s in steps),
         "logged": logged,
         "observe": dash.bus.settings.observe,
     }
     status = 200 if steps or logged else 404
     return dash.render(request, "trace.html", context, partial="trace_live.html", status_code=status)
+
+
+def _utc_ms(epoch: float) -> tuple[str, str]:
+    """(``YYYY-MM-DD``, ``HH:MM:SS.mmm``) in UTC."""
+    try:
+        stamp = datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    except (OverflowError, OSError, ValueError):
+        return "?", "?"
+    day, _, clock = stamp[:-3].partition(" ")
+    return day, clock
 
 
 def find_logged(redis: Any, key: str, bus_id: str, steps: list[Step]) -> LoggedEvent | None:
@@ -212,31 +220,25 @@ def find_logged(redis: Any, key: str, bus_id: str, steps: list[Step]) -> LoggedE
     prefix = bus_id.partition("-")[0]
     if published is None and prefix.isdigit() and len(prefix) <= 12:
         published = float(prefix)
-    forward = published is not None
-    cursor = f"{max(0, int(published - 60)) * 1000}-0" if published is not None else "+"
-    for _ in range(MAX_SCAN // CHUNK):
-        if forward:
-            page = redis.xrange(key, min=cursor, max="+", count=CHUNK)
-        else:
-            page = redis.xrevrange(key, max=cursor, min="-", count=CHUNK)
-        for entry_id, fields in page:
-            if as_text(fields.get(b"bus_id") or b"") == bus_id:
-                return parse_entry(entry_id, fields)
-        if len(page) < CHUNK:
-            return None
-        cursor = f"({as_text(page[-1][0])}"
-    return None
+    if published is None:
+        read = functools.partial(_newest_first, redis, key)
+        cursor = "+"
+    else:
+        read = functools.partial(_oldest_first, redis, key)
+        cursor = f"{max(0, int(published - 60)) * 1000}-0"  # a minute's leeway for clock skew
+    found, *_ = _scan(read, cursor, lambda fields: as_text(fields.get(b"bus_id") or b"") == bus_id, 1)
+    return found[0] if found else None
 
 
-def prometheus(request: Request) -> Response:
-    dash = dashboard_of(request)
-    text = metrics.render(dash.snapshot(), prometheus_lines(dash.redis, dash.bus.keys))
-    return PlainTextResponse(text, media_type=metrics.CONTENT_TYPE)
+def _newest_first(redis: Any, key: str, cursor: str, *, floor: str = "-") -> list[Any]:
+    return list(redis.xrevrange(key, max=cursor, min=floor, count=CHUNK))
+
+
+def _oldest_first(redis: Any, key: str, cursor: str) -> list[Any]:
+    return list(redis.xrange(key, min=cursor, max="+", count=CHUNK))
 
 
 ROUTES = [
     Route("/events", events, name="events"),
     Route("/events/trace/{bus_id:path}", trace, name="event_trace"),
-    # Registered before the bus routes, so this /metrics (with the event series) answers.
-    Route("/metrics", prometheus, name="metrics"),
 ]

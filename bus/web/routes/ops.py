@@ -8,6 +8,7 @@ from starlette.routing import Route
 
 from bus.connection import TRANSIENT_ERRORS
 from bus.errors import BusError
+from bus.metrics import prometheus_lines
 from bus.web import metrics
 from bus.web.dashboard import dashboard_of
 
@@ -15,7 +16,8 @@ DOWN: tuple[type[Exception], ...] = (*TRANSIENT_ERRORS, BusError)
 
 
 def prometheus(request: Request) -> Response:
-    text = metrics.render(dashboard_of(request).snapshot())
+    dash = dashboard_of(request)
+    text = metrics.render(dash.snapshot(), prometheus_lines(dash.redis, dash.bus.keys))
     return PlainTextResponse(text, media_type=metrics.CONTENT_TYPE)
 
 
