@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING
 
 from bus.clock import Clock
 from bus.driver import drive_subscriptions
-from bus.envelope import DRIVER_PROXY, PUBLISHER_PROXY, WORKER_CLASS, Job, decode_job, dumps
+from bus.envelope import DRIVER_PROXY, HEARTBEAT_PROXY, PUBLISHER_PROXY, WORKER_CLASS, Job, decode_job, dumps
 from bus.errors import BusError, MalformedJob, Reject, RetryLater
 from bus.failures import failure_entry
+from bus.heartbeat import Heartbeat
 from bus.keys import INCOMING_QUEUE
 from bus.metrics import bucket_of, publish_ms
 from bus.queues import Outcomes, Reserved
@@ -92,6 +93,11 @@ class JobRunner:
                 self.drive([(reserved, job)], out)
             elif job.proxy == PUBLISHER_PROXY:
                 self._republish(job, out)
+                self.done(reserved, out)
+            elif job.proxy == HEARTBEAT_PROXY:
+                # A scheduled QueueBus::Heartbeat job (sidekiq-bus, node-queue-bus): publish the
+                # minutes due, under the same lock and check as `bus scheduler` does.
+                Heartbeat(self.bus, self.clock).tick()
                 self.done(reserved, out)
             else:
                 self._ride(reserved, job, out)
