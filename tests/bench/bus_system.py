@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from bus.settings import ObserveSettings
 from tests.bench.fleet import watch
 from tests.bench.systems import ChildSpec, Stop
 from tests.bench.workload import APPS, EVENT_TYPE, INCOMING, Handler, app_queue, bench_bus
@@ -38,7 +39,7 @@ class BusService:
     """One ``bus`` Worker for the role's queues, with the benchmark's handler on every app."""
 
     def __init__(self, spec: ChildSpec, handler: Handler) -> None:
-        self.bus = bench_bus(spec.url, handler)
+        self.bus = bench_bus(spec.url, handler, ObserveSettings(tracing=spec.tracing, metrics=spec.metrics))
         self.worker = self.bus.worker(
             ROLES[spec.role], install_signals=False, batch_size=spec.batch_size, concurrency=spec.concurrency
         )

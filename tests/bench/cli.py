@@ -15,13 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from tests.bench import machine
+from tests.bench.clustering import run_cluster
 from tests.bench.draining import run_e2e, run_scaling
 from tests.bench.harness import LAYOUTS, Bench, Options
 from tests.bench.latency import run_latency
 from tests.bench.memory import run_rss, run_soak
+from tests.bench.observing import run_tracing
 from tests.bench.profiling import run_profile
 from tests.bench.publishing import run_publish, run_publish_batch, sample_job
 from tests.bench.report import Report
+from tests.bench.switchboarding import run_switchboard
 from tests.bench.systems import DEFAULT_PEERS, PEERS
 from tests.bench.workload import event_bytes
 from tests.servers import RedisProcess, server_binary
@@ -35,6 +38,9 @@ SCENARIOS: dict[str, Callable[[Bench], None]] = {
     "rss": run_rss,
     "soak": run_soak,
     "profile": run_profile,
+    "switchboard": run_switchboard,
+    "tracing": run_tracing,
+    "cluster": run_cluster,
 }
 # (full run, --quick)
 DEFAULTS: dict[str, tuple[Any, Any]] = {
@@ -45,6 +51,7 @@ DEFAULTS: dict[str, tuple[Any, Any]] = {
     "soak_events": (1_000_000, 20_000),
     "idle_seconds": (3.0, 1.0),
     "layouts": ("combined,driver-first,split", "combined,split"),
+    "notifications": (2_000, 300),
 }
 PACKAGES = ("redis", "hiredis", "dramatiq", "py-queue-bus")
 
@@ -62,7 +69,7 @@ def parse(argv: Sequence[str] | None) -> Options:
         default="",
         help=f"also run peers if installed (bench extra): {', '.join(PEERS)} (default: {', '.join(DEFAULT_PEERS)})",
     )
-    parser.add_argument("--quick", action="store_true", help="a smoke run with small numbers (under a minute)")
+    parser.add_argument("--quick", action="store_true", help="a smoke run with small numbers (about 2 minutes)")
     parser.add_argument("--workers", help="worker process counts for scaling (default 1,2,4)")
     parser.add_argument("--layouts", help=f"bus worker layouts for e2e and latency: {', '.join(LAYOUTS)}")
     parser.add_argument("--rate", type=int, default=500, help="events/s for the latency scenario")
@@ -73,6 +80,7 @@ def parse(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--concurrency", type=int, help="bus workers' concurrency (default: the bus's)")
     parser.add_argument("--peer-repeat", type=int, default=1, help="runs of each peer per scenario (default 1)")
     parser.add_argument("--threads", type=int, default=8, help="Dramatiq worker threads per process (default 8)")
+    parser.add_argument("--notifications", type=int, help="notifications per channel and run (default 2,000)")
     args = parser.parse_args(argv)
     scenarios = [s.strip() for s in args.scenario.split(",") if s.strip()]
     unknown = [s for s in scenarios if s not in SCENARIOS]
@@ -108,6 +116,7 @@ def parse(argv: Sequence[str] | None) -> Options:
         concurrency=args.concurrency,
         peer_repeat=max(1, args.peer_repeat),
         threads=args.threads,
+        notifications=max(50, value("notifications")),
     )
 
 

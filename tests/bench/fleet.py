@@ -54,9 +54,12 @@ def child_main(spec: ChildSpec, counter: Synchronized[int], ready: Event, go: Ev
     go.wait()
     with ExitStack() as stack:
         if spec.profile:
-            stack.enter_context(profiled(spec.profile))
+            stack.enter_context(profiled(spec.profile, threads=spec.profile_threads, cpu=spec.profile_cpu))
         service.run(stop)
     result = {"handled": counter.value, "latencies_ns": recorder.latencies_ns}
+    summary = getattr(service, "summary", None)  # a service may report more (errors, say)
+    if callable(summary):
+        result.update(summary())
     Path(spec.result_path).write_text(json.dumps(result))
 
 

@@ -7,7 +7,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import redis
 
@@ -43,7 +43,26 @@ class Options:
     concurrency: int | None = None
     peer_repeat: int = 1
     threads: int = 8
+    notifications: int = 2000
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Target(Protocol):
+    """Where a drain runs: one server (the benchmark's own) or a cluster of them."""
+
+    @property
+    def url(self) -> str: ...
+
+    def flush(self) -> None:
+        """Empty every database and reset the command statistics."""
+
+    def reset_stats(self) -> None: ...
+
+    def cpus(self) -> list[float]:
+        """CPU seconds used so far by each server process."""
+
+    def commandstats(self) -> dict[str, dict[str, float]]:
+        """``INFO commandstats`` since the last reset (summed over the servers holding data)."""
 
 
 class Bench:
@@ -79,6 +98,12 @@ class Bench:
     def server_cpu(self) -> float:
         return cpu_seconds(self.server_pid)
 
+    def cpus(self) -> list[float]:
+        return [self.server_cpu()]
+
+    def reset_stats(self) -> None:
+        self.redis.config_resetstat()
+
     def log(self, message: str) -> None:
         print(f"[{time.monotonic() - self.started:6.1f}s] {message}", file=sys.stderr, flush=True)
 
@@ -98,13 +123,13 @@ class Bench:
             }
         return out
 
-    def spec(self, system: str, role: str = "all", **options: Any) -> ChildSpec:
+    def spec(self, system: str, role: str = "all", *, url: str | None = None, **options: Any) -> ChildSpec:
         path = self.workdir / f"result-{next(self._ids)}.json"
         batch = self.options.batch_size if system == "bus" else None
         concurrency = self.options.concurrency if system == "bus" else None
         defaults: dict[str, Any] = {"batch_size": batch, "concurrency": concurrency, "threads": self.options.threads}
         defaults.update(options)
-        return ChildSpec(system, self.url, role, result_path=str(path), **defaults)
+        return ChildSpec(system, url or self.url, role, result_path=str(path), **defaults)
 
     def specs(self, system: str, layout: str, processes: int, **options: Any) -> list[ChildSpec]:
         """Worker processes for a layout (peers and the floor always run combined)."""
@@ -117,6 +142,10 @@ class Bench:
         return [self.spec(system, "driver", **options)] + [
             self.spec(system, "riders", **options) for _ in range(processes - 1)
         ]
+
+    def used_memory(self) -> int:
+        """``INFO memory`` used_memory of the benchmark's server, in bytes."""
+        return int(self.redis.info("memory")["used_memory"])
 
     def repeats(self, system: str) -> int:
         return self.options.repeat if system in ("bus", "raw") else min(self.options.repeat, self.options.peer_repeat)

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import cProfile
 import json
+import marshal
 import pstats
 import sys
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -26,19 +27,59 @@ SAMPLE_INTERVAL = 0.002
 
 
 @contextmanager
-def profiled(prefix: str) -> Iterator[None]:
-    """Profile the calling thread; write ``PREFIX.pstats`` and ``PREFIX.samples.json``."""
+def profiled(prefix: str, *, threads: bool = False, cpu: bool = False) -> Iterator[None]:
+    """Profile the calling thread (with ``threads``, also every thread started meanwhile, in
+    one merged profile; with ``cpu``, in thread CPU time rather than wall time); write
+    ``PREFIX.pstats`` and ``PREFIX.samples.json``."""
     sampler = Sampler(threading.get_ident())
-    profile = cProfile.Profile()
+    timer = time.thread_time if cpu else None
+    profile = cProfile.Profile(timer) if timer else cProfile.Profile()
+    adopted = ThreadProfiles(timer) if threads else None
     sampler.start()
+    if adopted is not None:
+        threading.setprofile(adopted.adopt)
     profile.enable()
     try:
         yield
     finally:
         profile.disable()
+        threading.setprofile(None)
         sampler.stop()
-        profile.dump_stats(prefix + ".pstats")
+        stats = pstats.Stats(profile)
+        for path in adopted.dump(prefix) if adopted is not None else []:
+            stats.add(str(path))
+            path.unlink()
+        stats.dump_stats(prefix + ".pstats")
         Path(prefix + ".samples.json").write_text(json.dumps(sampler.summary()))
+
+
+class ThreadProfiles:
+    """A cProfile per new thread: ``threading.setprofile`` hands each thread's first event to
+    ``adopt``, which starts that thread's own profiler (cProfile profiles one thread)."""
+
+    def __init__(self, timer: Callable[[], float] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._profiles: list[cProfile.Profile] = []
+        self._timer = timer
+
+    def adopt(self, frame: FrameType, event: str, arg: Any) -> None:
+        profile = cProfile.Profile(self._timer) if self._timer else cProfile.Profile()
+        with self._lock:
+            self._profiles.append(profile)
+        profile.enable()  # replaces this hook for the calling thread
+
+    def dump(self, prefix: str) -> list[Path]:
+        """Write what each thread's profiler recorded so far (their threads may still run:
+        ``disable`` would only act on the calling thread), one stats file each."""
+        with self._lock:
+            profiles = list(self._profiles)
+        paths = []
+        for n, profile in enumerate(profiles):
+            profile.snapshot_stats()
+            path = Path(f"{prefix}.thread-{n}.pstats")
+            path.write_bytes(marshal.dumps(profile.stats))
+            paths.append(path)
+        return paths
 
 
 class Sampler:

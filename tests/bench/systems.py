@@ -30,6 +30,8 @@ _MODULES = {
     "dramatiq": ("tests.bench.peers", "DramatiqSystem"),
     "dramatiq-driver": ("tests.bench.peers", "DramatiqDriverSystem"),
     "py-queue-bus": ("tests.bench.peers", "PyQueueBusSystem"),
+    "switchboard": ("tests.bench.switchboard_system", "SwitchboardSystem"),
+    "direct": ("tests.bench.switchboard_system", "DirectSystem"),
 }
 _DRAMATIQ = ("dramatiq", "dramatiq.brokers.redis")
 _REQUIRES = {"dramatiq": _DRAMATIQ, "dramatiq-driver": _DRAMATIQ, "py-queue-bus": ("py_queue_bus",)}
@@ -47,7 +49,13 @@ class ChildSpec:
     threads: int = 8
     record_latency: bool = False
     profile: str | None = None
+    profile_threads: bool = False
+    profile_cpu: bool = False
     result_path: str = ""
+    tracing: bool = True
+    metrics: bool = True
+    config: str = ""
+    """System-specific settings as JSON (the switchboard's emulator endpoints, channel, count)."""
 
 
 class Stop(Protocol):

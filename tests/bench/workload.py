@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bus import Bus, BusSettings
+from bus.settings import ObserveSettings
 
 EVENT_TYPE = "order_placed"
 APPS = ("billing", "email", "audit")
@@ -43,9 +44,9 @@ def event_bytes() -> int:
     return len(json.dumps(event(12345, 1_700_000_000_000_000_000), separators=(",", ":")))
 
 
-def bench_bus(url: str, handler: Handler | None = None) -> Bus:
+def bench_bus(url: str, handler: Handler | None = None, observe: ObserveSettings | None = None) -> Bus:
     """A Bus on ``url`` (no settings file, no environment) with the three apps subscribed."""
-    bus = Bus(settings=BusSettings(redis_url=url))
+    bus = Bus(settings=BusSettings(redis_url=url, observe=observe or ObserveSettings()))
     register_apps(bus, handler or _ignore)
     return bus
 

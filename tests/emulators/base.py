@@ -250,6 +250,9 @@ class _Handler(BaseHTTPRequestHandler):
     """Parses and records one request, then writes the emulator's answer."""
 
     protocol_version = "HTTP/1.1"  # keep-alive, as the real APIs do
+    # Headers and body go out in two sends: with Nagle on, the body would wait ~40 ms for the
+    # client's delayed ACK, a stall no real provider adds (and one that hides the sender's cost).
+    disable_nagle_algorithm = True
     server: _Server
 
     def do_GET(self) -> None:

@@ -1,0 +1,128 @@
+"""``tracing``: the e2e drain with tracing and metrics on (the default), tracing off, and both
+off; and what traces cost in Redis memory.
+
+The three settings take turns within each repeat, so a change of load on the shared machine
+hits them alike. After each drain the server's ``used_memory`` is compared with an empty
+server's, and a sample of ``bus:trace:*`` keys is measured with ``MEMORY USAGE``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bus.keys import Keys
+from bus.settings import BusSettings, ObserveSettings
+from tests.bench import systems
+from tests.bench.draining import drain_once
+from tests.bench.harness import Bench
+
+PROCESSES = 2
+SAMPLE = 200
+SETTINGS: tuple[tuple[str, dict[str, bool]], ...] = (
+    ("tracing + metrics on (default)", {"tracing": True, "metrics": True}),
+    ("tracing off, metrics on", {"tracing": False, "metrics": True}),
+    ("tracing + metrics off", {"tracing": False, "metrics": False}),
+)
+DEFAULT, METRICS_ONLY, NONE = (label for label, _ in SETTINGS)
+
+
+def _name(label: str) -> str:
+    return f"bus, {PROCESSES} procs, combined: {label}"
+
+
+def run_tracing(bench: Bench) -> None:
+    options, report = bench.options, bench.report
+    empty = _empty_server_memory(bench)
+    for rep in range(options.repeat):
+        for label, flags in SETTINGS:
+            drain = drain_once(
+                bench, "bus", "combined", PROCESSES, options.events, tracing=flags["tracing"], metrics=flags["metrics"]
+            )
+            storage = _storage(bench, drain.events, empty)
+            report.add("tracing", _name(label), drain.rate, "ev/s", details={**drain.details(), **storage})
+            report.add("tracing", f"workers' CPU per event: {label}", drain.worker_us_per_event, "us")
+            report.add("tracing", f"Redis CPU per event: {label}", 1e6 * drain.server_cpu / drain.events, "us")
+            if flags["tracing"]:
+                report.add("tracing", "trace size per traced event (MEMORY USAGE)", storage["trace_bytes"], "B")
+                report.add("tracing", "traces per million events (MEMORY USAGE)", storage["trace_mb_per_million"], "MB")
+            report.add(
+                "tracing", f"Redis memory growth per event: {label}", storage["used_memory_bytes_per_event"], "B"
+            )
+            bench.log(
+                f"tracing {rep + 1}/{options.repeat}: {label}: {drain.rate:,.0f} ev/s (CPU: workers "
+                f"{drain.worker_cpu_pct:.0f}% = {drain.worker_us_per_event:.0f} us/event, "
+                f"redis {drain.server_cpu_pct:.0f}%, others {drain.others_pct:.0f}%); "
+                f"Redis memory +{storage['used_memory_bytes_per_event']:,.0f} B/event"
+            )
+    _compare(bench)
+    _notes(bench)
+
+
+def _compare(bench: Bench) -> None:
+    report = bench.report
+    metrics = {label: report.metrics[f"tracing/{_name(label)}"] for label in (DEFAULT, METRICS_ONLY, NONE)}
+    metrics[DEFAULT].target = ">= 0.8x both off"
+    report.compare(metrics[DEFAULT], metrics[NONE], "both off")
+    report.compare(metrics[DEFAULT], metrics[METRICS_ONLY], "tracing off")
+    report.compare(metrics[METRICS_ONLY], metrics[NONE], "both off")
+    for name in ("trace size per traced event (MEMORY USAGE)", "traces per million events (MEMORY USAGE)"):
+        report.metrics[f"tracing/{name}"].higher_is_better = False
+    for label in (DEFAULT, METRICS_ONLY, NONE):
+        for name in ("Redis memory growth per event", "workers' CPU per event", "Redis CPU per event"):
+            report.metrics[f"tracing/{name}: {label}"].higher_is_better = False
+    for name in ("workers' CPU per event", "Redis CPU per event"):
+        report.compare(
+            report.metrics[f"tracing/{name}: {DEFAULT}"], report.metrics[f"tracing/{name}: {NONE}"], "both off"
+        )
+        report.compare(
+            report.metrics[f"tracing/{name}: {METRICS_ONLY}"], report.metrics[f"tracing/{name}: {NONE}"], "both off"
+        )
+
+
+def _empty_server_memory(bench: Bench) -> int:
+    """``used_memory`` of the server with only the subscriptions stored (where a drain starts)."""
+    bench.flush()
+    systems.get("bus").prepare(bench.url)
+    return bench.used_memory()
+
+
+def _storage(bench: Bench, events: int, empty: int) -> dict[str, Any]:
+    """Trace keys left by the drain: how many, their size by MEMORY USAGE, and used_memory growth."""
+    pattern = Keys(BusSettings().namespace).trace("*")
+    keys: list[bytes] = []
+    count = 0
+    for key in bench.redis.scan_iter(match=pattern, count=1000):
+        count += 1
+        if len(keys) < SAMPLE:
+            keys.append(key)
+    sizes = [int(bench.redis.memory_usage(key, samples=0) or 0) for key in keys]
+    per_trace = sum(sizes) / len(sizes) if sizes else 0.0
+    lengths = [int(bench.redis.llen(key)) for key in keys]
+    grown = bench.used_memory() - empty
+    return {
+        "trace_keys": count,
+        "trace_entries_per_key": round(sum(lengths) / len(lengths), 2) if lengths else 0,
+        "trace_bytes": round(per_trace, 1),
+        "trace_mb_per_million": round(per_trace, 1),  # bytes per event x 1e6 / 1e6
+        "used_memory_growth_bytes": grown,
+        "used_memory_bytes_per_event": round(grown / events, 1),
+    }
+
+
+def _notes(bench: Bench) -> None:
+    report = bench.report
+    ttl = ObserveSettings().trace_ttl
+    size = report.metrics["tracing/trace size per traced event (MEMORY USAGE)"].median
+    rate = report.metrics[f"tracing/{_name(DEFAULT)}"].median
+    details = report.metrics[f"tracing/{_name(DEFAULT)}"].details
+    entries = details[0].get("trace_entries_per_key", 0) if details else 0
+    report.note(
+        f"tracing: each traced event is one list bus:trace:<bus_id> of {entries:g} entries (driven + 3 rides), "
+        f"{size:,.0f} B by MEMORY USAGE = {size:,.0f} MB per million events (settings.py says ~500 MB); "
+        f"kept trace_ttl = {ttl:g} s, so a steady {rate:,.0f} ev/s holds about "
+        f"{rate * ttl * size / 1e9:,.2f} GB of traces (trace_sample lowers it in proportion)"
+    )
+    report.note(
+        "tracing: 'Redis memory growth per event' is used_memory after the drain minus an empty server's, per "
+        "event (traces, metrics and counters left behind; the queues are empty again)"
+    )
