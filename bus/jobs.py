@@ -42,6 +42,7 @@ class JobRunner:
         self.clock = clock
         self.subscriptions = subscriptions
         self.observe = bus.settings.observe
+        self.tracer = ":".join(worker_id.split(":")[:2])  # host:pid, short: it is in every trace entry
         self.processed = 0
         self.failed = 0
 
@@ -72,7 +73,7 @@ class JobRunner:
                 bus_id = str(job.attributes.get("bus_id") or "")
                 if traced(observe, bus_id):
                     subs = [sub for sub, _ in driven]
-                    entry = driven_entry(job.attributes, subs, at_ms=int(now * 1000), worker=self.worker_id)
+                    entry = driven_entry(job.attributes, subs, at_ms=int(now * 1000), worker=self.tracer)
                     out.trace(bus_id, entry)
                 self.done(reserved, out)
             except Exception as exc:  # noqa: BLE001 - a bad event fails, the worker goes on
@@ -154,11 +155,13 @@ class JobRunner:
         if observe.metrics and outcome == "succeeded":
             published = publish_ms(attributes)
             if published is not None:
-                app, sub = str(attributes.get("bus_rider_app_key")), str(attributes.get("bus_rider_sub_key"))
-                out.latencies[(app, sub, bucket_of(now_ms - published))] += 1
-                out.latency_sums[(app, sub)] = out.latency_sums.get((app, sub), 0.0) + now_ms - published
-        bus_id = str(attributes.get("bus_id") or "")
-        if traced(observe, bus_id):
+                key = (str(attributes.get("bus_rider_app_key")), str(attributes.get("bus_rider_sub_key")))
+                waited = now_ms - published
+                out.latencies[(*key, bucket_of(waited))] += 1
+                out.latency_sums[key] = out.latency_sums.get(key, 0.0) + waited
+        bus_id = attributes.get("bus_id")
+        problem = outcome != "succeeded" and observe.tracing  # retries and failures: always traced
+        if isinstance(bus_id, str) and (problem or traced(observe, bus_id)):
             text = f"{type(error).__name__}: {error}" if error is not None else None
             entry = ride_entry(
                 attributes,

@@ -9,7 +9,11 @@ queue's slot while different queues still spread over the shards.
 
 from __future__ import annotations
 
+import zlib
+
 INCOMING_QUEUE = "bus_incoming"
+TRACE_SHARDS = 16
+_HEX = frozenset("0123456789abcdef")  # a bus_id ends in a random hex digit: 16 shards for free
 
 
 class Keys:
@@ -140,8 +144,14 @@ class Keys:
         return f"{self.prefix}bus:log:rejected"
 
     def trace(self, bus_id: str) -> str:
-        """Ours: list of one event's steps (driven, each ride's outcome), expiring."""
-        return f"{self.prefix}bus:trace:{bus_id}"
+        """Ours: hash bus_id -> that event's steps (JSON lines), for events published in one minute.
+
+        Sharded by the bus_id's last (random) hex digit into 16 hashes a minute, expiring: no key per event.
+        """
+        seconds, _, rest = bus_id.partition("-")
+        minute = int(seconds) // 60 if seconds.isdigit() else 0
+        shard = rest[-1:] if rest[-1:] in _HEX else format(zlib.crc32(bus_id.encode()) % TRACE_SHARDS, "x")
+        return f"{self.prefix}bus:trace:{minute}:{shard}"
 
     def metrics(self, kind: str, minute: int) -> str:
         """Ours: hash of one minute's counts, ``events`` (by type) or ``latency`` (by subscription

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bus.connection import as_text
+from bus.connection import as_text, pipe_eval
 from bus.keys import Keys
 
 BUCKETS_MS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, 60_000, 300_000)
@@ -38,6 +38,31 @@ def publish_ms(attributes: dict[str, Any]) -> float | None:
     return float(seconds) * 1000 if isinstance(seconds, int | float) else None
 
 
+# KEYS: minute events, events total, minute latency, latency total, latency sums. ARGV: ttl, then
+# three counts (event fields, latency fields, sums) and the (field, value) pairs of each.
+_WRITE = """
+local ttl, n_events, n_latency, n_sums = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local a = 5
+for i = 1, n_events do
+  redis.call('HINCRBY', KEYS[1], ARGV[a], ARGV[a + 1])
+  redis.call('HINCRBY', KEYS[2], ARGV[a], ARGV[a + 1])
+  a = a + 2
+end
+for i = 1, n_latency do
+  redis.call('HINCRBY', KEYS[3], ARGV[a], ARGV[a + 1])
+  redis.call('HINCRBY', KEYS[4], ARGV[a], ARGV[a + 1])
+  a = a + 2
+end
+for i = 1, n_sums do
+  redis.call('HINCRBYFLOAT', KEYS[5], ARGV[a], ARGV[a + 1])
+  a = a + 2
+end
+if n_events > 0 then redis.call('EXPIRE', KEYS[1], ttl) end
+if n_latency > 0 then redis.call('EXPIRE', KEYS[3], ttl) end
+return 1
+"""
+
+
 def write(
     pipe: Any,
     keys: Keys,
@@ -45,9 +70,31 @@ def write(
     events: Counter[str],
     latency: Counter[tuple[str, str, int]],
     latency_sums: Mapping[tuple[str, str], float] | None = None,
+    *,
+    one_script: bool = False,
 ) -> None:
-    """Queue the commands adding one batch's counts (and latency sums, for Prometheus)."""
-    for kind, counts in (("events", events), ("latency", {f"{a}|{s}|{b}": n for (a, s, b), n in latency.items()})):
+    """Queue the commands adding one batch's counts (and latency sums, for Prometheus).
+
+    On one server, a single script; on a cluster (the hashes sit in different slots),
+    a command each.
+    """
+    latency_fields = {f"{a}|{s}|{b}": n for (a, s, b), n in latency.items()}
+    sums = {f"{a}|{s}": round(ms, 3) for (a, s), ms in (latency_sums or {}).items()}
+    if one_script:
+        args: list[Any] = [MINUTE_TTL, len(events), len(latency_fields), len(sums)]
+        for mapping in (events, latency_fields, sums):
+            for field, value in mapping.items():
+                args += [field, value]
+        script_keys = [
+            keys.metrics("events", minute),
+            keys.metrics_total("events"),
+            keys.metrics("latency", minute),
+            keys.metrics_total("latency"),
+            keys.metrics_total("latency_sum"),
+        ]
+        pipe_eval(pipe, _WRITE, script_keys, *args)
+        return
+    for kind, counts in (("events", dict(events)), ("latency", latency_fields)):
         if not counts:
             continue
         key, total = keys.metrics(kind, minute), keys.metrics_total(kind)
@@ -55,8 +102,8 @@ def write(
             pipe.hincrby(key, field, n)
             pipe.hincrby(total, field, n)
         pipe.expire(key, MINUTE_TTL)
-    for (app, sub), total_ms in (latency_sums or {}).items():
-        pipe.hincrbyfloat(keys.metrics_total("latency_sum"), f"{app}|{sub}", round(total_ms, 3))
+    for field, total_ms in sums.items():
+        pipe.hincrbyfloat(keys.metrics_total("latency_sum"), field, total_ms)
 
 
 @dataclass(frozen=True, slots=True)

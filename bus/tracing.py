@@ -1,9 +1,10 @@
 """Tracing: each event's path through the bus, written by workers with their batch outcomes.
 
-A traced event gets a short list ``bus:trace:<bus_id>`` (expiring after ``trace_ttl``):
-one entry when a driver fans it out (when and by which host it was published, to which
-apps and queues), one per ride (succeeded, retried or failed, with its duration). The
-writes travel in the same round trip as the acks, so tracing costs no extra one.
+A traced event gets a field in ``bus:trace:<minute>:<shard>`` (a hash per minute of
+publication, expiring ``trace_ttl`` after its first step): one JSON line when a driver fans
+it out (when and by which host it was published, to which apps and queues), one per ride
+(succeeded, retried or failed, with its duration). The writes travel in the same round
+trip as the acks, so tracing costs no extra one.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from bus.connection import as_text
 from bus.keys import Keys
@@ -29,7 +32,7 @@ def traced(settings: ObserveSettings, bus_id: str) -> bool:
     return zlib.crc32(bus_id.encode()) % 10_000 < settings.trace_sample * 10_000
 
 
-def driven_entry(event: dict[str, Any], subs: list[Subscription], *, at_ms: int, worker: str) -> str:
+def driven_entry(event: dict[str, Any], subs: list[Subscription], *, at_ms: int, worker: str) -> bytes:
     entry: dict[str, Any] = {
         "step": "driven",
         "at": at_ms,
@@ -42,7 +45,7 @@ def driven_entry(event: dict[str, Any], subs: list[Subscription], *, at_ms: int,
     for extra in ("bus_published_at_ms", "bus_delayed_until", "bus_context"):
         if event.get(extra) is not None:
             entry[extra.removeprefix("bus_")] = event[extra]
-    return json.dumps(entry, separators=(",", ":"))
+    return orjson.dumps(entry)
 
 
 def ride_entry(
@@ -56,7 +59,7 @@ def ride_entry(
     worker: str,
     error: str | None = None,
     retry_in: float | None = None,
-) -> str:
+) -> bytes:
     entry: dict[str, Any] = {
         "step": "ride",
         "at": at_ms,
@@ -66,13 +69,13 @@ def ride_entry(
         "queue": queue,
         "outcome": outcome,
         "attempt": attempt,
-        "ms": round(duration_ms, 3),
+        "us": int(duration_ms * 1000),
     }
     if error:
         entry["error"] = error[:500]
     if retry_in is not None:
-        entry["retry_in"] = round(retry_in, 3)
-    return json.dumps(entry, separators=(",", ":"))
+        entry["retry_in"] = retry_in
+    return orjson.dumps(entry)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,20 +90,28 @@ class Step:
         if d.get("step") == "driven":
             targets = ", ".join(f"{t['app']}/{t['sub']} -> {t['queue']}" for t in d.get("to", [])) or "nobody"
             return f"driven by {d.get('worker')}: to {targets}"
-        text = f"{d.get('app')}/{d.get('sub')} on {d.get('queue')}: {d.get('outcome')} in {d.get('ms')} ms"
+        text = f"{d.get('app')}/{d.get('sub')} on {d.get('queue')}: {d.get('outcome')} in {duration_ms(d):.3f} ms"
         if d.get("attempt"):
             text += f" (retry {d['attempt']})"
         if d.get("error"):
             text += f" - {d['error']}"
-        if d.get("retry_in") is not None:
-            text += f"; next try in {d['retry_in']}s"
+        if isinstance(d.get("retry_in"), int | float):
+            text += f"; next try in {d['retry_in']:.3g}s"
         return text
+
+
+def duration_ms(entry: dict[str, Any]) -> float:
+    """A ride's duration (stored in microseconds; older entries had milliseconds)."""
+    if isinstance(entry.get("us"), int | float):
+        return float(entry["us"]) / 1000
+    return float(entry["ms"]) if isinstance(entry.get("ms"), int | float) else 0.0
 
 
 def read_trace(redis: Any, keys: Keys, bus_id: str) -> list[Step]:
     """The event's steps in time order, starting with its publication (from the driven entry)."""
     steps: list[Step] = []
-    for raw in redis.lrange(keys.trace(bus_id), 0, -1):
+    text = redis.hget(keys.trace(bus_id), bus_id) or b""
+    for raw in text.splitlines():
         try:
             data = json.loads(raw)
         except ValueError:

@@ -321,7 +321,7 @@ class Worker:
                 written = True
             pipe = self.redis.pipeline(transaction=self.atomic)
             if self.atomic:
-                pending.write(pipe, self.keys, self.id, int(self.clock() // 60), self._trace_ttl)
+                pending.write(pipe, self.keys, self.id, int(self.clock() // 60), self._trace_ttl, scripts=self.atomic)
             checks = self.inflight.queue_acks(pipe, pending)
             if promote:
                 now = self.clock()
@@ -363,7 +363,7 @@ class Worker:
             self._write_first(outcomes)
         pipe = self.redis.pipeline(transaction=self.atomic)
         if self.atomic:
-            outcomes.write(pipe, self.keys, self.id, int(self.clock() // 60), self._trace_ttl)
+            outcomes.write(pipe, self.keys, self.id, int(self.clock() // 60), self._trace_ttl, scripts=self.atomic)
         checks = self.inflight.queue_acks(pipe, outcomes)
         results = pipe.execute()
         self.inflight.settle(self.redis, results, checks, outcomes)
@@ -374,7 +374,7 @@ class Worker:
         A crash in between redoes the batch (at least once), never loses it.
         """
         pipe = self.redis.pipeline(transaction=False)
-        outcomes.write(pipe, self.keys, self.id, int(self.clock() // 60), self._trace_ttl)
+        outcomes.write(pipe, self.keys, self.id, int(self.clock() // 60), self._trace_ttl, scripts=self.atomic)
         if len(pipe):
             pipe.execute()
 

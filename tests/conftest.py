@@ -10,6 +10,7 @@ import pytest
 import redis
 
 from bus import Bus
+from bus.settings import BusSettings, ObserveSettings
 from tests.servers import RedisProcess
 
 
@@ -34,7 +35,8 @@ def r(redis_url: str) -> redis.Redis:
 
 @pytest.fixture
 def bus(redis_url: str) -> Iterator[Bus]:
-    b = Bus(redis_url)
+    """A bus that traces every event, so tests can follow any one of them."""
+    b = Bus(settings=BusSettings(redis_url=redis_url, observe=ObserveSettings(trace_sample=1.0)))
     yield b
     b.close()
 

@@ -18,7 +18,8 @@ from tests.clirun import CliRun
 
 
 def test_a_trace_shows_every_step_of_a_fan_out_with_a_retry(redis_url: str, r: redis.Redis) -> None:
-    b = Bus(redis_url, hostname="web-7")
+    every = ObserveSettings(trace_sample=1.0)
+    b = Bus(settings=BusSettings(redis_url=redis_url, hostname="web-7", observe=every))
     tries: list[int] = []
 
     def flaky(attributes: dict[str, Any]) -> None:
@@ -48,10 +49,22 @@ def test_a_trace_shows_every_step_of_a_fan_out_with_a_retry(redis_url: str, r: r
     ]
     retried = next(s.data for s in steps if s.data.get("outcome") == "retried")
     assert "ConnectionError: crm unreachable" in retried["error"] and retried["retry_in"] >= 0
-    assert all(s.data["ms"] >= 0 for s in steps if s.data["step"] == "ride")
+    assert all(s.data["us"] >= 0 for s in steps if s.data["step"] == "ride")
     text = timeline(steps)
     assert "published by web-7" in text and "crm/signup on crm_default: retried" in text
-    assert 0 < r.ttl(f"resque:bus:trace:{bus_id}") <= 600
+    assert 0 < r.ttl(b.keys.trace(bus_id)) <= 600
+
+
+def test_retries_and_failures_are_traced_even_when_not_sampled(redis_url: str, r: redis.Redis) -> None:
+    b = Bus(settings=BusSettings(redis_url=redis_url, observe=ObserveSettings(trace_sample=0.0)))
+    b.dispatch("app").add("ok", lambda a: None)
+    b.dispatch("app").add("bad", lambda a: 1 / 0, retry=Retry(max_retries=0))
+    b.subscribe_all()
+    fine, broken = b.publish("ok"), b.publish("bad")
+    drain(b, ["bus_incoming", "app_default"])
+    assert read_trace(r, b.keys, fine) == []
+    [step] = read_trace(r, b.keys, broken)
+    assert (step.data["outcome"], step.data["error"]) == ("failed", "ZeroDivisionError: division by zero")
 
 
 def test_sampling_traces_an_event_everywhere_or_nowhere() -> None:
@@ -94,7 +107,7 @@ def test_metrics_count_events_and_latency(redis_url: str, r: redis.Redis) -> Non
 
 
 def test_trace_and_stats_commands(redis_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    b = Bus(redis_url)
+    b = Bus(settings=BusSettings(redis_url=redis_url, observe=ObserveSettings(trace_sample=1.0)))
     b.dispatch("shop").add("order_placed", lambda a: None)
     b.subscribe_all()
     bus_id = b.publish("order_placed", {"n": 1})

@@ -15,6 +15,7 @@ from bus import Bus, Retry
 from bus.keys import Keys
 from bus.logger import LoggerApp, LoggerSettings
 from bus.logger.stream import EventLog, entry_fields
+from bus.settings import BusSettings, ObserveSettings
 from tests.bus.helpers import drain
 from tests.web.conftest import Client
 from tests.web.helpers import XSS
@@ -121,7 +122,8 @@ def fan_out(b: Bus) -> str:
 
 
 def test_the_trace_view_shows_every_step_and_the_logged_event(client: Client, redis_url: str) -> None:
-    b = Bus(redis_url, hostname="web-7")
+    every = ObserveSettings(trace_sample=1.0)
+    b = Bus(settings=BusSettings(redis_url=redis_url, hostname="web-7", observe=every))
     LoggerApp(b, LoggerSettings())
     bus_id = fan_out(b)
     drain(b, ["bus_incoming", *b.app_queues()])
@@ -237,7 +239,8 @@ def test_hostile_events_are_escaped_in_the_feed_the_rates_and_the_trace(client: 
         {**ride, "outcome": XSS, "attempt": XSS, "ms": XSS, "error": XSS, "retry_in": XSS},
         {**ride, "step": XSS},
     ]  # fmt: skip
-    r.rpush(f"resque:bus:trace:{XSS}", *[json.dumps(t) for t in trace], "not json", "[1]")
+    lines = [json.dumps(t) for t in trace] + ["not json", "[1]"]
+    r.hset(Keys("resque").trace(XSS), XSS, "\n".join(lines) + "\n")
     feed = client.page("/events").text
     href = html.unescape(_TRACE_LINK.findall(feed)[0])
     assert "<" not in href and '"' not in href and href.startswith("/events/trace/%3Cscript%3E")
