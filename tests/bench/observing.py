@@ -25,6 +25,8 @@ SETTINGS: tuple[tuple[str, dict[str, bool]], ...] = (
 )
 DEFAULT, METRICS_ONLY, NONE = (label for label, _ in SETTINGS)
 
+_PER_MILLION = "traces per million events at the default trace_sample"
+
 
 def _name(label: str) -> str:
     return f"bus, {PROCESSES} procs, combined: {label}"
@@ -44,7 +46,7 @@ def run_tracing(bench: Bench) -> None:
             report.add("tracing", f"Redis CPU per event: {label}", 1e6 * drain.server_cpu / drain.events, "us")
             if flags["tracing"]:
                 report.add("tracing", "trace size per traced event (MEMORY USAGE)", storage["trace_bytes"], "B")
-                report.add("tracing", "traces per million events (MEMORY USAGE)", storage["trace_mb_per_million"], "MB")
+                report.add("tracing", _PER_MILLION, storage["trace_mb_per_million"], "MB")
             report.add(
                 "tracing", f"Redis memory growth per event: {label}", storage["used_memory_bytes_per_event"], "B"
             )
@@ -65,7 +67,7 @@ def _compare(bench: Bench) -> None:
     report.compare(metrics[DEFAULT], metrics[NONE], "both off")
     report.compare(metrics[DEFAULT], metrics[METRICS_ONLY], "tracing off")
     report.compare(metrics[METRICS_ONLY], metrics[NONE], "both off")
-    for name in ("trace size per traced event (MEMORY USAGE)", "traces per million events (MEMORY USAGE)"):
+    for name in ("trace size per traced event (MEMORY USAGE)", _PER_MILLION):
         report.metrics[f"tracing/{name}"].higher_is_better = False
     for label in (DEFAULT, METRICS_ONLY, NONE):
         for name in ("Redis memory growth per event", "workers' CPU per event", "Redis CPU per event"):
@@ -100,7 +102,8 @@ def _storage(bench: Bench, events: int, empty: int) -> dict[str, Any]:
         "trace_keys": len(keys),
         "trace_entries_per_key": round(sum(lines) / len(lines), 2) if lines else 0,
         "trace_bytes": round(per_trace, 1),
-        "trace_mb_per_million": round(per_trace, 1),  # bytes per event x 1e6 / 1e6
+        # bytes per traced event x the default sample x 1e6 events / 1e6 bytes per MB
+        "trace_mb_per_million": round(per_trace * ObserveSettings().trace_sample, 1),
         "used_memory_growth_bytes": grown,
         "used_memory_bytes_per_event": round(grown / events, 1),
     }
@@ -108,16 +111,16 @@ def _storage(bench: Bench, events: int, empty: int) -> dict[str, Any]:
 
 def _notes(bench: Bench) -> None:
     report = bench.report
-    ttl = ObserveSettings().trace_ttl
+    ttl, sample = ObserveSettings().trace_ttl, ObserveSettings().trace_sample
     size = report.metrics["tracing/trace size per traced event (MEMORY USAGE)"].median
     rate = report.metrics[f"tracing/{_name(DEFAULT)}"].median
     details = report.metrics[f"tracing/{_name(DEFAULT)}"].details
     entries = details[0].get("trace_entries_per_key", 0) if details else 0
     report.note(
         f"tracing: each traced event is a field of {entries:g} JSON lines (driven + 3 rides) in a hash per minute "
-        f"and shard, {size:,.0f} B by MEMORY USAGE = {size:,.0f} MB per million events; "
-        f"kept trace_ttl = {ttl:g} s, so a steady {rate:,.0f} ev/s holds about "
-        f"{rate * ttl * size / 1e9:,.2f} GB of traces (trace_sample lowers it in proportion)"
+        f"and shard, {size:,.0f} B by MEMORY USAGE; at trace_sample = {sample:g} (retries and failures always "
+        f"traced) that is {size * sample:,.0f} MB per million events, and with trace_ttl = {ttl:g} s a steady "
+        f"{rate:,.0f} ev/s holds about {rate * ttl * size * sample / 1e9:,.2f} GB of traces"
     )
     report.note(
         "tracing: 'Redis memory growth per event' is used_memory after the drain minus an empty server's, per "
