@@ -174,6 +174,31 @@ class Bus:
             self._retrying(lambda: self.publisher.push(self.redis, [job]), "publish")
         return str(event["bus_id"])
 
+    def publish_with(
+        self, writes: Callable[[Any], None], event_type: str, attributes: Mapping[str, Any] | None = None
+    ) -> str:
+        """Publish an event in the same round trip as the caller's own writes.
+
+        ``writes`` queues them on a non-transactional pipeline; the pipeline is sent (and
+        sent again while Redis is unreachable) with the publish at its end. Not atomic: it
+        saves a round trip, as when a record and the event announcing it go together.
+        """
+        event = self.publisher.build(event_type, attributes)
+        mode = current_local_mode(self._local_mode or self.settings.local_mode)
+        jobs = [self.publisher.job(event)] if mode is None else []
+
+        def send() -> None:
+            pipe = self.redis.pipeline(transaction=False)
+            writes(pipe)
+            if jobs:
+                self.publisher.queue(pipe, jobs)
+            pipe.execute()
+
+        self._retrying(send, "publish")
+        if mode is not None:
+            self._publish_locally(event, mode)
+        return str(event["bus_id"])
+
     def publish_many(self, events: Iterable[Event]) -> list[str]:
         """Publish many events in one round trip; returns their ``bus_id``s in order."""
         built = self.publisher.build_many(events)

@@ -69,12 +69,12 @@ class JobRunner:
                 for sub, rider_job in driven:
                     out.push(sub.queue_name, rider_job)
                 if observe.metrics:
-                    out.event_counts[str(job.attributes.get("bus_event_type"))] += 1
+                    out.observed.event_counts[str(job.attributes.get("bus_event_type"))] += 1
                 bus_id = str(job.attributes.get("bus_id") or "")
                 if traced(observe, bus_id):
                     subs = [sub for sub, _ in driven]
                     entry = driven_entry(job.attributes, subs, at_ms=int(now * 1000), worker=self.tracer)
-                    out.trace(bus_id, entry)
+                    out.observed.trace(bus_id, entry)
                 self.done(reserved, out)
             except Exception as exc:  # noqa: BLE001 - a bad event fails, the worker goes on
                 self.fail(reserved, job, exc, out)
@@ -157,8 +157,8 @@ class JobRunner:
             if published is not None:
                 key = (str(attributes.get("bus_rider_app_key")), str(attributes.get("bus_rider_sub_key")))
                 waited = now_ms - published
-                out.latencies[(*key, bucket_of(waited))] += 1
-                out.latency_sums[key] = out.latency_sums.get(key, 0.0) + waited
+                out.observed.latencies[(*key, bucket_of(waited))] += 1
+                out.observed.latency_sums[key] = out.observed.latency_sums.get(key, 0.0) + waited
         bus_id = attributes.get("bus_id")
         problem = outcome != "succeeded" and observe.tracing  # retries and failures: always traced
         if isinstance(bus_id, str) and (problem or traced(observe, bus_id)):
@@ -174,7 +174,7 @@ class JobRunner:
                 error=text,
                 retry_in=retry_in,
             )
-            out.trace(bus_id, entry)
+            out.observed.trace(bus_id, entry)
 
     def _republish(self, job: Job, out: Outcomes) -> None:
         """A delayed event came due: publish it now, keeping its ``bus_id``."""

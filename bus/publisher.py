@@ -89,6 +89,13 @@ class Publisher:
     def needs_registration(self) -> bool:
         return time.monotonic() - self._registered_at > QUEUE_REGISTRATION_INTERVAL
 
+    def queue(self, pipe: Any, jobs: list[str]) -> None:
+        """Queue the RPUSH (and the SADD when it is due) on a caller's pipeline."""
+        if self.needs_registration():
+            pipe.sadd(self.keys.queues, INCOMING_QUEUE)
+            self._registered_at = time.monotonic()
+        pipe.rpush(self.incoming_key, *jobs)
+
     def push(self, redis: Any, jobs: list[str]) -> None:
         """One round trip: RPUSH the jobs, with the queue's SADD when it is due."""
         if self.needs_registration():

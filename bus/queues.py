@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
-from bus import metrics
 from bus.connection import pipe_eval
 from bus.keys import Keys
+from bus.observations import Observations
 
 # KEYS: queue, inflight, crashes. ARGV: how many.
 # Returns {suspect_count, job...}. A job that was in flight when a worker died (it has a
@@ -96,39 +96,6 @@ return #due
 THROUGHPUT_TTL = 2 * 3600
 
 
-# KEYS: trace hashes. ARGV: ttl, then for each key: how many events, then (bus_id, lines) pairs.
-# Appends each event's new steps to its field; a hash gets its expiry when it is created.
-WRITE_TRACES = """
-local ttl, a = tonumber(ARGV[1]), 2
-for i = 1, #KEYS do
-  local fresh = redis.call('EXISTS', KEYS[i]) == 0
-  for j = 1, tonumber(ARGV[a]) do
-    local field, lines = ARGV[a + 2 * j - 1], ARGV[a + 2 * j]
-    local before = redis.call('HGET', KEYS[i], field)
-    redis.call('HSET', KEYS[i], field, before and (before .. lines) or lines)
-  end
-  if fresh then redis.call('EXPIRE', KEYS[i], ttl) end
-  a = a + 2 * tonumber(ARGV[a]) + 1
-end
-return #KEYS
-"""
-
-
-def write_traces(pipe: Any, keys: Keys, traces: dict[str, list[bytes]], ttl: int, *, one_script: bool) -> None:
-    """One script for a batch's traces on one server; one per trace hash on a cluster (its slot)."""
-    by_key: dict[str, list[Any]] = {}
-    for bus_id, entries in traces.items():
-        by_key.setdefault(keys.trace(bus_id), []).extend([bus_id, b"".join(e + b"\n" for e in entries)])
-    if one_script:
-        args: list[Any] = [ttl]
-        for pairs in by_key.values():
-            args += [len(pairs) // 2, *pairs]
-        pipe_eval(pipe, WRITE_TRACES, list(by_key), *args)
-        return
-    for key, pairs in by_key.items():
-        pipe_eval(pipe, WRITE_TRACES, [key], ttl, len(pairs) // 2, *pairs)
-
-
 def job_digest(raw: bytes) -> str:
     """The field a job's crash count is stored under (what Lua's ``sha1hex`` computes)."""
     return hashlib.sha1(raw, usedforsecurity=False).hexdigest()
@@ -158,10 +125,7 @@ class Outcomes:
     failures: list[str] = field(default_factory=list)
     crash_clears: list[tuple[str, bytes]] = field(default_factory=list)
     acked_writes: list[Callable[[Any], Any]] = field(default_factory=list)
-    traces: dict[str, list[bytes]] = field(default_factory=dict)
-    event_counts: Counter[str] = field(default_factory=Counter)
-    latencies: Counter[tuple[str, str, int]] = field(default_factory=Counter)
-    latency_sums: dict[tuple[str, str], float] = field(default_factory=dict)
+    observed: Observations = field(default_factory=Observations)
     processed: Counter[str] = field(default_factory=Counter)
     failed: Counter[str] = field(default_factory=Counter)
 
@@ -173,9 +137,7 @@ class Outcomes:
             or self.failures
             or self.crash_clears
             or self.acked_writes
-            or self.traces
-            or self.event_counts
-            or self.latencies
+            or self.observed
         )
 
     def finished(self, queue: str, raw: bytes, *, failed: bool = False) -> None:
@@ -188,9 +150,6 @@ class Outcomes:
     def push(self, queue: str, job: str) -> None:
         self.pushes.setdefault(queue, []).append(job)
 
-    def trace(self, bus_id: str, entry: bytes) -> None:
-        self.traces.setdefault(bus_id, []).append(entry)
-
     def merge(self, other: Outcomes) -> None:
         self.acks += other.acks
         for queue, jobs in other.pushes.items():
@@ -199,12 +158,7 @@ class Outcomes:
         self.failures += other.failures
         self.crash_clears += other.crash_clears
         self.acked_writes += other.acked_writes
-        for bus_id, entries in other.traces.items():
-            self.traces.setdefault(bus_id, []).extend(entries)
-        self.event_counts.update(other.event_counts)
-        self.latencies.update(other.latencies)
-        for key, total in other.latency_sums.items():
-            self.latency_sums[key] = self.latency_sums.get(key, 0.0) + total
+        self.observed.merge(other.observed)
         self.processed.update(other.processed)
         self.failed.update(other.failed)
 
@@ -233,10 +187,7 @@ class Outcomes:
                 key = keys.throughput(queue, kind, minute // 60)
                 pipe.hincrby(key, str(minute), count)
                 pipe.expire(key, THROUGHPUT_TTL)
-        if self.traces:
-            write_traces(pipe, keys, self.traces, trace_ttl, one_script=scripts)
-        if self.event_counts or self.latencies:
-            metrics.write(pipe, keys, minute, self.event_counts, self.latencies, self.latency_sums, one_script=scripts)
+        self.observed.write(pipe, keys, minute, trace_ttl, scripts=scripts)
 
 
 @dataclass(slots=True)

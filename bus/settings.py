@@ -69,6 +69,10 @@ class ObserveSettings:
     """Seconds a trace is kept: about 1.1 KB of Redis memory per traced event (~1.1 GB per million)."""
     metrics: bool = True
     """Counts per event type, and publish-to-handler latency per subscription (``bus stats``, /metrics)."""
+    flush_interval: float = 1.0
+    """Seconds a worker holds traces and metrics before writing them, in one round trip with
+    its next batch: they cost a write per interval, not per batch, and never delay a job.
+    A worker killed with -9 loses what it held; 0 writes them with every batch."""
     precise_publish_time: bool = False
     """Also stamp ``bus_published_at_ms`` on published events, for millisecond latency figures
     (an extra attribute Ruby and Node ignore; off, latency is measured to the second)."""
@@ -76,6 +80,8 @@ class ObserveSettings:
     def __post_init__(self) -> None:
         if not 0 <= self.trace_sample <= 1:
             raise ConfigurationError("observe.trace_sample must be between 0 and 1")
+        if self.flush_interval < 0:
+            raise ConfigurationError("observe.flush_interval must not be negative")
         if self.trace_ttl <= 0:
             raise ConfigurationError("observe.trace_ttl must be positive")
 

@@ -26,6 +26,7 @@ from bus.envelope import DRIVER_PROXY, WORKER_CLASS, Job, decode_job, dumps
 from bus.errors import ConfigurationError, MalformedJob, PoisonJob, RedisUnavailable
 from bus.jobs import JobRunner
 from bus.keys import INCOMING_QUEUE
+from bus.observations import Observations
 from bus.pool import JobPool
 from bus.queues import (
     MOVE_BACK,
@@ -95,6 +96,9 @@ class Worker:
         self._stopping = threading.Event()
         self._grace_deadline: float | None = None
         self._pending = Outcomes()
+        self._observed = Observations()
+        self._observed_at = time.monotonic()
+        self._flush_interval = bus.settings.observe.flush_interval
         self.inflight = Inflight(self.keys, self.id, self.queues)
         self._last_promote = 0.0
         self._version: int | None = None
@@ -197,6 +201,7 @@ class Worker:
             self._housekeeper.join()
         try:
             patience = max(5.0, (self._grace_deadline or time.monotonic()) - time.monotonic())
+            self._pending.observed.merge(self._observed)
             with_retries(lambda: self._flush(self._pending), what="final flush", patience=patience)
             moved = requeue_inflight(self.redis, self.keys, self.id, self.queues, crashed=False)
             if moved:
@@ -307,6 +312,7 @@ class Worker:
     def _exchange(self, want: int) -> list[Reserved]:
         """Record pending outcomes and reserve up to ``want`` jobs per queue, in one trip."""
         pending, self._pending = self._pending, Outcomes()
+        self._hold_observations(pending)
         promote = time.monotonic() - self._last_promote > self.settings.retry_poll_interval
 
         written = self.atomic  # on a single server the writes travel with the acks, in one MULTI
@@ -355,6 +361,14 @@ class Worker:
             self.inflight.reserved(queue, (r.raw for r in reserved))
             batch += reserved
         return batch
+
+    def _hold_observations(self, outcomes: Outcomes) -> None:
+        """Keep traces and metrics back, then send them all with ``outcomes`` once the interval is up."""
+        self._observed.merge(outcomes.observed)
+        outcomes.observed = Observations()
+        if self._observed and time.monotonic() - self._observed_at >= self._flush_interval:
+            outcomes.observed, self._observed = self._observed, Observations()
+            self._observed_at = time.monotonic()
 
     def _flush(self, outcomes: Outcomes) -> None:
         if not outcomes:

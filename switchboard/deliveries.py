@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from bus.connection import as_text
+from bus.connection import as_text, pipe_eval
 from switchboard.keys import SwitchboardKeys
 
 
@@ -101,27 +101,31 @@ class Deliveries:
         self.retention = retention
         self.stale_after = stale_after
 
-    def claim(self, delivery_id: str, now: float, initial: dict[str, str]) -> Claim:
+    def queue_claim(self, pipe: Any, delivery_id: str, now: float, initial: dict[str, str]) -> None:
+        """Queue the claim on ``pipe`` (its reply comes first: read it with :func:`claim_of`),
+        with the record's index entry and the index trim, so all take one round trip."""
         args: list[str] = []
         for key, value in initial.items():
             args += [key, value]
-        result = self.redis.eval(
-            _CLAIM, 1, self.keys.delivery(delivery_id), now, self.stale_after, self.retention, *args
-        )
-        claim = Claim(result.decode() if isinstance(result, bytes) else result)
-        if claim is Claim.NEW:
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.zadd(self.keys.deliveries, {delivery_id: now})
-            pipe.zremrangebyscore(self.keys.deliveries, "-inf", now - self.retention)
-            pipe.execute()
-        return claim
+        pipe_eval(pipe, _CLAIM, [self.keys.delivery(delivery_id)], now, self.stale_after, self.retention, *args)
+        pipe.zadd(self.keys.deliveries, {delivery_id: now}, nx=True)
+        pipe.zremrangebyscore(self.keys.deliveries, "-inf", now - self.retention)
 
-    def update(self, delivery_id: str, now: float, **fields: str | int | float | None) -> None:
+    def claim(self, delivery_id: str, now: float, initial: dict[str, str]) -> Claim:
+        pipe = self.redis.pipeline(transaction=False)
+        self.queue_claim(pipe, delivery_id, now, initial)
+        return claim_of(pipe.execute()[0])
+
+    def queue_update(self, pipe: Any, delivery_id: str, now: float, **fields: str | int | float | None) -> None:
+        """Queue a change of the record on ``pipe``; ``None`` values are left as they are."""
         values = {k: str(v) for k, v in fields.items() if v is not None}
         values["updated_at"] = str(now)
-        pipe = self.redis.pipeline(transaction=False)
         pipe.hset(self.keys.delivery(delivery_id), mapping=values)
         pipe.expire(self.keys.delivery(delivery_id), self.retention)
+
+    def update(self, delivery_id: str, now: float, **fields: str | int | float | None) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        self.queue_update(pipe, delivery_id, now, **fields)
         pipe.execute()
 
     def get(self, delivery_id: str) -> Delivery | None:
@@ -196,12 +200,19 @@ class Suppressions:
     def remove(self, channel: str, digest: str) -> bool:
         return bool(self.redis.hdel(self.keys.suppressions(channel), digest))
 
+    def queue_lookup(self, pipe: Any, channel: str, digests: list[str]) -> None:
+        """Queue the lookup of these (one or more) digests; read its reply with :meth:`found`."""
+        pipe.hmget(self.keys.suppressions(channel), digests)
+
+    @staticmethod
+    def found(digests: list[str], reply: list[Any]) -> set[str]:
+        return {d for d, v in zip(digests, reply, strict=True) if v is not None}
+
     def suppressed(self, channel: str, digests: list[str]) -> set[str]:
         """Which of these recipient digests are suppressed."""
         if not digests:
             return set()
-        values = self.redis.hmget(self.keys.suppressions(channel), digests)
-        return {d for d, v in zip(digests, values, strict=True) if v is not None}
+        return self.found(digests, self.redis.hmget(self.keys.suppressions(channel), digests))
 
     def list(self, channel: str) -> list[dict[str, Any]]:
         out = []
@@ -209,6 +220,10 @@ class Suppressions:
             entry = json.loads(raw)
             out.append({"channel": channel, "digest": as_text(digest), **entry})
         return sorted(out, key=lambda e: e.get("added_at") or 0)
+
+
+def claim_of(reply: Any) -> Claim:
+    return Claim(reply.decode() if isinstance(reply, bytes) else reply)
 
 
 def _strings(raw: dict[Any, Any]) -> dict[str, str]:

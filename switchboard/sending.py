@@ -1,5 +1,8 @@
 """One notification request, end to end: validate, claim, render, send, record, announce.
 
+Two round trips to Redis per send besides the bus's own: before the provider call, the
+claim with the suppression lookup; after it, the record with its outcome event.
+
 Outcomes map onto the bus: a passing provider failure raises ``RetryLater`` (the bus
 retries with backoff, at least as long as the provider asked); what can never succeed
 raises ``Reject`` (the bus records it in the failed list, where an operator can retry it
@@ -18,7 +21,7 @@ from typing import Any
 
 from bus import Bus, Reject, RetryLater
 from switchboard.channels import Channel
-from switchboard.deliveries import Claim, Deliveries, Status, Suppressions
+from switchboard.deliveries import Claim, Deliveries, Status, Suppressions, claim_of
 from switchboard.errors import (
     PermanentProviderError,
     ProviderConfigurationError,
@@ -82,7 +85,7 @@ class Sender:
         request = self._request(notification, attributes)
         recipients = notification.recipients()
         digests = [recipient_digest(r) for r in recipients]
-        claim = self.deliveries.claim(request.delivery_id, self.clock(), self._initial_record(request, digests))
+        claim, suppressed = self._claim(request, digests)
         if claim is Claim.DONE:
             log.info("delivery %s already decided; not sending again", request.delivery_id)
             return
@@ -90,7 +93,6 @@ class Sender:
             raise RetryLater(
                 f"delivery {request.delivery_id} is being sent by another worker", self.deliveries.stale_after
             )
-        suppressed = self.suppressions.suppressed(request.channel, digests)
         allowed = [r for r, d in zip(recipients, digests, strict=True) if d not in suppressed]
         if not allowed:
             self._finish(request, Status.SUPPRESSED, error="every recipient is suppressed")
@@ -99,6 +101,15 @@ class Sender:
             self._retry_later(request, f"channel stopped: {self.stopped[request.channel]}", self._config_delay())
         message = self._message(request, allowed)
         self._send(request, message)
+
+    def _claim(self, request: Request, digests: list[str]) -> tuple[Claim, set[str]]:
+        """Claim the delivery and look its recipients up in the suppression list, in one round trip."""
+        pipe = self.deliveries.redis.pipeline(transaction=False)
+        self.deliveries.queue_claim(pipe, request.delivery_id, self.clock(), self._initial_record(request, digests))
+        if digests:
+            self.suppressions.queue_lookup(pipe, request.channel, digests)
+        replies = pipe.execute()
+        return claim_of(replies[0]), self.suppressions.found(digests, replies[-1]) if digests else set()
 
     def _request(self, notification: Notification, attributes: dict[str, Any]) -> Request:
         request_id = notification.idempotency_key or str(attributes.get("bus_id") or "")
@@ -239,7 +250,6 @@ class Sender:
     # --- recording and announcing ------------------------------------------------------
     def _finish(self, request: Request, status: Status, **fields: Any) -> None:
         now = self.clock()
-        self.deliveries.update(request.delivery_id, now, status=status.value, **fields)
         outcome = "sent" if status is Status.SENT else "failed"
         n = request.notification
         event: dict[str, Any] = {
@@ -256,4 +266,12 @@ class Sender:
             "error_code": fields.get("code"),
             "finished_at": datetime.fromtimestamp(now).astimezone().isoformat(),
         }
-        self.bus.publish(f"{request.channel}_{outcome}", {k: v for k, v in event.items() if v is not None})
+
+        def record(pipe: Any) -> None:
+            self.deliveries.queue_update(pipe, request.delivery_id, now, status=status.value, **fields)
+
+        self.bus.publish_with(
+            record,
+            f"{request.channel}_{outcome}",
+            {k: v for k, v in event.items() if v is not None},
+        )

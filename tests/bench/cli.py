@@ -52,6 +52,7 @@ DEFAULTS: dict[str, tuple[Any, Any]] = {
     "idle_seconds": (3.0, 1.0),
     "layouts": ("combined,driver-first,split", "combined,split"),
     "notifications": (2_000, 300),
+    "provider_latency": ("0,100", "0,100"),
 }
 PACKAGES = ("redis", "hiredis", "dramatiq", "py-queue-bus")
 
@@ -81,6 +82,9 @@ def parse(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--peer-repeat", type=int, default=1, help="runs of each peer per scenario (default 1)")
     parser.add_argument("--threads", type=int, default=8, help="Dramatiq worker threads per process (default 8)")
     parser.add_argument("--notifications", type=int, help="notifications per channel and run (default 2,000)")
+    parser.add_argument(
+        "--provider-latency", help="switchboard: ms the emulators take per answer, comma-separated (default 0,100)"
+    )
     args = parser.parse_args(argv)
     scenarios = [s.strip() for s in args.scenario.split(",") if s.strip()]
     unknown = [s for s in scenarios if s not in SCENARIOS]
@@ -99,6 +103,10 @@ def parse(argv: Sequence[str] | None) -> Options:
     if any(layout not in LAYOUTS for layout in layouts) or not layouts:
         parser.error(f"--layouts takes {', '.join(LAYOUTS)}")
     workers = [int(w) for w in str(value("workers")).split(",") if w.strip()]
+    try:
+        latencies = [float(ms) / 1000 for ms in str(value("provider_latency")).split(",") if ms.strip()]
+    except ValueError:
+        parser.error("--provider-latency takes milliseconds, comma-separated, e.g. 0,100")
     return Options(
         scenarios=scenarios,
         repeat=max(1, value("repeat")),
@@ -117,6 +125,7 @@ def parse(argv: Sequence[str] | None) -> Options:
         peer_repeat=max(1, args.peer_repeat),
         threads=args.threads,
         notifications=max(50, value("notifications")),
+        provider_latencies=latencies or [0.0],
     )
 
 

@@ -44,6 +44,7 @@ class Options:
     peer_repeat: int = 1
     threads: int = 8
     notifications: int = 2000
+    provider_latencies: list[float] = field(default_factory=lambda: [0.0, 0.1])
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 class EmulatorProcess:
     """``python -m tests.emulators`` on free ports."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, latency: float = 0.0) -> None:
+        self.latency = latency
         self.account_file = workdir / "fcm-service-account.json"
         self.module = "tests.emulators"
         self.process: subprocess.Popen[str] | None = None
@@ -29,6 +30,7 @@ class EmulatorProcess:
 
     def start(self) -> EmulatorProcess:
         command = [sys.executable, "-m", self.module, "--json", "--service-account", str(self.account_file)]
+        command += ["--latency", str(self.latency)]
         self.process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
         line = self.process.stdout.readline() if self.process.stdout is not None else ""
         if not line:

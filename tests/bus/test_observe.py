@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -13,7 +15,7 @@ from bus.cli import main
 from bus.metrics import event_counts, latency, prometheus_lines
 from bus.settings import BusSettings, ObserveSettings
 from bus.tracing import read_trace, timeline, traced
-from tests.bus.helpers import drain
+from tests.bus.helpers import FAST, drain, wait_for
 from tests.clirun import CliRun
 
 
@@ -85,6 +87,31 @@ def test_tracing_and_metrics_can_be_turned_off(redis_url: str, r: redis.Redis) -
     assert r.keys("resque:bus:trace:*") == [] and r.keys("resque:bus:metrics:*") == []
 
 
+@pytest.mark.parametrize("interval", [60.0, 0.2])
+def test_workers_hold_traces_and_metrics_until_the_interval_is_up_or_they_stop(
+    redis_url: str, r: redis.Redis, interval: float
+) -> None:
+    observe = ObserveSettings(trace_sample=1.0, flush_interval=interval)
+    b = Bus(settings=BusSettings(redis_url=redis_url, observe=observe))
+    b.dispatch("app").add("x", lambda a: None)
+    b.subscribe_all()
+    worker = b.worker(["bus_incoming", "app_default"], install_signals=False, settings=FAST)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    bus_id = b.publish("x")
+    wait_for(lambda: int(r.get(b.keys.stat_processed) or 0) == 2)  # driven and ridden, acked
+    if interval > 1:
+        time.sleep(0.3)  # several more turns of the worker's loop
+        assert read_trace(r, b.keys, bus_id) == [] and r.keys("resque:bus:metrics:*") == []
+    else:
+        wait_for(lambda: len(read_trace(r, b.keys, bus_id)) == 3)
+    worker.request_stop()
+    thread.join(10)
+    assert [s.data["step"] for s in read_trace(r, b.keys, bus_id)] == ["published", "driven", "ride"]
+    counts = event_counts(r, b.keys, now=time.time(), minutes=5)
+    assert {t: sum(c) for t, c in counts.items()} == {"x": 1}
+
+
 def test_metrics_count_events_and_latency(redis_url: str, r: redis.Redis) -> None:
     settings = BusSettings(redis_url=redis_url, observe=ObserveSettings(precise_publish_time=True))
     b = Bus(settings=settings)
@@ -93,8 +120,6 @@ def test_metrics_count_events_and_latency(redis_url: str, r: redis.Redis) -> Non
     b.subscribe_all()
     b.publish_many([("order_placed", {"n": n}) for n in range(7)] + [("user_seen", {})] * 3)
     drain(b, ["bus_incoming", *b.app_queues()])
-    import time
-
     counts = event_counts(r, b.keys, now=time.time(), minutes=5)
     assert {t: sum(c) for t, c in counts.items()} == {"order_placed": 7, "user_seen": 3}
     stats = {(s.app, s.sub): s for s in latency(r, b.keys, now=time.time(), minutes=5)}

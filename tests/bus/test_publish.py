@@ -100,6 +100,16 @@ def test_publish_many_is_one_batch_in_order(bus: Bus, r: redis.Redis) -> None:
     assert len(set(ids)) == 500
 
 
+def test_publish_with_sends_the_callers_writes_and_the_event_together(bus: Bus, r: redis.Redis) -> None:
+    bus_id = bus.publish_with(lambda pipe: pipe.hset("record:7", "status", "sent"), "record_sent", {"id": 7})
+    assert r.hget("record:7", "status") == b"sent"
+    [event] = queue_jobs(r, "bus_incoming")
+    assert event["bus_id"] == bus_id and event["id"] == 7
+    with local_mode("suppress"):  # the writes are the caller's: they land whatever the mode
+        bus.publish_with(lambda pipe: pipe.hset("record:8", "status", "sent"), "record_sent", {"id": 8})
+    assert r.hget("record:8", "status") == b"sent" and r.llen("resque:queue:bus_incoming") == 1
+
+
 def test_inline_mode_runs_local_handlers_without_redis() -> None:
     b = Bus("redis://127.0.0.1:1/0", local_mode="inline")  # nothing listens there: must not be needed
     seen: list[dict[str, Any]] = []

@@ -30,6 +30,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--project-id", default="switchboard-emulator")
     parser.add_argument("--service-account", type=Path, help="where to write the FCM service-account JSON")
     parser.add_argument("--json", action="store_true", help="print the settings as one JSON object")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds every answer takes (default 0)")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     return parser.parse_args()
 
@@ -49,6 +50,8 @@ def main() -> None:
     sendgrid = SendGridEmulator(host=args.host, port=args.sendgrid_port, verbose=args.verbose).start()
     twilio = TwilioEmulator(host=args.host, port=args.twilio_port, verbose=args.verbose).start()
     fcm = FcmEmulator(host=args.host, port=args.fcm_port, verbose=args.verbose).start()
+    for emulator in (sendgrid, twilio, fcm):
+        emulator.latency = args.latency
     account_file = _write_account(args.service_account, fcm.trust(generate_service_account(args.project_id)))
     settings = {
         "sendgrid": {"base_url": sendgrid.url, "api_key": sendgrid.api_key},

@@ -96,6 +96,8 @@ class Emulator(ABC):
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, verbose: bool = False) -> None:
         self._address = (host, port)
         self.verbose = verbose
+        self.latency = 0.0
+        """Seconds every unscripted answer waits, as a real provider's API takes time."""
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._scripts: dict[str, deque[Scripted]] = defaultdict(deque)
@@ -201,8 +203,9 @@ class Emulator(ABC):
     def _answer(self, request: RecordedRequest) -> Reply | None:
         """The reply to send, or None to drop the connection."""
         scripted = self._receive(request)
-        if scripted is not None and scripted.delay:
-            self._stopping.wait(scripted.delay)
+        delay = scripted.delay if scripted is not None else self.latency
+        if delay:
+            self._stopping.wait(delay)
         if scripted is not None and scripted.drop:
             return None
         if scripted is not None and scripted.reply is not None:
