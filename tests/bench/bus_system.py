@@ -39,7 +39,9 @@ class BusService:
     """One ``bus`` Worker for the role's queues, with the benchmark's handler on every app."""
 
     def __init__(self, spec: ChildSpec, handler: Handler) -> None:
-        self.bus = bench_bus(spec.url, handler, ObserveSettings(tracing=spec.tracing, metrics=spec.metrics))
+        sample = ObserveSettings().trace_sample if spec.trace_sample is None else spec.trace_sample
+        observe = ObserveSettings(tracing=spec.tracing, metrics=spec.metrics, trace_sample=sample)
+        self.bus = bench_bus(spec.url, handler, observe)
         self.worker = self.bus.worker(
             ROLES[spec.role], install_signals=False, batch_size=spec.batch_size, concurrency=spec.concurrency
         )

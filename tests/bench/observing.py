@@ -1,7 +1,7 @@
-"""``tracing``: the e2e drain with tracing and metrics on (the default), tracing off, and both
-off; and what traces cost in Redis memory.
+"""``tracing``: the e2e drain with tracing and metrics on (the default), every event traced,
+tracing off, and both off; and what traces cost in Redis memory.
 
-The three settings take turns within each repeat, so a change of load on the shared machine
+The four settings take turns within each repeat, so a change of load on the shared machine
 hits them alike. After each drain the server's ``used_memory`` is compared with an empty
 server's, and a sample of ``bus:trace:*`` keys is measured with ``MEMORY USAGE``.
 """
@@ -18,12 +18,13 @@ from tests.bench.harness import Bench
 
 PROCESSES = 2
 SAMPLE = 200
-SETTINGS: tuple[tuple[str, dict[str, bool]], ...] = (
+SETTINGS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("tracing + metrics on (default)", {"tracing": True, "metrics": True}),
+    ("every event traced (trace_sample 1.0)", {"tracing": True, "metrics": True, "trace_sample": 1.0}),
     ("tracing off, metrics on", {"tracing": False, "metrics": True}),
     ("tracing + metrics off", {"tracing": False, "metrics": False}),
 )
-DEFAULT, METRICS_ONLY, NONE = (label for label, _ in SETTINGS)
+DEFAULT, EVERY_EVENT, METRICS_ONLY, NONE = (label for label, _ in SETTINGS)
 
 _PER_MILLION = "traces per million events at the default trace_sample"
 
@@ -37,9 +38,7 @@ def run_tracing(bench: Bench) -> None:
     empty = _empty_server_memory(bench)
     for rep in range(options.repeat):
         for label, flags in SETTINGS:
-            drain = drain_once(
-                bench, "bus", "combined", PROCESSES, options.events, tracing=flags["tracing"], metrics=flags["metrics"]
-            )
+            drain = drain_once(bench, "bus", "combined", PROCESSES, options.events, **flags)
             storage = _storage(bench, drain.events, empty)
             report.add("tracing", _name(label), drain.rate, "ev/s", details={**drain.details(), **storage})
             report.add("tracing", f"workers' CPU per event: {label}", drain.worker_us_per_event, "us")
@@ -62,23 +61,25 @@ def run_tracing(bench: Bench) -> None:
 
 def _compare(bench: Bench) -> None:
     report = bench.report
-    metrics = {label: report.metrics[f"tracing/{_name(label)}"] for label in (DEFAULT, METRICS_ONLY, NONE)}
+    metrics = {label: report.metrics[f"tracing/{_name(label)}"] for label, _ in SETTINGS}
     metrics[DEFAULT].target = ">= 0.8x both off"
     report.compare(metrics[DEFAULT], metrics[NONE], "both off")
+    report.compare(metrics[EVERY_EVENT], metrics[NONE], "both off")
     report.compare(metrics[DEFAULT], metrics[METRICS_ONLY], "tracing off")
     report.compare(metrics[METRICS_ONLY], metrics[NONE], "both off")
     for name in ("trace size per traced event (MEMORY USAGE)", _PER_MILLION):
         report.metrics[f"tracing/{name}"].higher_is_better = False
-    for label in (DEFAULT, METRICS_ONLY, NONE):
+    for label, _ in SETTINGS:
         for name in ("Redis memory growth per event", "workers' CPU per event", "Redis CPU per event"):
             report.metrics[f"tracing/{name}: {label}"].higher_is_better = False
     for name in ("workers' CPU per event", "Redis CPU per event"):
         report.compare(
             report.metrics[f"tracing/{name}: {DEFAULT}"], report.metrics[f"tracing/{name}: {NONE}"], "both off"
         )
-        report.compare(
-            report.metrics[f"tracing/{name}: {METRICS_ONLY}"], report.metrics[f"tracing/{name}: {NONE}"], "both off"
-        )
+        for label in (EVERY_EVENT, METRICS_ONLY):
+            report.compare(
+                report.metrics[f"tracing/{name}: {label}"], report.metrics[f"tracing/{name}: {NONE}"], "both off"
+            )
 
 
 def _empty_server_memory(bench: Bench) -> int:

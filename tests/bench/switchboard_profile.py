@@ -17,13 +17,11 @@ from tests.bench.profiler import top_cprofile
 STEPS: tuple[tuple[str, str, str], ...] = (
     ("handler (Sender.handle), in all", "switchboard/sending.py", "handle"),
     ("  validate the event (pydantic)", "switchboard/events.py", "parse_event"),
-    ("  idempotency claim (EVAL, then ZADD pipeline)", "switchboard/deliveries.py", "claim"),
-    ("  suppression check (HMGET)", "switchboard/deliveries.py", "suppressed"),
+    ("  claim + suppression lookup (one pipeline: EVAL, ZADD, HMGET)", "switchboard/sending.py", "_claim"),
     ("  render the template (Jinja2 sandbox)", "switchboard/templating/store.py", "render"),
     ("  provider call (SDK + HTTP to the emulator)", "switchboard/providers/", "send"),
     ("    of which: the SDK builds the request body", "switchboard/providers/sendgrid.py", "_mail"),
-    ("  record the outcome (HSET + EXPIRE pipeline)", "switchboard/deliveries.py", "update"),
-    ("  outcome event (Bus.publish: one RPUSH)", "bus/core.py", "publish"),
+    ("  record + outcome event (one pipeline: HSET, EXPIRE, RPUSH)", "switchboard/sending.py", "_finish"),
     ("worker loop thread: reserve + ack round trips", "bus/worker.py", "_exchange"),
     ("worker loop thread: drive incoming events", "bus/jobs.py", "drive"),
 )

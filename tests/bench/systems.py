@@ -54,6 +54,8 @@ class ChildSpec:
     result_path: str = ""
     tracing: bool = True
     metrics: bool = True
+    trace_sample: float | None = None
+    """The bus's ``observe.trace_sample``; None: its default."""
     config: str = ""
     """System-specific settings as JSON (the switchboard's emulator endpoints, channel, count)."""
 
