@@ -1,10 +1,10 @@
-"""The worker loop: reserve a batch, run it, record the outcomes, recover, stop cleanly.
+"""The worker loop: reserve a batch, run it, record the outcomes, stop cleanly.
 
 One round trip per batch: the outcomes of the previous batch (acks, fan-out, retries,
 failures, stats) and the reservation of the next one travel in one pipeline, inside
 MULTI on a single server. Jobs wait in this worker's in-flight lists in Redis until
 their outcome is recorded, so a worker killed at any point loses nothing: live workers
-requeue the in-flight jobs of dead ones. A background thread heartbeats and recovers.
+requeue the in-flight jobs of dead ones (``bus.presence``: heartbeat and recovery).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from bus.jobs import JobRunner
 from bus.keys import INCOMING_QUEUE
 from bus.observations import Observations
 from bus.pool import JobPool
+from bus.presence import Presence
 from bus.queues import (
     MOVE_BACK,
     PROMOTE,
@@ -39,7 +40,7 @@ from bus.queues import (
     job_digest,
     parse_reserve,
 )
-from bus.recovery import iso_time, recover_dead_workers, requeue_inflight, unregister
+from bus.recovery import iso_time, requeue_inflight, unregister
 from bus.registry import Registry, SubscriptionCache
 from bus.settings import WorkerSettings
 
@@ -102,7 +103,23 @@ class Worker:
         self.inflight = Inflight(self.keys, self.id, self.queues)
         self._last_promote = 0.0
         self._version: int | None = None
-        self._housekeeper: threading.Thread | None = None
+        self.presence = Presence(
+            self.redis,
+            self.keys,
+            self.id,
+            hostname=self.hostname,
+            describe=lambda: {
+                "host": self.hostname,
+                "pid": self.pid,
+                "queues": self.queues,
+                "concurrency": self.settings.concurrency,
+                "apps": sorted(bus.dispatches),
+            },
+            settings=self.settings,
+            clock=self.clock,
+            atomic=self.atomic,
+            retrying=self._retrying,
+        )
         self._pool: JobPool | None = None
         self._previous_handlers: dict[int, Any] = {}
 
@@ -111,13 +128,11 @@ class Worker:
         """Work until stopped (or, with ``burst``, until the queues are empty); exit code."""
         if self.install_signals and threading.current_thread() is threading.main_thread():
             self._install_signals()
-        self._register()
+        self.presence.register()
         log.info(
             "worker %s started (concurrency %d, batch %d)", self.id, self.settings.concurrency, self.settings.batch_size
         )
-        self._recover()
-        self._housekeeper = threading.Thread(target=self._housekeeping, name="bus-housekeeping", daemon=True)
-        self._housekeeper.start()
+        self.presence.start(self._stopping)
         if self.settings.concurrency > 1:
             self._pool = JobPool(self.settings.concurrency, self.runner.run_alone)
         try:
@@ -166,29 +181,6 @@ class Worker:
         for signum, handler in ((signal.SIGTERM, on_term), (signal.SIGINT, on_term), (signal.SIGALRM, on_alarm)):
             self._previous_handlers[signum] = signal.signal(signum, handler)
 
-    def _register(self) -> None:
-        now = self.clock()
-        info = dumps(
-            {
-                "host": self.hostname,
-                "pid": self.pid,
-                "queues": self.queues,
-                "started_at": now,
-                "concurrency": self.settings.concurrency,
-                "apps": sorted(self.bus.dispatches),
-            }
-        )
-
-        def register() -> None:
-            pipe = self.redis.pipeline(transaction=self.atomic)
-            pipe.sadd(self.keys.workers, self.id)
-            pipe.set(self.keys.worker_started(self.id), time.strftime("%Y-%m-%d %H:%M:%S %z", time.gmtime(now)))
-            pipe.hset(self.keys.bus_workers, self.id, info)
-            pipe.hset(self.keys.workers_heartbeat, self.id, iso_time(now))
-            pipe.execute()
-
-        self._retrying(register, "register worker")
-
     def _shutdown(self) -> None:
         if self._previous_handlers:
             signal.setitimer(signal.ITIMER_REAL, 0)
@@ -197,8 +189,7 @@ class Worker:
         if self._pool is not None:
             self._drain_pool(deadline=self._grace_deadline)
         self._stopping.set()
-        if self._housekeeper is not None:
-            self._housekeeper.join()
+        self.presence.join()
         try:
             patience = max(5.0, (self._grace_deadline or time.monotonic()) - time.monotonic())
             self._pending.observed.merge(self._observed)
@@ -442,31 +433,3 @@ class Worker:
                 if (queue, raw) not in held:
                     self.redis.eval(MOVE_BACK, 2, inflight, key, raw)
                     self.inflight.forget(queue, raw)
-
-    # --- housekeeping thread --------------------------------------------------
-    def _housekeeping(self) -> None:
-        next_recovery = time.monotonic() + self.settings.recovery_interval
-        while not self._stopping.wait(self.settings.heartbeat_interval):
-            try:
-                self.redis.hset(self.keys.workers_heartbeat, self.id, iso_time(self.clock()))
-                if not self.redis.hexists(self.keys.bus_workers, self.id):
-                    log.warning("worker %s was declared dead by another worker; registering again", self.id)
-                    self._register()
-                if time.monotonic() >= next_recovery:
-                    self._recover()
-                    next_recovery = time.monotonic() + self.settings.recovery_interval
-            except TRANSIENT_ERRORS as exc:
-                log.warning("heartbeat failed: %s", exc)
-
-    def _recover(self) -> None:
-        try:
-            recover_dead_workers(
-                self.redis,
-                self.keys,
-                now=self.clock(),
-                dead_after=self.settings.dead_after,
-                hostname=self.hostname,
-                exclude=self.id,
-            )
-        except TRANSIENT_ERRORS as exc:
-            log.warning("dead-worker recovery skipped: %s", exc)
