@@ -56,7 +56,7 @@ def create_app(
 ) -> Starlette:
     """The dashboard for ``bus``; ``allowed_hosts`` defaults to loopback names on a loopback bind."""
     settings = settings or WebSettings()
-    signer = Signer()
+    signer = Signer(settings.signing_key())
     dashboard = Dashboard(
         bus,
         settings,

@@ -1,12 +1,13 @@
 """The dashboard's settings: where it listens and how it authenticates, loaded at the edge.
 
 Read from the ``[web]`` table of the settings file and ``BUS_WEB_TOKEN`` /
-``BUS_WEB_USERNAME`` / ``BUS_WEB_PASSWORD``; only :func:`load_web_settings` looks at files
+``BUS_WEB_USERNAME`` / ``BUS_WEB_PASSWORD`` / ``BUS_WEB_SECRET_KEY``; only :func:`load_web_settings` looks at files
 and the environment. A non-loopback bind address needs authentication (:func:`check_bind`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
 from collections.abc import Mapping
@@ -23,7 +24,9 @@ ENVIRONMENT = {
     "BUS_WEB_TOKEN": "token",
     "BUS_WEB_USERNAME": "username",
     "BUS_WEB_PASSWORD": "password",
+    "BUS_WEB_SECRET_KEY": "secret_key",
 }
+MIN_SECRET_KEY = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +38,9 @@ class WebSettings:
     token: str | None = field(default=None, repr=False)
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+    secret_key: str | None = field(default=None, repr=False)
+    """Signs sign-in cookies and form tokens. Unset: a random key per process, so a restart
+    signs everyone out and several dashboard processes do not accept each other's cookies."""
 
     def __post_init__(self) -> None:
         if isinstance(self.port, bool) or not isinstance(self.port, int) or not 0 <= self.port <= 65535:
@@ -43,11 +49,24 @@ class WebSettings:
             raise ConfigurationError("web.host cannot be empty")
         if bool(self.username) != bool(self.password):
             raise ConfigurationError("web.username and web.password must be set together")
+        if self.secret_key is not None and len(self.secret_key) < MIN_SECRET_KEY:
+            raise ConfigurationError(
+                f"web.secret_key must be at least {MIN_SECRET_KEY} characters "
+                "(python -c 'import secrets; print(secrets.token_hex(32))')"
+            )
 
     @property
     def auth_required(self) -> bool:
         """True if a token or a user/password is configured (then every page asks for it)."""
         return bool(self.token) or bool(self.username and self.password)
+
+    def signing_key(self) -> bytes | None:
+        """The key cookies are signed with, from ``secret_key`` and the credentials, so that
+        changing the token or password signs everyone out; None: make a random one."""
+        if not self.secret_key:
+            return None
+        parts = (self.secret_key, self.token or "", self.username or "", self.password or "")
+        return hashlib.sha256("\x00".join(parts).encode()).digest()
 
     def with_overrides(self, **overrides: Any) -> WebSettings:
         return _build(self, {k: v for k, v in overrides.items() if v is not None}, "override")

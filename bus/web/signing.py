@@ -10,7 +10,7 @@ import time
 
 
 class Signer:
-    """Signs and checks short strings with a key made once per app (restart = sign in again)."""
+    """Signs and checks short strings; without a key of the settings', with one made for this process."""
 
     def __init__(self, key: bytes | None = None) -> None:
         self._key = key or secrets.token_bytes(32)

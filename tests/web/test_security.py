@@ -132,6 +132,29 @@ def test_a_forged_session_cookie_is_refused(locked: Client) -> None:
     assert locked.get("/api/overview").status_code == 401
 
 
+SECRET_KEY = "sk-0d9c51e2-not-for-pages-0123456789abcdef"
+
+
+def test_a_secret_key_keeps_sessions_across_processes_until_the_credentials_change(bus: Bus) -> None:
+    settings = WebSettings(token=SECRET_TOKEN, secret_key=SECRET_KEY)
+    first = Client(create_app(bus, settings), base_url="http://localhost")
+    assert first.submit("/login", {"token": SECRET_TOKEN}).status_code == 303
+    cookies = dict(first.cookies)
+
+    def accepted(other: WebSettings) -> bool:
+        client = Client(create_app(bus, other), base_url="http://localhost", cookies=cookies)
+        return bool(client.get("/api/overview").status_code == 200)
+
+    assert accepted(settings)  # a restart, or a second process behind the same address
+    assert not accepted(WebSettings(token=SECRET_TOKEN))  # no key: each process makes its own
+    assert not accepted(WebSettings(token=SECRET_TOKEN, secret_key=SECRET_KEY[::-1]))
+    assert not accepted(WebSettings(token="a-new-token", secret_key=SECRET_KEY))  # credentials changed
+    # A form token from one process is good at the other.
+    token = first.csrf()
+    second = Client(create_app(bus, settings), base_url="http://localhost", cookies=dict(first.cookies))
+    assert second.post("/apps/who-gets", data={"event_type": "x"}, headers={"x-csrf-token": token}).status_code == 200
+
+
 def test_secrets_never_appear_on_any_page(r: redis.Redis, redis_url: str) -> None:
     port = redis_url.rsplit(":", 1)[1]
     url_password = "redis-pw-91f3-not-for-pages"
@@ -142,7 +165,7 @@ def test_secrets_never_appear_on_any_page(r: redis.Redis, redis_url: str) -> Non
     fill_queue(r, "shop_default", [rider_job("shop", "order_placed", "order_placed", "shop_default", id=1)])
     r.rpush("resque:failed", failure())
     schedule(r, 2_000_000_000, delayed_job("later"))
-    settings = WebSettings(token=SECRET_TOKEN, username="ops", password=SECRET_PASSWORD)
+    settings = WebSettings(token=SECRET_TOKEN, username="ops", password=SECRET_PASSWORD, secret_key=SECRET_KEY)
     with Client(create_app(b, settings), base_url="http://localhost") as c:
         assert c.submit("/login", {"token": SECRET_TOKEN}).status_code == 303
         ref = c.get("/api/overview").json()  # a JSON endpoint too
@@ -153,7 +176,7 @@ def test_secrets_never_appear_on_any_page(r: redis.Redis, redis_url: str) -> Non
         bodies.append(c.submit("/apps/shop/unsubscribe"))  # a confirmation page
         for response in bodies:
             text = response.text + json.dumps(dict(response.headers))
-            for secret in (SECRET_TOKEN, SECRET_PASSWORD, url_password):
+            for secret in (SECRET_TOKEN, SECRET_PASSWORD, SECRET_KEY, url_password):
                 assert secret not in text, response.url
         assert "***@127.0.0.1" in c.page("/").text
     b.close()

@@ -30,6 +30,9 @@ def test_file_then_environment_then_overrides(tmp_path: Path) -> None:
     s = load_web_settings(file, environ={"BUS_WEB_TOKEN": "t0k", "BUS_WEB_PASSWORD": "p2"}, port=9100)
     assert (s.host, s.port, s.username, s.password, s.token) == ("0.0.0.0", 9100, "ops", "p2", "t0k")
     assert "p2" not in repr(s) and "t0k" not in repr(s)
+    key = "k" * 40
+    keyed = load_web_settings(file, environ={"BUS_WEB_SECRET_KEY": key})
+    assert keyed.secret_key == key and key not in repr(keyed)
     via_env = load_web_settings(environ={"BUS_SETTINGS": str(file)})
     assert via_env.port == 9000
 
@@ -43,6 +46,7 @@ def test_file_then_environment_then_overrides(tmp_path: Path) -> None:
         ('colour = "red"', "unknown web setting(s) colour"),
         ('username = "ops"', "must be set together"),
         ("token = 5", "must be a string"),
+        ('secret_key = "short"', "web.secret_key must be at least 32 characters"),
     ],
 )
 def test_bad_settings_are_explained(tmp_path: Path, table: str, message: str) -> None:
