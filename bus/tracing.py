@@ -126,6 +126,27 @@ def read_trace(redis: Any, keys: Keys, bus_id: str) -> list[Step]:
     return sorted(steps, key=lambda s: (s.at, s.data.get("step") != "published"))
 
 
+def why_untraced(settings: ObserveSettings, bus_id: str) -> str:
+    """Why an event has no trace, as far as the settings can tell."""
+    if not settings.tracing:
+        return "tracing is off ([bus.observe] tracing)"
+    if not traced(settings, bus_id):
+        return f"it is outside the trace sample ([bus.observe] trace_sample = {settings.trace_sample:g})"
+    return f"its trace expired ([bus.observe] trace_ttl = {settings.trace_ttl:g} s), it has not been driven yet, or it is unknown"
+
+
+def gap_in(steps: list[Step], settings: ObserveSettings, bus_id: str) -> str | None:
+    """Why a trace has rides but no publication or fan-out; None when it has them."""
+    if not steps or any(s.data.get("step") == "driven" for s in steps):
+        return None
+    if not traced(settings, bus_id):
+        return (
+            f"outside the trace sample ([bus.observe] trace_sample = {settings.trace_sample:g}): only its retries "
+            "and failures were recorded"
+        )
+    return "its publication and fan-out were not recorded (driven with tracing off, or by a worker killed before it wrote them)"
+
+
 def timeline(steps: list[Step]) -> str:
     """Readable lines: time, offset from publication, what happened."""
     if not steps:

@@ -131,13 +131,15 @@ def events(env: Env, event_type: str | None, since: str | None, limit: int, foll
 @common
 def trace(env: Env, bus_id: str) -> None:
     """What happened to event BUS_ID: published, driven to whom, each ride's outcome."""
-    from bus.tracing import read_trace, timeline
+    from bus.tracing import gap_in, read_trace, timeline, why_untraced
 
     b = env.bus()
+    observe = b.settings.observe
     steps = read_trace(b.redis, b.keys, bus_id)
     if not steps:
-        raise click.UsageError(f"no trace for {bus_id} (not traced, expired after [bus.observe] trace_ttl, or unknown)")
-    env.emit([{"at": s.at, **s.data} for s in steps], timeline(steps))
+        raise click.UsageError(f"no trace for {bus_id}: {why_untraced(observe, bus_id)}")
+    gap = gap_in(steps, observe, bus_id)
+    env.emit([{"at": s.at, **s.data} for s in steps], f"({gap})\n{timeline(steps)}" if gap else timeline(steps))
 
 
 @cli.command()

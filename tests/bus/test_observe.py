@@ -131,6 +131,24 @@ def test_metrics_count_events_and_latency(redis_url: str, r: redis.Redis) -> Non
     assert 'le="+Inf"} 10' in lines
 
 
+def test_trace_says_why_an_event_has_no_or_a_partial_trace(redis_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    b = Bus(settings=BusSettings(redis_url=redis_url))  # trace_sample 0.2: failures traced whatever the sample
+    b.dispatch("shop").add("order_placed", lambda a: 1 / 0, retry=Retry(max_retries=0))
+    b.subscribe_all()
+    ids = [b.publish("order_placed", {"n": n}) for n in range(30)]
+    unsampled = next(i for i in ids if not traced(b.settings.observe, i))
+    sampled = next(i for i in ids if traced(b.settings.observe, i))
+    drain(b, ["bus_incoming", "shop_default"])
+    run = CliRun(main, capsys, "--redis-url", redis_url)
+    code, out, _ = run("trace", unsampled)
+    assert code == 0 and "outside the trace sample" in out.splitlines()[0] and "failed" in out
+    code, out, _ = run("trace", sampled)
+    assert code == 0 and "outside the trace sample" not in out and "driven by" in out
+    code, _, err = run("trace", "1-nope")
+    expected = "outside the trace sample" if not traced(b.settings.observe, "1-nope") else "trace expired"
+    assert code == 2 and expected in err
+
+
 def test_trace_and_stats_commands(redis_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     b = Bus(settings=BusSettings(redis_url=redis_url, observe=ObserveSettings(trace_sample=1.0)))
     b.dispatch("shop").add("order_placed", lambda a: None)

@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from bus.connection import as_text
 from bus.logger.stream import LoggedEvent, parse_entry
-from bus.tracing import Step, read_trace
+from bus.tracing import Step, gap_in, read_trace, why_untraced
 from bus.web import metrics
 from bus.web.dashboard import Dashboard, dashboard_of
 
@@ -196,7 +196,8 @@ def trace(request: Request) -> Response:
         "rows": [{"s": s, "at": _utc_ms(s.at), "offset_ms": (s.at - start) * 1000} for s in steps],
         "to_the_second": not any("published_at_ms" in s.data for s in steps),
         "logged": logged,
-        "observe": dash.bus.settings.observe,
+        "gap": gap_in(steps, dash.bus.settings.observe, bus_id),
+        "untraced": why_untraced(dash.bus.settings.observe, bus_id),
     }
     status = 200 if steps or logged else 404
     return dash.render(request, "trace.html", context, partial="trace_live.html", status_code=status)
