@@ -151,7 +151,7 @@ class JobRunner:
         """Trace the ride and count its publish-to-handler latency (successful rides only)."""
         observe = self.observe
         attributes = job.attributes
-        now_ms = time.time() * 1000
+        now_ms = time.time() * 1000  # latency: against the publisher host's clock, as bus_published_at is
         if observe.metrics and outcome == "succeeded":
             published = publish_ms(attributes)
             if published is not None:
@@ -168,7 +168,7 @@ class JobRunner:
                 queue=reserved.queue,
                 outcome=outcome,
                 attempt=job.attempt,
-                at_ms=int(now_ms),
+                at_ms=int(self.clock() * 1000),  # the server's clock, as the driven step's
                 duration_ms=(time.perf_counter() - started) * 1000,
                 worker=self.worker_id,
                 error=text,

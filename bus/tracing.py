@@ -78,6 +78,9 @@ def ride_entry(
     return orjson.dumps(entry)
 
 
+_ORDER = {"published": 0, "driven": 1, "ride": 2}  # for steps in the same millisecond
+
+
 @dataclass(frozen=True, slots=True)
 class Step:
     at: float
@@ -123,7 +126,7 @@ def read_trace(redis: Any, keys: Keys, bus_id: str) -> list[Step]:
             published = data.get("published_at_ms")
             when = float(published) / 1000 if published else float(data.get("published_at") or 0)
             steps.append(Step(when, {"step": "published", "host": data.get("host"), "at": when * 1000}))
-    return sorted(steps, key=lambda s: (s.at, s.data.get("step") != "published"))
+    return sorted(steps, key=lambda s: (s.at, _ORDER.get(str(s.data.get("step")), len(_ORDER))))
 
 
 def why_untraced(settings: ObserveSettings, bus_id: str) -> str:
@@ -132,7 +135,10 @@ def why_untraced(settings: ObserveSettings, bus_id: str) -> str:
         return "tracing is off ([bus.observe] tracing)"
     if not traced(settings, bus_id):
         return f"it is outside the trace sample ([bus.observe] trace_sample = {settings.trace_sample:g})"
-    return f"its trace expired ([bus.observe] trace_ttl = {settings.trace_ttl:g} s), it has not been driven yet, or it is unknown"
+    return (
+        f"its trace expired ([bus.observe] trace_ttl = {settings.trace_ttl:g} s), it has not been driven yet, "
+        "or it is unknown"
+    )
 
 
 def gap_in(steps: list[Step], settings: ObserveSettings, bus_id: str) -> str | None:
@@ -144,7 +150,10 @@ def gap_in(steps: list[Step], settings: ObserveSettings, bus_id: str) -> str | N
             f"outside the trace sample ([bus.observe] trace_sample = {settings.trace_sample:g}): only its retries "
             "and failures were recorded"
         )
-    return "its publication and fan-out were not recorded (driven with tracing off, or by a worker killed before it wrote them)"
+    return (
+        "its publication and fan-out were not recorded (driven with tracing off, or by a worker killed before "
+        "it wrote them)"
+    )
 
 
 def timeline(steps: list[Step]) -> str:

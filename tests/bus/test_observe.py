@@ -14,7 +14,7 @@ from bus import Bus, Retry
 from bus.cli import main
 from bus.metrics import event_counts, latency, prometheus_lines
 from bus.settings import BusSettings, ObserveSettings
-from bus.tracing import read_trace, timeline, traced
+from bus.tracing import driven_entry, read_trace, ride_entry, timeline, traced
 from tests.bus.helpers import FAST, drain, wait_for
 from tests.clirun import CliRun
 
@@ -129,6 +129,18 @@ def test_metrics_count_events_and_latency(redis_url: str, r: redis.Redis) -> Non
     assert 'bus_events_total{type="order_placed"} 7' in lines
     assert 'bus_handler_latency_ms_count{app="shop",sub="order_placed"} 7' in lines
     assert 'le="+Inf"} 10' in lines
+
+
+def test_steps_in_the_same_millisecond_read_in_causal_order(redis_url: str, r: redis.Redis) -> None:
+    b = Bus(redis_url)
+    bus_id, at = "1795841391-0000-4000-8000-000000000001", 1795841391_000
+    ride = ride_entry(
+        {"bus_id": bus_id}, queue="q", outcome="succeeded", attempt=0, at_ms=at, duration_ms=0.1, worker="w"
+    )
+    driven = driven_entry({"bus_published_at": at // 1000}, [], at_ms=at, worker="w")
+    r.hset(b.keys.trace(bus_id), bus_id, ride + b"\n" + driven + b"\n")  # written in the other order
+    assert [s.data["step"] for s in read_trace(r, b.keys, bus_id)] == ["published", "driven", "ride"]
+    b.close()
 
 
 def test_trace_says_why_an_event_has_no_or_a_partial_trace(redis_url: str, capsys: pytest.CaptureFixture[str]) -> None:
