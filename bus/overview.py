@@ -26,13 +26,9 @@ class QueueStat:
 
 
 @dataclass(frozen=True, slots=True)
-class WorkerStat:
-    id: str
-    host: str
-    pid: int
-    queues: tuple[str, ...]
-    started_at: float
-    heartbeat: float | None
+class WorkerStat(WorkerInfo):
+    """A registered worker and what ``bus workers`` adds: alive or not, in-flight jobs, counters."""
+
     alive: bool
     in_flight: int
     processed: int
@@ -91,20 +87,7 @@ def worker_stats(
         in_flight = sum(int(next(replies)) for _ in info.queues)
         processed, failed = int(next(replies) or 0), int(next(replies) or 0)
         alive = not info.is_dead(now=now, dead_after=dead_after, hostname=hostname)
-        out.append(
-            WorkerStat(
-                info.id,
-                info.host,
-                info.pid,
-                info.queues,
-                info.started_at,
-                info.heartbeat,
-                alive,
-                in_flight,
-                processed,
-                failed,
-            )
-        )
+        out.append(WorkerStat(**info.values(), alive=alive, in_flight=in_flight, processed=processed, failed=failed))
     return out
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,6 +46,10 @@ class WorkerInfo:
             started_at=float(data.get("started_at") or 0),
             heartbeat=heartbeat,
         )
+
+    def values(self) -> dict[str, Any]:
+        """Its fields by name, to build a fuller view of the same worker."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     def is_dead(self, *, now: float, dead_after: float, hostname: str) -> bool:
         """Dead if its heartbeat is stale, or it ran on this host and its pid is gone."""

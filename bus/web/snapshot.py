@@ -8,7 +8,7 @@ from typing import Any
 
 from bus.connection import as_text
 from bus.keys import Keys
-from bus.overview import MinuteCount, queue_stats, throughput, totals, worker_stats
+from bus.overview import MinuteCount, WorkerStat, queue_stats, throughput, totals, worker_stats
 from bus.recovery import parse_iso_time
 from bus.web import delayed
 from bus.web.jobs import JobView, view_job
@@ -35,18 +35,11 @@ class QueueRow:
 
 
 @dataclass(frozen=True, slots=True)
-class WorkerRow:
-    id: str
-    host: str
-    pid: int
-    queues: tuple[str, ...]
-    started_at: float
-    heartbeat: float | None
-    alive: bool
-    in_flight: int
-    processed: int
-    failed: int
-    current: tuple[str, ...]
+class WorkerRow(WorkerStat):
+    """A worker as the overview lists it: its stats and the jobs it is running; ``kind`` is
+    ``resque`` for a Ruby or Node worker registered the Resque way."""
+
+    current: tuple[str, ...] = ()
     kind: str = "bus"
     """``bus`` for workers of this library, ``resque`` for Ruby/Node workers on the same Redis."""
 
@@ -158,21 +151,7 @@ def _bus_workers(redis: Any, keys: Keys, *, now: float, dead_after: float, hostn
         current = [view_job(0, raw).summary for queue in s.queues for raw in next(replies)]
         if marked and not current:
             current = [_marked_job(marked)]
-        rows.append(
-            WorkerRow(
-                id=s.id,
-                host=s.host,
-                pid=s.pid,
-                queues=s.queues,
-                started_at=s.started_at,
-                heartbeat=s.heartbeat,
-                alive=s.alive,
-                in_flight=s.in_flight,
-                processed=s.processed,
-                failed=s.failed,
-                current=tuple(current),
-            )
-        )
+        rows.append(WorkerRow(**s.values(), current=tuple(current)))
     return rows
 
 
