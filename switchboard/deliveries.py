@@ -10,6 +10,7 @@ after the provider accepted a message but before it recorded ``sent`` leaves the
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -33,6 +34,9 @@ class Status(StrEnum):
 
 
 FINAL = (Status.SENT, Status.FAILED, Status.SUPPRESSED)
+OUTCOMES = (Status.RETRYING, Status.SENT, Status.FAILED, Status.SUPPRESSED, Status.STALLED)
+"""What a send can end in, each counted as it happens."""
+DAY = 86400
 
 
 class Claim(StrEnum):
@@ -177,13 +181,41 @@ class Deliveries:
                 break
         return out
 
-    def counts(self) -> dict[str, dict[str, int]]:
-        """Records by channel and status, for /metrics and the dashboard."""
-        counts: dict[str, dict[str, int]] = {}
-        for delivery in self.iterate():
-            by_status = counts.setdefault(delivery.fields.get("channel", "?"), {})
-            by_status[delivery.status] = by_status.get(delivery.status, 0) + 1
-        return counts
+    def queue_finish(self, pipe: Any, delivery_id: str, channel: str, now: float, status: str, **fields: Any) -> None:
+        """Queue what a send ended in: the record's new status and fields, and its outcome counted."""
+        self.queue_update(pipe, delivery_id, now, status=status, **fields)
+        self.queue_outcome(pipe, channel, status, now)
+
+    def finish(self, delivery_id: str, channel: str, now: float, status: str, **fields: Any) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        self.queue_finish(pipe, delivery_id, channel, now, status, **fields)
+        pipe.execute()
+
+    def queue_outcome(self, pipe: Any, channel: str, status: str, now: float) -> None:
+        """Count an outcome, in all and for its day, with the record's own writes: /metrics and
+        the dashboard read these counters instead of every record. A write retried after a
+        lost reply may count twice."""
+        field, day = f"{channel}:{status}", self.keys.outcomes_on(utc_day(now))
+        pipe.hincrby(self.keys.outcomes, field, 1)
+        pipe.hincrby(day, field, 1)
+        pipe.expire(day, self.retention + DAY)
+
+    def outcome_totals(self) -> dict[str, dict[str, int]]:
+        """Every outcome counted so far, by channel and status."""
+        return _by_channel(self.redis.hgetall(self.keys.outcomes))
+
+    def outcomes_since(self, now: float, days: int) -> dict[str, dict[str, int]]:
+        """Outcomes of the last ``days`` UTC days, today included, by channel and status."""
+        pipe = self.redis.pipeline(transaction=False)
+        for back in range(days):
+            pipe.hgetall(self.keys.outcomes_on(utc_day(now - back * DAY)))
+        total: dict[str, dict[str, int]] = {}
+        for raw in pipe.execute():
+            for channel, by_status in _by_channel(raw).items():
+                mine = total.setdefault(channel, {})
+                for status, count in by_status.items():
+                    mine[status] = mine.get(status, 0) + count
+        return total
 
 
 class Suppressions:
@@ -220,6 +252,18 @@ class Suppressions:
             entry = json.loads(raw)
             out.append({"channel": channel, "digest": as_text(digest), **entry})
         return sorted(out, key=lambda e: e.get("added_at") or 0)
+
+
+def utc_day(epoch: float) -> str:
+    return time.strftime("%Y%m%d", time.gmtime(epoch))
+
+
+def _by_channel(raw: dict[Any, Any]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for field, count in raw.items():
+        channel, _, status = as_text(field).partition(":")
+        out.setdefault(channel, {})[status] = int(count)
+    return out
 
 
 def claim_of(reply: Any) -> Claim:

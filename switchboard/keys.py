@@ -27,6 +27,15 @@ class SwitchboardKeys:
         return f"{self.prefix}suppressions:{channel}"
 
     @property
+    def outcomes(self) -> str:
+        """Hash ``<channel>:<status>`` -> sends that ended so (each retry too), never reset: /metrics."""
+        return f"{self.prefix}outcomes"
+
+    def outcomes_on(self, day: str) -> str:
+        """The same for one UTC day (``YYYYMMDD``), kept as long as delivery records: the dashboard."""
+        return f"{self.prefix}outcomes:{day}"
+
+    @property
     def outbox(self) -> str:
         """List of rendered messages that dev mode 'sent', newest first, capped."""
         return f"{self.prefix}outbox"

@@ -234,8 +234,8 @@ class Sender:
             self._finish(request, Status.STALLED, error=f"gave up after {attempts} attempts: {error}", code=code)
             raise Reject(f"gave up after {attempts} attempts: {error}")
         backoff = min(self.settings.retry.max_delay, self.settings.retry.base_delay * 2 ** (attempts - 1))
-        self.deliveries.update(
-            request.delivery_id, self.clock(), status=Status.RETRYING.value, error=error, error_code=code
+        self.deliveries.finish(
+            request.delivery_id, request.channel, self.clock(), Status.RETRYING.value, error=error, error_code=code
         )
         raise RetryLater(error, max(delay, backoff))
 
@@ -268,7 +268,7 @@ class Sender:
         }
 
         def record(pipe: Any) -> None:
-            self.deliveries.queue_update(pipe, request.delivery_id, now, status=status.value, **fields)
+            self.deliveries.queue_finish(pipe, request.delivery_id, request.channel, now, status.value, **fields)
 
         self.bus.publish_with(
             record,

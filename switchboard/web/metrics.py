@@ -21,9 +21,9 @@ from switchboard.web.board import Board, board_of
 
 
 def render(board: Board) -> str:
-    """Deliveries by channel and status, suppressions, outbox, template problems, providers."""
-    counts = board.deliveries.counts()
-    deliveries = [
+    """Send outcomes by channel and status, suppressions, outbox, template problems, providers."""
+    counts = board.deliveries.outcome_totals()
+    outcomes = [
         (f'{{channel="{label(channel)}",status="{label(status)}"}}', n)
         for channel, by_status in sorted(counts.items())
         for status, n in sorted(by_status.items())
@@ -35,7 +35,12 @@ def render(board: Board) -> str:
     outbox = [("", board.outbox_count())]
     problems = [("", len(board.templates.problems))]
     lines = [
-        *metric("switchboard_deliveries", "gauge", "Delivery records kept, by channel and status.", deliveries),
+        *metric(
+            "switchboard_outcomes_total",
+            "counter",
+            "Send outcomes by channel and status (sent, failed, suppressed, stalled, retrying: each retry counts).",
+            outcomes,
+        ),
         *metric("switchboard_suppressions", "gauge", "Recipients not to contact, by channel.", suppressed),
         *metric("switchboard_outbox_messages", "gauge", "Messages in the dev-mode outbox.", outbox),
         *metric("switchboard_template_problems", "gauge", "Problems found in the templates folder.", problems),

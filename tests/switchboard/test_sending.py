@@ -174,6 +174,9 @@ def test_server_errors_are_retried_to_the_limit_then_stall(
     run(board)
     record = board.deliveries.get(f"email:{bus_id}")
     assert record is not None and record.status == "sent"
+    # every outcome counted, for /metrics and the dashboard: two retries, the stall, then the send
+    assert board.deliveries.outcome_totals() == {"email": {"retrying": 2, "stalled": 1, "sent": 1}}
+    assert board.deliveries.outcomes_since(time.time(), 1) == board.deliveries.outcome_totals()
 
 
 def test_an_invalid_number_fails_once_and_is_suppressed(make_board: Make, twilio_emulator: TwilioEmulator) -> None:

@@ -6,6 +6,8 @@ what they are.
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Any
 
 from starlette.requests import Request
@@ -14,7 +16,7 @@ from starlette.routing import Route
 
 from bus.web import dashboard_of
 from switchboard.channels import Channel
-from switchboard.deliveries import Status
+from switchboard.deliveries import OUTCOMES
 from switchboard.settings import SwitchboardSettings
 from switchboard.web.board import Board, board_of
 
@@ -46,11 +48,12 @@ def notes(settings: SwitchboardSettings, channel: Channel) -> list[str]:
 
 
 def overview_context(board: Board) -> dict[str, Any]:
-    counts = board.deliveries.counts()
+    days = min(366, math.ceil(board.settings.delivery_retention_days))
+    counts = board.deliveries.outcomes_since(time.time(), days)
     return {
         "title": "Switchboard",
         "channels": channel_rows(board.settings),
-        "statuses": [status.value for status in Status],
+        "statuses": [status.value for status in OUTCOMES],
         "counts": {channel.value: counts.get(channel.value, {}) for channel in Channel},
         "suppressed": {channel.value: board.suppressed_count(channel.value) for channel in Channel},
         "outbox_count": board.outbox_count(),
@@ -58,7 +61,7 @@ def overview_context(board: Board) -> dict[str, Any]:
         "problem_count": len(board.templates.problems),
         "senders": board.settings.senders,
         "templates_dir": str(board.settings.templates_dir),
-        "retention_days": board.settings.delivery_retention_days,
+        "days": days,
     }
 
 

@@ -52,7 +52,7 @@ def record(
     initial = {"channel": channel, "template": "welcome", "recipients": mask(to), "request_id": request_id}
     initial["recipient_digests"] = recipient_digest(to)
     deliveries(bus).claim(delivery_id, now, initial)
-    deliveries(bus).update(delivery_id, now, status=status, **fields)
+    deliveries(bus).finish(delivery_id, channel, now, status, **fields)
     return delivery_id
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import redis
+
 from bus import Bus
 from bus.web import WebSettings
 from switchboard.providers import SmsMessage
@@ -50,7 +52,16 @@ def test_counts_by_channel_and_status(client: Client, bus: Bus) -> None:
     assert "1 message(s)" in page
 
 
-def test_metrics_add_deliveries_by_channel_and_status(client: Client, bus: Bus) -> None:
+def test_counts_come_from_counters_not_from_reading_every_record(client: Client, bus: Bus, r: redis.Redis) -> None:
+    delivery_id = record(bus, "s1")
+    record(bus, "s2")
+    r.delete(f"resque:switchboard:delivery:{delivery_id}")  # expired: its outcome still counts
+    counts = client.page("/switchboard").text.split('id="counts-table"')[1].split("</table>")[0]
+    assert '?channel=email&amp;status=sent">2</a>' in channel_row(counts, "email")
+    assert 'switchboard_outcomes_total{channel="email",status="sent"} 2\n' in client.get("/metrics").text
+
+
+def test_metrics_add_outcomes_by_channel_and_status(client: Client, bus: Bus) -> None:
     for i in range(2):
         record(bus, f"s{i}")
     record(bus, "f1", status="failed")
@@ -59,13 +70,13 @@ def test_metrics_add_deliveries_by_channel_and_status(client: Client, bus: Bus) 
     response = client.get("/metrics")
     assert response.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
     text = response.text
-    assert "bus_processed_total" in text and text.index("bus_workers") < text.index("switchboard_deliveries")
-    assert 'switchboard_deliveries{channel="email",status="sent"} 2\n' in text
-    assert 'switchboard_deliveries{channel="email",status="failed"} 1\n' in text
-    assert 'switchboard_deliveries{channel="sms",status="sent"} 1\n' in text
+    assert "bus_processed_total" in text and text.index("bus_workers") < text.index("switchboard_outcomes_total")
+    assert 'switchboard_outcomes_total{channel="email",status="sent"} 2\n' in text
+    assert 'switchboard_outcomes_total{channel="email",status="failed"} 1\n' in text
+    assert 'switchboard_outcomes_total{channel="sms",status="sent"} 1\n' in text
     assert 'switchboard_suppressions{channel="sms"} 1\n' in text
     assert 'switchboard_channel_provider{channel="email",provider="sendgrid"} 1\n' in text
     assert "switchboard_template_problems 0\n" in text and "switchboard_outbox_messages 0\n" in text
-    assert "# TYPE switchboard_deliveries gauge" in text
+    assert "# TYPE switchboard_outcomes_total counter" in text
     for line in text.splitlines():  # every line parses as Prometheus text
         assert line.startswith("# ") or re.fullmatch(r'[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? [0-9.]+', line)
