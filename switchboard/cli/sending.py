@@ -9,6 +9,7 @@ import click
 from bus.cli import Env, common, parse_attributes
 from switchboard.cli.base import cli, store
 from switchboard.client import send_email, send_push, send_sms
+from switchboard.errors import TemplateError
 
 
 # --- sending test events ----------------------------------------------------------
@@ -22,15 +23,25 @@ def _content_options(fn: Any) -> Any:
     fn = click.option("--data", "data_json", help="Template data, a JSON object.")(fn)
     fn = click.option("--locale", help="Locale, e.g. fr or fr_CA.")(fn)
     fn = click.option("--sample", is_flag=True, help="Use the template's sample data.")(fn)
+    fn = click.option(
+        "--no-check", is_flag=True, help="Publish even if the template does not render here with this data."
+    )(fn)
     return fn
 
 
-def _publish(env: Env, sender: Any, channel: str, fields: dict[str, Any], sample: bool) -> None:
+def _publish(env: Env, sender: Any, channel: str, fields: dict[str, Any], sample: bool, check: bool) -> None:
     fields = {k: v for k, v in fields.items() if v not in (None, (), [])}
-    if sample:
-        if not fields.get("template"):
-            raise click.UsageError("--sample needs --template")
-        fields["data"] = {**store(env).get(channel, fields["template"]).sample, **fields.get("data", {})}
+    if sample and not fields.get("template"):
+        raise click.UsageError("--sample needs --template")
+    if fields.get("template") and (sample or check):
+        templates = store(env)
+        if sample:
+            fields["data"] = {**templates.get(channel, fields["template"]).sample, **fields.get("data", {})}
+        if check:  # what the switchboard would reject, said here rather than in its failed list
+            try:
+                templates.render(channel, fields["template"], fields.get("data", {}), fields.get("locale"))
+            except TemplateError as exc:
+                raise click.UsageError(f"{exc} (--no-check publishes it anyway)") from None
     bus_id = sender(bus=env.bus(), **fields)
     env.emit({"bus_id": bus_id}, bus_id)
 
@@ -54,6 +65,7 @@ def send_email_cmd(
     data_json: str | None,
     locale: str | None,
     sample: bool,
+    no_check: bool,
 ) -> None:
     """Publish send_email."""
     fields = {
@@ -66,7 +78,7 @@ def send_email_cmd(
         "data": parse_attributes(data_json) if data_json else None,
         "locale": locale,
     }
-    _publish(env, send_email, "email", fields, sample)
+    _publish(env, send_email, "email", fields, sample, not no_check)
 
 
 @send.command("sms")
@@ -75,7 +87,14 @@ def send_email_cmd(
 @_content_options
 @common
 def send_sms_cmd(
-    env: Env, to: str, body: str | None, template: str | None, data_json: str | None, locale: str | None, sample: bool
+    env: Env,
+    to: str,
+    body: str | None,
+    template: str | None,
+    data_json: str | None,
+    locale: str | None,
+    sample: bool,
+    no_check: bool,
 ) -> None:
     """Publish send_sms."""
     fields = {
@@ -85,7 +104,7 @@ def send_sms_cmd(
         "data": parse_attributes(data_json) if data_json else None,
         "locale": locale,
     }
-    _publish(env, send_sms, "sms", fields, sample)
+    _publish(env, send_sms, "sms", fields, sample, not no_check)
 
 
 @send.command("push")
@@ -107,6 +126,7 @@ def send_push_cmd(
     data_json: str | None,
     locale: str | None,
     sample: bool,
+    no_check: bool,
 ) -> None:
     """Publish send_push."""
     fields = {
@@ -119,4 +139,4 @@ def send_push_cmd(
         "data": parse_attributes(data_json) if data_json else None,
         "locale": locale,
     }
-    _publish(env, send_push, "push", fields, sample)
+    _publish(env, send_push, "push", fields, sample, not no_check)

@@ -92,6 +92,17 @@ def test_invalid_send_arguments_fail_before_publishing(run: CliRun, r: redis.Red
     assert r.keys("*") == []
 
 
+def test_send_checks_the_template_data_before_publishing(run: CliRun, r: redis.Redis) -> None:
+    args = ["send", "sms", "--to", "+14155550123", "--template", "password_reset", "--data", '{"code": "123456"}']
+    code, _, err = run(*args)
+    assert code == 2 and "'expires_minutes' is required" in err and "--no-check" in err
+    assert len(err.strip().splitlines()) == 1 and r.keys("*") == []
+    code, _, err = run("send", "sms", "--to", "+14155550123", "--template", "nope", "--data", "{}")
+    assert code == 2 and "nope" in err and r.keys("*") == []
+    assert run.json(*args, "--no-check")["bus_id"]  # published as asked: the switchboard will reject it
+    assert r.llen("resque:queue:bus_incoming") == 1
+
+
 def test_check_settings_reports_channels_without_revealing_secrets(
     run: CliRun, monkeypatch: pytest.MonkeyPatch
 ) -> None:
