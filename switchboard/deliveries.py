@@ -96,6 +96,18 @@ class Delivery:
         return data
 
 
+SEARCH_SCAN_LIMIT = 100_000
+"""Records a search reads at most, newest first (about a second's work for Redis and us)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A page of search results; ``cut_short`` when older records were not looked at."""
+
+    deliveries: list[Delivery]
+    cut_short: bool = False
+
+
 class Deliveries:
     """Reads and writes delivery records and their index."""
 
@@ -104,6 +116,7 @@ class Deliveries:
         self.keys = keys
         self.retention = retention
         self.stale_after = stale_after
+        self.scan_limit = SEARCH_SCAN_LIMIT
 
     def queue_claim(self, pipe: Any, delivery_id: str, now: float, initial: dict[str, str]) -> None:
         """Queue the claim on ``pipe`` (its reply comes first: read it with :func:`claim_of`),
@@ -160,10 +173,14 @@ class Deliveries:
         since: float | None = None,
         limit: int = 50,
         offset: int = 0,
-    ) -> list[Delivery]:
+    ) -> Found:
+        """Records newest first that match every filter given, reading at most ``scan_limit``
+        of them: a search for something rare stops there rather than read every record."""
         out: list[Delivery] = []
         skipped = 0
-        for delivery in self.iterate():
+        for scanned, delivery in enumerate(self.iterate()):
+            if scanned >= self.scan_limit:
+                return Found(out, cut_short=True)
             f = delivery.fields
             if since is not None and float(f.get("created_at", "0")) < since:
                 break
@@ -179,7 +196,7 @@ class Deliveries:
             out.append(delivery)
             if len(out) >= limit:
                 break
-        return out
+        return Found(out)
 
     def queue_finish(self, pipe: Any, delivery_id: str, channel: str, now: float, status: str, **fields: Any) -> None:
         """Queue what a send ended in: the record's new status and fields, and its outcome counted."""

@@ -35,14 +35,17 @@ def deliveries(
     env: Env, status: str | None, channel: str | None, recipient: str | None, since: float | None, limit: int
 ) -> None:
     """Delivery records, newest first (recipients masked)."""
-    found = _deliveries(env).search(
+    records = _deliveries(env)
+    found = records.search(
         status=status,
         channel=channel,
         recipient_digest=recipient_digest(recipient) if recipient else None,
         since=time.time() - since if since else None,
         limit=limit,
     )
-    rows = [d.to_json() for d in found]
+    if found.cut_short:
+        click.echo(f"searched the newest {records.scan_limit:,} records only: narrow it with --since", err=True)
+    rows = [d.to_json() for d in found.deliveries]
     for row in rows:
         row["when"] = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row.get("created_at", 0)))
     env.emit(

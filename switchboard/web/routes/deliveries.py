@@ -40,8 +40,10 @@ def deliveries_context(request: Request, board: Board, query: DeliveryQuery) -> 
     return {
         "title": "Deliveries",
         "search": query,
-        "rows": [row(request, d) for d in found[:PER_PAGE]],
-        "older": query.page + 1 if len(found) > PER_PAGE else None,
+        "rows": [row(request, d) for d in found.deliveries[:PER_PAGE]],
+        "cut_short": found.cut_short,
+        "scan_limit": board.deliveries.scan_limit,
+        "older": query.page + 1 if len(found.deliveries) > PER_PAGE else None,
         "newer": query.page - 1 if query.page > 1 else None,
         "first_shown": (query.page - 1) * PER_PAGE + 1,
         "statuses": STATUSES,

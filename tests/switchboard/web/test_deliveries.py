@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from bus import Bus
 from switchboard.privacy import recipient_digest
+from switchboard.web.board import Board
 from tests.switchboard.web.helpers import WELCOME, record, send_for_real
 from tests.web.conftest import Client
 from tests.web.helpers import XSS
@@ -56,6 +57,24 @@ def test_search_by_status_channel_and_time(client: Client, bus: Bus) -> None:
     assert ids(empty) == [] and "No delivery matches this search." in empty
     junk = client.page("/switchboard/deliveries?status=<b>&channel=fax&since=1y&page=x&recipient=zz")
     assert junk.status_code == 200 and ids(junk.text) == ["new-sms", "new-failed", "old-sent"]
+
+
+def test_a_search_for_something_rare_reads_a_bounded_number_of_records(client: Client, bus: Bus) -> None:
+    now = time.time()
+    record(bus, "old-failed", status="failed", created=now - 600)
+    for n in range(6):
+        record(bus, f"sent-{n}", created=now - 60 + n)
+    board_of_app(client).deliveries.scan_limit = 4  # as if there were a million records
+    page = client.page("/switchboard/deliveries?status=failed").text
+    assert ids(page) == [] and 'id="search-cut-short"' in page and "newest 4 records only" in page
+    board_of_app(client).deliveries.scan_limit = 100
+    page = client.page("/switchboard/deliveries?status=failed").text
+    assert ids(page) == ["old-failed"] and 'id="search-cut-short"' not in page
+
+
+def board_of_app(client: Client) -> Board:
+    board: Board = client.app.state.switchboard  # type: ignore[attr-defined]
+    return board
 
 
 def test_search_by_recipient_never_puts_the_address_in_a_url_or_on_the_page(client: Client, bus: Bus) -> None:
