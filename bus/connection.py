@@ -184,11 +184,12 @@ def with_retries(
         except TRANSIENT_ERRORS as exc:
             failures += 1
             waited = time.monotonic() - started
-            if (patience is not None and waited + delay > patience) or should_stop():
+            if (patience is not None and waited >= patience) or should_stop():
                 raise RedisUnavailable(f"{what} failed: Redis unreachable for {waited:.1f}s ({exc})") from exc
             if failures == 1 or failures % 10 == 0:
                 log.warning("Redis unreachable during %s (%s); retrying in %.2fs", what, exc, delay)
-            sleep(delay)
+            # The last wait ends at the deadline, for one more try there.
+            sleep(delay if patience is None else min(delay, patience - waited))
             delay = min(delay * 2, 2.0)
 
 

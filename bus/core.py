@@ -190,9 +190,10 @@ class Bus:
         def send() -> None:
             pipe = self.redis.pipeline(transaction=False)
             writes(pipe)
-            if jobs:
-                self.publisher.queue(pipe, jobs)
+            registering = bool(jobs) and self.publisher.queue(pipe, jobs)
             pipe.execute()
+            if registering:
+                self.publisher.registered()
 
         self._retrying(send, "publish")
         if mode is not None:

@@ -51,6 +51,7 @@ class Presence:
         self.atomic = atomic
         self._retrying = retrying
         self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
 
     def register(self) -> None:
         """Announce this worker (retried while Redis is down)."""
@@ -67,13 +68,19 @@ class Presence:
 
         self._retrying(register, "register worker")
 
-    def start(self, stop: threading.Event) -> None:
-        """Recover dead workers now, then heartbeat (and recover now and then) until ``stop`` is set."""
+    def start(self) -> None:
+        """Recover dead workers now, then heartbeat (and recover now and then) until :meth:`stop`.
+
+        The heartbeat outlives the worker's own stop request: a worker draining its running
+        jobs must not look dead, or a peer would requeue those jobs and run them twice.
+        """
         self.recover()
-        self._thread = threading.Thread(target=self._beat, args=(stop,), name="bus-housekeeping", daemon=True)
+        self._thread = threading.Thread(target=self._beat, args=(self._stop,), name="bus-housekeeping", daemon=True)
         self._thread.start()
 
-    def join(self) -> None:
+    def stop(self) -> None:
+        """Stop heartbeating (once the worker has nothing running) and wait for the thread."""
+        self._stop.set()
         if self._thread is not None:
             self._thread.join()
 

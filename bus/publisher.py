@@ -89,12 +89,17 @@ class Publisher:
     def needs_registration(self) -> bool:
         return time.monotonic() - self._registered_at > QUEUE_REGISTRATION_INTERVAL
 
-    def queue(self, pipe: Any, jobs: list[str]) -> None:
-        """Queue the RPUSH (and the SADD when it is due) on a caller's pipeline."""
-        if self.needs_registration():
+    def queue(self, pipe: Any, jobs: list[str]) -> bool:
+        """Queue the RPUSH (and the SADD when it is due) on a caller's pipeline; True when
+        the SADD is on it: call :meth:`registered` once the pipeline went through."""
+        registering = self.needs_registration()
+        if registering:
             pipe.sadd(self.keys.queues, INCOMING_QUEUE)
-            self._registered_at = time.monotonic()
         pipe.rpush(self.incoming_key, *jobs)
+        return registering
+
+    def registered(self) -> None:
+        self._registered_at = time.monotonic()
 
     def push(self, redis: Any, jobs: list[str]) -> None:
         """One round trip: RPUSH the jobs, with the queue's SADD when it is due."""
@@ -103,7 +108,7 @@ class Publisher:
             pipe.sadd(self.keys.queues, INCOMING_QUEUE)
             pipe.rpush(self.incoming_key, *jobs)
             pipe.execute()
-            self._registered_at = time.monotonic()
+            self.registered()
         elif is_cluster(redis):
             redis.execute_command("RPUSH", self.incoming_key, *jobs)
         else:
@@ -134,7 +139,7 @@ class Publisher:
             pipe.sadd(self.keys.queues, INCOMING_QUEUE)
             pipe.rpush(self.incoming_key, *jobs)
             await pipe.execute()
-            self._registered_at = time.monotonic()
+            self.registered()
         else:
             await aredis.execute_command("RPUSH", self.incoming_key, *jobs)
 

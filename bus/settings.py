@@ -53,6 +53,10 @@ class WorkerSettings:
             raise ConfigurationError("worker.dead_after must be longer than worker.heartbeat_interval")
 
 
+MAX_FLUSH_INTERVAL = 60.0
+"""Traces held longer would show events as untraced for too long (and lose more on kill -9)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ObserveSettings:
     """Tracing and live metrics, recorded by workers with each batch's outcome."""
@@ -80,10 +84,12 @@ class ObserveSettings:
     def __post_init__(self) -> None:
         if not 0 <= self.trace_sample <= 1:
             raise ConfigurationError("observe.trace_sample must be between 0 and 1")
-        if self.flush_interval < 0:
-            raise ConfigurationError("observe.flush_interval must not be negative")
+        if not 0 <= self.flush_interval <= MAX_FLUSH_INTERVAL:
+            raise ConfigurationError(f"observe.flush_interval must be between 0 and {MAX_FLUSH_INTERVAL:g} seconds")
         if self.trace_ttl <= 0:
             raise ConfigurationError("observe.trace_ttl must be positive")
+        if self.flush_interval >= self.trace_ttl:
+            raise ConfigurationError("observe.flush_interval must be shorter than observe.trace_ttl")
 
 
 @dataclass(frozen=True, slots=True)

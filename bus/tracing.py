@@ -137,7 +137,7 @@ def why_untraced(settings: ObserveSettings, bus_id: str) -> str:
         return f"it is outside the trace sample ([bus.observe] trace_sample = {settings.trace_sample:g})"
     return (
         f"its trace expired ([bus.observe] trace_ttl = {settings.trace_ttl:g} s), it has not been driven yet, "
-        "or it is unknown"
+        f"its steps are not written yet (workers write them every {settings.flush_interval:g} s), or it is unknown"
     )
 
 
@@ -145,14 +145,16 @@ def gap_in(steps: list[Step], settings: ObserveSettings, bus_id: str) -> str | N
     """Why a trace has rides but no publication or fan-out; None when it has them."""
     if not steps or any(s.data.get("step") == "driven" for s in steps):
         return None
+    if not settings.tracing:
+        return "tracing is off ([bus.observe] tracing): only what other processes recorded is shown"
     if not traced(settings, bus_id):
         return (
             f"outside the trace sample ([bus.observe] trace_sample = {settings.trace_sample:g}): only its retries "
             "and failures were recorded"
         )
     return (
-        "its publication and fan-out were not recorded (driven with tracing off, or by a worker killed before "
-        "it wrote them)"
+        "its publication and fan-out are not recorded: not written yet (the driver writes them every "
+        f"{settings.flush_interval:g} s), driven with tracing off, or by a worker killed before it wrote them"
     )
 
 

@@ -132,7 +132,7 @@ class Worker:
         log.info(
             "worker %s started (concurrency %d, batch %d)", self.id, self.settings.concurrency, self.settings.batch_size
         )
-        self.presence.start(self._stopping)
+        self.presence.start()
         if self.settings.concurrency > 1:
             self._pool = JobPool(self.settings.concurrency, self.runner.run_alone)
         try:
@@ -189,7 +189,7 @@ class Worker:
         if self._pool is not None:
             self._drain_pool(deadline=self._grace_deadline)
         self._stopping.set()
-        self.presence.join()
+        self.presence.stop()
         try:
             patience = max(5.0, (self._grace_deadline or time.monotonic()) - time.monotonic())
             self._pending.observed.merge(self._observed)

@@ -125,8 +125,10 @@ class Deliveries:
         for key, value in initial.items():
             args += [key, value]
         pipe_eval(pipe, _CLAIM, [self.keys.delivery(delivery_id)], now, self.stale_after, self.retention, *args)
-        pipe.zadd(self.keys.deliveries, {delivery_id: now}, nx=True)
+        # Trim first: an id whose record expired may still be in the index with its old
+        # score, and the NX add (which keeps a live record's creation time) must replace it.
         pipe.zremrangebyscore(self.keys.deliveries, "-inf", now - self.retention)
+        pipe.zadd(self.keys.deliveries, {delivery_id: now}, nx=True)
 
     def claim(self, delivery_id: str, now: float, initial: dict[str, str]) -> Claim:
         pipe = self.redis.pipeline(transaction=False)

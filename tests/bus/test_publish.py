@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import datetime
 import threading
+import time
 from typing import Any
 
 import pytest
 import redis
 
-from bus import Bus, InvalidEvent, LocalMode, in_context, local_mode
+from bus import Bus, InvalidEvent, LocalMode, RedisUnavailable, in_context, local_mode
+from bus.settings import BusSettings
 from tests.bus.helpers import queue_jobs
+from tests.servers import RedisProcess
 
 
 def test_metadata_and_user_attributes_override_it(bus: Bus, r: redis.Redis) -> None:
@@ -173,3 +176,26 @@ def test_unknown_local_mode_is_a_clear_error() -> None:
 
     with pytest.raises(ConfigurationError, match="unknown local mode 'inlined'"):
         Bus(local_mode="inlined")
+
+
+def test_publish_with_retried_through_an_outage_still_registers_the_queue(own_server: RedisProcess) -> None:
+    """Resque lists queues from ``resque:queues``: the retried send must carry the SADD too."""
+    b = Bus(own_server.url)
+    own_server.stop()
+    sent = threading.Thread(target=lambda: b.publish_with(lambda pipe: pipe.set("record", "1"), "record_sent"))
+    sent.start()
+    time.sleep(0.3)  # a first attempt or two fail while nothing listens
+    own_server.start()
+    sent.join(timeout=30)
+    r = own_server.client()
+    assert r.llen("resque:queue:bus_incoming") == 1
+    assert r.smembers("resque:queues") == {b"bus_incoming"}
+    b.close()
+
+
+def test_publish_keeps_trying_for_its_whole_timeout_then_says_why() -> None:
+    b = Bus(settings=BusSettings(redis_url="redis://127.0.0.1:1/0", publish_timeout=1.0))  # nothing listens
+    started = time.monotonic()
+    with pytest.raises(RedisUnavailable, match=r"publish failed: Redis unreachable for 1\.\ds"):
+        b.publish("x")
+    assert time.monotonic() - started >= 1.0

@@ -49,6 +49,8 @@ def test_settings_file_from_environment_variable(tmp_path: Path) -> None:
         ("[bus]\nnamespace = 3\n", "must be a string"),
         ("[bus\n", "not valid TOML"),
         ("[bus.retry]\nmax_retries = -1\n", "negative"),
+        ("[bus.observe]\nflush_interval = 120\n", "flush_interval must be between 0 and 60 seconds"),
+        ("[bus.observe]\nflush_interval = 30\ntrace_ttl = 20\n", "shorter than observe.trace_ttl"),
     ],
 )
 def test_bad_settings_name_the_problem(tmp_path: Path, text: str, message: str) -> None:

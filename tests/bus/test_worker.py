@@ -7,13 +7,14 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import redis
 
 from bus import PRESENT, Bus, InvalidSubscription, Retry, Ride, on
-from tests.bus.helpers import FAST, drain, queue_jobs
+from tests.bus.helpers import FAST, drain, queue_jobs, wait_for
 
 
 def test_publish_drive_ride_across_apps_and_queues(bus: Bus, r: redis.Redis) -> None:
@@ -364,3 +365,33 @@ def test_a_batch_is_acknowledged_with_one_command_per_queue(bus: Bus, r: redis.R
     stats = r.info("commandstats")
     assert stats.get("cmdstat_lrem", {}).get("calls", 0) == 0  # no job was carried back to be removed
     assert stats["cmdstat_ltrim"]["calls"] >= 1
+
+
+def test_a_draining_worker_keeps_its_heartbeat_so_peers_do_not_declare_it_dead(bus: Bus, r: redis.Redis) -> None:
+    """A stop waits for running jobs (up to ``shutdown_grace``); a silent heartbeat meanwhile
+    would let another worker requeue those jobs and run them twice."""
+    started, release = threading.Event(), threading.Event()
+
+    def slow(attributes: dict[str, Any]) -> None:
+        started.set()
+        release.wait(10)
+
+    bus.dispatch("app").add("x", slow)
+    bus.subscribe_all()
+    now = [time.time()]
+    worker = bus.worker(["bus_incoming", "app_default"], concurrency=2, install_signals=False, settings=FAST)
+    worker.clock = lambda: now[0]
+    worker.presence.clock = worker.clock
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    bus.publish("x")
+    assert started.wait(10)
+    worker.request_stop()
+    now[0] += 100  # the heartbeat records this worker's clock
+    expected = datetime.fromtimestamp(int(now[0]), UTC).isoformat().encode()
+    try:
+        wait_for(lambda: r.hget(bus.keys.workers_heartbeat, worker.id) == expected, timeout=5)
+    finally:
+        release.set()
+        thread.join(10)
+    assert not thread.is_alive() and r.hget(bus.keys.workers_heartbeat, worker.id) is None
