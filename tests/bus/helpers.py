@@ -13,8 +13,9 @@ from typing import Any
 
 import redis
 
-from bus import Bus
-from bus.settings import WorkerSettings
+from bus import Bus, Retry
+from bus.settings import BusSettings, WorkerSettings
+from bus.tracing import traced
 
 FAST = WorkerSettings(
     heartbeat_interval=0.2,
@@ -91,3 +92,16 @@ def spawn(directory: Path, redis_url: str, *args: str, **extra_env: str) -> subp
 
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def failed_orders_in_and_out_of_the_sample(redis_url: str) -> tuple[Bus, str, str]:
+    """30 events that fail for good, ridden at the default ``trace_sample`` (failures are traced
+    whatever the sample): the bus, then one event outside the sample and one inside it."""
+    b = Bus(settings=BusSettings(redis_url=redis_url))
+    b.dispatch("shop").add("order_placed", lambda a: 1 / 0, retry=Retry(max_retries=0))
+    b.subscribe_all()
+    ids = [b.publish("order_placed", {"n": n}) for n in range(30)]
+    unsampled = next(i for i in ids if not traced(b.settings.observe, i))
+    sampled = next(i for i in ids if traced(b.settings.observe, i))
+    drain(b, ["bus_incoming", "shop_default"])
+    return b, unsampled, sampled

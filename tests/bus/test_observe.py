@@ -15,7 +15,7 @@ from bus.cli import main
 from bus.metrics import event_counts, latency, prometheus_lines
 from bus.settings import BusSettings, ObserveSettings
 from bus.tracing import driven_entry, read_trace, ride_entry, timeline, traced
-from tests.bus.helpers import FAST, drain, wait_for
+from tests.bus.helpers import FAST, drain, failed_orders_in_and_out_of_the_sample, wait_for
 from tests.clirun import CliRun
 
 
@@ -144,13 +144,7 @@ def test_steps_in_the_same_millisecond_read_in_causal_order(redis_url: str, r: r
 
 
 def test_trace_says_why_an_event_has_no_or_a_partial_trace(redis_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    b = Bus(settings=BusSettings(redis_url=redis_url))  # trace_sample 0.2: failures traced whatever the sample
-    b.dispatch("shop").add("order_placed", lambda a: 1 / 0, retry=Retry(max_retries=0))
-    b.subscribe_all()
-    ids = [b.publish("order_placed", {"n": n}) for n in range(30)]
-    unsampled = next(i for i in ids if not traced(b.settings.observe, i))
-    sampled = next(i for i in ids if traced(b.settings.observe, i))
-    drain(b, ["bus_incoming", "shop_default"])
+    b, unsampled, sampled = failed_orders_in_and_out_of_the_sample(redis_url)
     run = CliRun(main, capsys, "--redis-url", redis_url)
     code, out, _ = run("trace", unsampled)
     assert code == 0 and "outside the trace sample" in out.splitlines()[0] and "failed" in out

@@ -16,9 +16,8 @@ from bus.keys import Keys
 from bus.logger import LoggerApp, LoggerSettings
 from bus.logger.stream import EventLog, entry_fields
 from bus.settings import BusSettings, ObserveSettings
-from bus.tracing import traced
 from bus.web import WebSettings, create_app
-from tests.bus.helpers import drain
+from tests.bus.helpers import drain, failed_orders_in_and_out_of_the_sample
 from tests.web.conftest import Client
 from tests.web.helpers import XSS
 
@@ -166,13 +165,7 @@ def test_a_trace_without_the_logger_and_an_unknown_event(client: Client, bus: Bu
 
 
 def test_a_partial_trace_says_why_it_is_partial(redis_url: str) -> None:
-    b = Bus(settings=BusSettings(redis_url=redis_url))  # the default trace_sample: failures are always traced
-    b.dispatch("shop").add("order_placed", lambda a: 1 / 0, retry=Retry(max_retries=0))
-    b.subscribe_all()
-    ids = [b.publish("order_placed", {"n": n}) for n in range(30)]
-    unsampled = next(i for i in ids if not traced(b.settings.observe, i))
-    sampled = next(i for i in ids if traced(b.settings.observe, i))
-    drain(b, ["bus_incoming", "shop_default"])
+    b, unsampled, sampled = failed_orders_in_and_out_of_the_sample(redis_url)
     with Client(create_app(b, WebSettings()), base_url="http://localhost") as c:
         partial = c.page(f"/events/trace/{unsampled}").text
         assert 'id="trace-gap"' in partial and "outside the trace sample" in partial
