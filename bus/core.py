@@ -25,6 +25,7 @@ from bus.failures import Failures
 from bus.keys import Keys
 from bus.publisher import BeforePublish, Event, Publisher
 from bus.registry import Registry
+from bus.replication import ReplicaWait
 from bus.rider import Middleware, ride
 from bus.server import EmbeddedServer
 from bus.settings import BusSettings, load_settings
@@ -124,6 +125,11 @@ class Bus:
                 clock=self._publish_clock,
                 hooks=self._hooks,
                 precise_time=self.settings.observe.precise_publish_time,
+                waits=(
+                    ReplicaWait(self.settings.publish_replicas, self.settings.publish_replica_timeout)
+                    if self.settings.publish_replicas
+                    else None
+                ),
             )
         return self._publisher
 
@@ -190,10 +196,13 @@ class Bus:
         def send() -> None:
             pipe = self.redis.pipeline(transaction=False)
             writes(pipe)
-            registering = bool(jobs) and self.publisher.queue(pipe, jobs)
-            pipe.execute()
-            if registering:
-                self.publisher.registered()
+            along = bool(jobs) and self.publisher.can_queue(self.redis)
+            queued = self.publisher.queue(pipe, jobs, self.redis) if along else None
+            replies = pipe.execute()
+            if queued is not None:
+                self.publisher.sent(queued, replies)
+            elif jobs:
+                self.publisher.push(self.redis, jobs)  # waiting for replicas on a cluster: its own trip
 
         self._retrying(send, "publish")
         if mode is not None:
@@ -222,7 +231,7 @@ class Bus:
             return str(event["bus_id"])
         if self._async_connection is None:
             self._async_connection = connect_async(self.redis_url)
-        await self.publisher.apush(self._async_connection, [job])
+        await self.publisher.apush(self._async_connection, [job], self.redis)
         return str(event["bus_id"])
 
     def publish_at(self, when: datetime | float, event_type: str, attributes: Mapping[str, Any] | None = None) -> str:

@@ -55,18 +55,16 @@ class Presence:
 
     def register(self) -> None:
         """Announce this worker (retried while Redis is down)."""
+        self._retrying(self._write_registration, "register worker")
+
+    def _write_registration(self) -> None:
         now = self.clock()
-        info = dumps({**self.describe(), "started_at": now})
-
-        def register() -> None:
-            pipe = self.redis.pipeline(transaction=self.atomic)
-            pipe.sadd(self.keys.workers, self.worker_id)
-            pipe.set(self.keys.worker_started(self.worker_id), time.strftime("%Y-%m-%d %H:%M:%S %z", time.gmtime(now)))
-            pipe.hset(self.keys.bus_workers, self.worker_id, info)
-            pipe.hset(self.keys.workers_heartbeat, self.worker_id, iso_time(now))
-            pipe.execute()
-
-        self._retrying(register, "register worker")
+        pipe = self.redis.pipeline(transaction=self.atomic)
+        pipe.sadd(self.keys.workers, self.worker_id)
+        pipe.set(self.keys.worker_started(self.worker_id), time.strftime("%Y-%m-%d %H:%M:%S %z", time.gmtime(now)))
+        pipe.hset(self.keys.bus_workers, self.worker_id, dumps({**self.describe(), "started_at": now}))
+        pipe.hset(self.keys.workers_heartbeat, self.worker_id, iso_time(now))
+        pipe.execute()
 
     def start(self) -> None:
         """Recover dead workers now, then heartbeat (and recover now and then) until :meth:`stop`.
@@ -104,7 +102,7 @@ class Presence:
                 self.redis.hset(self.keys.workers_heartbeat, self.worker_id, iso_time(self.clock()))
                 if not self.redis.hexists(self.keys.bus_workers, self.worker_id):
                     log.warning("worker %s was declared dead by another worker; registering again", self.worker_id)
-                    self.register()
+                    self._write_registration()  # one try: the next beat tries again
                 if time.monotonic() >= next_recovery:
                     self.recover()
                     next_recovery = time.monotonic() + self.settings.recovery_interval

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from bus.connection import is_cluster
@@ -13,6 +15,7 @@ from bus.context import bus_locale, bus_timezone, current_context
 from bus.envelope import DRIVER_PROXY, encode_attributes, encode_job
 from bus.errors import InvalidEvent
 from bus.keys import INCOMING_QUEUE, Keys
+from bus.replication import ReplicaWait, rpush_on_replicas
 
 BeforePublish = Callable[[dict[str, Any]], None]
 Event = tuple[str, Mapping[str, Any] | None]
@@ -30,6 +33,14 @@ def new_bus_id(now: int) -> str:
     return f"{now}-{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """What :meth:`Publisher.queue` put on a pipeline."""
+
+    registering: bool
+    wait: tuple[Any, ...] | None
+
+
 class Publisher:
     """Turns ``(event_type, attributes)`` into the bus hash and job JSON queue-bus writes."""
 
@@ -41,8 +52,11 @@ class Publisher:
         clock: Callable[[], float],
         hooks: list[BeforePublish],
         precise_time: bool = False,
+        waits: ReplicaWait | None = None,
     ):
         self.keys = keys
+        self.waits = waits
+        """Replicas a push waits for (None: the master's acknowledgement is enough)."""
         self.precise_time = precise_time
         self.hostname = hostname
         self.clock = clock
@@ -89,21 +103,38 @@ class Publisher:
     def needs_registration(self) -> bool:
         return time.monotonic() - self._registered_at > QUEUE_REGISTRATION_INTERVAL
 
-    def queue(self, pipe: Any, jobs: list[str]) -> bool:
-        """Queue the RPUSH (and the SADD when it is due) on a caller's pipeline; True when
-        the SADD is on it: call :meth:`registered` once the pipeline went through."""
+    def can_queue(self, redis: Any) -> bool:
+        """Whether :meth:`queue` can put the push on a pipeline of ``redis`` (a cluster
+        pipeline cannot carry the WAIT for replicas)."""
+        return not (self.waits and is_cluster(redis))
+
+    def queue(self, pipe: Any, jobs: list[str], redis: Any) -> Queued:
+        """Queue the RPUSH (with the SADD when it is due, and the WAIT for replicas) on a
+        caller's plain pipeline of ``redis``; hand what it returns to :meth:`sent` with the replies."""
         registering = self.needs_registration()
         if registering:
             pipe.sadd(self.keys.queues, INCOMING_QUEUE)
         pipe.rpush(self.incoming_key, *jobs)
-        return registering
+        wait = self.waits.command(redis) if self.waits else None
+        if wait is not None:
+            pipe.execute_command(*wait)
+        return Queued(registering, wait)
+
+    def sent(self, queued: Queued, replies: list[Any]) -> None:
+        if queued.registering:
+            self.registered()
+        if self.waits and queued.wait is not None:
+            self.waits.check(queued.wait, replies[-1])
 
     def registered(self) -> None:
         self._registered_at = time.monotonic()
 
     def push(self, redis: Any, jobs: list[str]) -> None:
-        """One round trip: RPUSH the jobs, with the queue's SADD when it is due."""
-        if self.needs_registration():
+        """One round trip: RPUSH the jobs, with the queue's SADD when it is due (and the
+        WAIT for replicas when they are asked for)."""
+        if self.waits:
+            self._push_on_replicas(redis, jobs, self.waits)
+        elif self.needs_registration():
             pipe = redis.pipeline(transaction=False)
             pipe.sadd(self.keys.queues, INCOMING_QUEUE)
             pipe.rpush(self.incoming_key, *jobs)
@@ -113,6 +144,19 @@ class Publisher:
             redis.execute_command("RPUSH", self.incoming_key, *jobs)
         else:
             self._send(redis, "RPUSH", self.incoming_key, *jobs)
+
+    def _push_on_replicas(self, redis: Any, jobs: list[str], waits: ReplicaWait) -> None:
+        if self.can_queue(redis):
+            pipe = redis.pipeline(transaction=False)
+            queued = self.queue(pipe, jobs, redis)
+            self.sent(queued, pipe.execute())
+            return
+        registering = self.needs_registration()
+        if registering:
+            redis.sadd(self.keys.queues, INCOMING_QUEUE)  # another slot
+        rpush_on_replicas(redis, self.incoming_key, jobs, waits)
+        if registering:
+            self.registered()
 
     def _send(self, redis: Any, *command: Any) -> Any:
         """One command on this thread's own connection: the shortest path redis-py offers.
@@ -133,8 +177,12 @@ class Publisher:
             conn.disconnect()
             raise
 
-    async def apush(self, aredis: Any, jobs: list[str]) -> None:
-        if self.needs_registration():
+    async def apush(self, aredis: Any, jobs: list[str], redis: Any) -> None:
+        """``push`` on an asyncio client; waiting for replicas runs ``push`` on ``redis``
+        (the blocking client) in a thread, since that needs the slot's own connection."""
+        if self.waits:
+            await asyncio.to_thread(self.push, redis, jobs)
+        elif self.needs_registration():
             pipe = aredis.pipeline(transaction=False)
             pipe.sadd(self.keys.queues, INCOMING_QUEUE)
             pipe.rpush(self.incoming_key, *jobs)

@@ -26,6 +26,7 @@ ENVIRONMENT = {
     "BUS_DATA_DIR": "data_dir",
     "BUS_LOCAL_MODE": "local_mode",
     "BUS_ENV": "environment",
+    "BUS_PUBLISH_REPLICAS": "publish_replicas",
 }
 
 
@@ -106,9 +107,24 @@ class BusSettings:
     """``development`` or ``test`` caps heartbeat back-fill, as queue-bus does."""
     publish_timeout: float = 30.0
     """How long ``publish`` keeps retrying an unreachable Redis before raising."""
+    publish_replicas: int = 0
+    """Replicas that must hold a published event before ``publish`` returns (Redis ``WAIT``).
+
+    Replication is asynchronous: with 0, an event acknowledged by a master that dies before
+    its replica got it is lost in the failover. 1 closes that window on Sentinel and Cluster
+    for about one more replication round trip per publish; never set it above the replicas
+    you have, or every publish waits ``publish_replica_timeout``."""
+    publish_replica_timeout: float = 1.0
+    """Seconds a publish waits for those replicas; then it returns and logs a warning."""
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     retry: Retry = field(default_factory=Retry)
     observe: ObserveSettings = field(default_factory=ObserveSettings)
+
+    def __post_init__(self) -> None:
+        if self.publish_replicas < 0:
+            raise ConfigurationError("bus.publish_replicas must not be negative")
+        if self.publish_replica_timeout <= 0:
+            raise ConfigurationError("bus.publish_replica_timeout must be positive")
 
     def with_overrides(self, **overrides: Any) -> BusSettings:
         return _build(self, {k: v for k, v in overrides.items() if v is not None}, "override")
@@ -175,8 +191,10 @@ def _build(base: BusSettings, values: Mapping[str, Any], source: str) -> BusSett
                 changes[name] = Path(value)
             elif name == "local_mode":
                 changes[name] = parse_local_mode(value or None)
-            elif name in ("publish_timeout",):
+            elif name in ("publish_timeout", "publish_replica_timeout"):
                 changes[name] = float(value)
+            elif name == "publish_replicas":
+                changes[name] = int(value)
             else:
                 if not isinstance(value, str):
                     raise ConfigurationError(f"bus setting {name} must be a string, got {value!r} in {source}")

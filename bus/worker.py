@@ -132,10 +132,10 @@ class Worker:
         log.info(
             "worker %s started (concurrency %d, batch %d)", self.id, self.settings.concurrency, self.settings.batch_size
         )
-        self.presence.start()
-        if self.settings.concurrency > 1:
-            self._pool = JobPool(self.settings.concurrency, self.runner.run_alone)
         try:
+            self.presence.start()
+            if self.settings.concurrency > 1:
+                self._pool = JobPool(self.settings.concurrency, self.runner.run_alone)
             self._loop()
         except GraceExpired:
             log.warning("shutdown grace period expired; requeueing unfinished jobs")
@@ -189,7 +189,6 @@ class Worker:
         if self._pool is not None:
             self._drain_pool(deadline=self._grace_deadline)
         self._stopping.set()
-        self.presence.stop()
         try:
             patience = max(5.0, (self._grace_deadline or time.monotonic()) - time.monotonic())
             self._pending.observed.merge(self._observed)
@@ -197,8 +196,11 @@ class Worker:
             moved = requeue_inflight(self.redis, self.keys, self.id, self.queues, crashed=False)
             if moved:
                 log.info("requeued %d unstarted job(s)", moved)
+            # Heartbeating up to here: finished but unacknowledged jobs stay ours until flushed.
+            self.presence.stop()
             unregister(self.redis, self.keys, self.id)
         except STOP_ERRORS as exc:
+            self.presence.stop()
             log.error("could not unregister cleanly (%s); live workers will requeue this worker's jobs", exc)
         log.info("worker %s stopped: %d processed, %d failed", self.id, self.processed, self.runner.failed)
 

@@ -13,7 +13,7 @@ import redis
 
 from bus import Bus, InvalidEvent, LocalMode, RedisUnavailable, in_context, local_mode
 from bus.settings import BusSettings
-from tests.bus.helpers import queue_jobs
+from tests.bus.helpers import queue_jobs, wait_for
 from tests.servers import RedisProcess
 
 
@@ -178,15 +178,26 @@ def test_unknown_local_mode_is_a_clear_error() -> None:
         Bus(local_mode="inlined")
 
 
-def test_publish_with_retried_through_an_outage_still_registers_the_queue(own_server: RedisProcess) -> None:
+def test_publish_with_retried_through_an_outage_still_registers_the_queue(
+    own_server: RedisProcess, caplog: pytest.LogCaptureFixture
+) -> None:
     """Resque lists queues from ``resque:queues``: the retried send must carry the SADD too."""
     b = Bus(own_server.url)
     own_server.stop()
-    sent = threading.Thread(target=lambda: b.publish_with(lambda pipe: pipe.set("record", "1"), "record_sent"))
+    outcome: list[object] = []
+
+    def send() -> None:
+        try:
+            outcome.append(b.publish_with(lambda pipe: pipe.set("record", "1"), "record_sent"))
+        except Exception as exc:  # reported below
+            outcome.append(exc)
+
+    sent = threading.Thread(target=send)
     sent.start()
-    time.sleep(0.3)  # a first attempt or two fail while nothing listens
+    wait_for(lambda: any("Redis unreachable during publish" in m for m in caplog.messages))
     own_server.start()
     sent.join(timeout=30)
+    assert not sent.is_alive() and len(outcome) == 1 and isinstance(outcome[0], str), outcome
     r = own_server.client()
     assert r.llen("resque:queue:bus_incoming") == 1
     assert r.smembers("resque:queues") == {b"bus_incoming"}
@@ -199,3 +210,20 @@ def test_publish_keeps_trying_for_its_whole_timeout_then_says_why() -> None:
     with pytest.raises(RedisUnavailable, match=r"publish failed: Redis unreachable for 1\.\ds"):
         b.publish("x")
     assert time.monotonic() - started >= 1.0
+
+
+def test_publish_waits_only_for_replicas_the_master_has_and_says_so(
+    redis_url: str, r: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Sentinel and Cluster tests cover real replicas; here there are none to answer."""
+    b = Bus(settings=BusSettings(redis_url=redis_url, publish_replicas=1, publish_replica_timeout=0.05))
+    b.publish("x", {"n": 1})
+    b.publish_many([("x", {"n": 2})])
+    b.publish_with(lambda pipe: pipe.set("record", "1"), "x", {"n": 3})
+    asyncio.run(b.apublish("x", {"n": 4}))
+    assert [job["n"] for job in queue_jobs(r, "bus_incoming")] == [1, 2, 3, 4]
+    assert r.smembers("resque:queues") == {b"bus_incoming"}
+    # No replica: said once, and publishes do not wait for one that is not there.
+    assert [m for m in caplog.messages if "replica" in m] == [
+        "the master has 0 replica(s) connected; publishes wait for 0, not 1, until more connect"
+    ]

@@ -1,0 +1,111 @@
+"""Publishing that waits for replicas (Redis ``WAIT``), so a failover cannot lose the event.
+
+Redis replicates asynchronously: a push acknowledged by a master that dies before its
+replica received it is gone once the replica takes over. ``WAIT`` on the connection that
+pushed blocks until that many replicas hold everything it wrote. It would block for its
+whole timeout on a master with fewer replicas (one just promoted, whose old master is
+down), so the number waited for is capped by the replicas the master has, read from
+``INFO replication`` now and then.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import redis.exceptions
+
+from bus.connection import TRANSIENT_ERRORS, is_cluster
+
+log = logging.getLogger("bus.replication")
+
+REPLICAS_MAX_AGE = 5.0
+"""Seconds a master's replica count is trusted (a missed WAIT reads it again at once)."""
+
+_MOVED_OR_GONE: tuple[type[Exception], ...] = (redis.exceptions.MovedError, *TRANSIENT_ERRORS)
+
+
+class ReplicaWait:
+    """How many replicas a push waits for, and for how long; warns when they fall short."""
+
+    def __init__(self, wanted: int, timeout: float) -> None:
+        self.wanted = wanted
+        self.timeout = timeout
+        self._counts: dict[str, tuple[float, int]] = {}
+        self._lock = threading.Lock()
+
+    def command(self, client: Any, node: str = "") -> tuple[Any, ...] | None:
+        """The ``WAIT`` to send after the push on ``client`` (the master's own connection),
+        or None when that master has no replica to wait for."""
+        target = min(self.wanted, self._replicas_of(client, node))
+        return ("WAIT", target, max(1, int(self.timeout * 1000))) if target else None
+
+    def check(self, command: tuple[Any, ...] | None, held: Any, node: str = "") -> None:
+        """Read the ``WAIT`` reply: a shortfall is logged, and the replica count read anew."""
+        if command is not None and int(held) < command[1]:
+            with self._lock:
+                self._counts.pop(node, None)
+            log.warning(
+                "published, but held by %d of %d replicas after %gs: a failover now could lose it",
+                int(held),
+                command[1],
+                self.timeout,
+            )
+
+    def _replicas_of(self, client: Any, node: str) -> int:
+        now = time.monotonic()
+        with self._lock:
+            seen = self._counts.get(node)
+        if seen is not None and now - seen[0] < REPLICAS_MAX_AGE:
+            return seen[1]
+        count = int(client.info("replication").get("connected_slaves", 0))
+        if count < self.wanted and (seen is None or seen[1] != count):
+            log.warning(
+                "the master%s has %d replica(s) connected; publishes wait for %d, not %d, until more connect",
+                f" {node}" if node else "",
+                count,
+                count,
+                self.wanted,
+            )
+        with self._lock:
+            self._counts[node] = (now, count)
+        return count
+
+
+def rpush_on_replicas(client: Any, key: str, values: Sequence[str], waits: ReplicaWait) -> None:
+    """RPUSH, then WAIT on the same connection: one round trip.
+
+    On a cluster the push goes straight to the master of ``key``'s slot; when that master
+    moved or went away the slot map is refreshed and a transient error raised, so the
+    caller's retry reaches the new one.
+    """
+    if not is_cluster(client):
+        pipe = client.pipeline(transaction=False)
+        pipe.rpush(key, *values)
+        command = waits.command(client)
+        if command is not None:
+            pipe.execute_command(*command)
+        waits.check(command, pipe.execute()[-1])
+        return
+    node = client.get_node_from_key(key)
+    node_client = getattr(node, "redis_connection", None)
+    try:
+        if node_client is None:
+            raise redis.exceptions.ConnectionError(f"no connection to the master of {key}")
+        pipe = node_client.pipeline(transaction=False)
+        pipe.rpush(key, *values)
+        command = waits.command(node_client, node.name)
+        if command is not None:
+            pipe.execute_command(*command)
+        waits.check(command, pipe.execute()[-1], node.name)
+    except redis.exceptions.AskError:
+        # The slot is migrating: the cluster client follows ASK; the replicas are not awaited.
+        client.execute_command("RPUSH", key, *values)
+    except _MOVED_OR_GONE as exc:
+        with contextlib.suppress(redis.exceptions.RedisError, OSError):  # the retry refreshes again
+            client.nodes_manager.initialize()
+        raise redis.exceptions.TryAgainError(f"the master of {key} moved or went away ({exc})") from exc
