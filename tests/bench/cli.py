@@ -23,6 +23,7 @@ from tests.bench.memory import run_rss, run_soak
 from tests.bench.observing import run_tracing
 from tests.bench.profiling import run_profile
 from tests.bench.publishing import run_publish, run_publish_batch, sample_job
+from tests.bench.replicating import run_replicas
 from tests.bench.report import Report
 from tests.bench.switchboarding import run_switchboard
 from tests.bench.systems import DEFAULT_PEERS, PEERS
@@ -41,6 +42,7 @@ SCENARIOS: dict[str, Callable[[Bench], None]] = {
     "switchboard": run_switchboard,
     "tracing": run_tracing,
     "cluster": run_cluster,
+    "replicas": run_replicas,
 }
 # (full run, --quick)
 DEFAULTS: dict[str, tuple[Any, Any]] = {
