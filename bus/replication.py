@@ -26,7 +26,13 @@ log = logging.getLogger("bus.replication")
 REPLICAS_MAX_AGE = 5.0
 """Seconds a master's replica count is trusted (a missed WAIT reads it again at once)."""
 
-_MOVED_OR_GONE: tuple[type[Exception], ...] = (redis.exceptions.MovedError, *TRANSIENT_ERRORS)
+# MovedError subclasses AskError: it must be caught first. A slot no node serves (mid-failover)
+# is a RedisClusterException, which is not a RedisError.
+_MOVED_OR_GONE: tuple[type[Exception], ...] = (
+    redis.exceptions.MovedError,
+    redis.exceptions.RedisClusterException,
+    *TRANSIENT_ERRORS,
+)
 
 
 class ReplicaWait:
@@ -91,9 +97,9 @@ def rpush_on_replicas(client: Any, key: str, values: Sequence[str], waits: Repli
             pipe.execute_command(*command)
         waits.check(command, pipe.execute()[-1])
         return
-    node = client.get_node_from_key(key)
-    node_client = getattr(node, "redis_connection", None)
     try:
+        node = client.get_node_from_key(key)
+        node_client = getattr(node, "redis_connection", None)
         if node_client is None:
             raise redis.exceptions.ConnectionError(f"no connection to the master of {key}")
         pipe = node_client.pipeline(transaction=False)
@@ -102,10 +108,10 @@ def rpush_on_replicas(client: Any, key: str, values: Sequence[str], waits: Repli
         if command is not None:
             pipe.execute_command(*command)
         waits.check(command, pipe.execute()[-1], node.name)
+    except _MOVED_OR_GONE as exc:
+        with contextlib.suppress(redis.exceptions.RedisError, redis.exceptions.RedisClusterException, OSError):
+            client.nodes_manager.initialize()  # failing now, it is tried again with the retry
+        raise redis.exceptions.TryAgainError(f"the master of {key} moved or went away ({exc})") from exc
     except redis.exceptions.AskError:
         # The slot is migrating: the cluster client follows ASK; the replicas are not awaited.
         client.execute_command("RPUSH", key, *values)
-    except _MOVED_OR_GONE as exc:
-        with contextlib.suppress(redis.exceptions.RedisError, OSError):  # the retry refreshes again
-            client.nodes_manager.initialize()
-        raise redis.exceptions.TryAgainError(f"the master of {key} moved or went away ({exc})") from exc

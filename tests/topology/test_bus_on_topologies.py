@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -101,6 +102,23 @@ def test_a_publish_waits_for_its_replicas(sentinel: RedisSentinel, caplog: pytes
     assert [m for m in caplog.messages if "replicas" in m] == [
         "published, but held by 1 of 2 replicas after 0.2s: a failover now could lose it"
     ]
+
+
+def test_a_publish_waiting_for_replicas_follows_its_queue_to_another_master(
+    fresh_cluster: RedisCluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The waiting push talks to the slot's master directly: a MOVED sends it after the slot."""
+    b = Bus(settings=BusSettings(redis_url=fresh_cluster.url, publish_replicas=1))
+    b.publish("x", {"n": 1})
+    incoming = b.keys.queue("bus_incoming")
+    source = fresh_cluster.master_of(incoming)
+    target = next(m for m in fresh_cluster.masters() if m.port != source.port)
+    fresh_cluster.move_slot_of(incoming, target.port)
+    b.publish("x", {"n": 2})
+    assert fresh_cluster.master_of(incoming).port == target.port
+    assert [json.loads(json.loads(j)["args"][0])["n"] for j in b.redis.lrange(incoming, 0, -1)] == [1, 2]
+    assert any("moved or went away" in m for m in caplog.messages)
+    assert not any("held by" in m for m in caplog.messages)
 
 
 def test_the_dashboard_on_a_cluster(cluster: RedisCluster) -> None:
