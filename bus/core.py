@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import socket
@@ -193,16 +194,23 @@ class Bus:
         mode = current_local_mode(self._local_mode or self.settings.local_mode)
         jobs = [self.publisher.job(event)] if mode is None else []
 
+        written = False
+
         def send() -> None:
-            pipe = self.redis.pipeline(transaction=False)
-            writes(pipe)
+            nonlocal written
             along = bool(jobs) and self.publisher.can_queue(self.redis)
-            queued = self.publisher.queue(pipe, jobs, self.redis) if along else None
-            replies = pipe.execute()
-            if queued is not None:
-                self.publisher.sent(queued, replies)
-            elif jobs:
-                self.publisher.push(self.redis, jobs)  # waiting for replicas on a cluster: its own trip
+            if not written:
+                pipe = self.redis.pipeline(transaction=False)
+                writes(pipe)
+                queued = self.publisher.queue(pipe, jobs, self.redis) if along else None
+                replies = pipe.execute()
+                written = True
+                if queued is not None:
+                    self.publisher.sent(queued, replies)
+            if jobs and not along:
+                # Waiting for replicas on a cluster: the push takes its own trip, and only
+                # it is sent again when it fails (the writes went through).
+                self.publisher.push(self.redis, jobs)
 
         self._retrying(send, "publish")
         if mode is not None:
@@ -229,9 +237,13 @@ class Bus:
         if mode is not None:
             self._publish_locally(event, mode)
             return str(event["bus_id"])
+        if self.publisher.waits:
+            # WAIT needs the slot master's own connection, which the blocking client gives.
+            await asyncio.to_thread(self._retrying, lambda: self.publisher.push(self.redis, [job]), "publish")
+            return str(event["bus_id"])
         if self._async_connection is None:
             self._async_connection = connect_async(self.redis_url)
-        await self.publisher.apush(self._async_connection, [job], self.redis)
+        await self.publisher.apush(self._async_connection, [job])
         return str(event["bus_id"])
 
     def publish_at(self, when: datetime | float, event_type: str, attributes: Mapping[str, Any] | None = None) -> str:

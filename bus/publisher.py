@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import threading
 import time
@@ -177,12 +176,9 @@ class Publisher:
             conn.disconnect()
             raise
 
-    async def apush(self, aredis: Any, jobs: list[str], redis: Any) -> None:
-        """``push`` on an asyncio client; waiting for replicas runs ``push`` on ``redis``
-        (the blocking client) in a thread, since that needs the slot's own connection."""
-        if self.waits:
-            await asyncio.to_thread(self.push, redis, jobs)
-        elif self.needs_registration():
+    async def apush(self, aredis: Any, jobs: list[str]) -> None:
+        """``push`` on an asyncio client (not for waiting on replicas: see ``Bus.apublish``)."""
+        if self.needs_registration():
             pipe = aredis.pipeline(transaction=False)
             pipe.sadd(self.keys.queues, INCOMING_QUEUE)
             pipe.rpush(self.incoming_key, *jobs)

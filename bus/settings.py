@@ -54,6 +54,8 @@ class WorkerSettings:
             raise ConfigurationError("worker.dead_after must be longer than worker.heartbeat_interval")
 
 
+MAX_REPLICA_TIMEOUT = 10.0
+"""Well under the client's socket timeout (30 s): a WAIT outlasting it would be sent again."""
 MAX_FLUSH_INTERVAL = 60.0
 """Traces held longer would show events as untraced for too long (and lose more on kill -9)."""
 
@@ -115,7 +117,7 @@ class BusSettings:
     for about one more replication round trip per publish; never set it above the replicas
     you have, or every publish waits ``publish_replica_timeout``."""
     publish_replica_timeout: float = 1.0
-    """Seconds a publish waits for those replicas; then it returns and logs a warning."""
+    """Seconds a publish waits for those replicas (at most 10); then it returns and logs a warning."""
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     retry: Retry = field(default_factory=Retry)
     observe: ObserveSettings = field(default_factory=ObserveSettings)
@@ -123,8 +125,10 @@ class BusSettings:
     def __post_init__(self) -> None:
         if self.publish_replicas < 0:
             raise ConfigurationError("bus.publish_replicas must not be negative")
-        if self.publish_replica_timeout <= 0:
-            raise ConfigurationError("bus.publish_replica_timeout must be positive")
+        if not 0 < self.publish_replica_timeout <= MAX_REPLICA_TIMEOUT:
+            raise ConfigurationError(
+                f"bus.publish_replica_timeout must be between 0 and {MAX_REPLICA_TIMEOUT:g} seconds"
+            )
 
     def with_overrides(self, **overrides: Any) -> BusSettings:
         return _build(self, {k: v for k, v in overrides.items() if v is not None}, "override")

@@ -190,17 +190,18 @@ class Worker:
             self._drain_pool(deadline=self._grace_deadline)
         self._stopping.set()
         try:
-            patience = max(5.0, (self._grace_deadline or time.monotonic()) - time.monotonic())
-            self._pending.observed.merge(self._observed)
-            with_retries(lambda: self._flush(self._pending), what="final flush", patience=patience)
-            moved = requeue_inflight(self.redis, self.keys, self.id, self.queues, crashed=False)
-            if moved:
-                log.info("requeued %d unstarted job(s)", moved)
-            # Heartbeating up to here: finished but unacknowledged jobs stay ours until flushed.
-            self.presence.stop()
+            try:
+                patience = max(5.0, (self._grace_deadline or time.monotonic()) - time.monotonic())
+                self._pending.observed.merge(self._observed)
+                with_retries(lambda: self._flush(self._pending), what="final flush", patience=patience)
+                moved = requeue_inflight(self.redis, self.keys, self.id, self.queues, crashed=False)
+                if moved:
+                    log.info("requeued %d unstarted job(s)", moved)
+            finally:
+                # Heartbeating up to here: finished but unacknowledged jobs stay ours until flushed.
+                self.presence.stop()
             unregister(self.redis, self.keys, self.id)
         except STOP_ERRORS as exc:
-            self.presence.stop()
             log.error("could not unregister cleanly (%s); live workers will requeue this worker's jobs", exc)
         log.info("worker %s stopped: %d processed, %d failed", self.id, self.processed, self.runner.failed)
 

@@ -6,6 +6,7 @@ import asyncio
 import datetime
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from bus import Bus, InvalidEvent, LocalMode, RedisUnavailable, in_context, loca
 from bus.settings import BusSettings
 from tests.bus.helpers import queue_jobs, wait_for
 from tests.servers import RedisProcess
+from tests.topologies import HOST, free_ports, server_node, wait_until
 
 
 def test_metadata_and_user_attributes_override_it(bus: Bus, r: redis.Redis) -> None:
@@ -227,3 +229,25 @@ def test_publish_waits_only_for_replicas_the_master_has_and_says_so(
     assert [m for m in caplog.messages if "replica" in m] == [
         "the master has 0 replica(s) connected; publishes wait for 0, not 1, until more connect"
     ]
+
+
+def test_every_publish_waits_for_a_replica(own_server: RedisProcess, tmp_path: Path) -> None:
+    replica = server_node(free_ports(1)[0], tmp_path, "--replicaof", HOST, str(own_server.port))
+    replica.start()
+    try:
+        wait_until(lambda: replica.client().info("replication").get("master_link_status") == "up", "in sync")
+        b = Bus(settings=BusSettings(redis_url=own_server.url, publish_replicas=1))
+        master = own_server.client()
+        waits = []
+        for publish in (
+            lambda: b.publish("x", {"n": 1}),
+            lambda: b.publish_many([("x", {"n": 2})]),
+            lambda: b.publish_with(lambda pipe: pipe.set("record", "1"), "x", {"n": 3}),
+            lambda: asyncio.run(b.apublish("x", {"n": 4})),
+        ):
+            publish()
+            waits.append(master.info("commandstats").get("cmdstat_wait", {}).get("calls", 0))
+        assert waits == [1, 2, 3, 4]
+        assert replica.client().llen("resque:queue:bus_incoming") == 4  # held there when publish returned
+    finally:
+        replica.kill()
