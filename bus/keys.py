@@ -117,6 +117,11 @@ class Keys:
         """Ours: sorted set of jobs waiting to be retried, scored by due time."""
         return f"{self.prefix}bus:retry:{{{self.queue(queue)}}}"
 
+    def replicated_mark(self, key: str) -> str:
+        """Ours: a short-lived write in ``key``'s slot, sent before a Redis ``WAIT`` (which
+        counts only its own connection's writes) so it covers every earlier write there."""
+        return f"{self.prefix}bus:replicated:{{{key}}}"
+
     def crashes(self, queue: str) -> str:
         """Ours: hash sha1(job) -> times the job was in flight when its worker died."""
         return f"{self.prefix}bus:crashes:{{{self.queue(queue)}}}"

@@ -15,11 +15,12 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import redis.exceptions
 
 from bus.connection import TRANSIENT_ERRORS, is_cluster
+from bus.keys import Keys
 
 log = logging.getLogger("bus.replication")
 
@@ -98,21 +99,61 @@ def rpush_on_replicas(client: Any, key: str, values: Sequence[str], waits: Repli
         waits.check(command, pipe.execute()[-1])
         return
     try:
-        node = client.get_node_from_key(key)
-        node_client = getattr(node, "redis_connection", None)
-        if node_client is None:
-            raise redis.exceptions.ConnectionError(f"no connection to the master of {key}")
+        name, node_client = _master_of(client, key)
         pipe = node_client.pipeline(transaction=False)
         pipe.rpush(key, *values)
-        command = waits.command(node_client, node.name)
+        command = waits.command(node_client, name)
         if command is not None:
             pipe.execute_command(*command)
-        waits.check(command, pipe.execute()[-1], node.name)
+        waits.check(command, pipe.execute()[-1], name)
     except _MOVED_OR_GONE as exc:
-        with contextlib.suppress(redis.exceptions.RedisError, redis.exceptions.RedisClusterException, OSError):
-            client.nodes_manager.initialize()  # failing now, it is tried again with the retry
-        raise redis.exceptions.TryAgainError(f"the master of {key} moved or went away ({exc})") from exc
+        _moved_or_gone(client, key, exc)
     except redis.exceptions.AskError:
         # The slot is migrating: the cluster client follows ASK; the replicas are not awaited.
         client.execute_command("RPUSH", key, *values)
         log.warning("published while %s's slot migrates: not waiting for replicas this once", key)
+
+
+def wait_on_cluster(client: Any, keys: Keys, written: Sequence[str], waits: ReplicaWait) -> None:
+    """Return once replicas hold what was written to the ``written`` keys of a cluster
+    (a driver's fan-out, before it acknowledges the event on another master).
+
+    The writes went through the cluster client's pooled connections, and ``WAIT`` counts
+    only its own connection's writes: each master involved gets a small write of its own
+    first. The replication stream is ordered, so a replica holding it holds all before it.
+    """
+    masters: dict[str, tuple[Any, str]] = {}
+    for key in written:
+        try:
+            name, node_client = _master_of(client, key)
+        except _MOVED_OR_GONE as exc:
+            _moved_or_gone(client, key, exc)
+        masters.setdefault(name, (node_client, key))
+    for name, (node_client, key) in masters.items():
+        try:
+            command = waits.command(node_client, name)
+            if command is None:
+                continue
+            pipe = node_client.pipeline(transaction=False)
+            pipe.set(keys.replicated_mark(key), "1", px=60_000)
+            pipe.execute_command(*command)
+            waits.check(command, pipe.execute()[-1], name)
+        except _MOVED_OR_GONE as exc:
+            _moved_or_gone(client, key, exc)
+        except redis.exceptions.AskError:
+            log.warning("%s's slot migrates: not waiting for its replicas this once", key)
+
+
+def _master_of(client: Any, key: str) -> tuple[str, Any]:
+    node = client.get_node_from_key(key)
+    node_client = getattr(node, "redis_connection", None)
+    if node_client is None:
+        raise redis.exceptions.ConnectionError(f"no connection to the master of {key}")
+    return str(node.name), node_client
+
+
+def _moved_or_gone(client: Any, key: str, exc: Exception) -> NoReturn:
+    """Refresh the slot map, then raise an error the caller's retry takes as transient."""
+    with contextlib.suppress(redis.exceptions.RedisError, redis.exceptions.RedisClusterException, OSError):
+        client.nodes_manager.initialize()  # failing now, it is tried again with the retry
+    raise redis.exceptions.TryAgainError(f"the master of {key} moved or went away ({exc})") from exc

@@ -114,8 +114,8 @@ class BusSettings:
 
     Replication is asynchronous: with 0, an event acknowledged by a master that dies before
     its replica got it is lost in the failover. 1 closes that window on Sentinel and Cluster
-    for about one more replication round trip per publish; never set it above the replicas
-    you have, or every publish waits ``publish_replica_timeout``."""
+    for about one more replication round trip per publish (on a cluster, drivers also wait
+    for the replicas of the queues they fan out to before they acknowledge an event)."""
     publish_replica_timeout: float = 1.0
     """Seconds a publish waits for those replicas (at most 10); then it returns and logs a warning."""
     worker: WorkerSettings = field(default_factory=WorkerSettings)

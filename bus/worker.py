@@ -42,6 +42,7 @@ from bus.queues import (
 )
 from bus.recovery import iso_time, requeue_inflight, unregister
 from bus.registry import Registry, SubscriptionCache
+from bus.replication import wait_on_cluster
 from bus.settings import WorkerSettings
 
 if TYPE_CHECKING:
@@ -385,6 +386,15 @@ class Worker:
         outcomes.write(pipe, self.keys, self.id, int(self.clock() // 60), self._trace_ttl, scripts=self.atomic)
         if len(pipe):
             pipe.execute()
+        waits = self.bus.publisher.waits
+        if waits is not None and (outcomes.pushes or outcomes.failures):
+            # Replicas first: an ack that outlives a lost fan-out would lose the event.
+            written = [self.keys.queue(queue) for queue in outcomes.pushes]
+            if outcomes.failures:
+                written.append(self.keys.failed)
+            # A master lost meanwhile may have taken the writes with it: a failed wait makes
+            # the round trip's retry send them again (duplicates, never a loss).
+            wait_on_cluster(self.redis, self.keys, written, waits)
 
     def _wait_for_job(self) -> list[Reserved]:
         """Block until a job arrives: on ``bus_incoming`` if this worker drives (every event

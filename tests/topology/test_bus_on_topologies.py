@@ -83,6 +83,8 @@ def test_the_bus_on_a_cluster(cluster: RedisCluster) -> None:
     exercise(b)
     owners = {cluster.master_of(f"resque:queue:{q}").port for q in ["bus_incoming", *b.app_queues()]}
     assert len(owners) >= 2, "queues spread over the shards"
+    # The driver waited for the replicas of each master it fanned out to (a write of its own first).
+    assert b.redis.exists(b.keys.replicated_mark(b.keys.queue("profile_default")))
 
 
 def test_the_bus_on_sentinel(sentinel: RedisSentinel) -> None:
@@ -168,7 +170,10 @@ def ride_through(tmp_path: Path, url: str, fault: Any) -> None:
     (tmp_path / "faultapp.py").write_text(APP)
     write_settings(tmp_path)
     done_file = str(tmp_path / "done")
-    workers = [spawn(tmp_path, url, "work", "faultapp", "--driver", DONE_FILE=done_file) for _ in range(2)]
+    workers = [
+        spawn(tmp_path, url, "work", "faultapp", "--driver", DONE_FILE=done_file, BUS_PUBLISH_REPLICAS="1")
+        for _ in range(2)
+    ]
     b = Bus(settings=BusSettings(redis_url=url, publish_replicas=1))  # acknowledged: on a replica too
     acknowledged: list[int] = []
     try:
@@ -226,6 +231,18 @@ def test_killing_a_cluster_master_under_load_loses_no_acknowledged_event(
 
 
 @pytest.mark.slow
+@pytest.mark.slow
+def test_killing_the_master_of_an_apps_queue_under_load_loses_no_driven_event(
+    fresh_cluster: RedisCluster, tmp_path: Path
+) -> None:
+    """Drivers wait for the replicas of the masters they fanned out to before they ack."""
+    app_queue = "resque:queue:app_default"
+    if fresh_cluster.master_of(app_queue).port == fresh_cluster.master_of("resque:queue:bus_incoming").port:
+        target = next(m for m in fresh_cluster.masters() if m.port != fresh_cluster.master_of(app_queue).port)
+        fresh_cluster.move_slot_of(app_queue, target.port)  # another master than bus_incoming's
+    ride_through(tmp_path, fresh_cluster.url, lambda: fresh_cluster.kill_master_of(app_queue))
+
+
 def test_killing_the_sentinel_master_under_load_loses_no_acknowledged_event(
     fresh_sentinel: RedisSentinel, tmp_path: Path
 ) -> None:
