@@ -16,16 +16,26 @@ TRACE_SHARDS = 16
 _HEX = frozenset("0123456789abcdef")  # a bus_id ends in a random hex digit: 16 shards for free
 
 
-def slot_tag(key: str) -> str:
-    """A hash tag that puts another key in ``key``'s cluster slot: the key's own tag when it
-    has one (Redis hashes only the text between its first ``{`` and the next ``}``), else
-    the whole key in braces. (A key with a ``}`` but no tag has no such companion; our
-    queue names have neither, and a Node app name with one fails loudly on a cluster.)"""
+def hashed_part(key: str) -> str:
+    """What Redis Cluster hashes of ``key``: the text between its first ``{`` and the next
+    ``}`` when that is not empty (its hash tag), else the whole key."""
     opening = key.find("{")
-    closing = key.find("}", opening + 1) if opening >= 0 else -1
-    if closing > opening + 1:
-        return key[opening : closing + 1]
-    return f"{{{key}}}"
+    if opening >= 0:
+        closing = key.find("}", opening + 1)
+        if closing > opening + 1:
+            return key[opening + 1 : closing]
+    return key
+
+
+def companion(head: str, key: str, tail: str = "") -> str:
+    """``head{key}tail``: a key of its own in ``key``'s cluster slot. When the braces would
+    pick another slot (``key`` holds a ``}``), ``key`` goes in bare: its own hash tag then
+    decides. (A key with a ``}`` and no hash tag has no companion in its slot: our queue
+    names have no braces; a Node app's may, and on a cluster it then fails with CROSSSLOT.)"""
+    wrapped = f"{head}{{{key}}}{tail}"
+    if hashed_part(wrapped) == hashed_part(key):
+        return wrapped
+    return f"{head}{key}{tail}"
 
 
 class Keys:
@@ -106,11 +116,11 @@ class Keys:
 
     def delayed_moving(self, timestamp: int, scheduler_id: str) -> str:
         """Ours (Cluster only): items one scheduler is moving out of ``delayed:<ts>``, in its slot."""
-        return f"{self.prefix}bus:scheduler:moving:{slot_tag(self.delayed(timestamp))}:{scheduler_id}"
+        return companion(f"{self.prefix}bus:scheduler:moving:", self.delayed(timestamp), f":{scheduler_id}")
 
     def delayed_movers(self, timestamp: int) -> str:
         """Ours (Cluster only): hash scheduler id -> when it took items of ``delayed:<ts>``."""
-        return f"{self.prefix}bus:scheduler:movers:{slot_tag(self.delayed(timestamp))}"
+        return companion(f"{self.prefix}bus:scheduler:movers:", self.delayed(timestamp))
 
     @property
     def heartbeat_lock(self) -> str:
@@ -123,20 +133,20 @@ class Keys:
     # --- ours -----------------------------------------------------------------
     def inflight(self, queue: str, worker_id: str) -> str:
         """Ours: jobs one worker has reserved from a queue and not yet acknowledged."""
-        return f"{self.prefix}inflight:{slot_tag(self.queue(queue))}:{worker_id}"
+        return companion(f"{self.prefix}inflight:", self.queue(queue), f":{worker_id}")
 
     def retries(self, queue: str) -> str:
         """Ours: sorted set of jobs waiting to be retried, scored by due time."""
-        return f"{self.prefix}bus:retry:{slot_tag(self.queue(queue))}"
+        return companion(f"{self.prefix}bus:retry:", self.queue(queue))
 
     def replicated_mark(self, key: str) -> str:
         """Ours: a short-lived write in ``key``'s slot, sent before a Redis ``WAIT`` (which
         counts only its own connection's writes) so it covers every earlier write there."""
-        return f"{self.prefix}bus:replicated:{slot_tag(key)}"
+        return companion(f"{self.prefix}bus:replicated:", key)
 
     def crashes(self, queue: str) -> str:
         """Ours: hash sha1(job) -> times the job was in flight when its worker died."""
-        return f"{self.prefix}bus:crashes:{slot_tag(self.queue(queue))}"
+        return companion(f"{self.prefix}bus:crashes:", self.queue(queue))
 
     @property
     def bus_workers(self) -> str:

@@ -114,22 +114,23 @@ def rpush_on_replicas(client: Any, key: str, values: Sequence[str], waits: Repli
         log.warning("published while %s's slot migrates: not waiting for replicas this once", key)
 
 
-def wait_on_cluster(
-    client: Any, keys: Keys, written: Sequence[str], waits: ReplicaWait, acked: Sequence[str] = ()
-) -> None:
+def wait_on_cluster(client: Any, keys: Keys, written: Sequence[str], waits: ReplicaWait) -> None:
     """Return once replicas hold what was written to the ``written`` keys of a cluster
-    (a driver's fan-out, before it acknowledges the event on another master).
+    (a driver's fan-out, before it acknowledges the event).
 
     The writes went through the cluster client's pooled connections, and ``WAIT`` counts
     only its own connection's writes: each master involved gets a small write of its own
-    first. The replication stream is ordered, so a replica holding it holds all before it;
-    for the same reason the master that will take every ack (of the ``acked`` keys) needs
-    no wait: a replica that lacks the writes lacks the ack that follows them.
+    first. The replication stream is ordered, so a replica holding it holds all before it.
+    The master that takes the ack is waited on too: had it failed over between the writes
+    and the ack, the retried ack would reach a replica that may lack the writes.
     """
-    masters = _masters_of(client, written)
-    acking = _masters_of(client, acked)
-    if len(acking) == 1:
-        masters.pop(next(iter(acking)), None)
+    masters: dict[str, tuple[Any, str]] = {}
+    for key in written:
+        try:
+            name, node_client = _master_of(client, key)
+        except _MOVED_OR_GONE as exc:
+            _moved_or_gone(client, key, exc)
+        masters.setdefault(name, (node_client, key))
     for name, (node_client, key) in masters.items():
         try:
             command = waits.command(node_client, name)
@@ -143,18 +144,6 @@ def wait_on_cluster(
             _moved_or_gone(client, key, exc)
         except redis.exceptions.AskError:
             log.warning("%s's slot migrates: not waiting for its replicas this once", key)
-
-
-def _masters_of(client: Any, keys: Sequence[str]) -> dict[str, tuple[Any, str]]:
-    """Each master holding some of ``keys``: its connection and one of its keys."""
-    masters: dict[str, tuple[Any, str]] = {}
-    for key in keys:
-        try:
-            name, node_client = _master_of(client, key)
-        except _MOVED_OR_GONE as exc:
-            _moved_or_gone(client, key, exc)
-        masters.setdefault(name, (node_client, key))
-    return masters
 
 
 def _master_of(client: Any, key: str) -> tuple[str, Any]:

@@ -394,8 +394,7 @@ class Worker:
                 written.append(self.keys.failed)
             # A master lost meanwhile may have taken the writes with it: a failed wait makes
             # the round trip's retry send them again (duplicates, never a loss).
-            acked = sorted({self.keys.queue(queue) for queue, _ in outcomes.acks})
-            wait_on_cluster(self.redis, self.keys, written, waits, acked)
+            wait_on_cluster(self.redis, self.keys, written, waits)
 
     def _wait_for_job(self) -> list[Reserved]:
         """Block until a job arrives: on ``bus_incoming`` if this worker drives (every event

@@ -41,7 +41,7 @@ class BusService:
     def __init__(self, spec: ChildSpec, handler: Handler) -> None:
         sample = ObserveSettings().trace_sample if spec.trace_sample is None else spec.trace_sample
         observe = ObserveSettings(tracing=spec.tracing, metrics=spec.metrics, trace_sample=sample)
-        self.bus = bench_bus(spec.url, handler, observe)
+        self.bus = bench_bus(spec.url, handler, observe, spec.publish_replicas)
         self.worker = self.bus.worker(
             ROLES[spec.role], install_signals=False, batch_size=spec.batch_size, concurrency=spec.concurrency
         )

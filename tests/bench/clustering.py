@@ -3,11 +3,12 @@
 The cluster is ``tests/topologies.py``'s: 6 servers (3 masters, a replica each), its
 node timeout left at the default, append-only off like the benchmark's own server. Each
 repeat runs the drain with 2 and 4 worker processes on the single server and on the
-cluster, in turns; then the replicas are stopped (the helper has no ``--cluster-replicas
-0``: a stopped replica costs nothing, as an absent one would), the cluster drains again,
-and the replicas are restarted and resynced before the next repeat. CPU of the workers and
-of every server process, per-node ``INFO commandstats`` and a profiled worker on each
-topology say where the time goes.
+cluster, in turns, and on the cluster with ``publish_replicas = 1`` (each driver batch
+waits for the replicas of the masters it fanned out to); then the replicas are
+stopped (the helper has no ``--cluster-replicas 0``: a stopped replica costs nothing, as an
+absent one would), the cluster drains again, and the replicas are restarted and resynced
+before the next repeat. CPU of the workers and of every server process, per-node ``INFO
+commandstats`` and a profiled worker on each topology say where the time goes.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ PROCESSES = (2, 4)
 SINGLE = "1 node"
 CLUSTER = "3-master cluster + 3 replicas"
 BARE = "3-master cluster, replicas stopped"
+WAITING = "3-master cluster + 3 replicas, publish_replicas 1"
+"""Drivers wait (WAIT) for the replica of every master they fanned out to before acking."""
 PROFILED = 10_000
 
 
@@ -47,6 +50,7 @@ def run_cluster(bench: Bench) -> None:
             for procs in PROCESSES:
                 for where, target in ((SINGLE, None), (CLUSTER, full)):
                     _drain(bench, where, procs, target, rep)
+                _drain(bench, WAITING, procs, full, rep, publish_replicas=1)
             stopped = stop_replicas(cluster)
             bare = ClusterTarget(cluster)
             for procs in PROCESSES:
@@ -54,14 +58,14 @@ def run_cluster(bench: Bench) -> None:
             restart_replicas(cluster, stopped)
     _compare(bench)
     for procs in PROCESSES:
-        for where in (SINGLE, CLUSTER, BARE):
+        for where in (SINGLE, CLUSTER, BARE, WAITING):
             _where_time_goes(bench, where, procs)
     _notes(bench)
 
 
-def _drain(bench: Bench, where: str, procs: int, target: Target | None, rep: int) -> Drain:
+def _drain(bench: Bench, where: str, procs: int, target: Target | None, rep: int, **spec_options: Any) -> Drain:
     report, name = bench.report, _name(where, procs)
-    drain = drain_once(bench, "bus", "combined", procs, bench.options.events, target=target)
+    drain = drain_once(bench, "bus", "combined", procs, bench.options.events, target=target, **spec_options)
     roles = target.roles() if isinstance(target, ClusterTarget) else ["single"]
     nodes = [
         {"role": role, "cpu_pct": round(100 * cpu / drain.seconds, 1)}
@@ -85,7 +89,7 @@ def _compare(bench: Bench) -> None:
     metrics = bench.report.metrics
     for procs in PROCESSES:
         single = metrics[f"cluster/{_name(SINGLE, procs)}"]
-        for where in (CLUSTER, BARE):
+        for where in (CLUSTER, BARE, WAITING):
             metric = metrics[f"cluster/{_name(where, procs)}"]
             metric.target = "> 1x 1 node (grows with shards)"
             bench.report.compare(metric, single, SINGLE)
@@ -94,7 +98,10 @@ def _compare(bench: Bench) -> None:
                 metrics[f"cluster/{_name(SINGLE, procs)}: workers' CPU per event"],
                 SINGLE,
             )
-    for where in (SINGLE, CLUSTER, BARE):
+        bench.report.compare(
+            metrics[f"cluster/{_name(WAITING, procs)}"], metrics[f"cluster/{_name(CLUSTER, procs)}"], "no wait"
+        )
+    for where in (SINGLE, CLUSTER, BARE, WAITING):
         two, four = (metrics[f"cluster/{_name(where, procs)}"] for procs in PROCESSES)
         bench.report.compare(four, two, f"{PROCESSES[0]} procs")
 

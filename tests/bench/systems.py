@@ -56,6 +56,8 @@ class ChildSpec:
     metrics: bool = True
     trace_sample: float | None = None
     """The bus's ``observe.trace_sample``; None: its default."""
+    publish_replicas: int = 0
+    """The bus's ``publish_replicas``: drivers on a cluster wait for replicas before acking."""
     config: str = ""
     """System-specific settings as JSON (the switchboard's emulator endpoints, channel, count)."""
 

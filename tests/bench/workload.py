@@ -44,9 +44,12 @@ def event_bytes() -> int:
     return len(json.dumps(event(12345, 1_700_000_000_000_000_000), separators=(",", ":")))
 
 
-def bench_bus(url: str, handler: Handler | None = None, observe: ObserveSettings | None = None) -> Bus:
+def bench_bus(
+    url: str, handler: Handler | None = None, observe: ObserveSettings | None = None, publish_replicas: int = 0
+) -> Bus:
     """A Bus on ``url`` (no settings file, no environment) with the three apps subscribed."""
-    bus = Bus(settings=BusSettings(redis_url=url, observe=observe or ObserveSettings()))
+    settings = BusSettings(redis_url=url, observe=observe or ObserveSettings(), publish_replicas=publish_replicas)
+    bus = Bus(settings=settings)
     register_apps(bus, handler or _ignore)
     return bus
 
