@@ -121,8 +121,9 @@ def wait_on_cluster(client: Any, keys: Keys, written: Sequence[str], waits: Repl
     The writes went through the cluster client's pooled connections, and ``WAIT`` counts
     only its own connection's writes: each master involved gets a small write of its own
     first. The replication stream is ordered, so a replica holding it holds all before it.
-    The master that takes the ack is waited on too: had it failed over between the writes
-    and the ack, the retried ack would reach a replica that may lack the writes.
+    A master that took writes is waited on even when it also takes the ack: had it failed
+    over between the writes and the ack, the retried ack would reach a replica that may
+    lack the writes.
     """
     masters: dict[str, tuple[Any, str]] = {}
     for key in written:
