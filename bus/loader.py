@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+import traceback
 from pathlib import Path
 from types import ModuleType
 
@@ -13,7 +14,21 @@ from bus.errors import ConfigurationError
 
 
 def import_app(spec: str) -> ModuleType:
-    """Import ``package.module`` or ``path/to/file.py`` (the current directory is importable)."""
+    """Import ``package.module`` or ``path/to/file.py`` (the current directory is importable).
+
+    An app that raises while importing is reported in one line: the error and where it was raised.
+    """
+    try:
+        return _import(spec)
+    except ConfigurationError:
+        raise
+    except Exception as exc:
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+        raise ConfigurationError(f"importing app module {spec!r} failed{where}: {type(exc).__name__}: {exc}") from exc
+
+
+def _import(spec: str) -> ModuleType:
     cwd = str(Path.cwd())
     if cwd not in sys.path:
         sys.path.insert(0, cwd)

@@ -39,10 +39,26 @@ class Outbox:
             entries = [e for e in entries if e.get("channel") == channel]
         return entries[:limit]
 
-    def clear(self) -> int:
-        count = int(self.redis.llen(self.keys.outbox))
-        self.redis.delete(self.keys.outbox)
-        return count
+    def clear(self, channel: str | None = None) -> int:
+        """Empty the outbox, or remove one channel's messages; how many went."""
+        if channel:
+            return int(self.redis.eval(_CLEAR_CHANNEL, 1, self.keys.outbox, channel))
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.llen(self.keys.outbox)
+        pipe.delete(self.keys.outbox)
+        return int(pipe.execute()[0])
+
+
+_CLEAR_CHANNEL = """
+local removed = 0
+for _, raw in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+  local ok, entry = pcall(cjson.decode, raw)
+  if ok and type(entry) == 'table' and entry.channel == ARGV[1] then
+    removed = removed + redis.call('LREM', KEYS[1], 1, raw)
+  end
+end
+return removed
+"""
 
 
 class OutboxProvider:

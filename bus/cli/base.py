@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -104,9 +105,12 @@ def parse_since(text: str) -> float:
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     number, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
     try:
-        return float(number) * units[unit]
+        seconds = float(number) * units[unit]
     except ValueError:
         raise click.UsageError(f"--since {text!r}: expected e.g. 90s, 10m, 2h or 1d") from None
+    if not 0 < seconds < math.inf:
+        raise click.UsageError(f"--since {text!r}: give a positive duration, e.g. 90s, 10m, 2h or 1d")
+    return seconds
 
 
 def run_cli(

@@ -106,8 +106,8 @@ def filter_options(fn: F) -> F:
 
 
 @failed.command("list")
-@click.option("--start", default=0, show_default=True, help="Index of the first entry.")
-@click.option("--limit", default=50, show_default=True, help="How many entries.")
+@click.option("--start", default=0, show_default=True, type=click.IntRange(min=0), help="Index of the first entry.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1), help="How many entries.")
 @filter_options
 @common
 def failed_list(env: Env, start: int, limit: int, queue: str | None, exception: str | None, app: str | None) -> None:

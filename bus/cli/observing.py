@@ -30,7 +30,7 @@ DELAYED_COLUMNS = [
 
 
 @delayed.command("list")
-@click.option("--limit", default=50, show_default=True, help="How many entries, earliest first.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1), help="How many, earliest first.")
 @common
 def delayed_list(env: Env, limit: int) -> None:
     """What is scheduled, and when."""
@@ -94,7 +94,7 @@ def _duration(seconds: float) -> str:
 @cli.command()
 @click.option("--type", "event_type", help="Only events of this type.")
 @click.option("--since", help="Only the last 90s / 10m / 2h / 1d.")
-@click.option("--limit", default=50, show_default=True, help="How many past events.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1), help="How many past events.")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new events as they are logged.")
 @common
 def events(env: Env, event_type: str | None, since: str | None, limit: int, follow: bool) -> None:
@@ -147,11 +147,14 @@ def trace(env: Env, bus_id: str) -> None:
 @common
 def stats(env: Env, since: str) -> None:
     """Events per type and per app, rates, and publish-to-handler latency per subscription."""
-    from bus.metrics import event_counts, latency
+    from bus.metrics import MINUTE_TTL, event_counts, latency
     from bus.overview import throughput
 
     b = env.bus()
-    minutes = max(1, min(120, round(parse_since(since) / 60)))
+    seconds = parse_since(since)
+    if seconds > MINUTE_TTL:
+        raise click.UsageError(f"--since {since}: workers keep per-minute counts for 2h; give at most 2h")
+    minutes = max(1, round(seconds / 60))
     now = time.time()
     events = event_counts(b.redis, b.keys, now=now, minutes=minutes)
     event_rows = [

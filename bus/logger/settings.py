@@ -67,8 +67,8 @@ class LoggerSettings:
         unknown = set(self.sinks) - set(SINKS)
         if unknown:
             raise ConfigurationError(f"logger.sinks: unknown sink(s) {', '.join(sorted(unknown))}; use {SINKS}")
-        if "redis" not in self.sinks:
-            raise ConfigurationError("logger.sinks must include 'redis': the other sinks ship from its stream")
+        if "redis" not in self.sinks:  # always on: the other sinks ship from its stream
+            object.__setattr__(self, "sinks", ("redis", *self.sinks))
         if self.stream_length <= 0:
             raise ConfigurationError("logger.stream_length must be positive")
         if not 0 < self.backpressure <= 1:

@@ -9,12 +9,11 @@ import click
 from bus.cli import Env, common
 from bus.output import table
 from switchboard.channels import Channel
-from switchboard.cli.base import CHANNELS, board_settings, cli, outbox_text
-from switchboard.deliveries import Deliveries, Suppressions
+from switchboard.cli.base import CHANNELS, board_settings, cli, outbox_text, store
+from switchboard.deliveries import Deliveries, Status, Suppressions
 from switchboard.keys import SwitchboardKeys
 from switchboard.outbox import Outbox
 from switchboard.privacy import mask, recipient_digest
-from switchboard.templating import TemplateStore
 
 
 # --- deliveries, outbox, suppressions -----------------------------------------------
@@ -25,11 +24,11 @@ def _deliveries(env: Env) -> Deliveries:
 
 
 @cli.command()
-@click.option("--status", help="sent, failed, retrying, sending, suppressed, stalled.")
+@click.option("--status", type=click.Choice([s.value for s in Status]), help="Only records with this status.")
 @click.option("--channel", type=CHANNELS)
 @click.option("--to", "recipient", help="A recipient's exact address, number or token.")
-@click.option("--since", type=float, help="Only the last N seconds.")
-@click.option("--limit", default=50, show_default=True)
+@click.option("--since", type=click.FloatRange(min=0, min_open=True), help="Only the last N seconds.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
 @common
 def deliveries(
     env: Env, status: str | None, channel: str | None, recipient: str | None, since: float | None, limit: int
@@ -68,16 +67,16 @@ def deliveries(
 
 
 @cli.command()
-@click.option("--limit", default=20, show_default=True)
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
 @click.option("--channel", type=CHANNELS)
-@click.option("--clear", is_flag=True, help="Empty the outbox.")
+@click.option("--clear", is_flag=True, help="Empty the outbox (with --channel: that channel's messages).")
 @common
 def outbox(env: Env, limit: int, channel: str | None, clear: bool) -> None:
     """Messages dev mode 'sent' (channels without credentials), newest first."""
     b = env.bus()
     box = Outbox(b.redis, SwitchboardKeys(b.keys), size=board_settings(env).outbox_size)
     if clear:
-        count = box.clear()
+        count = box.clear(channel)
         env.emit({"removed": count}, f"removed {count} message(s)")
         return
     entries = box.list(limit, channel)
@@ -138,12 +137,7 @@ def check_settings(env: Env) -> None:
     """Validate the settings file; say which channels are live and which use the outbox."""
     settings = board_settings(env)
     live = {channel.value: provider for channel, provider in settings.live_channels().items()}
-    problems = [
-        str(p)
-        for p in TemplateStore(
-            settings.templates_dir, default_locale=settings.default_locale, refresh_interval=None
-        ).problems
-    ]
+    problems = [str(p) for p in store(env).problems]
     data = {
         "channels": live,
         "senders": settings.senders,

@@ -12,9 +12,8 @@ from bus.cli import Env, common
 from bus.keys import INCOMING_QUEUE
 from bus.scheduler import Scheduler
 from switchboard.app import Switchboard
-from switchboard.cli.base import board_settings, cli, outbox_text
+from switchboard.cli.base import board_settings, cli, outbox_text, store
 from switchboard.client import send_email, send_push, send_sms
-from switchboard.templating import TemplateStore
 
 
 # --- running ----------------------------------------------------------------------
@@ -79,10 +78,10 @@ def demo(env: Env, once: bool) -> None:
     settings = board_settings(env)
     bus = env.bus()
     click.echo(f"bus: {bus.redis_url}")
-    store = TemplateStore(settings.templates_dir, default_locale=settings.default_locale, refresh_interval=None)
+    templates = store(env)
     senders = {"email": send_email, "sms": send_sms, "push": send_push}
     for channel, sample in SAMPLES:
-        data = {**store.get(channel, sample["template"]).sample, **sample["data"]}
+        data = {**templates.get(channel, sample["template"]).sample, **sample["data"]}
         bus_id = senders[channel](bus=bus, **{**sample, "data": data})
         click.echo(f"published send_{channel} ({sample['template']}): {bus_id}")
     board = Switchboard(bus, settings)

@@ -64,10 +64,10 @@ def templates_show(env: Env, name: str, channel: str | None) -> None:
     click.echo(f"{info.key}: {info.description}")
     click.echo(f"locales: {', '.join(info.locales)}")
     click.echo("fields:")
-    for field in info.fields:
-        click.echo(f"  {field}")
+    for field, spec in info.fields.items():
+        click.echo(f"  {field}: {spec}")
     click.echo("sample data:")
-    click.echo(to_json(info.sample))
+    click.echo(to_json(dict(info.sample)))
     for problem in info.problems:
         click.echo(f"problem: {problem}")
 

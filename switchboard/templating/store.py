@@ -61,12 +61,14 @@ class TemplateStore:
         default_locale: str = "en",
         refresh_interval: float | None = 2.0,
         clock: Callable[[], float] = time.monotonic,
+        log_problems: bool = True,
     ) -> None:
         self.root = Path(root).resolve()
         if not self.root.is_dir():
             raise TemplateError(f"templates folder {self.root} does not exist")
         self.default_locale = normalize_locale(default_locale)
         self.refresh_interval = refresh_interval
+        self.log_problems = log_problems
         self._clock = clock
         self._lock = threading.Lock()
         self._checked_at = clock()
@@ -176,7 +178,7 @@ class TemplateStore:
         shared = sorted(path for path in sources if path.split("/")[0] in SHARED)
         shared_problems = [*layout_problems(snapshot.files, snapshot.folders), *check_shared(envs, shared)]
         shared_problems += [Problem(path, "cannot be read as UTF-8 text") for path in unreadable if _affects_all(path)]
-        if everything:
+        if everything and self.log_problems:
             for problem in shared_problems:
                 log.warning("template problem: %s", problem)
         return _State(snapshot, sources, frozenset(unreadable), envs, templates, tuple(shared_problems))
@@ -184,7 +186,7 @@ class TemplateStore:
     def _checked(self, envs: Environments, key: _Key, sources: Mapping[str, str], unreadable: set[str]) -> TemplateInfo:
         info = build_info(key[0], key[1], sources, unreadable, self.default_locale)
         problems = sorted([*info.problems, *check_template(envs, info)], key=Problem.sort_key)
-        for problem in problems:
+        for problem in problems if self.log_problems else ():
             log.warning("template problem: %s", problem)
         return replace(info, problems=tuple(problems))
 

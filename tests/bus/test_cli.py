@@ -38,6 +38,7 @@ def explode(attributes):
 @pytest.fixture
 def run(capsys: pytest.CaptureFixture[str], redis_url: str, tmp_path: Path) -> CliRun:
     (tmp_path / "profileapp.py").write_text(APP)
+    (tmp_path / "brokenapp.py").write_text("RATE = 1 / 0\n")
     write_settings(tmp_path)
     return CliRun(main, capsys, "--redis-url", redis_url)
 
@@ -61,6 +62,11 @@ def test_publish_prints_the_bus_id(run: CliRun, r: redis.Redis) -> None:
         (["failed", "show", "3"], "no failure #3"),
         (["failed", "retry"], "give failure INDEXES"),
         (["work", "no_such_module"], "cannot import app module"),
+        (["subscribe", "brokenapp"], "brokenapp.py:1: ZeroDivisionError: division by zero"),
+        (["failed", "list", "--start", "-3"], "-3 is not in the range x>=0"),
+        (["delayed", "list", "--limit", "0"], "0 is not in the range x>=1"),
+        (["events", "--since", "-5m"], "give a positive duration"),
+        (["stats", "--since", "5h"], "give at most 2h"),
         (["queues", "--bogus"], "No such option"),
         (["work", "profileapp", "--concurrency", "0"], "0 is not in the range"),
     ],

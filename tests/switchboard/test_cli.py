@@ -50,7 +50,7 @@ def test_ambiguous_or_unknown_templates_are_one_line_errors(run: CliRun) -> None
     assert code == 2 and "no template" in err and "nope" in err
 
 
-def test_check_fails_for_a_broken_template(run: CliRun, tmp_path: Path) -> None:
+def test_check_fails_for_a_broken_template(run: CliRun, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     import shutil
 
     templates = tmp_path / "templates"
@@ -60,6 +60,25 @@ def test_check_fails_for_a_broken_template(run: CliRun, tmp_path: Path) -> None:
     code, out, _ = run("templates", "check")
     assert code == 1
     assert any("sms/order_shipped" in line and "missing_var" in line for line in out.splitlines())
+    assert not [r for r in caplog.records if "missing_var" in r.getMessage()]  # said once, on stdout
+
+
+def test_show_prints_field_types_and_the_sample_as_json(run: CliRun) -> None:
+    code, out, _ = run("templates", "show", "welcome", "--channel", "email")
+    assert code == 0 and "  first_name: str\n" in out and '"first_name": "Ada"' in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["deliveries", "--status", "bogus"], "'bogus' is not one of"),
+        (["deliveries", "--since", "-5"], "-5.0 is not in the range x>0"),
+        (["outbox", "--limit", "-1"], "-1 is not in the range x>=1"),
+    ],
+)
+def test_bad_arguments_are_one_line_errors(run: CliRun, args: list[str], message: str) -> None:
+    code, out, err = run(*args)
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and message in err, err
 
 
 def test_send_run_deliveries_outbox_and_suppressions(run: CliRun, r: redis.Redis) -> None:
@@ -77,6 +96,8 @@ def test_send_run_deliveries_outbox_and_suppressions(run: CliRun, r: redis.Redis
     assert {e["channel"] for e in outbox} == {"email", "sms", "push"}
     code, out, _ = run("outbox", "--channel", "sms")
     assert "hello" in out
+    assert run.json("outbox", "--clear", "--channel", "sms") == {"removed": 1}
+    assert {e["channel"] for e in run.json("outbox")} == {"email", "push"}
 
     assert run.json("suppressions", "add", "sms", "+14155550123") == {"added": True}
     assert [s["recipient"] for s in run.json("suppressions", "list")] == ["+1415*****23"]
