@@ -9,6 +9,7 @@ one it talks to asks :func:`is_cluster`: only a cluster refuses multi-key steps 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -65,7 +66,7 @@ def parse_url(url: str) -> Topology:
         if url.startswith(scheme):
             return _parse_multi(url, scheme, kind)
     raise ConfigurationError(
-        f"unsupported Redis URL {_redact(url)!r}: expected redis://, rediss://, unix://, "
+        f"unsupported Redis URL {redact_url(url)!r}: expected redis://, rediss://, unix://, "
         "redis+cluster://host:port,host:port/ or redis+sentinel://host:port,.../service/db"
     )
 
@@ -78,18 +79,18 @@ def _parse_multi(url: str, scheme: str, kind: str) -> Topology:
     for item in hosts.split(","):
         host, _, port = item.strip().rpartition(":")
         if not host or not port.isdigit():
-            raise ConfigurationError(f"invalid address {item!r} in {_redact(url)!r}: expected host:port")
+            raise ConfigurationError(f"invalid address {item!r} in {redact_url(url)!r}: expected host:port")
         addresses.append((host, int(port)))
     username, _, password = creds.partition(":") if creds else ("", "", "")
     parts = [p for p in path.split("/") if p]
     service, db = "", 0
     if kind == "sentinel":
         if not parts:
-            raise ConfigurationError(f"{_redact(url)!r} needs the Sentinel service name: {scheme}h:p,h:p/mymaster")
+            raise ConfigurationError(f"{redact_url(url)!r} needs the Sentinel service name: {scheme}h:p,h:p/mymaster")
         service = parts[0]
         db = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
     elif parts:
-        raise ConfigurationError(f"{_redact(url)!r}: a cluster has no databases; drop the path")
+        raise ConfigurationError(f"{redact_url(url)!r}: a cluster has no databases; drop the path")
     return Topology(kind, url, tuple(addresses), service, db, username or None, password or None)
 
 
@@ -119,7 +120,7 @@ def connect(url: str, *, socket_timeout: float = 30.0) -> Any:
             )
         return redis.Redis.from_url(url, socket_timeout=socket_timeout, health_check_interval=30, **_OPTIONS)
     except ValueError as exc:
-        raise ConfigurationError(f"invalid Redis URL {_redact(url)!r}: {exc}") from None
+        raise ConfigurationError(f"invalid Redis URL {redact_url(url)!r}: {exc}") from None
 
 
 def connect_async(url: str) -> Any:
@@ -199,16 +200,28 @@ def as_text(value: bytes | str) -> str:
 
 
 def redact_url(url: str) -> str:
-    return _redact(url)
+    """The URL without its password, for messages, logs and pages.
 
-
-def _redact(url: str) -> str:
-    """The URL without its password, for messages and logs."""
+    Hides the password of ``user:password@`` and the value of every query parameter whose
+    name says it is secret (``password``, ``sentinel_password``, ``client_secret``...).
+    """
     scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
+    if not sep:
         return url
-    creds, _, host = rest.rpartition("@")
-    if ":" not in creds:
-        return url  # a user name alone is no secret
-    user = creds.split(":", 1)[0]
-    return f"{scheme}://{user + ':' if user else ''}***@{host}"
+    rest, question, query = rest.partition("?")
+    if "@" in rest:
+        creds, _, host = rest.rpartition("@")
+        if ":" in creds:  # a user name alone is no secret
+            user = creds.split(":", 1)[0]
+            rest = f"{user + ':' if user else ''}***@{host}"
+    if question:
+        query = "&".join(_redact_parameter(part) for part in query.split("&"))
+    return f"{scheme}://{rest}{question}{query}"
+
+
+_SECRET_PARAMETER = re.compile(r"pass|secret|token|credential|auth", re.IGNORECASE)
+
+
+def _redact_parameter(part: str) -> str:
+    name, equals, _ = part.partition("=")
+    return f"{name}=***" if equals and _SECRET_PARAMETER.search(name) else part

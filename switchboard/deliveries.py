@@ -10,6 +10,7 @@ after the provider accepted a message but before it recorded ``sent`` leaves the
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -88,11 +89,11 @@ class Delivery:
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"id": self.id, **self.fields}
         data.pop("recipient_digests", None)
-        if "attempts" in data:
-            data["attempts"] = int(data["attempts"])
-        for key in ("created_at", "updated_at"):
+        for key in ("attempts", "created_at", "updated_at"):
             if key in data:
-                data[key] = float(data[key])
+                data[key] = _number(data[key])
+        if data.get("attempts") is not None:
+            data["attempts"] = int(data["attempts"])
         return data
 
 
@@ -266,11 +267,30 @@ class Suppressions:
         return self.found(digests, self.redis.hmget(self.keys.suppressions(channel), digests))
 
     def list(self, channel: str) -> list[dict[str, Any]]:
+        """Every suppression of ``channel``, oldest first; an entry nobody can read says so."""
         out = []
         for digest, raw in self.redis.hgetall(self.keys.suppressions(channel)).items():
-            entry = json.loads(raw)
-            out.append({"channel": channel, "digest": as_text(digest), **entry})
-        return sorted(out, key=lambda e: e.get("added_at") or 0)
+            out.append({**_suppression_entry(raw), "channel": channel, "digest": as_text(digest)})
+        return sorted(out, key=lambda e: e["added_at"] or 0)
+
+
+def _suppression_entry(raw: bytes | str) -> dict[str, Any]:
+    try:
+        entry = json.loads(raw)
+    except ValueError:
+        entry = None
+    if not isinstance(entry, dict):
+        return {"reason": "unreadable entry (not a JSON object)", "added_at": None}
+    return {**entry, "added_at": _number(entry.get("added_at"))}
+
+
+def _number(value: Any) -> float | None:
+    """A stored number, or None when what is stored is not one (a record edited by hand)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def utc_day(epoch: float) -> str:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from bus.connection import redact_url
 from bus.errors import BusError, ConfigurationError
 from bus.logger.settings import ElasticsearchSinkSettings, FileSinkSettings
 from bus.logger.stream import LoggedEvent
@@ -108,7 +109,7 @@ class ElasticsearchSink:
 
     def __init__(self, settings: ElasticsearchSinkSettings) -> None:
         if not settings.url.startswith(("http://", "https://")):
-            raise ConfigurationError(f"logger.elasticsearch.url must be http(s)://, got {settings.url!r}")
+            raise ConfigurationError(f"logger.elasticsearch.url must be http(s)://, got {redact_url(settings.url)!r}")
         self.settings = settings
         self.url = settings.url.rstrip("/") + "/_bulk"
 

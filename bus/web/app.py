@@ -35,6 +35,7 @@ from bus.web.rendering import STATIC
 from bus.web.routes import bus_routes, events
 from bus.web.settings import WebSettings, is_loopback
 from bus.web.signing import Signer
+from bus.web.throttle import FailedSignIns
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 PAGE_ERRORS = {404: "Not found", 405: "Not allowed: use the page's buttons"}
@@ -57,10 +58,12 @@ def create_app(
     """The dashboard for ``bus``; ``allowed_hosts`` defaults to loopback names on a loopback bind."""
     settings = settings or WebSettings()
     signer = Signer(settings.signing_key())
+    sign_ins = FailedSignIns()
     dashboard = Dashboard(
         bus,
         settings,
         signer=signer,
+        sign_ins=sign_ins,
         nav=[NavItem("Events", "/events"), *nav],
         template_dirs=template_dirs,
         live_interval=live_interval,
@@ -74,7 +77,7 @@ def create_app(
     middleware = [
         Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts or default_hosts(settings))),
         Middleware(SecurityHeaders),
-        Middleware(AuthMiddleware, settings=settings, signer=signer),
+        Middleware(AuthMiddleware, settings=settings, signer=signer, sign_ins=sign_ins),
         Middleware(CsrfMiddleware, signer=signer),
     ]
     handlers = {
@@ -105,9 +108,12 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         static = scope["path"].startswith(f"{scope.get('root_path', '')}/static/")
+        started = False
 
         async def sending(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 headers = list(message.get("headers", []))
                 headers += [
                     (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
@@ -120,7 +126,14 @@ class SecurityHeaders:
                 message = {**message, "headers": headers}
             await send(message)
 
-        await self.app(scope, receive, sending)
+        try:
+            await self.app(scope, receive, sending)
+        except Exception:
+            # Starlette's own 500 page is made outside every middleware: answer here instead,
+            # with the headers, then let the error go on to be logged.
+            if not started:
+                await PlainTextResponse("Internal Server Error", status_code=500)(scope, receive, sending)
+            raise
 
 
 def http_error(request: Request, exc: Exception) -> Response:

@@ -18,7 +18,8 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bus.web.settings import WebSettings
-from bus.web.signing import Signer
+from bus.web.signing import Signer, new_nonce
+from bus.web.throttle import FailedSignIns, client_address
 
 SESSION_COOKIE = "bus_session"
 SESSION_SECONDS = 12 * 3600
@@ -38,7 +39,13 @@ def credentials_match(settings: WebSettings, *, token: str = "", username: str =
 
 
 def session_cookie(signer: Signer) -> str:
-    return signer.sign("session", "signed-in", max_age=SESSION_SECONDS)
+    """A new signed-in session: a random id, so each sign-in has its own form tokens."""
+    return signer.sign("session", new_nonce(), max_age=SESSION_SECONDS)
+
+
+def session_of(signer: Signer, conn: HTTPConnection) -> str | None:
+    """The id of the valid session this request carries, if any."""
+    return signer.unsign("session", conn.cookies.get(SESSION_COOKIE))
 
 
 def route_path(scope: Scope) -> str:
@@ -51,10 +58,11 @@ def route_path(scope: Scope) -> str:
 class AuthMiddleware:
     """Lets a request through if it is open, signed in, or carries valid credentials."""
 
-    def __init__(self, app: ASGIApp, settings: WebSettings, signer: Signer) -> None:
+    def __init__(self, app: ASGIApp, settings: WebSettings, signer: Signer, sign_ins: FailedSignIns) -> None:
         self.app = app
         self.settings = settings
         self.signer = signer
+        self.sign_ins = sign_ins
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not self.settings.auth_required:
@@ -62,15 +70,24 @@ class AuthMiddleware:
             return
         path = route_path(scope)
         conn = HTTPConnection(scope)
-        if path in OPEN_PATHS or path.startswith(OPEN_PREFIX) or self._authenticated(conn):
+        if path in OPEN_PATHS or path.startswith(OPEN_PREFIX) or session_of(self.signer, conn) is not None:
             await self.app(scope, receive, send)
             return
+        header = conn.headers.get("authorization")
+        if header is not None:
+            client = client_address(scope)
+            wait = self.sign_ins.retry_after(client)
+            if wait:
+                await too_many_attempts(wait)(scope, receive, send)
+                return
+            if self._header_matches(header):
+                await self.app(scope, receive, send)
+                return
+            self.sign_ins.failed(client)
         await self._refuse(conn, scope, path)(scope, receive, send)
 
-    def _authenticated(self, conn: HTTPConnection) -> bool:
-        if self.signer.unsign("session", conn.cookies.get(SESSION_COOKIE)) == "signed-in":
-            return True
-        scheme, _, value = conn.headers.get("authorization", "").partition(" ")
+    def _header_matches(self, header: str) -> bool:
+        scheme, _, value = header.partition(" ")
         if scheme.lower() == "bearer":
             return credentials_match(self.settings, token=value.strip())
         if scheme.lower() == "basic":
@@ -89,6 +106,14 @@ class AuthMiddleware:
             return RedirectResponse(f"{root}/login?next={quote(target)}", status_code=303)
         challenge = 'Basic realm="bus dashboard"' if self.settings.username else 'Bearer realm="bus dashboard"'
         return PlainTextResponse("authentication required", status_code=401, headers={"WWW-Authenticate": challenge})
+
+
+def too_many_attempts(wait: int) -> Response:
+    return PlainTextResponse(
+        f"Too many wrong sign-ins from this address: try again in {wait} s.",
+        status_code=429,
+        headers={"Retry-After": str(wait)},
+    )
 
 
 def safe_next(target: str | None) -> str:

@@ -1,10 +1,12 @@
 """CSRF protection: a signed double-submit token, checked on every state-changing request.
 
 A random nonce lives in an HttpOnly, SameSite=Strict cookie; pages carry
-``HMAC(app key, nonce)`` in a hidden ``csrf_token`` field (or ``X-CSRF-Token`` header for
-``fetch``). Another site can neither read the cookie nor compute the MAC, so a POST,
-PUT, PATCH or DELETE without the right token is refused with 403 before any route runs,
-including the routes other packages add.
+``HMAC(app key, nonce + sign-in session id)`` in a hidden ``csrf_token`` field (or
+``X-CSRF-Token`` header for ``fetch``). Another site can neither read the cookie nor compute
+the MAC, so a POST, PUT, PATCH or DELETE without the right token is refused with 403 before
+any route runs, including the routes other packages add. Binding the token to the session
+means a nonce and token anyone can fetch from the open ``/login`` page, planted as a cookie
+by a sibling site, are worthless once the victim is signed in.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bus.web.auth import session_of
 from bus.web.signing import Signer, new_nonce
 
 COOKIE = "bus_csrf"
@@ -51,7 +54,7 @@ class CsrfMiddleware:
         fresh = not _NONCE.fullmatch(nonce)
         if fresh:
             nonce = new_nonce()
-        token = self.signer.mac("csrf", nonce)
+        token = self.signer.mac("csrf", f"{nonce}:{session_of(self.signer, conn) or ''}")
         scope.setdefault("state", {})["csrf_token"] = token
         if scope["method"] not in SAFE_METHODS:
             body = await _read_body(receive, self.max_body, conn.headers.get("content-length"))

@@ -23,6 +23,7 @@ from bus.web.failed import BreakdownCache
 from bus.web.rendering import environment
 from bus.web.settings import WebSettings
 from bus.web.signing import Signer
+from bus.web.throttle import FailedSignIns
 
 FLASH_COOKIE = "bus_flash"
 
@@ -53,6 +54,7 @@ class Dashboard:
         settings: WebSettings,
         *,
         signer: Signer,
+        sign_ins: FailedSignIns | None = None,
         nav: Sequence[NavItem] = (),
         template_dirs: Sequence[str | Path] = (),
         live_interval: float = 2.0,
@@ -60,6 +62,7 @@ class Dashboard:
         self.bus = bus
         self.settings = settings
         self.signer = signer
+        self.sign_ins = sign_ins or FailedSignIns()
         self.nav = [*BUS_NAV, *nav]
         self.templates = Jinja2Templates(env=environment(template_dirs))
         self.live_interval = live_interval

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import jinja2
 from starlette.requests import Request
@@ -80,11 +80,19 @@ def shorten(text: Any, width: int = 160) -> str:
     return line + " …" if line != full else line
 
 
+def url_path(request: Request, name: str, /, **params: Any) -> str:
+    """The path of a named route (below the app's mount point, so it works behind a proxy).
+
+    Parameters are percent-encoded whole: a queue named ``a/b`` or ``x%70`` gets a path that
+    leads back to that very name, never to another.
+    """
+    quoted = {key: quote(value, safe=":") if isinstance(value, str) else value for key, value in params.items()}
+    return str(request.url_for(name, **quoted).path)
+
+
 @jinja2.pass_context
 def path_for(context: jinja2.runtime.Context, name: str, /, **params: Any) -> str:
-    """The path of a named route (below the app's mount point, so it works behind a proxy)."""
-    request: Request = context["request"]
-    return str(request.url_for(name, **params).path)
+    return url_path(context["request"], name, **params)
 
 
 @jinja2.pass_context

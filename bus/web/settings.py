@@ -27,6 +27,9 @@ ENVIRONMENT = {
     "BUS_WEB_SECRET_KEY": "secret_key",
 }
 MIN_SECRET_KEY = 32
+MIN_TOKEN = 24
+"""A random token this long cannot be guessed even at the throttle's pace (``secrets.token_urlsafe(24)``)."""
+MIN_PASSWORD = 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +52,13 @@ class WebSettings:
             raise ConfigurationError("web.host cannot be empty")
         if bool(self.username) != bool(self.password):
             raise ConfigurationError("web.username and web.password must be set together")
+        if self.token and len(self.token) < MIN_TOKEN:
+            raise ConfigurationError(
+                f"web.token must be at least {MIN_TOKEN} characters "
+                "(python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        if self.password and len(self.password) < MIN_PASSWORD:
+            raise ConfigurationError(f"web.password must be at least {MIN_PASSWORD} characters")
         if self.secret_key is not None and len(self.secret_key) < MIN_SECRET_KEY:
             raise ConfigurationError(
                 f"web.secret_key must be at least {MIN_SECRET_KEY} characters "

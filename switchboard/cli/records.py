@@ -46,7 +46,8 @@ def deliveries(
         click.echo(f"searched the newest {records.scan_limit:,} records only: narrow it with --since", err=True)
     rows = [d.to_json() for d in found.deliveries]
     for row in rows:
-        row["when"] = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row.get("created_at", 0)))
+        created = row.get("created_at")
+        row["when"] = "-" if created is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(created))
     env.emit(
         rows,
         table(

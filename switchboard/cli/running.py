@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from bus.cli import Env, common
+from bus.connection import redact_url
 from bus.keys import INCOMING_QUEUE
 from bus.scheduler import Scheduler
 from switchboard.app import Switchboard
@@ -77,7 +78,7 @@ def demo(env: Env, once: bool) -> None:
     """Publish a sample of each event, send them (dev outbox by default), show the outbox, run on."""
     settings = board_settings(env)
     bus = env.bus()
-    click.echo(f"bus: {bus.redis_url}")
+    click.echo(f"bus: {redact_url(bus.redis_url)}")
     templates = store(env)
     senders = {"email": send_email, "sms": send_sms, "push": send_push}
     for channel, sample in SAMPLES:

@@ -148,7 +148,7 @@ def test_a_secret_key_keeps_sessions_across_processes_until_the_credentials_chan
     assert accepted(settings)  # a restart, or a second process behind the same address
     assert not accepted(WebSettings(token=SECRET_TOKEN))  # no key: each process makes its own
     assert not accepted(WebSettings(token=SECRET_TOKEN, secret_key=SECRET_KEY[::-1]))
-    assert not accepted(WebSettings(token="a-new-token", secret_key=SECRET_KEY))  # credentials changed
+    assert not accepted(WebSettings(token="a-new-token-0123456789abcdef", secret_key=SECRET_KEY))  # credentials changed
     # A form token from one process is good at the other.
     token = first.csrf()
     second = Client(create_app(bus, settings), base_url="http://localhost", cookies=dict(first.cookies))

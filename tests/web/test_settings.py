@@ -18,6 +18,8 @@ from bus.server import free_port
 from bus.web.settings import WebSettings, check_bind, is_loopback, load_web_settings
 from tests.bus.helpers import ROOT
 
+TOKEN = "t0k-for-the-settings-tests-only"
+
 
 def test_defaults_are_loopback_and_open() -> None:
     s = load_web_settings(environ={})
@@ -26,10 +28,12 @@ def test_defaults_are_loopback_and_open() -> None:
 
 def test_file_then_environment_then_overrides(tmp_path: Path) -> None:
     file = tmp_path / "settings.toml"
-    file.write_text('[bus]\nnamespace = "x"\n[web]\nhost = "0.0.0.0"\nport = 9000\nusername = "ops"\npassword = "p1"\n')
-    s = load_web_settings(file, environ={"BUS_WEB_TOKEN": "t0k", "BUS_WEB_PASSWORD": "p2"}, port=9100)
-    assert (s.host, s.port, s.username, s.password, s.token) == ("0.0.0.0", 9100, "ops", "p2", "t0k")
-    assert "p2" not in repr(s) and "t0k" not in repr(s)
+    web = 'host = "0.0.0.0"\nport = 9000\nusername = "ops"\npassword = "password-one"\n'
+    file.write_text(f'[bus]\nnamespace = "x"\n[web]\n{web}')
+    env = {"BUS_WEB_TOKEN": TOKEN, "BUS_WEB_PASSWORD": "password-two"}
+    s = load_web_settings(file, environ=env, port=9100)
+    assert (s.host, s.port, s.username, s.password, s.token) == ("0.0.0.0", 9100, "ops", "password-two", TOKEN)
+    assert "password-two" not in repr(s) and TOKEN not in repr(s)
     key = "k" * 40
     keyed = load_web_settings(file, environ={"BUS_WEB_SECRET_KEY": key})
     assert keyed.secret_key == key and key not in repr(keyed)
@@ -47,6 +51,8 @@ def test_file_then_environment_then_overrides(tmp_path: Path) -> None:
         ('username = "ops"', "must be set together"),
         ("token = 5", "must be a string"),
         ('secret_key = "short"', "web.secret_key must be at least 32 characters"),
+        ('token = "guessable"', "web.token must be at least 24 characters"),
+        ('username = "ops"\npassword = "hunter2"', "web.password must be at least 12 characters"),
     ],
 )
 def test_bad_settings_are_explained(tmp_path: Path, table: str, message: str) -> None:
@@ -65,8 +71,8 @@ def test_a_public_bind_needs_authentication() -> None:
     check_bind(WebSettings())
     with pytest.raises(ConfigurationError, match=r"refusing to serve the dashboard on 0\.0\.0\.0"):
         check_bind(WebSettings(host="0.0.0.0"))
-    check_bind(WebSettings(host="0.0.0.0", token="t"))
-    check_bind(WebSettings(host="0.0.0.0", username="u", password="p"))
+    check_bind(WebSettings(host="0.0.0.0", token=TOKEN))
+    check_bind(WebSettings(host="0.0.0.0", username="u", password="password-one"))
 
 
 def test_bus_web_refuses_a_public_bind_without_auth(capsys: pytest.CaptureFixture[str], redis_url: str) -> None:
@@ -78,7 +84,7 @@ def test_bus_web_refuses_a_public_bind_without_auth(capsys: pytest.CaptureFixtur
 
 def test_bus_web_serves_the_dashboard(tmp_path: Path, redis_url: str) -> None:
     port = free_port()
-    (tmp_path / "settings.toml").write_text('[web]\ntoken = "from-the-file"\n')
+    (tmp_path / "settings.toml").write_text('[web]\ntoken = "from-the-file-0123456789ab"\n')
     env = {**os.environ, "BUS_REDIS_URL": redis_url, "PYTHONPATH": str(ROOT)}
     log = open(tmp_path / "web.log", "wb")  # noqa: SIM115 - handed to the child
     args = [sys.executable, "-m", "bus.cli", "web", "--port", str(port), "--settings", str(tmp_path / "settings.toml")]
@@ -95,7 +101,7 @@ def test_bus_web_serves_the_dashboard(tmp_path: Path, redis_url: str) -> None:
                 time.sleep(0.05)
         assert health.json() == {"status": "ok", "redis": True}
         assert httpx.get(f"{base}/metrics").status_code == 401  # the token from the file is required
-        authed = httpx.get(f"{base}/metrics", headers={"authorization": "Bearer from-the-file"})
+        authed = httpx.get(f"{base}/metrics", headers={"authorization": "Bearer from-the-file-0123456789ab"})
         assert authed.status_code == 200 and "bus_processed_total" in authed.text
     finally:
         process.terminate()

@@ -103,5 +103,5 @@ async def unsubscribe(request: Request) -> Response:
 ROUTES = [
     Route("/apps", apps, name="apps"),
     Route("/apps/who-gets", who_gets, methods=["POST"], name="who_gets"),
-    Route("/apps/{app}/unsubscribe", unsubscribe, methods=["POST"], name="unsubscribe"),
+    Route("/apps/{app:path}/unsubscribe", unsubscribe, methods=["POST"], name="unsubscribe"),
 ]

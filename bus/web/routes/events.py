@@ -12,7 +12,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,6 +22,7 @@ from bus.logger.stream import LoggedEvent, parse_entry
 from bus.tracing import Step, gap_in, read_trace, why_untraced
 from bus.web import metrics
 from bus.web.dashboard import Dashboard, dashboard_of
+from bus.web.rendering import url_path
 
 PER_PAGE = 50
 CHUNK = 500
@@ -144,7 +144,7 @@ def _id_key(stream_id: str) -> tuple[int, int]:
 
 def trace_path(request: Request, bus_id: str) -> str:
     """The trace view's path; any character of a hostile ``bus_id`` is percent-encoded."""
-    return str(request.url_for("event_trace", bus_id=quote(bus_id, safe="")).path)
+    return url_path(request, "event_trace", bus_id=bus_id)
 
 
 def events_context(dash: Dashboard, request: Request) -> dict[str, Any]:

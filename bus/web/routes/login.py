@@ -10,6 +10,7 @@ from starlette.routing import Route
 
 from bus.web.auth import SESSION_COOKIE, SESSION_SECONDS, credentials_match, safe_next, session_cookie
 from bus.web.dashboard import dashboard_of
+from bus.web.throttle import client_address
 
 FAILED_SIGN_IN_DELAY = 0.5
 
@@ -23,8 +24,16 @@ async def login(request: Request) -> Response:
         return dash.render(request, "login.html", context)
     form = await request.form()
     target = safe_next(str(form.get("next") or ""))
+    client = client_address(request.scope)
+    wait = dash.sign_ins.retry_after(client)
+    if wait:
+        context.update(next=target, error=f"Too many wrong sign-ins from this address: try again in {wait} s.")
+        refused = dash.render(request, "login.html", context, status_code=429)
+        refused.headers["Retry-After"] = str(wait)
+        return refused
     given = {k: str(form.get(k) or "") for k in ("token", "username", "password")}
     if not settings.auth_required or not credentials_match(settings, **given):
+        dash.sign_ins.failed(client)
         await asyncio.sleep(FAILED_SIGN_IN_DELAY)
         context.update(next=target, error="Those credentials are not right.")
         return dash.render(request, "login.html", context, status_code=401)

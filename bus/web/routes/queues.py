@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -17,6 +18,7 @@ from bus.web import jobs
 from bus.web.confirm import confirm_page, confirmed
 from bus.web.dashboard import Dashboard, dashboard_of
 from bus.web.paging import Pager
+from bus.web.rendering import url_path
 
 IN_FLIGHT_SHOWN = 50
 
@@ -69,7 +71,7 @@ async def remove(request: Request) -> Response:
     name = request.path_params["name"]
     form = await request.form()
     ref = str(form.get("ref") or "")
-    back = str(request.url_for("queue", name=name).path)
+    back = url_path(request, "queue", name=name)
     if not confirmed(form):
         index = ref.partition(":")[0]
         return confirm_page(
@@ -91,7 +93,7 @@ async def clear(request: Request) -> Response:
     dash = dashboard_of(request)
     name = request.path_params["name"]
     form = await request.form()
-    back = str(request.url_for("queue", name=name).path)
+    back = url_path(request, "queue", name=name)
     if not confirmed(form):
         depth = await run_in_threadpool(dash.redis.llen, dash.bus.keys.queue(name))
         return confirm_page(
@@ -108,9 +110,27 @@ async def clear(request: Request) -> Response:
     return dash.redirect(request, back, flash=f"Cleared {name}: removed {count:,} job(s).")
 
 
+class QueueNameConvertor(Convertor[str]):
+    """A queue name in a path, slashes allowed (sent as %2F, which the server decodes).
+
+    It never ends in an action's suffix, so ``GET /queues/q/clear`` reaches the POST-only
+    route and gets 405 rather than the page of a queue named ``q/clear``.
+    """
+
+    regex = r"(?:(?!/(?:remove|clear)$).)+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("queue_name", QueueNameConvertor())
+
 ROUTES = [
     Route("/queues", queues, name="queues"),
-    Route("/queues/{name}", queue, name="queue"),
-    Route("/queues/{name}/remove", remove, methods=["POST"], name="queue_remove"),
-    Route("/queues/{name}/clear", clear, methods=["POST"], name="queue_clear"),
+    Route("/queues/{name:path}/remove", remove, methods=["POST"], name="queue_remove"),
+    Route("/queues/{name:path}/clear", clear, methods=["POST"], name="queue_clear"),
+    Route("/queues/{name:queue_name}", queue, name="queue"),
 ]

@@ -4,7 +4,6 @@ from its sample data or from data typed into the editor."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -13,14 +12,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bus.web import dashboard_of
-from bus.web.rendering import pretty
+from bus.web.rendering import pretty, url_path
 from switchboard.templating import TemplateError, TemplateInfo
 from switchboard.web.board import Board, board_of
 from switchboard.web.preview import DataError, FrameUrl, parse_data, preview_locales, version
 
 
 def template_path(request: Request, info: TemplateInfo) -> str:
-    return str(request.url_for("sb_template", channel=info.channel.value, name=quote(info.name, safe="")).path)
+    return url_path(request, "sb_template", channel=info.channel.value, name=info.name)
 
 
 def templates_list(request: Request) -> Response:
@@ -56,8 +55,8 @@ def sample_frames(request: Request, info: TemplateInfo) -> FrameUrl:
     """Frame URLs that render the sample again; ``v`` changes with the HTML so edits reload it."""
 
     def url(locale: str, html: str) -> str:
-        params = {"channel": info.channel.value, "name": quote(info.name, safe=""), "locale": locale}
-        return f"{request.url_for('sb_sample_frame', **params).path}?v={version(html)}"
+        path = url_path(request, "sb_sample_frame", channel=info.channel.value, name=info.name, locale=locale)
+        return f"{path}?v={version(html)}"
 
     return url
 

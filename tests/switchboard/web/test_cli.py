@@ -16,7 +16,7 @@ from bus.server import free_port
 from switchboard.cli import main
 from tests.switchboard.web.conftest import ROOT, SENDGRID_KEY
 
-TOKEN = "cli-web-token"
+TOKEN = "cli-web-token-0123456789abcdef"
 TYPED = "typed-marker-7f3a"
 
 

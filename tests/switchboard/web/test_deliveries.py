@@ -123,3 +123,12 @@ def test_hostile_record_fields_are_escaped(client: Client, bus: Bus) -> None:
 def test_an_unknown_record_is_not_found(client: Client) -> None:
     assert client.page("/switchboard/deliveries/record?id=email:nope").status_code == 404
     assert client.page("/switchboard/deliveries/record").status_code == 404
+
+
+def test_a_record_with_malformed_numbers_is_still_listed(client: Client, bus: Bus) -> None:
+    delivery_id = record(bus, "mangled")
+    bus.redis.hset(f"resque:switchboard:delivery:{delivery_id}", mapping={"attempts": "two", "updated_at": "nan"})
+    listing = client.page("/switchboard/deliveries")
+    assert listing.status_code == 200 and "mangled" in listing.text
+    detail = client.page(f"/switchboard/deliveries/record?id={delivery_id}")
+    assert detail.status_code == 200 and "two" not in detail.text.split("<main")[1].split("Tries")[0]

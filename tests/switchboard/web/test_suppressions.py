@@ -78,3 +78,13 @@ def test_hostile_reasons_and_codes_are_escaped(client: Client, bus: Bus) -> None
     assert page.count("&lt;script&gt;window.__xss=1&lt;/script&gt;") >= 3
     asked = client.submit("/switchboard/suppressions/remove", {"channel": "push", "digest": digest}).text
     assert "<script>window.__xss" not in asked and "&lt;script&gt;" in asked
+
+
+def test_malformed_entries_are_listed_not_fatal(client: Client, bus: Bus, r: redis.Redis) -> None:
+    suppress(bus, "email", "bob@example.com", "bounced")
+    r.hset("resque:switchboard:suppressions:email", "d1", '{"recipient": "x***@e.example", "added_at": "yesterday"}')
+    r.hset("resque:switchboard:suppressions:sms", "d2", "not json")
+    r.hset("resque:switchboard:suppressions:sms", "d3", "[1, 2]")
+    page = client.page("/switchboard/suppressions")
+    assert page.status_code == 200
+    assert "b***@example.com" in page.text and "x***@e.example" in page.text and page.text.count("unreadable") == 2
