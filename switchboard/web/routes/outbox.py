@@ -18,6 +18,7 @@ from bus.web.confirm import confirm_page, confirmed
 from bus.web.paging import Pager
 from switchboard.privacy import mask
 from switchboard.web.board import board_of
+from switchboard.web.frames import REMOTE_IMAGES
 from switchboard.web.search import CHANNELS
 
 PER_PAGE = 20
@@ -41,6 +42,8 @@ def entry_view(request: Request, entry: dict[str, Any]) -> dict[str, Any]:
     frame = None
     if isinstance(html, str) and _ID.fullmatch(message_id):
         frame = str(request.url_for("sb_outbox_frame", message_id=message_id).path)
+        if request.query_params.get("images") == "remote":
+            frame += "?" + REMOTE_IMAGES
     return {
         "id": message_id,
         "channel": str(entry.get("channel", "")),
@@ -68,6 +71,7 @@ def outbox(request: Request) -> Response:
         "entries": [entry_view(request, e) for e in shown],
         "total": board.outbox_count(),
         "live": {c: p for c, p in board.settings.live_channels().items() if p != "outbox"},
+        "remote_images": request.query_params.get("images") == "remote",
     }
     return dashboard_of(request).render(request, "sb_outbox.html", context, partial="sb_outbox_live.html")
 

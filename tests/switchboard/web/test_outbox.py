@@ -8,7 +8,7 @@ import redis
 
 from bus import Bus
 from switchboard.providers import EmailMessage, PushMessage, SmsMessage
-from switchboard.web.frames import FRAME_POLICY
+from switchboard.web.frames import FRAME_POLICY, NO_REMOTE_IMAGES_POLICY
 from tests.switchboard.web.helpers import WELCOME, send_for_real, send_to_outbox
 from tests.web.conftest import Client
 from tests.web.helpers import XSS
@@ -44,9 +44,9 @@ def test_html_bodies_are_shown_in_the_sandboxed_frame(client: Client, bus: Bus) 
     assert src.startswith("/switchboard/frames/outbox/outbox-") and "allow-" not in page
     frame = client.page(src)
     assert frame.status_code == 200 and "Welcome, Ada!" in frame.text
-    assert frame.headers["content-security-policy"] == FRAME_POLICY
+    assert frame.headers["content-security-policy"] == NO_REMOTE_IMAGES_POLICY
     gone = client.page("/switchboard/frames/outbox/outbox-0000")
-    assert gone.status_code == 404 and gone.headers["content-security-policy"] == FRAME_POLICY
+    assert gone.status_code == 404 and gone.headers["content-security-policy"] == NO_REMOTE_IMAGES_POLICY
 
 
 def test_hostile_messages_are_escaped_and_their_html_stays_in_the_frame(client: Client, bus: Bus) -> None:
@@ -66,7 +66,7 @@ def test_hostile_messages_are_escaped_and_their_html_stays_in_the_frame(client: 
         assert html.count("&lt;script&gt;window.__xss=1&lt;/script&gt;") >= 6
     frame = client.page(f"/switchboard/frames/outbox/{message_id}")
     assert "<script>window.__xss=1</script>" in frame.text  # served as the message is: the sandbox is the defence
-    assert frame.headers["content-security-policy"] == FRAME_POLICY
+    assert frame.headers["content-security-policy"] == NO_REMOTE_IMAGES_POLICY
 
 
 def test_a_hand_made_entry_with_odd_fields_still_shows(client: Client, bus: Bus, r: redis.Redis) -> None:
@@ -95,3 +95,18 @@ def test_clearing_without_the_csrf_token_is_refused(client: Client, bus: Bus, r:
     client.csrf()  # the cookie is set; the token is simply not sent
     refused = client.post("/switchboard/outbox/clear", data={"confirm": "yes"})
     assert refused.status_code == 403 and r.llen(OUTBOX_KEY) == 1
+
+
+def test_outbox_frames_load_remote_images_only_when_asked(client: Client, bus: Bus) -> None:
+    tracked = EmailMessage(to=["ada@example.com"], subject="s", text="t", html='<img src="https://t.example/px.gif">')
+    send_to_outbox(tracked, bus)
+    page = client.page("/switchboard/outbox").text
+    [src] = re.findall(r'<iframe class="sb-frame" sandbox src="([^"]+)"', page)
+    policy = client.page(src).headers["content-security-policy"]
+    assert "img-src data:;" in policy and "https:" not in policy
+    assert "Load remote images" in page
+    shown = client.page("/switchboard/outbox?images=remote").text
+    [src] = re.findall(r'<iframe class="sb-frame" sandbox src="([^"]+)"', shown)
+    assert src.endswith("?images=remote") and client.page(src).headers["content-security-policy"] == FRAME_POLICY
+    sample = client.page("/switchboard/frames/templates/email/welcome/en")
+    assert sample.headers["content-security-policy"] == FRAME_POLICY  # the dashboard's own templates
