@@ -160,6 +160,11 @@ class Worker:
         return self.runner.processed
 
     @property
+    def failed(self) -> int:
+        """Jobs this worker put on the failed list so far."""
+        return self.runner.failed
+
+    @property
     def stop_event(self) -> threading.Event:
         """Set when the worker stops: companions (a scheduler thread) stop with it."""
         return self._stopping
@@ -204,7 +209,7 @@ class Worker:
             unregister(self.redis, self.keys, self.id)
         except STOP_ERRORS as exc:
             log.error("could not unregister cleanly (%s); live workers will requeue this worker's jobs", exc)
-        log.info("worker %s stopped: %d processed, %d failed", self.id, self.processed, self.runner.failed)
+        log.info("worker %s stopped: %d processed, %d failed", self.id, self.processed, self.failed)
 
     # --- the loop -------------------------------------------------------------
     def _loop(self) -> None:

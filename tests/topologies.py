@@ -161,6 +161,8 @@ class Failover:
     killed_port: int
     promoted_port: int
     seconds: float
+    before: str = ""
+    """The killed master's replication state just before the kill, for a failing test's report."""
 
 
 class Topology:
@@ -303,6 +305,10 @@ class RedisCluster(Topology):
         """SIGKILL the master owning ``key``'s slot; return once its replica serves the slot everywhere."""
         slot = key_slot(key.encode())
         member = self.master_of(key)
+        replication = _info(self.node(member.port), "INFO", "replication")
+        epoch = _info(self.node(member.port), "CLUSTER INFO").get("cluster_current_epoch")
+        shown = ("master_repl_offset", "connected_slaves", "slave0")
+        before = f"epoch {epoch}; " + "; ".join(f"{k}={replication.get(k)}" for k in shown)
         started = time.monotonic()
         self.node(member.port).kill()
         survivors = [n for n in self.nodes if n.alive]
@@ -317,7 +323,7 @@ class RedisCluster(Topology):
             return owners.pop() if len(owners) == 1 and member.port not in owners else None
 
         new_port = wait_until(promoted, f"a replica of {member.port} promoted", timeout)
-        return Failover(member.port, new_port, time.monotonic() - started)
+        return Failover(member.port, new_port, time.monotonic() - started, before)
 
     def move_slot_of(self, key: str, to_port: int) -> None:
         """Reshard ``key``'s slot with all its keys to the master on ``to_port`` (clients get MOVED)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Callable
 
 import click
 
@@ -13,6 +14,7 @@ from bus.errors import ConfigurationError
 from bus.keys import INCOMING_QUEUE
 from bus.scheduler import Scheduler
 from bus.server import EmbeddedServer
+from bus.worker import Worker
 
 
 @cli.command()
@@ -45,7 +47,7 @@ def work(
     announce(worker.id)
     if with_scheduler:
         _companion_scheduler(app_bus, worker.stop_event)
-    sys.exit(worker.run())
+    sys.exit(run_worker(env, worker))
 
 
 @cli.command()
@@ -55,7 +57,15 @@ def driver(env: Env, concurrency: int | None, batch: int | None, burst: bool) ->
     """Drive bus_incoming: fan every event out to its subscribers' queues."""
     worker = env.bus().worker([INCOMING_QUEUE], concurrency=concurrency, batch_size=batch, burst=burst)
     announce(worker.id)
-    sys.exit(worker.run())
+    sys.exit(run_worker(env, worker))
+
+
+def run_worker(env: Env, worker: Worker, run: Callable[[], int] | None = None) -> int:
+    """Run ``worker`` (or ``run``, which runs it) until stopped, then say what was done."""
+    code = (run or worker.run)()
+    summary = {"worker": worker.id, "processed": worker.processed, "failed": worker.failed}
+    env.emit(summary, f"worker {worker.id} stopped: {worker.processed:,} job(s) processed, {worker.failed:,} failed")
+    return code
 
 
 def _companion_scheduler(b: Bus, stop: threading.Event) -> None:
@@ -72,7 +82,13 @@ def _companion_scheduler(b: Bus, stop: threading.Event) -> None:
 def scheduler(env: Env, interval: float, burst: bool) -> None:
     """Deliver delayed events when due and publish the heartbeat (run one per host)."""
     click.echo("scheduler running; SIGTERM or Ctrl-C stops it", err=True)
-    sys.exit(Scheduler(env.bus(), interval=interval).run(burst=burst))
+    runner = Scheduler(env.bus(), interval=interval)
+    code = runner.run(burst=burst)
+    summary = {"scheduler": runner.id, "delivered": runner.moved, "failed": runner.failed}
+    env.emit(
+        summary, f"scheduler {runner.id} stopped: {runner.moved:,} delayed event(s) delivered, {runner.failed:,} failed"
+    )
+    sys.exit(code)
 
 
 # --- embedded server --------------------------------------------------------------
@@ -128,4 +144,5 @@ def logger(env: Env, sinks: str | None, concurrency: int | None, batch: int | No
         settings = replace(settings, sinks=tuple(s.strip() for s in sinks.split(",") if s.strip()))
     app = LoggerApp(env.bus(), settings)
     click.echo(f"logger running (sinks: {', '.join(settings.sinks)}); SIGTERM or Ctrl-C stops it", err=True)
-    sys.exit(app.run(burst=burst, concurrency=concurrency))
+    worker = app.worker(burst=burst, concurrency=concurrency)
+    sys.exit(run_worker(env, worker, lambda: app.ride(worker, burst=burst)))

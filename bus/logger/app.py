@@ -17,6 +17,7 @@ from bus.logger.stream import EventLog
 from bus.matcher import KEY
 from bus.rider import current_ride
 from bus.subscription import Retry
+from bus.worker import Worker
 
 log = logging.getLogger("bus.logger")
 
@@ -84,8 +85,15 @@ class LoggerApp:
 
     def run(self, *, burst: bool = False, concurrency: int | None = None) -> int:
         """Subscribe, start the shippers and ride the logger's queue until stopped."""
+        return self.ride(self.worker(burst=burst, concurrency=concurrency), burst=burst)
+
+    def worker(self, *, burst: bool = False, concurrency: int | None = None) -> Worker:
+        """The logger's subscriptions stored, and a worker for its queue."""
         self.bus.subscribe_all([self.settings.app_key])
-        worker = self.bus.worker(self.dispatch.queues, burst=burst, concurrency=concurrency)
+        return self.bus.worker(self.dispatch.queues, burst=burst, concurrency=concurrency)
+
+    def ride(self, worker: Worker, *, burst: bool = False) -> int:
+        """Run ``worker`` with the shippers beside it; in burst mode, ship everything before returning."""
         stop = threading.Event()
         threads = [
             threading.Thread(target=s.run, args=(stop,), name=f"ship-{s.group}", daemon=True) for s in self.shippers

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from bus.cli import Env, common
+from bus.cli.running import run_worker
 from bus.connection import redact_url
 from bus.keys import INCOMING_QUEUE
 from bus.scheduler import Scheduler
@@ -44,7 +45,7 @@ def _run(env: Env, *, concurrency: int | None, driver: bool, scheduler: bool, bu
         companion = Scheduler(bus)
         threading.Thread(target=companion.run, kwargs={"stop": worker.stop_event}, daemon=True).start()
     try:
-        return worker.run()
+        return run_worker(env, worker)
     finally:
         board.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -141,6 +142,20 @@ def test_workers_lists_live_workers(run: CliRun, redis_url: str) -> None:
         worker.request_stop()
         thread.join()
     assert run.json("workers") == []
+
+
+def test_runs_end_by_saying_what_they_did(run: CliRun, r: redis.Redis) -> None:
+    run("subscribe", "profileapp")
+    run("publish", "rating_created", '{"id": 7}')
+    run("publish", "explode", '{"id": 8}')
+    driven = run.json("driver", "--burst")
+    assert (driven["processed"], driven["failed"]) == (2, 0) and driven["worker"].endswith(":bus_incoming")
+    code, out, _ = run("work", "profileapp", "--burst")
+    assert code == 0 and out.splitlines()[-1].endswith("stopped: 2 job(s) processed, 1 failed")
+    r.zadd("resque:delayed_queue_schedule", {"1": 1})
+    r.rpush("resque:delayed:1", json.dumps({"class": "QueueBus::Worker", "queue": "bus_incoming", "args": ["{}"]}))
+    scheduled = run.json("scheduler", "--burst")
+    assert scheduled["delivered"] == 1 and scheduled["failed"] == 0
 
 
 def test_help_documents_every_command() -> None:
