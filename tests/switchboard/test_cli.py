@@ -95,6 +95,7 @@ def test_send_run_deliveries_outbox_and_suppressions(run: CliRun, r: redis.Redis
     outbox = run.json("outbox")
     assert {e["channel"] for e in outbox} == {"email", "sms", "push"}
     code, out, _ = run("outbox", "--channel", "sms")
+    assert code == 0
     assert "hello" in out
     assert run.json("outbox", "--clear", "--channel", "sms") == {"removed": 1}
     assert {e["channel"] for e in run.json("outbox")} == {"email", "push"}
