@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bus.web.dashboard import Dashboard
+from bus.web.rendering import url_path
 
 FIELD = "confirm"
 
@@ -33,14 +34,20 @@ def confirm_page(
     cancel: str,
     details: Sequence[str] = (),
 ) -> Response:
-    """The page asking to confirm; it re-posts the same fields to the same URL."""
+    """The page asking to confirm; it re-posts the same fields to the same route.
+
+    The action is built from the route and its parameters, not ``request.url``: that path
+    is already decoded, so a queue named ``q%41`` would confirm onto queue ``qA``.
+    """
+    route = request.scope["route"]
+    action = url_path(request, route.name, **request.path_params)
     fields = [(k, str(v)) for k, v in form.multi_items() if k not in (FIELD, "csrf_token") and isinstance(v, str)]
     context = {
         "title": title,
         "message": message,
         "details": list(details),
         "button": button,
-        "action": request.url.path,
+        "action": action,
         "fields": fields,
         "cancel": cancel,
     }

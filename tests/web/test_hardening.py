@@ -150,8 +150,12 @@ def test_queue_and_app_names_with_slashes_and_percents_round_trip(r: redis.Redis
     with serving(create_app(bus)) as url, httpx.Client(base_url=url, headers={"accept": "text/html"}) as c:
 
         def submit(path: str) -> int:
+            """Post without confirming, then confirm on the page the server answers with."""
             token = re.search(r'<meta name="csrf-token" content="([0-9a-f]+)">', c.get("/login").text)
             assert token
+            asked = c.post(path, data={"csrf_token": token.group(1)})
+            assert asked.status_code == 200 and "alertdialog" in asked.text
+            assert f'action="{path}"' in asked.text  # still this name's path, not the decoded one
             return c.post(path, data={"confirm": "yes", "csrf_token": token.group(1)}).status_code
 
         for path in ("/", "/queues", "/apps", "/failed"):

@@ -82,6 +82,7 @@ def test_clearing_asks_first(client: Client, bus: Bus, r: redis.Redis) -> None:
     asked = client.submit("/switchboard/outbox/clear")
     assert asked.status_code == 200 and "Clear the outbox?" in asked.text and "all 3 message(s)" in asked.text
     assert '<input type="hidden" name="confirm" value="yes">' in asked.text
+    assert 'action="/switchboard/outbox/clear"' in asked.text
     assert r.llen(OUTBOX_KEY) == 3
     done = client.submit("/switchboard/outbox/clear", {"confirm": "yes"})
     assert done.status_code == 303 and done.headers["location"] == "/switchboard/outbox"
