@@ -1,11 +1,16 @@
-"""Serving the dashboard with uvicorn (what ``bus web`` runs)."""
+"""Serving the dashboard with uvicorn (what ``bus web`` and ``switchboard web`` run)."""
 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from bus.core import Bus
 from bus.web.settings import WebSettings, check_bind
+
+if TYPE_CHECKING:
+    import uvicorn
+    from starlette.types import ASGIApp
 
 log = logging.getLogger("bus.web")
 
@@ -13,10 +18,34 @@ log = logging.getLogger("bus.web")
 def serve(bus: Bus, settings: WebSettings) -> None:
     """Run until interrupted; refuses a non-loopback bind without authentication."""
     check_bind(settings)
-    import uvicorn
-
     from bus.web.app import create_app
 
-    app = create_app(bus, settings)
     log.warning("dashboard on http://%s:%d/", settings.host, settings.port)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", server_header=False)
+    serve_app(create_app(bus, settings), settings)
+
+
+def serve_app(app: ASGIApp, settings: WebSettings) -> None:
+    import uvicorn
+
+    uvicorn.Server(uvicorn_config(app, settings)).run()
+
+
+def uvicorn_config(app: ASGIApp, settings: WebSettings) -> uvicorn.Config:
+    """uvicorn set up for the dashboard.
+
+    ``X-Forwarded-For``/``-Proto`` are believed only from ``web.trusted_proxies``: uvicorn's
+    default trusts them from 127.0.0.1, which would let anyone tunnelled in or behind a
+    pass-through proxy pick the client address the sign-in throttle counts against.
+    """
+    import uvicorn
+
+    trusted = list(settings.trusted_proxies)
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        server_header=False,
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or None,
+    )

@@ -25,6 +25,7 @@ ENVIRONMENT = {
     "BUS_WEB_USERNAME": "username",
     "BUS_WEB_PASSWORD": "password",
     "BUS_WEB_SECRET_KEY": "secret_key",
+    "BUS_WEB_TRUSTED_PROXIES": "trusted_proxies",
 }
 MIN_SECRET_KEY = 32
 MIN_TOKEN = 24
@@ -44,6 +45,9 @@ class WebSettings:
     secret_key: str | None = field(default=None, repr=False)
     """Signs sign-in cookies and form tokens. Unset: a random key per process, so a restart
     signs everyone out and several dashboard processes do not accept each other's cookies."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses of reverse proxies whose ``X-Forwarded-For``/``-Proto`` are believed. None by
+    default: every client behind a proxy then shares the proxy's address (and its throttle)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.port, bool) or not isinstance(self.port, int) or not 0 <= self.port <= 65535:
@@ -59,6 +63,11 @@ class WebSettings:
             )
         if self.password and len(self.password) < MIN_PASSWORD:
             raise ConfigurationError(f"web.password must be at least {MIN_PASSWORD} characters")
+        for address in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(address)
+            except ValueError:
+                raise ConfigurationError(f"web.trusted_proxies: {address!r} is not an IP address or network") from None
         if self.secret_key is not None and len(self.secret_key) < MIN_SECRET_KEY:
             raise ConfigurationError(
                 f"web.secret_key must be at least {MIN_SECRET_KEY} characters "
@@ -134,8 +143,18 @@ def _build(base: WebSettings, values: Mapping[str, Any], source: str) -> WebSett
                 changes[name] = int(value)
             except (TypeError, ValueError):
                 raise ConfigurationError(f"web.port must be a port number, got {value!r} in {source}") from None
+        elif name == "trusted_proxies":
+            changes[name] = _addresses(value, source)
         elif not isinstance(value, str):
             raise ConfigurationError(f"web setting {name} must be a string in {source}")
         else:
             changes[name] = value
     return replace(base, **changes)
+
+
+def _addresses(value: Any, source: str) -> tuple[str, ...]:
+    """A list of addresses, or a comma-separated string of them (from the environment)."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+        raise ConfigurationError(f"web.trusted_proxies must be a list of IP addresses in {source}")
+    return tuple(i.strip() for i in items if i.strip())

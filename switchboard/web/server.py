@@ -6,6 +6,7 @@ import logging
 
 from bus import Bus
 from bus.web import WebSettings, check_bind
+from bus.web.server import serve_app
 from switchboard.settings import SwitchboardSettings
 
 log = logging.getLogger("switchboard.web")
@@ -14,12 +15,10 @@ log = logging.getLogger("switchboard.web")
 def serve(bus: Bus, web_settings: WebSettings, board_settings: SwitchboardSettings) -> None:
     """Run until interrupted; refuses a non-loopback bind without authentication."""
     check_bind(web_settings)
-    import uvicorn
-
     from switchboard.web.app import create_switchboard_app
 
     app = create_switchboard_app(bus, web_settings, board_settings)
     log.warning(
         "dashboard on http://%s:%d/ (switchboard pages under /switchboard)", web_settings.host, web_settings.port
     )
-    uvicorn.run(app, host=web_settings.host, port=web_settings.port, log_level="info", server_header=False)
+    serve_app(app, web_settings)

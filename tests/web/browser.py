@@ -7,12 +7,15 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import uvicorn
 from starlette.applications import Starlette
 
 from bus.server import free_port
+from bus.web import WebSettings
+from bus.web.server import uvicorn_config
 from tests.bus.helpers import ROOT
 
 SCREENSHOTS = ROOT / "test-output" / "screenshots"
@@ -29,10 +32,13 @@ def chromium_binary() -> str | None:
 
 
 @contextmanager
-def serving(app: Starlette) -> Iterator[str]:
-    """The app on a free loopback port in a background thread; yields its base URL."""
+def serving(app: Starlette, settings: WebSettings | None = None) -> Iterator[str]:
+    """The app on a free loopback port in a background thread, configured as ``bus web``
+    configures uvicorn for ``settings``; yields its base URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    config = uvicorn_config(app, replace(settings or WebSettings(), host="127.0.0.1", port=port))
+    config.log_level = "warning"
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="dashboard", daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

@@ -105,6 +105,21 @@ def test_wrong_bearer_tokens_are_throttled_per_client(bus: Bus) -> None:
         assert other.get("/metrics", headers={"authorization": f"Bearer {TOKEN}"}).status_code == 200
 
 
+@pytest.mark.parametrize("trusted", [(), ("127.0.0.1",)])
+def test_a_forwarded_for_header_counts_only_from_a_trusted_proxy(bus: Bus, trusted: tuple[str, ...]) -> None:
+    settings = WebSettings(token=TOKEN, trusted_proxies=trusted)
+    with serving(create_app(bus, settings), settings) as url, httpx.Client(base_url=url) as c:
+        codes = [
+            c.get(
+                "/metrics", headers={"authorization": f"Bearer guess-{i}", "x-forwarded-for": f"203.0.113.{i}"}
+            ).status_code
+            for i in range(11)
+        ]
+    # Untrusted, the header is ignored: one address, throttled. From a trusted proxy each
+    # forwarded client has its own count.
+    assert codes == ([401] * 11 if trusted else [401] * 10 + [429])
+
+
 def test_wrong_sign_ins_on_the_form_are_throttled(bus: Bus, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("bus.web.routes.login.FAILED_SIGN_IN_DELAY", 0)
     app = create_app(bus, WebSettings(token=TOKEN))

@@ -39,6 +39,8 @@ def test_file_then_environment_then_overrides(tmp_path: Path) -> None:
     assert keyed.secret_key == key and key not in repr(keyed)
     via_env = load_web_settings(environ={"BUS_SETTINGS": str(file)})
     assert via_env.port == 9000
+    proxies = load_web_settings(environ={"BUS_WEB_TRUSTED_PROXIES": "10.0.0.1, 10.1.0.0/16"})
+    assert proxies.trusted_proxies == ("10.0.0.1", "10.1.0.0/16")
 
 
 @pytest.mark.parametrize(
@@ -53,6 +55,8 @@ def test_file_then_environment_then_overrides(tmp_path: Path) -> None:
         ('secret_key = "short"', "web.secret_key must be at least 32 characters"),
         ('token = "guessable"', "web.token must be at least 24 characters"),
         ('username = "ops"\npassword = "hunter2"', "web.password must be at least 12 characters"),
+        ('trusted_proxies = ["10.0.0.1", "proxy.local"]', "web.trusted_proxies: 'proxy.local' is not an IP"),
+        ("trusted_proxies = [1]", "web.trusted_proxies must be a list of IP addresses"),
     ],
 )
 def test_bad_settings_are_explained(tmp_path: Path, table: str, message: str) -> None:
