@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 import redis
 import redis.cluster
@@ -60,6 +61,12 @@ class Topology:
 
 def parse_url(url: str) -> Topology:
     """Check a bus URL and say what it points at; errors name the URL without its password."""
+    creds, _ = _split_userinfo(url.partition("://")[2])
+    if any(c in creds for c in "/?#"):
+        raise ConfigurationError(
+            f"the user name or password in {redact_url(url)!r} holds '/', '?' or '#': "
+            "percent-encode them (%2F, %3F, %23; and @ as %40)"
+        )
     if url.startswith(_SINGLE_SCHEMES):
         return Topology("single", url)
     for scheme, kind in ((CLUSTER_SCHEME, "cluster"), (SENTINEL_SCHEME, "sentinel")):
@@ -72,8 +79,12 @@ def parse_url(url: str) -> Topology:
 
 
 def _parse_multi(url: str, scheme: str, kind: str) -> Topology:
-    rest = url[len(scheme) :]
-    creds, _, rest = rest.rpartition("@") if "@" in rest.split("/", 1)[0] else ("", "", rest)
+    creds, rest = _split_userinfo(url[len(scheme) :])
+    if "?" in rest or "#" in rest:
+        raise ConfigurationError(
+            f"{redact_url(url)!r}: a {scheme} URL takes no query parameters; "
+            "put the user name and password before the @"
+        )
     hosts, _, path = rest.partition("/")
     addresses = []
     for item in hosts.split(","):
@@ -81,7 +92,7 @@ def _parse_multi(url: str, scheme: str, kind: str) -> Topology:
         if not host or not port.isdigit():
             raise ConfigurationError(f"invalid address {item!r} in {redact_url(url)!r}: expected host:port")
         addresses.append((host, int(port)))
-    username, _, password = creds.partition(":") if creds else ("", "", "")
+    username, _, password = (unquote(part) for part in creds.partition(":"))
     parts = [p for p in path.split("/") if p]
     service, db = "", 0
     if kind == "sentinel":
@@ -120,7 +131,10 @@ def connect(url: str, *, socket_timeout: float = 30.0) -> Any:
             )
         return redis.Redis.from_url(url, socket_timeout=socket_timeout, health_check_interval=30, **_OPTIONS)
     except ValueError as exc:
-        raise ConfigurationError(f"invalid Redis URL {redact_url(url)!r}: {exc}") from None
+        # redis-py's reason may quote a piece of the password: say it only for URLs without one.
+        secret = redact_url(url) != url
+        reason = "check the host, port and database, and percent-encode the password" if secret else exc
+        raise ConfigurationError(f"invalid Redis URL {redact_url(url)!r}: {reason}") from None
 
 
 def connect_async(url: str) -> Any:
@@ -202,26 +216,45 @@ def as_text(value: bytes | str) -> str:
 def redact_url(url: str) -> str:
     """The URL without its password, for messages, logs and pages.
 
-    Hides the password of ``user:password@`` and the value of every query parameter whose
-    name says it is secret (``password``, ``sentinel_password``, ``client_secret``...).
+    Hides the password of ``user:password@`` (also one holding an unencoded ``/``, ``?`` or
+    ``#``) and the value of every query parameter whose name says it is secret
+    (``password``, ``sentinel_password``, ``client_secret``...).
     """
     scheme, sep, rest = url.partition("://")
     if not sep:
         return url
+    creds, after = _split_userinfo(rest)
+    if ":" in creds:  # a user name alone is no secret
+        user = creds.split(":", 1)[0]
+        rest = f"{user + ':' if user else ''}***@{after}"
     rest, question, query = rest.partition("?")
-    if "@" in rest:
-        creds, _, host = rest.rpartition("@")
-        if ":" in creds:  # a user name alone is no secret
-            user = creds.split(":", 1)[0]
-            rest = f"{user + ':' if user else ''}***@{host}"
     if question:
         query = "&".join(_redact_parameter(part) for part in query.split("&"))
     return f"{scheme}://{rest}{question}{query}"
 
 
+def _split_userinfo(rest: str) -> tuple[str, str]:
+    """``(userinfo, the rest)`` of what follows ``scheme://``; userinfo is "" when there is none.
+
+    The userinfo ends at the last ``@`` before the first ``/``, ``?`` or ``#``. When there is
+    none there but one later, and what comes first is no ``host:port`` list, the password
+    holds one of those characters unencoded: the userinfo then ends at the last ``@``.
+    """
+    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    if "@" in rest[:end]:
+        at = rest.rindex("@", 0, end)
+    elif "@" in rest[end:] and not _AUTHORITY.fullmatch(rest[:end]):
+        at = rest.rindex("@")
+    else:
+        return "", rest
+    return rest[:at], rest[at + 1 :]
+
+
+_ADDRESS = r"(?:\[[0-9A-Fa-f:.]*\]|[^:,\[\]@]+)(?::\d+)?"
+_AUTHORITY = re.compile(rf"{_ADDRESS}(?:,\s*{_ADDRESS})*")
 _SECRET_PARAMETER = re.compile(r"pass|secret|token|credential|auth", re.IGNORECASE)
 
 
 def _redact_parameter(part: str) -> str:
     name, equals, _ = part.partition("=")
-    return f"{name}=***" if equals and _SECRET_PARAMETER.search(name) else part
+    return f"{name}=***" if equals and _SECRET_PARAMETER.search(unquote(name)) else part

@@ -15,7 +15,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bus import Bus
-from bus.connection import redact_url
+from bus.connection import connect, parse_url, redact_url
+from bus.errors import ConfigurationError
 from bus.web import WebSettings, create_app
 from bus.web.csrf import COOKIE
 from bus.web.throttle import FailedSignIns
@@ -37,6 +38,10 @@ TOKEN = "tok-5e0c2b7a-hardening-tests-only"
         ("redis+sentinel://h:1/mymaster?sentinel_password=pw-one&db=2", None),
         ("rediss://u@h:1/0?ssl_certfile=/x&client_secret=pw-one", None),
         ("redis://h:1/0", "redis://h:1/0"),
+        ("redis://:pw-one?x@h:1/0", "redis://***@h:1/0"),  # not percent-encoded: ? / # in it
+        ("redis://u:pw/one#x@h:1/0", "redis://u:***@h:1/0"),
+        ("redis://h:1/0?p%61ssword=pw-one", "redis://h:1/0?p%61ssword=***"),
+        ("redis://h:1/0?client_name=a@b", "redis://h:1/0?client_name=a@b"),
     ],
 )
 def test_a_password_anywhere_in_the_url_is_hidden(url: str, shown: str | None) -> None:
@@ -44,6 +49,33 @@ def test_a_password_anywhere_in_the_url_is_hidden(url: str, shown: str | None) -
     assert "pw-one" not in redacted
     if shown is not None:
         assert redacted == shown
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://:pw-one/two+three@127.0.0.1:6379/0",  # a base64 password, not percent-encoded
+        "redis://default:pw-one?two@127.0.0.1:6379/0",
+        "redis+cluster://:pw-one/two@127.0.0.1:1,127.0.0.1:2/",
+        "redis+sentinel://:pw-one#two@127.0.0.1:1/mymaster",
+    ],
+)
+def test_an_unparsable_url_is_refused_without_its_password(url: str) -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        connect(url)
+    assert "pw-one" not in str(refused.value) and "two" not in str(refused.value)
+    assert "percent-encode" in str(refused.value)
+
+
+def test_a_multi_host_url_refuses_query_parameters() -> None:
+    with pytest.raises(ConfigurationError, match="no query parameters") as refused:
+        parse_url("redis+sentinel://127.0.0.1:1/mymaster?password=pw-one")
+    assert "pw-one" not in str(refused.value)
+
+
+def test_a_multi_host_url_decodes_its_credentials() -> None:
+    topology = parse_url("redis+cluster://us%3Aer:p%40ss%2Fword@127.0.0.1:1/")
+    assert (topology.username, topology.password) == ("us:er", "p@ss/word")
 
 
 def test_the_header_and_the_redis_down_page_hide_a_query_password(redis_url: str) -> None:
