@@ -7,10 +7,12 @@ A sink writes a batch and says, per event, what happened: written, refused for g
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import logging
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -108,8 +110,18 @@ class ElasticsearchSink:
     name = "elasticsearch"
 
     def __init__(self, settings: ElasticsearchSinkSettings) -> None:
+        shown = redact_url(settings.url)
         if not settings.url.startswith(("http://", "https://")):
-            raise ConfigurationError(f"logger.elasticsearch.url must be http(s)://, got {redact_url(settings.url)!r}")
+            raise ConfigurationError(f"logger.elasticsearch.url must be http(s)://, got {shown!r}")
+        if "@" in settings.url:
+            raise ConfigurationError(
+                f"logger.elasticsearch.url {shown!r} holds credentials: "
+                "set logger.elasticsearch.username and password (or api_key) instead"
+            )
+        try:
+            urllib.parse.urlsplit(settings.url).port  # noqa: B018 - raises on a bad port
+        except ValueError as exc:
+            raise ConfigurationError(f"invalid logger.elasticsearch.url {shown!r}: {exc}") from None
         self.settings = settings
         self.url = settings.url.rstrip("/") + "/_bulk"
 
@@ -120,7 +132,7 @@ class ElasticsearchSink:
             reply = self._post(self._body(events))
         except urllib.error.HTTPError as exc:
             return self._http_error(exc, events)
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+        except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError) as exc:
             raise SinkUnavailable(f"elasticsearch unreachable: {getattr(exc, 'reason', exc)}") from None
         return self._items(events, reply)
 

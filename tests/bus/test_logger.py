@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -167,3 +168,20 @@ def test_logger_settings(tmp_path: Path) -> None:
     path.write_text('[logger]\nsinkz = ["redis"]\n')
     with pytest.raises(ConfigurationError, match="sinkz"):
         load_logger_settings(path, environ={})
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://elastic:pw-one-es@127.0.0.1:9200", "holds credentials"),
+        ("http://elastic:pw-one/es@127.0.0.1:9200", "holds credentials"),
+        ("http://127.0.0.1:92x0", "invalid logger.elasticsearch.url"),
+        ("ftp://127.0.0.1/?token=pw-one-es", "must be http(s)://"),
+    ],
+)
+def test_a_bad_elasticsearch_url_is_refused_at_start_without_its_password(url: str, message: str) -> None:
+    from bus import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match=re.escape(message)) as refused:
+        ElasticsearchSink(ElasticsearchSinkSettings(url=url))
+    assert "pw-one" not in str(refused.value)
