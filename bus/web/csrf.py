@@ -62,7 +62,7 @@ class CsrfMiddleware:
                 await PlainTextResponse("request body too large", status_code=413)(scope, receive, send)
                 return
             sent = conn.headers.get(HEADER) or _form_field(conn.headers.get("content-type", ""), body)
-            if fresh or not sent or not hmac.compare_digest(sent, token):
+            if fresh or not sent or not hmac.compare_digest(sent.encode(), token.encode()):
                 response = PlainTextResponse("CSRF check failed: reload the page and try again.", status_code=403)
                 await response(scope, receive, send)
                 return

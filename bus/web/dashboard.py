@@ -128,7 +128,14 @@ class Dashboard:
         response = RedirectResponse(url, status_code=303)
         if flash:
             value = self.signer.sign("flash", f"{level}|{flash}", max_age=300)
-            response.set_cookie(FLASH_COOKIE, value, path=self.root(request), httponly=True, samesite="strict")
+            response.set_cookie(
+                FLASH_COOKIE,
+                value,
+                path=self.root(request),
+                httponly=True,
+                samesite="strict",
+                secure=request.url.scheme == "https",
+            )
         return response
 
     @staticmethod

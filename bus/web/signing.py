@@ -20,7 +20,7 @@ class Signer:
         return hmac.new(self._key, f"{purpose}\x00{value}".encode(), hashlib.sha256).hexdigest()
 
     def verify_mac(self, purpose: str, value: str, mac: str) -> bool:
-        return hmac.compare_digest(self.mac(purpose, value), mac)
+        return hmac.compare_digest(self.mac(purpose, value).encode(), mac.encode())
 
     def sign(self, purpose: str, value: str, *, max_age: int | None = None) -> str:
         """``value`` made tamper-proof (and expiring after ``max_age`` seconds) for a cookie."""

@@ -111,6 +111,30 @@ def test_a_form_token_taken_before_sign_in_is_refused_after_it(bus: Bus) -> None
         assert own.status_code == 200
 
 
+def test_non_ascii_tokens_and_cookies_are_refused_not_a_crash(bus: Bus) -> None:
+    app = create_app(bus, WebSettings(token=TOKEN))
+    with Client(app, base_url="http://localhost", raise_server_exceptions=False) as c:
+        c.get("/login")
+        assert c.post("/login", data={"token": TOKEN, "csrf_token": "\u00e9"}).status_code == 403
+        assert c.post("/login", data={"token": TOKEN}, headers={"x-csrf-token": "\u00e9".encode()}).status_code == 403
+        c.cookies.clear()
+        cookie = "bus_session=YQ.0.\u00e9".encode()
+        refused = c.get("/queues", headers={"accept": "text/html", "cookie": cookie}, follow_redirects=False)
+        assert refused.status_code == 303
+
+
+def test_cookies_over_https_are_secure(bus: Bus, r: redis.Redis) -> None:
+    fill_queue(r, "shop_default", [rider_job("shop", "s", "e", "shop_default")])
+    app = create_app(bus, WebSettings(token=TOKEN))
+    with Client(app, base_url="https://localhost") as c:
+        responses = [c.page("/login"), c.submit("/login", {"token": TOKEN})]
+        responses.append(c.submit("/queues/shop_default/clear", {"confirm": "yes"}))
+    cookies = [cookie for response in responses for cookie in response.headers.get_list("set-cookie")]
+    names = {cookie.split("=", 1)[0] for cookie in cookies}
+    assert {"bus_session", COOKIE, "bus_flash"} <= names
+    assert all("; secure" in cookie.lower() and "httponly" in cookie.lower() for cookie in cookies)
+
+
 def test_two_sign_ins_get_different_sessions(bus: Bus) -> None:
     app = create_app(bus, WebSettings(token=TOKEN))
     sessions = []
