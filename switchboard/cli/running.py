@@ -79,22 +79,31 @@ def demo(env: Env, once: bool) -> None:
     """Publish a sample of each event, send them (dev outbox by default), show the outbox, run on."""
     settings = board_settings(env)
     bus = env.bus()
-    click.echo(f"bus: {redact_url(bus.redis_url)}")
+    say = click.echo if not env.json else lambda text: click.echo(text, err=True)
+    say(f"bus: {redact_url(bus.redis_url)}")
     templates = store(env)
     senders = {"email": send_email, "sms": send_sms, "push": send_push}
+    published = []
     for channel, sample in SAMPLES:
         data = {**templates.get(channel, sample["template"]).sample, **sample["data"]}
         bus_id = senders[channel](bus=bus, **{**sample, "data": data})
-        click.echo(f"published send_{channel} ({sample['template']}): {bus_id}")
+        published.append({"channel": channel, "template": sample["template"], "bus_id": bus_id})
+        say(f"published send_{channel} ({sample['template']}): {bus_id}")
     board = Switchboard(bus, settings)
     bus.subscribe_all()
     worker = bus.worker([*board.queues, INCOMING_QUEUE], burst=True, concurrency=settings.concurrency)
     worker.run()
-    click.echo("\nthe outbox (what dev mode sent):")
-    click.echo(outbox_text(board.outbox.list(len(SAMPLES))))
+    sent = board.outbox.list(len(SAMPLES))
     board.close()
+    summary = {
+        "bus": redact_url(bus.redis_url),
+        "published": published,
+        "worker": {"processed": worker.processed, "failed": worker.failed},
+        "outbox": sent,
+    }
+    env.emit(summary, f"\nthe outbox (what dev mode sent):\n{outbox_text(sent)}")
     if not once:
-        click.echo("\nrunning the switchboard; publish with `switchboard send ...`; Ctrl-C stops it")
+        say("\nrunning the switchboard; publish with `switchboard send ...`; Ctrl-C stops it")
         sys.exit(_run(env, concurrency=None, driver=True, scheduler=True, burst=False))
 
 

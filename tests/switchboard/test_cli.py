@@ -146,3 +146,14 @@ def test_bad_settings_are_one_line_without_the_secret(run: CliRun, tmp_path: Pat
     assert "sendgrid.timeout" in err and "sendgrid.bogus" in err
     assert "secret-in-file" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_demo_sends_one_of_each_to_the_outbox(run: CliRun, redis_url: str) -> None:
+    code, out, _ = run("demo", "--once")
+    assert code == 0 and "published send_email (welcome)" in out and "[sms]" in out and "[push]" in out
+    shown = run.json("demo", "--once")
+    assert shown["bus"] == redis_url
+    assert [p["channel"] for p in shown["published"]] == ["email", "sms", "push"]
+    assert all(p["bus_id"] for p in shown["published"])
+    assert sorted(e["channel"] for e in shown["outbox"]) == ["email", "push", "sms"]
+    assert (shown["worker"]["processed"], shown["worker"]["failed"]) == (9, 0)
