@@ -189,6 +189,10 @@ class Keys:
         """Ours: the same counts since the beginning (Prometheus counters)."""
         return f"{self.prefix}bus:metrics:{kind}:total"
 
+    def web_session(self, session_id: str) -> str:
+        """Ours: one open dashboard sign-in, expiring with it; deleted on sign-out."""
+        return f"{self.prefix}bus:web:session:{session_id}"
+
     @property
     def subscriptions_version(self) -> str:
         """Ours: bumped on every subscription change so drivers reload at once."""

@@ -77,7 +77,7 @@ def create_app(
     middleware = [
         Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts or default_hosts(settings))),
         Middleware(SecurityHeaders),
-        Middleware(AuthMiddleware, settings=settings, signer=signer, sign_ins=sign_ins),
+        Middleware(AuthMiddleware, settings=settings, signer=signer, sign_ins=sign_ins, sessions=dashboard.sessions),
         Middleware(CsrfMiddleware, signer=signer),
     ]
     handlers = {

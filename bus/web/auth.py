@@ -13,16 +13,17 @@ import binascii
 import hmac
 from urllib.parse import quote
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from bus.web.sessions import SESSION_SECONDS, Sessions
 from bus.web.settings import WebSettings
-from bus.web.signing import Signer, new_nonce
+from bus.web.signing import Signer
 from bus.web.throttle import FailedSignIns, client_address
 
 SESSION_COOKIE = "bus_session"
-SESSION_SECONDS = 12 * 3600
 OPEN_PATHS = frozenset({"/healthz", "/login"})
 OPEN_PREFIX = "/static/"
 
@@ -38,13 +39,13 @@ def credentials_match(settings: WebSettings, *, token: str = "", username: str =
     return False
 
 
-def session_cookie(signer: Signer) -> str:
-    """A new signed-in session: a random id, so each sign-in has its own form tokens."""
-    return signer.sign("session", new_nonce(), max_age=SESSION_SECONDS)
+def session_cookie(signer: Signer, session_id: str) -> str:
+    """The cookie of a signed-in session: its random id, so each sign-in has its own form tokens."""
+    return signer.sign("session", session_id, max_age=SESSION_SECONDS)
 
 
 def session_of(signer: Signer, conn: HTTPConnection) -> str | None:
-    """The id of the valid session this request carries, if any."""
+    """The id of the correctly signed session this request carries, if any (open or not)."""
     return signer.unsign("session", conn.cookies.get(SESSION_COOKIE))
 
 
@@ -58,11 +59,14 @@ def route_path(scope: Scope) -> str:
 class AuthMiddleware:
     """Lets a request through if it is open, signed in, or carries valid credentials."""
 
-    def __init__(self, app: ASGIApp, settings: WebSettings, signer: Signer, sign_ins: FailedSignIns) -> None:
+    def __init__(
+        self, app: ASGIApp, settings: WebSettings, signer: Signer, sign_ins: FailedSignIns, sessions: Sessions
+    ) -> None:
         self.app = app
         self.settings = settings
         self.signer = signer
         self.sign_ins = sign_ins
+        self.sessions = sessions
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not self.settings.auth_required:
@@ -70,7 +74,7 @@ class AuthMiddleware:
             return
         path = route_path(scope)
         conn = HTTPConnection(scope)
-        if path in OPEN_PATHS or path.startswith(OPEN_PREFIX) or session_of(self.signer, conn) is not None:
+        if path in OPEN_PATHS or path.startswith(OPEN_PREFIX) or await self._signed_in(conn):
             await self.app(scope, receive, send)
             return
         header = conn.headers.get("authorization")
@@ -85,6 +89,10 @@ class AuthMiddleware:
                 return
             self.sign_ins.failed(client)
         await self._refuse(conn, scope, path)(scope, receive, send)
+
+    async def _signed_in(self, conn: HTTPConnection) -> bool:
+        session_id = session_of(self.signer, conn)
+        return session_id is not None and await run_in_threadpool(self.sessions.is_open, session_id)
 
     def _header_matches(self, header: str) -> bool:
         scheme, _, value = header.partition(" ")

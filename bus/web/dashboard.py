@@ -21,6 +21,7 @@ from bus.web.auth import SESSION_COOKIE
 from bus.web.csrf import csrf_token
 from bus.web.failed import BreakdownCache
 from bus.web.rendering import environment
+from bus.web.sessions import Sessions
 from bus.web.settings import WebSettings
 from bus.web.signing import Signer
 from bus.web.throttle import FailedSignIns
@@ -63,6 +64,7 @@ class Dashboard:
         self.settings = settings
         self.signer = signer
         self.sign_ins = sign_ins or FailedSignIns()
+        self.sessions = Sessions(bus.redis, bus.keys)
         self.nav = [*BUS_NAV, *nav]
         self.templates = Jinja2Templates(env=environment(template_dirs))
         self.live_interval = live_interval

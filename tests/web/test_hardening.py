@@ -18,7 +18,9 @@ from bus import Bus
 from bus.connection import connect, parse_url, redact_url
 from bus.errors import ConfigurationError
 from bus.web import WebSettings, create_app
+from bus.web.auth import session_cookie
 from bus.web.csrf import COOKIE
+from bus.web.signing import Signer
 from bus.web.throttle import FailedSignIns
 from tests.web.browser import serving
 from tests.web.conftest import Client
@@ -143,6 +145,30 @@ def test_two_sign_ins_get_different_sessions(bus: Bus) -> None:
             assert c.submit("/login", {"token": TOKEN}).status_code == 303
             sessions.append(c.cookies["bus_session"])
     assert sessions[0] != sessions[1]
+
+
+# --- sessions end when signed out ---------------------------------------------------------
+def test_signing_out_ends_the_session_for_every_copy_of_its_cookie(bus: Bus, r: redis.Redis) -> None:
+    app = create_app(bus, WebSettings(token=TOKEN))
+    with Client(app, base_url="http://localhost") as mine, Client(app, base_url="http://localhost") as copy:
+        assert mine.submit("/login", {"token": TOKEN}).status_code == 303
+        (session,) = r.keys("resque:bus:web:session:*")
+        assert 0 < r.ttl(session) <= 12 * 3600
+        copy.cookies.set("bus_session", mine.cookies["bus_session"])
+        assert copy.get("/api/overview").status_code == 200
+        assert mine.submit("/logout").status_code == 303
+        assert r.keys("resque:bus:web:session:*") == []
+        assert copy.get("/api/overview").status_code == 401  # a stolen cookie is dead too
+
+
+def test_a_signed_session_rides_out_a_redis_outage_to_the_redis_down_page() -> None:
+    settings = WebSettings(token=TOKEN, secret_key="k" * 40)
+    down = Bus("redis://127.0.0.1:1/0?socket_connect_timeout=0.2")
+    cookie = session_cookie(Signer(settings.signing_key()), "a" * 32)
+    with Client(create_app(down, settings), base_url="http://localhost") as c:
+        c.cookies.set("bus_session", cookie)
+        assert c.page("/queues").status_code == 503  # not bounced to a sign-in that cannot work
+    down.close()
 
 
 # --- guessing is throttled -------------------------------------------------------------

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bus.web.auth import SESSION_COOKIE, SESSION_SECONDS, credentials_match, safe_next, session_cookie
+from bus.web.auth import SESSION_COOKIE, credentials_match, safe_next, session_cookie, session_of
 from bus.web.dashboard import dashboard_of
+from bus.web.sessions import SESSION_SECONDS
 from bus.web.throttle import client_address
 
 FAILED_SIGN_IN_DELAY = 0.5
@@ -41,7 +43,7 @@ async def login(request: Request) -> Response:
     response = dash.redirect(request, root + target)
     response.set_cookie(
         SESSION_COOKIE,
-        session_cookie(dash.signer),
+        session_cookie(dash.signer, await run_in_threadpool(dash.sessions.start)),
         max_age=SESSION_SECONDS,
         path=dash.root(request),
         httponly=True,
@@ -53,6 +55,9 @@ async def login(request: Request) -> Response:
 
 async def logout(request: Request) -> Response:
     dash = dashboard_of(request)
+    session_id = session_of(dash.signer, request)
+    if session_id is not None:
+        await run_in_threadpool(dash.sessions.end, session_id)
     response = dash.redirect(request, str(request.url_for("login").path))
     response.delete_cookie(SESSION_COOKIE, path=dash.root(request))
     return response
