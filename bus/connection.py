@@ -61,7 +61,8 @@ class Topology:
 
 def parse_url(url: str) -> Topology:
     """Check a bus URL and say what it points at; errors name the URL without its password."""
-    creds, _ = _split_userinfo(url.partition("://")[2])
+    scheme, _, rest = url.partition("://")
+    creds, _ = _split_userinfo(scheme, rest)
     if any(c in creds for c in "/?#"):
         raise ConfigurationError(
             f"the user name or password in {redact_url(url)!r} holds '/', '?' or '#': "
@@ -79,7 +80,7 @@ def parse_url(url: str) -> Topology:
 
 
 def _parse_multi(url: str, scheme: str, kind: str) -> Topology:
-    creds, rest = _split_userinfo(url[len(scheme) :])
+    creds, rest = _split_userinfo(scheme, url[len(scheme) :])
     if "?" in rest or "#" in rest:
         raise ConfigurationError(
             f"{redact_url(url)!r}: a {scheme} URL takes no query parameters; "
@@ -223,7 +224,7 @@ def redact_url(url: str) -> str:
     scheme, sep, rest = url.partition("://")
     if not sep:
         return url
-    creds, after = _split_userinfo(rest)
+    creds, after = _split_userinfo(scheme, rest)
     if ":" in creds:  # a user name alone is no secret
         user = creds.split(":", 1)[0]
         rest = f"{user + ':' if user else ''}***@{after}"
@@ -233,25 +234,43 @@ def redact_url(url: str) -> str:
     return f"{scheme}://{rest}{question}{query}"
 
 
-def _split_userinfo(rest: str) -> tuple[str, str]:
+def _split_userinfo(scheme: str, rest: str) -> tuple[str, str]:
     """``(userinfo, the rest)`` of what follows ``scheme://``; userinfo is "" when there is none.
 
-    The userinfo ends at the last ``@`` before the first ``/``, ``?`` or ``#``. When there is
-    none there but one later, and what comes first is no ``host:port`` list, the password
-    holds one of those characters unencoded: the userinfo then ends at the last ``@``.
+    Lenient on purpose, so that a password someone forgot to percent-encode is still found
+    (and hidden, and refused): the userinfo ends at the last ``@`` that is not inside a query
+    value (``?client_name=a@b``). A socket path (``unix://u:p@/run/x@y.sock``) starts at the
+    first ``@/``; a URL whose authority is empty (``unix:///...``, ``redis:///0``) has none.
     """
-    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
-    if "@" in rest[:end]:
-        at = rest.rindex("@", 0, end)
-    elif "@" in rest[end:] and not _AUTHORITY.fullmatch(rest[:end]):
-        at = rest.rindex("@")
-    else:
+    if rest.startswith("/"):
         return "", rest
-    return rest[:at], rest[at + 1 :]
+    if scheme == "unix":
+        at = rest.find("@/")
+        return (rest[:at], rest[at + 1 :]) if at >= 0 else ("", rest)
+    at = len(rest)
+    while (at := rest.rfind("@", 0, at)) >= 0:
+        if not _in_query_value(rest, at) or _TARGET.fullmatch(rest[at + 1 :]):
+            return rest[:at], rest[at + 1 :]
+    return "", rest
 
 
-_ADDRESS = r"(?:\[[0-9A-Fa-f:.]*\]|[^:,\[\]@]+)(?::\d+)?"
-_AUTHORITY = re.compile(rf"{_ADDRESS}(?:,\s*{_ADDRESS})*")
+def _in_query_value(rest: str, at: int) -> bool:
+    """True if ``rest[at]`` sits in a ``name=value`` of a query that follows a real host list."""
+    question = rest.rfind("?", 0, at)
+    if question < 0:
+        return False
+    start = max(question, rest.rfind("&", question, at)) + 1
+    return "=" in rest[start:at] and bool(_LOCATION.fullmatch(rest[:question]))
+
+
+_ADDRESS = r"(?:\[[^\]]*\]|[^:,\[\]@/?#]+)(?::\d+)?"
+_LOCATION = re.compile(rf"(?:.*@)?{_ADDRESS}(?:,\s*{_ADDRESS})*(?:/[^@?#]*)?")
+# What follows the userinfo of a URL whose password holds an unencoded "?...=": hosts with
+# a port or a path, as a query value such as "/etc/a@b.pem" or "a@b" never looks.
+_HOST_PORT = r"(?:\[[^\]]*\]|[^:,\[\]@/?#]+):\d+"
+_TARGET = re.compile(
+    rf"(?:{_HOST_PORT}(?:,\s*{_HOST_PORT})*(?:/[^@?#]*)?|{_ADDRESS}(?:,\s*{_ADDRESS})*/[^@?#]*)(?:\?.*)?"
+)
 _SECRET_PARAMETER = re.compile(r"pass|secret|token|credential|auth", re.IGNORECASE)
 
 

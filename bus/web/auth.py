@@ -18,13 +18,15 @@ from starlette.requests import HTTPConnection
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from bus.errors import RedisUnavailable
 from bus.web.sessions import SESSION_SECONDS, Sessions
 from bus.web.settings import WebSettings
 from bus.web.signing import Signer
 from bus.web.throttle import FailedSignIns, client_address
 
 SESSION_COOKIE = "bus_session"
-OPEN_PATHS = frozenset({"/healthz", "/login"})
+OPEN_PATHS = frozenset({"/healthz", "/login", "/logout"})  # /logout must clear even a dead cookie
+SIGNED_IN = "bus_signed_in"
 OPEN_PREFIX = "/static/"
 
 
@@ -74,7 +76,16 @@ class AuthMiddleware:
             return
         path = route_path(scope)
         conn = HTTPConnection(scope)
-        if path in OPEN_PATHS or path.startswith(OPEN_PREFIX) or await self._signed_in(conn):
+        if path in OPEN_PATHS or path.startswith(OPEN_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        try:
+            signed_in = await self._signed_in(conn)
+        except RedisUnavailable:
+            await session_unknown()(scope, receive, send)
+            return
+        if signed_in:
+            scope.setdefault("state", {})[SIGNED_IN] = True
             await self.app(scope, receive, send)
             return
         header = conn.headers.get("authorization")
@@ -114,6 +125,19 @@ class AuthMiddleware:
             return RedirectResponse(f"{root}/login?next={quote(target)}", status_code=303)
         challenge = 'Basic realm="bus dashboard"' if self.settings.username else 'Bearer realm="bus dashboard"'
         return PlainTextResponse("authentication required", status_code=401, headers={"WWW-Authenticate": challenge})
+
+
+def session_unknown() -> Response:
+    return PlainTextResponse(
+        "Redis is unreachable, so this sign-in cannot be checked: reload when it answers.",
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
+
+
+def signed_in(conn: HTTPConnection) -> bool:
+    """True when this request came through on an open sign-in session."""
+    return bool(conn.scope.get("state", {}).get(SIGNED_IN))
 
 
 def too_many_attempts(wait: int) -> Response:

@@ -17,7 +17,7 @@ from bus.connection import redact_url
 from bus.core import Bus
 from bus.failures import Failures
 from bus.web import snapshot
-from bus.web.auth import SESSION_COOKIE
+from bus.web.auth import signed_in
 from bus.web.csrf import csrf_token
 from bus.web.failed import BreakdownCache
 from bus.web.rendering import environment
@@ -121,7 +121,7 @@ class Dashboard:
             "csrf_token": csrf_token(request),
             "where": self.where(),
             "live_interval_ms": int(self.live_interval * 1000),
-            "signed_in": self.settings.auth_required and SESSION_COOKIE in request.cookies,
+            "signed_in": signed_in(request),
             "now": time.time(),
         }
 

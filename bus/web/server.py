@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bus.core import Bus
 from bus.web.settings import WebSettings, check_bind
@@ -27,11 +27,14 @@ def serve(bus: Bus, settings: WebSettings) -> None:
 def serve_app(app: ASGIApp, settings: WebSettings) -> None:
     import uvicorn
 
-    uvicorn.Server(uvicorn_config(app, settings)).run()
+    server = uvicorn.Server(uvicorn_config(app, settings))
+    server.run()
+    if not server.started:  # startup failed; uvicorn logged why
+        raise SystemExit(3)
 
 
-def uvicorn_config(app: ASGIApp, settings: WebSettings) -> uvicorn.Config:
-    """uvicorn set up for the dashboard.
+def uvicorn_config(app: ASGIApp, settings: WebSettings, **options: Any) -> uvicorn.Config:
+    """uvicorn set up for the dashboard (``options`` as for ``uvicorn.Config``, for tests).
 
     ``X-Forwarded-For``/``-Proto`` are believed only from ``web.trusted_proxies``: uvicorn's
     default trusts them from 127.0.0.1, which would let anyone tunnelled in or behind a
@@ -40,12 +43,12 @@ def uvicorn_config(app: ASGIApp, settings: WebSettings) -> uvicorn.Config:
     import uvicorn
 
     trusted = list(settings.trusted_proxies)
-    return uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level="info",
-        server_header=False,
-        proxy_headers=bool(trusted),
-        forwarded_allow_ips=trusted or None,
-    )
+    defaults: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": "info",
+        "server_header": False,
+        "proxy_headers": bool(trusted),
+        "forwarded_allow_ips": trusted or None,
+    }
+    return uvicorn.Config(app, **{**defaults, **options})

@@ -36,9 +36,8 @@ def serving(app: Starlette, settings: WebSettings | None = None) -> Iterator[str
     """The app on a free loopback port in a background thread, configured as ``bus web``
     configures uvicorn for ``settings``; yields its base URL."""
     port = free_port()
-    config = uvicorn_config(app, replace(settings or WebSettings(), host="127.0.0.1", port=port))
-    config.log_level = "warning"
-    server = uvicorn.Server(config)
+    bind = replace(settings or WebSettings(), host="127.0.0.1", port=port)
+    server = uvicorn.Server(uvicorn_config(app, bind, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, name="dashboard", daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

@@ -18,10 +18,9 @@ from bus import Bus
 from bus.connection import connect, parse_url, redact_url
 from bus.errors import ConfigurationError
 from bus.web import WebSettings, create_app
-from bus.web.auth import session_cookie
 from bus.web.csrf import COOKIE
-from bus.web.signing import Signer
 from bus.web.throttle import FailedSignIns
+from tests.servers import RedisProcess
 from tests.web.browser import serving
 from tests.web.conftest import Client
 from tests.web.helpers import declare_shop, failure, fill_queue, rider_job
@@ -44,6 +43,16 @@ TOKEN = "tok-5e0c2b7a-hardening-tests-only"
         ("redis://u:pw/one#x@h:1/0", "redis://u:***@h:1/0"),
         ("redis://h:1/0?p%61ssword=pw-one", "redis://h:1/0?p%61ssword=***"),
         ("redis://h:1/0?client_name=a@b", "redis://h:1/0?client_name=a@b"),
+        ("redis://default:42/pw-one@h:6379/0", "redis://default:***@h:6379/0"),
+        ("redis://u:1234#pw-one@h:6379/0", "redis://u:***@h:6379/0"),
+        ("redis://u:1234?pw-one@h:6379/0", "redis://u:***@h:6379/0"),
+        ("redis://u:a?b=pw-one@h:6379/0", "redis://u:***@h:6379/0"),
+        ("redis+cluster://u:42/pw-one@h1:1,h2:2/", "redis+cluster://u:***@h1:1,h2:2/"),
+        ("redis://:pw#one@h:1/0?client_name=a@b", "redis://***@h:1/0?client_name=a@b"),
+        ("redis://:pw-one@[fe80::1%eth0]:1/0?x=a@b", "redis://***@[fe80::1%eth0]:1/0?x=a@b"),
+        ("rediss://h:1/0?ssl_ca_certs=/etc/a@b.pem", "rediss://h:1/0?ssl_ca_certs=/etc/a@b.pem"),
+        ("unix:///run/redis@main/x.sock?password=pw-one", "unix:///run/redis@main/x.sock?password=***"),
+        ("unix://u:pw-one@/run/redis@main/x.sock", "unix://u:***@/run/redis@main/x.sock"),
     ],
 )
 def test_a_password_anywhere_in_the_url_is_hidden(url: str, shown: str | None) -> None:
@@ -67,6 +76,20 @@ def test_an_unparsable_url_is_refused_without_its_password(url: str) -> None:
         connect(url)
     assert "pw-one" not in str(refused.value) and "two" not in str(refused.value)
     assert "percent-encode" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "unix:///tmp/x.sock?db=1&client_name=a@b",
+        "unix:///run/redis@main/x.sock",
+        "redis:///0?client_name=a@b",
+        "redis://h:1/0?client_name=a@b",
+        "redis://us%40er:p%2Fw@h:1/0",
+    ],
+)
+def test_valid_urls_with_an_at_sign_elsewhere_are_accepted(url: str) -> None:
+    assert parse_url(url).kind == "single"
 
 
 def test_a_multi_host_url_refuses_query_parameters() -> None:
@@ -161,14 +184,45 @@ def test_signing_out_ends_the_session_for_every_copy_of_its_cookie(bus: Bus, r: 
         assert copy.get("/api/overview").status_code == 401  # a stolen cookie is dead too
 
 
-def test_a_signed_session_rides_out_a_redis_outage_to_the_redis_down_page() -> None:
-    settings = WebSettings(token=TOKEN, secret_key="k" * 40)
-    down = Bus("redis://127.0.0.1:1/0?socket_connect_timeout=0.2")
-    cookie = session_cookie(Signer(settings.signing_key()), "a" * 32)
-    with Client(create_app(down, settings), base_url="http://localhost") as c:
-        c.cookies.set("bus_session", cookie)
-        assert c.page("/queues").status_code == 503  # not bounced to a sign-in that cannot work
-    down.close()
+def test_while_redis_is_down_a_session_is_neither_trusted_nor_dropped(own_server: RedisProcess) -> None:
+    b = Bus(f"{own_server.url}?socket_connect_timeout=0.2&socket_timeout=1")
+    app = create_app(b, WebSettings(token=TOKEN))
+    with Client(app, base_url="http://localhost") as mine, Client(app, base_url="http://localhost") as copy:
+        assert mine.submit("/login", {"token": TOKEN}).status_code == 303
+        copy.cookies.set("bus_session", mine.cookies["bus_session"])
+        own_server.kill()
+        assert mine.page("/queues").status_code == 503  # not a sign-in page that cannot work
+        assert mine.page("/switchboard/templates").status_code == 503  # nor any page without Redis
+        signed_out = mine.submit("/logout")  # the session stays in Redis: say so
+        assert signed_out.status_code == 303 and "bus_session" not in mine.cookies
+        assert "Signed out in this browser only" in mine.page("/login").text
+        refused = mine.submit("/login", {"token": TOKEN})
+        assert refused.status_code == 503 and "Redis is unreachable" in refused.text
+        own_server.start()
+        assert copy.get("/api/overview").status_code == 200
+        assert copy.submit("/logout").status_code == 303
+        assert copy.get("/api/overview").status_code == 401
+    b.close()
+
+
+def test_a_dead_session_shows_no_sign_out_and_signing_out_still_clears_it(bus: Bus, r: redis.Redis) -> None:
+    app = create_app(bus, WebSettings(token=TOKEN))
+    with Client(app, base_url="http://localhost") as c:
+        assert c.submit("/login", {"token": TOKEN}).status_code == 303
+        assert "Sign out" in c.page("/queues").text
+        r.flushall()  # the session ended elsewhere
+        assert "Sign out" not in c.page("/login").text
+        assert c.submit("/logout").status_code == 303 and "bus_session" not in c.cookies
+
+
+def test_signing_in_again_ends_the_previous_session(bus: Bus, r: redis.Redis) -> None:
+    app = create_app(bus, WebSettings(token=TOKEN))
+    with Client(app, base_url="http://localhost") as c:
+        c.submit("/login", {"token": TOKEN})
+        first = r.keys("resque:bus:web:session:*")
+        c.submit("/login", {"token": TOKEN})
+        second = r.keys("resque:bus:web:session:*")
+    assert len(first) == len(second) == 1 and first != second
 
 
 # --- guessing is throttled -------------------------------------------------------------

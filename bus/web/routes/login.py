@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bus.errors import RedisUnavailable
 from bus.web.auth import SESSION_COOKIE, credentials_match, safe_next, session_cookie, session_of
 from bus.web.dashboard import dashboard_of
 from bus.web.sessions import SESSION_SECONDS
@@ -39,11 +40,19 @@ async def login(request: Request) -> Response:
         await asyncio.sleep(FAILED_SIGN_IN_DELAY)
         context.update(next=target, error="Those credentials are not right.")
         return dash.render(request, "login.html", context, status_code=401)
+    try:
+        previous = session_of(dash.signer, request)
+        if previous is not None:  # a new sign-in replaces the one this browser had
+            await run_in_threadpool(dash.sessions.end, previous)
+        session_id = await run_in_threadpool(dash.sessions.start)
+    except RedisUnavailable:
+        context.update(next=target, error="Redis is unreachable, so no sign-in can be recorded: try again soon.")
+        return dash.render(request, "login.html", context, status_code=503)
     root = dash.root(request).rstrip("/")
     response = dash.redirect(request, root + target)
     response.set_cookie(
         SESSION_COOKIE,
-        session_cookie(dash.signer, await run_in_threadpool(dash.sessions.start)),
+        session_cookie(dash.signer, session_id),
         max_age=SESSION_SECONDS,
         path=dash.root(request),
         httponly=True,
@@ -54,11 +63,20 @@ async def login(request: Request) -> Response:
 
 
 async def logout(request: Request) -> Response:
+    """Ends the session in Redis, so every copy of its cookie stops working, then drops the cookie."""
     dash = dashboard_of(request)
     session_id = session_of(dash.signer, request)
+    flash = None
     if session_id is not None:
-        await run_in_threadpool(dash.sessions.end, session_id)
-    response = dash.redirect(request, str(request.url_for("login").path))
+        try:
+            await run_in_threadpool(dash.sessions.end, session_id)
+        except RedisUnavailable:
+            flash = (
+                "Signed out in this browser only: Redis is unreachable, so a copy of this sign-in "
+                f"would stay valid for up to {SESSION_SECONDS // 3600} hours. Sign out again when it answers."
+            )
+    login_page = str(request.url_for("login").path)
+    response = dash.redirect(request, login_page, flash=flash, level="error")
     response.delete_cookie(SESSION_COOKIE, path=dash.root(request))
     return response
 
