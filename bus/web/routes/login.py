@@ -73,7 +73,7 @@ async def logout(request: Request) -> Response:
         except RedisUnavailable:
             flash = (
                 "Signed out in this browser only: Redis is unreachable, so a copy of this sign-in "
-                f"would stay valid for up to {SESSION_SECONDS // 3600} hours. Sign out again when it answers."
+                f"would stay valid for up to {SESSION_SECONDS // 3600} hours (a new web.secret_key ends them all)."
             )
     login_page = str(request.url_for("login").path)
     response = dash.redirect(request, login_page, flash=flash, level="error")
