@@ -61,8 +61,8 @@ class Topology:
 
 def parse_url(url: str) -> Topology:
     """Check a bus URL and say what it points at; errors name the URL without its password."""
-    scheme, _, rest = url.partition("://")
-    creds, _ = _split_userinfo(scheme, rest)
+    prefix, _, rest = url.partition("://")
+    creds, after = _split_userinfo(prefix, rest)
     if any(c in creds for c in "/?#"):
         raise ConfigurationError(
             f"the user name or password in {redact_url(url)!r} holds '/', '?' or '#': "
@@ -72,15 +72,15 @@ def parse_url(url: str) -> Topology:
         return Topology("single", url)
     for scheme, kind in ((CLUSTER_SCHEME, "cluster"), (SENTINEL_SCHEME, "sentinel")):
         if url.startswith(scheme):
-            return _parse_multi(url, scheme, kind)
+            return _parse_multi(url, scheme, kind, creds, after)
     raise ConfigurationError(
         f"unsupported Redis URL {redact_url(url)!r}: expected redis://, rediss://, unix://, "
         "redis+cluster://host:port,host:port/ or redis+sentinel://host:port,.../service/db"
     )
 
 
-def _parse_multi(url: str, scheme: str, kind: str) -> Topology:
-    creds, rest = _split_userinfo(scheme, url[len(scheme) :])
+def _parse_multi(url: str, scheme: str, kind: str, creds: str, rest: str) -> Topology:
+    """``rest``: what follows the userinfo ``creds`` of ``url``."""
     if "?" in rest or "#" in rest:
         raise ConfigurationError(
             f"{redact_url(url)!r}: a {scheme} URL takes no query parameters; "
@@ -133,9 +133,9 @@ def connect(url: str, *, socket_timeout: float = 30.0) -> Any:
         return redis.Redis.from_url(url, socket_timeout=socket_timeout, health_check_interval=30, **_OPTIONS)
     except ValueError as exc:
         # redis-py's reason may quote a piece of the password: say it only for URLs without one.
-        secret = redact_url(url) != url
-        reason = "check the host, port and database, and percent-encode the password" if secret else exc
-        raise ConfigurationError(f"invalid Redis URL {redact_url(url)!r}: {reason}") from None
+        shown = redact_url(url)
+        reason = "check the host, port and database, and percent-encode the password" if shown != url else exc
+        raise ConfigurationError(f"invalid Redis URL {shown!r}: {reason}") from None
 
 
 def connect_async(url: str) -> Any:
@@ -263,14 +263,14 @@ def _in_query_value(rest: str, at: int) -> bool:
     return "=" in rest[start:at] and bool(_LOCATION.fullmatch(rest[:question]))
 
 
-_ADDRESS = r"(?:\[[^\]]*\]|[^:,\[\]@/?#]+)(?::\d+)?"
-_LOCATION = re.compile(rf"(?:.*@)?{_ADDRESS}(?:,\s*{_ADDRESS})*(?:/[^@?#]*)?")
+_HOST = r"(?:\[[^\]]*\]|[^:,\[\]@/?#]+)"
+_ADDRESSES = rf"{_HOST}(?::\d+)?(?:,\s*{_HOST}(?::\d+)?)*"
+_HOSTS_WITH_PORTS = rf"{_HOST}:\d+(?:,\s*{_HOST}:\d+)*"
+_PATH = r"/[^@?#]*"
+_LOCATION = re.compile(rf"(?:.*@)?{_ADDRESSES}(?:{_PATH})?")
 # What follows the userinfo of a URL whose password holds an unencoded "?...=": hosts with
 # a port or a path, as a query value such as "/etc/a@b.pem" or "a@b" never looks.
-_HOST_PORT = r"(?:\[[^\]]*\]|[^:,\[\]@/?#]+):\d+"
-_TARGET = re.compile(
-    rf"(?:{_HOST_PORT}(?:,\s*{_HOST_PORT})*(?:/[^@?#]*)?|{_ADDRESS}(?:,\s*{_ADDRESS})*/[^@?#]*)(?:\?.*)?"
-)
+_TARGET = re.compile(rf"(?:{_HOSTS_WITH_PORTS}(?:{_PATH})?|{_ADDRESSES}{_PATH})(?:\?.*)?")
 _SECRET_PARAMETER = re.compile(r"pass|secret|token|credential|auth", re.IGNORECASE)
 
 

@@ -129,16 +129,22 @@ class Dashboard:
         """303 to ``url`` (a path from ``path_for``), carrying a one-time message."""
         response = RedirectResponse(url, status_code=303)
         if flash:
-            value = self.signer.sign("flash", f"{level}|{flash}", max_age=300)
-            response.set_cookie(
-                FLASH_COOKIE,
-                value,
-                path=self.root(request),
-                httponly=True,
-                samesite="strict",
-                secure=request.url.scheme == "https",
-            )
+            self.set_cookie(request, response, FLASH_COOKIE, self.signer.sign("flash", f"{level}|{flash}", max_age=300))
         return response
+
+    def set_cookie(
+        self, request: Request, response: Response, name: str, value: str, *, max_age: int | None = None
+    ) -> None:
+        """A cookie only this dashboard's pages send back: HttpOnly, SameSite=Strict, Secure over https."""
+        response.set_cookie(
+            name,
+            value,
+            max_age=max_age,
+            path=self.root(request),
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
 
     @staticmethod
     def root(request: Request) -> str:

@@ -79,8 +79,9 @@ def demo(env: Env, once: bool) -> None:
     """Publish a sample of each event, send them (dev outbox by default), show the outbox, run on."""
     settings = board_settings(env)
     bus = env.bus()
+    shown_url = redact_url(bus.redis_url)
     say = click.echo if not env.json else lambda text: click.echo(text, err=True)
-    say(f"bus: {redact_url(bus.redis_url)}")
+    say(f"bus: {shown_url}")
     templates = store(env)
     senders = {"email": send_email, "sms": send_sms, "push": send_push}
     published = []
@@ -96,7 +97,7 @@ def demo(env: Env, once: bool) -> None:
     sent = board.outbox.list(len(SAMPLES))
     board.close()
     summary = {
-        "bus": redact_url(bus.redis_url),
+        "bus": shown_url,
         "published": published,
         "worker": {"processed": worker.processed, "failed": worker.failed},
         "outbox": sent,

@@ -50,15 +50,7 @@ async def login(request: Request) -> Response:
         return dash.render(request, "login.html", context, status_code=503)
     root = dash.root(request).rstrip("/")
     response = dash.redirect(request, root + target)
-    response.set_cookie(
-        SESSION_COOKIE,
-        session_cookie(dash.signer, session_id),
-        max_age=SESSION_SECONDS,
-        path=dash.root(request),
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-    )
+    dash.set_cookie(request, response, SESSION_COOKIE, session_cookie(dash.signer, session_id), max_age=SESSION_SECONDS)
     return response
 
 
