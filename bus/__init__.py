@@ -15,7 +15,6 @@ from typing import Any
 
 from bus.context import LocalMode, in_context, local_mode
 from bus.core import Bus
-from bus.dispatch import Dispatch, on
 from bus.errors import (
     BusError,
     ConfigurationError,
@@ -29,10 +28,11 @@ from bus.errors import (
     RetryLater,
     UnknownSubscription,
 )
-from bus.matcher import BLANK, EMPTY, KEY, NIL, PRESENT, VALUE, Special
-from bus.rider import Middleware, Ride, current_ride
+from bus.pipeline.dispatch import Dispatch, on
+from bus.pipeline.matcher import BLANK, EMPTY, KEY, NIL, PRESENT, VALUE, Special
+from bus.pipeline.rider import Middleware, Ride, current_ride
+from bus.pipeline.subscription import Retry, Subscription
 from bus.settings import BusSettings, WorkerSettings, load_settings
-from bus.subscription import Retry, Subscription
 
 __all__ = [
     "BLANK",

@@ -14,26 +14,26 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from bus import context
-from bus.clock import Clock, ServerClock
-from bus.connection import connect, connect_async, is_cluster, with_retries
+from bus.backend.clock import Clock, ServerClock
+from bus.backend.connection import connect, connect_async, is_cluster, with_retries
+from bus.backend.embedded import EmbeddedServer
+from bus.backend.replication import ReplicaWait
 from bus.context import LocalMode, current_local_mode, parse_local_mode
-from bus.delayed import Delayed, delayed_event, delayed_job, epoch_of
-from bus.dispatch import Dispatch
-from bus.driver import driven_attributes, matching
-from bus.envelope import DRIVER_PROXY, dumps, encode_attributes, encode_job
 from bus.errors import ConfigurationError, InvalidEvent
-from bus.failures import Failures
 from bus.keys import Keys
-from bus.publisher import BeforePublish, Event, Publisher
-from bus.registry import Registry
-from bus.replication import ReplicaWait
-from bus.rider import Middleware, ride
-from bus.server import EmbeddedServer
+from bus.pipeline.dispatch import Dispatch
+from bus.pipeline.driver import driven_attributes, matching
+from bus.pipeline.envelope import DRIVER_PROXY, dumps, encode_attributes, encode_job
+from bus.pipeline.publisher import BeforePublish, Event, Publisher
+from bus.pipeline.rider import Middleware, ride
+from bus.pipeline.subscription import Subscription, app_key_of
 from bus.settings import BusSettings, load_settings
-from bus.subscription import Subscription, app_key_of
+from bus.stores.delayed import Delayed, delayed_event, delayed_job, epoch_of
+from bus.stores.failures import Failures
+from bus.stores.registry import Registry
 
 if TYPE_CHECKING:
-    from bus.worker import Worker
+    from bus.runtime.worker import Worker
 
 
 class Bus:
@@ -341,7 +341,7 @@ class Bus:
     # --- working --------------------------------------------------------------
     def worker(self, queues: Sequence[str] | None = None, **options: Any) -> Worker:
         """A worker for ``queues`` (default: every queue of this process's apps)."""
-        from bus.worker import Worker
+        from bus.runtime.worker import Worker
 
         return Worker(self, list(queues) if queues is not None else self.app_queues(), **options)
 

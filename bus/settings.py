@@ -16,7 +16,7 @@ from typing import Any
 
 from bus.context import LocalMode, parse_local_mode
 from bus.errors import ConfigurationError, InvalidSubscription
-from bus.subscription import Retry
+from bus.pipeline.subscription import Retry
 
 SETTINGS_FILE_ENV = "BUS_SETTINGS"
 DEFAULT_SETTINGS_FILE = "settings.toml"

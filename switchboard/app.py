@@ -12,8 +12,8 @@ from switchboard.channels import Channel
 from switchboard.deliveries import Deliveries, Suppressions
 from switchboard.events import BY_CHANNEL
 from switchboard.keys import SwitchboardKeys
-from switchboard.outbox import Outbox, OutboxProvider
 from switchboard.providers import FcmProvider, Provider, SendGridProvider, TwilioProvider
+from switchboard.providers.outbox import Outbox, OutboxProvider
 from switchboard.sending import Sender
 from switchboard.settings import SwitchboardSettings
 from switchboard.templating import TemplateStore

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from bus.connection import as_text, pipe_eval
+from bus.backend.connection import as_text, pipe_eval
 from switchboard.keys import SwitchboardKeys
 
 

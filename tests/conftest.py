@@ -11,7 +11,7 @@ import redis
 
 from bus import Bus
 from bus.settings import BusSettings, ObserveSettings
-from tests.servers import RedisProcess
+from tests.support.servers import RedisProcess
 
 
 @pytest.fixture(scope="session")

@@ -13,10 +13,10 @@ from typing import Any, TypeVar
 
 import click
 
+from bus.cli.loader import load_bus
+from bus.cli.output import to_json
 from bus.core import Bus
 from bus.errors import BusError, ConfigurationError
-from bus.loader import load_bus
-from bus.output import to_json
 from bus.settings import BusSettings, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -8,10 +8,10 @@ from typing import Any
 import click
 
 from bus.cli.base import Env, F, cli, common
+from bus.cli.output import table, to_json
 from bus.core import Bus
-from bus.failures import Failure
-from bus.output import table, to_json
-from bus.overview import queue_stats, totals, worker_stats
+from bus.stores.failures import Failure
+from bus.stores.overview import queue_stats, totals, worker_stats
 
 
 # --- state ------------------------------------------------------------------------

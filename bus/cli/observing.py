@@ -9,9 +9,9 @@ from typing import Any
 import click
 
 from bus.cli.base import Env, cli, common, parse_since
+from bus.cli.output import table, to_json
 from bus.core import Bus
-from bus.delayed import DelayedEntry
-from bus.output import table, to_json
+from bus.stores.delayed import DelayedEntry
 
 
 # --- delayed ----------------------------------------------------------------------
@@ -131,7 +131,7 @@ def events(env: Env, event_type: str | None, since: str | None, limit: int, foll
 @common
 def trace(env: Env, bus_id: str) -> None:
     """What happened to event BUS_ID: published, driven to whom, each ride's outcome."""
-    from bus.tracing import gap_in, read_trace, timeline, why_untraced
+    from bus.stores.traces import gap_in, read_trace, timeline, why_untraced
 
     b = env.bus()
     observe = b.settings.observe
@@ -147,8 +147,8 @@ def trace(env: Env, bus_id: str) -> None:
 @common
 def stats(env: Env, since: str) -> None:
     """Events per type and per app, rates, and publish-to-handler latency per subscription."""
-    from bus.metrics import MINUTE_TTL, event_counts, latency
-    from bus.overview import throughput
+    from bus.stores.metrics import MINUTE_TTL, event_counts, latency
+    from bus.stores.overview import throughput
 
     b = env.bus()
     seconds = parse_since(since)

@@ -8,13 +8,13 @@ from collections.abc import Callable
 
 import click
 
+from bus.backend.embedded import EmbeddedServer
 from bus.cli.base import Env, announce, app_bus_of, cli, common, worker_options
 from bus.core import Bus
 from bus.errors import ConfigurationError
 from bus.keys import INCOMING_QUEUE
-from bus.scheduler import Scheduler
-from bus.server import EmbeddedServer
-from bus.worker import Worker
+from bus.runtime.worker import Worker
+from bus.scheduling.scheduler import Scheduler
 
 
 @cli.command()
@@ -121,7 +121,7 @@ def server(env: Env, action: str) -> None:
 def web(env: Env, host: str | None, port: int | None) -> None:
     """Serve the web dashboard; beyond 127.0.0.1 only with a token or user/password set."""
     try:
-        from bus.web.server import serve
+        from bus.web.serving import serve
         from bus.web.settings import load_web_settings
     except ImportError as exc:  # the web extra is optional
         raise ConfigurationError(f"the dashboard needs {exc.name or exc}: pip install 'switchboard-bus[web]'") from exc

@@ -7,8 +7,8 @@ from typing import Any
 import click
 
 from bus.cli.base import Env, app_bus_of, cli, common, parse_attributes
+from bus.cli.output import table
 from bus.errors import ConfigurationError
-from bus.output import table
 
 
 # --- publishing -------------------------------------------------------------------

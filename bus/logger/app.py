@@ -14,10 +14,10 @@ from bus.logger.settings import LoggerSettings
 from bus.logger.shipper import Shipper, group_lag
 from bus.logger.sinks import ElasticsearchSink, FileSink, Sink
 from bus.logger.stream import EventLog
-from bus.matcher import KEY
-from bus.rider import current_ride
-from bus.subscription import Retry
-from bus.worker import Worker
+from bus.pipeline.matcher import KEY
+from bus.pipeline.rider import current_ride
+from bus.pipeline.subscription import Retry
+from bus.runtime.worker import Worker
 
 log = logging.getLogger("bus.logger")
 

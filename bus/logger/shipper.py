@@ -17,7 +17,7 @@ from typing import Any
 
 import redis.exceptions
 
-from bus.connection import TRANSIENT_ERRORS, as_text
+from bus.backend.connection import TRANSIENT_ERRORS, as_text
 from bus.keys import Keys
 from bus.logger.sinks import Sink, SinkUnavailable
 from bus.logger.stream import LoggedEvent, parse_entry

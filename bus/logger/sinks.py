@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from bus.connection import redact_url
+from bus.backend.connection import redact_url
 from bus.errors import BusError, ConfigurationError
 from bus.logger.settings import ElasticsearchSinkSettings, FileSinkSettings
 from bus.logger.stream import LoggedEvent

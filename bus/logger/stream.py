@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from bus.connection import as_text
+from bus.backend.connection import as_text
 from bus.keys import Keys
 
 

@@ -25,7 +25,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bus.connection import TRANSIENT_ERRORS
+from bus.backend.connection import TRANSIENT_ERRORS
 from bus.core import Bus
 from bus.errors import RedisUnavailable
 from bus.web.auth import AuthMiddleware

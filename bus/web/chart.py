@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bus.overview import MinuteCount
+from bus.stores.overview import MinuteCount
 
 WIDTH = 600
 HEIGHT = 120

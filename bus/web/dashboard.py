@@ -13,9 +13,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from bus.connection import redact_url
+from bus.backend.connection import redact_url
 from bus.core import Bus
-from bus.failures import Failures
+from bus.stores.failures import Failures
 from bus.web import snapshot
 from bus.web.auth import signed_in
 from bus.web.csrf import csrf_token

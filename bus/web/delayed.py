@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bus.delayed import Delayed, DelayedEntry
 from bus.keys import Keys
-from bus.web.jobs import JobView, locate, parse_ref, peek, view_job
+from bus.stores.delayed import Delayed, DelayedEntry
+from bus.web.job_views import JobView, locate, parse_ref, peek, view_job
 
 OVERDUE_AFTER = 60
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from bus.matcher import Matcher, Special
+from bus.pipeline.matcher import Matcher, Special
 
 _SPECIAL = {
     Special.KEY: "is present (even if null)",

@@ -14,9 +14,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from bus.envelope import dumps
-from bus.failures import Failure, Failures
-from bus.web.jobs import digest, parse_ref
+from bus.pipeline.envelope import dumps
+from bus.stores.failures import Failure, Failures
+from bus.web.job_views import digest, parse_ref
 
 SCAN_CHUNK = 1000
 SCAN_LIMIT = 200_000

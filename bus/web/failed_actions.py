@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bus.connection import is_cluster
-from bus.envelope import dumps
-from bus.failures import Failure, Failures
+from bus.backend.connection import is_cluster
+from bus.pipeline.envelope import dumps
+from bus.stores.failures import Failure, Failures
 from bus.web.failed import FailureFilter, selected
 
 ACT_CHUNK = 500

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bus.keys import Keys
-from bus.metrics import LatencyStats, event_counts, latency
-from bus.overview import throughput
+from bus.stores.metrics import LatencyStats, event_counts, latency
+from bus.stores.overview import throughput
 from bus.web.snapshot import Snapshot
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -51,7 +51,7 @@ def _number(value: float) -> str:
 
 
 def render(snap: Snapshot, observed: Sequence[str] = ()) -> str:
-    """The snapshot's gauges and counters, then ``observed`` (:func:`bus.metrics.prometheus_lines`)."""
+    """The snapshot's gauges and counters, then ``observed`` (:func:`bus.stores.metrics.prometheus_lines`)."""
     lines: list[str] = []
     for name, kind, help_text, attr in PER_QUEUE:
         samples = [(f'{{queue="{label(q.name)}"}}', getattr(q, attr)) for q in snap.queues]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bus.connection import with_retries
+from bus.backend.connection import with_retries
 from bus.keys import Keys
 from bus.web.signing import new_nonce
 

@@ -6,12 +6,12 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from bus.connection import as_text
+from bus.backend.connection import as_text
 from bus.keys import Keys
-from bus.overview import MinuteCount, WorkerStat, queue_stats, throughput, totals, worker_stats
-from bus.recovery import parse_iso_time
+from bus.runtime.recovery import parse_iso_time
+from bus.stores.overview import MinuteCount, WorkerStat, queue_stats, throughput, totals, worker_stats
 from bus.web import delayed
-from bus.web.jobs import JobView, view_job
+from bus.web.job_views import JobView, view_job
 
 RESQUE_DEAD_AFTER = 300.0
 """Resque prunes a worker whose heartbeat is older than this (its PRUNE_INTERVAL)."""

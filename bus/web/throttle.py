@@ -5,7 +5,7 @@ Every wrong sign-in (form, Bearer or Basic) counts against the client's address;
 out, even with the right credentials, so guessing cannot tell when it succeeded. Counts live
 in this process (a restart forgets them). The address is the connection's own, or what
 ``X-Forwarded-For`` says when the connection comes from one of ``web.trusted_proxies``
-(see :func:`bus.web.server.uvicorn_config`); an untrusted proxy in front makes every client
+(see :func:`bus.web.serving.uvicorn_config`); an untrusted proxy in front makes every client
 one address, which then limits them all together: the safe side.
 """
 

@@ -7,13 +7,13 @@ import time
 import click
 
 from bus.cli import Env, common
-from bus.output import table
+from bus.cli.output import table
 from switchboard.channels import Channel
 from switchboard.cli.base import CHANNELS, board_settings, cli, outbox_text, store
 from switchboard.deliveries import Deliveries, Status, Suppressions
 from switchboard.keys import SwitchboardKeys
-from switchboard.outbox import Outbox
 from switchboard.privacy import mask, recipient_digest
+from switchboard.providers.outbox import Outbox
 
 
 # --- deliveries, outbox, suppressions -----------------------------------------------

@@ -8,11 +8,11 @@ from typing import Any
 
 import click
 
+from bus.backend.connection import redact_url
 from bus.cli import Env, common
 from bus.cli.running import run_worker
-from bus.connection import redact_url
 from bus.keys import INCOMING_QUEUE
-from bus.scheduler import Scheduler
+from bus.scheduling.scheduler import Scheduler
 from switchboard.app import Switchboard
 from switchboard.cli.base import board_settings, cli, outbox_text, store
 from switchboard.client import send_email, send_push, send_sms
@@ -119,7 +119,7 @@ def web(env: Env, host: str | None, port: int | None) -> None:
 
     try:
         from bus.web.settings import load_web_settings
-        from switchboard.web.server import serve
+        from switchboard.web.serving import serve
     except ImportError as exc:  # the web extra is optional
         raise ConfigurationError(f"the dashboard needs {exc.name or exc}: pip install 'switchboard-bus[web]'") from exc
     serve(env.bus(), load_web_settings(env.settings_file, host=host, port=port), board_settings(env))

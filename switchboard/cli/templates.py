@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from bus.cli import Env, common, parse_attributes
-from bus.output import table, to_json
+from bus.cli.output import table, to_json
 from switchboard.cli.base import CHANNELS, cli, store
 from switchboard.templating import TemplateStore
 

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from bus import Bus
 from switchboard.deliveries import Deliveries, Suppressions
 from switchboard.keys import SwitchboardKeys
-from switchboard.outbox import Outbox
+from switchboard.providers.outbox import Outbox
 from switchboard.settings import SwitchboardSettings
 from switchboard.templating import TemplateStore
 from switchboard.web.previews import Previews

@@ -15,7 +15,7 @@ import redis
 
 from bus import Bus, Retry
 from bus.settings import BusSettings, WorkerSettings
-from bus.tracing import traced
+from bus.stores.traces import traced
 
 FAST = WorkerSettings(
     heartbeat_interval=0.2,

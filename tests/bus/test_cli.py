@@ -13,7 +13,7 @@ import redis
 from bus import Bus
 from bus.cli import main
 from tests.bus.helpers import ROOT, queue_jobs, write_settings
-from tests.clirun import CliRun
+from tests.support.clirun import CliRun
 
 APP = """
 import re

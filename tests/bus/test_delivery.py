@@ -13,7 +13,7 @@ import redis
 
 from bus import Bus
 from tests.bus.helpers import spawn, wait_for, write_settings
-from tests.servers import RedisProcess
+from tests.support.servers import RedisProcess
 
 pytestmark = pytest.mark.slow
 

@@ -7,10 +7,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bus.driver import drive, driven_attributes, matching
-from bus.envelope import encode_attributes, encode_job
-from bus.matcher import Matcher
-from bus.subscription import Subscription
+from bus.pipeline.driver import drive, driven_attributes, matching
+from bus.pipeline.envelope import encode_attributes, encode_job
+from bus.pipeline.matcher import Matcher
+from bus.pipeline.subscription import Subscription
 
 SUBS = [
     Subscription("app", "key", "app_default", "::QueueBus::Rider", Matcher({"bus_event_type": "x"})),

@@ -18,7 +18,7 @@ from bus.logger.shipper import Shipper
 from bus.logger.sinks import ElasticsearchSink
 from bus.logger.stream import EventLog
 from tests.bus.helpers import FAST
-from tests.emulators import ElasticsearchEmulator
+from tests.support.emulators import ElasticsearchEmulator
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bus import BLANK, EMPTY, KEY, NIL, PRESENT, VALUE, InvalidSubscription
-from bus.matcher import Matcher, ruby_float, ruby_to_s
-from bus.rubyregex import RegexNotPortable, compile_ruby
+from bus.pipeline.matcher import Matcher, ruby_float, ruby_to_s
+from bus.pipeline.rubyregex import RegexNotPortable, compile_ruby
 
 # (filters as stored in Redis, attributes, expected) — the cases of queue-bus's matcher_spec.rb
 # plus the literal-as-anchored-regex rule and Ruby's to_s of non-strings.

@@ -12,11 +12,11 @@ import redis
 
 from bus import Bus, Retry
 from bus.cli import main
-from bus.metrics import event_counts, latency, prometheus_lines
 from bus.settings import BusSettings, ObserveSettings
-from bus.tracing import driven_entry, read_trace, ride_entry, timeline, traced
+from bus.stores.metrics import event_counts, latency, prometheus_lines
+from bus.stores.traces import driven_entry, read_trace, ride_entry, timeline, traced
 from tests.bus.helpers import FAST, drain, failed_orders_in_and_out_of_the_sample, wait_for
-from tests.clirun import CliRun
+from tests.support.clirun import CliRun
 
 
 def test_a_trace_shows_every_step_of_a_fan_out_with_a_retry(redis_url: str, r: redis.Redis) -> None:

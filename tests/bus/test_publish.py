@@ -15,8 +15,8 @@ import redis
 from bus import Bus, InvalidEvent, LocalMode, RedisUnavailable, in_context, local_mode
 from bus.settings import BusSettings
 from tests.bus.helpers import queue_jobs, wait_for
-from tests.servers import RedisProcess
-from tests.topologies import HOST, free_ports, server_node, wait_until
+from tests.support.servers import RedisProcess
+from tests.support.topologies import HOST, free_ports, server_node, wait_until
 
 
 def test_metadata_and_user_attributes_override_it(bus: Bus, r: redis.Redis) -> None:

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from bus.rubyregex import RegexNotPortable, compile_ruby, to_ruby
+from bus.pipeline.rubyregex import RegexNotPortable, compile_ruby, to_ruby
 
 
 @pytest.mark.parametrize(

@@ -13,8 +13,8 @@ import pytest
 import redis
 
 from bus import Bus, InvalidEvent, InvalidSubscription
-from bus.heartbeat import Heartbeat, heartbeat_attributes
-from bus.scheduler import Scheduler
+from bus.scheduling.heartbeat import Heartbeat, heartbeat_attributes
+from bus.scheduling.scheduler import Scheduler
 from bus.settings import BusSettings
 from tests.bus.helpers import drain, queue_jobs, spawn, wait_for, write_settings
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bus import Bus
-from bus.server import EmbeddedServer
+from bus.backend.embedded import EmbeddedServer
 from tests.bus.helpers import ROOT
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import redis
 
 from bus import Bus, Retry
-from bus.envelope import decode_job
+from bus.pipeline.envelope import decode_job
 from tests.bus.helpers import FAST, drain, queue_jobs
 
 NOW = 1795823508

@@ -23,7 +23,11 @@ def test_publish_drive_ride_across_apps_and_queues(bus: Bus, r: redis.Redis) -> 
     def record(name: str) -> Callable[[dict[str, Any]], None]:
         return lambda attributes: calls.update([f"{name}:{attributes['n']}"])
 
-    profile, mailer, audit = bus.dispatch("profile"), bus.dispatch("mailer"), bus.dispatch("audit")
+    profile, mailer, audit = (
+        bus.dispatch("profile"),
+        bus.dispatch("mailer"),
+        bus.dispatch("audit"),
+    )
     profile.add("rating_created", record("profile"))
     profile.add("user_paid", record("paid"), queue="critical")
     mailer.add("welcome", record("mailer"), matcher={"bus_event_type": "user_created", "email": PRESENT})
@@ -289,7 +293,7 @@ def test_a_worker_needs_queues(bus: Bus) -> None:
 
 
 def test_per_queue_throughput_is_counted_per_minute(bus: Bus, r: redis.Redis) -> None:
-    from bus.overview import throughput
+    from bus.stores.overview import throughput
 
     bus.dispatch("app").add("ok", lambda a: None)
     bus.dispatch("app").add("bad", lambda a: 1 / 0, retry=Retry(max_retries=0))
@@ -335,7 +339,7 @@ def test_handlers_can_reject_or_ask_for_a_later_retry(bus: Bus, r: redis.Redis) 
 
 
 def test_acks_by_position_fall_back_when_another_worker_took_the_jobs_back(bus: Bus, r: redis.Redis) -> None:
-    from bus.recovery import requeue_inflight
+    from bus.runtime.recovery import requeue_inflight
 
     seen: list[int] = []
     worker = bus.worker(["app_default"], burst=True, install_signals=False, settings=FAST)

@@ -18,7 +18,7 @@ import pytest
 from bus import BLANK, EMPTY, KEY, NIL, PRESENT, VALUE, Bus
 from tests.bus.helpers import wait_for
 from tests.interop.nodebus import NodeBus, deviation, failures, unavailable
-from tests.servers import RedisProcess
+from tests.support.servers import RedisProcess
 
 _why_not = unavailable()
 if _why_not is not None:

@@ -26,10 +26,10 @@ import redis
 
 from bus import PRESENT, Bus, on
 from bus.cli import main
-from bus.scheduler import Scheduler
+from bus.scheduling.scheduler import Scheduler
 from tests.bus.helpers import drain, queue_jobs, wait_for
-from tests.clirun import CliRun
 from tests.interop.nodebus import NodeBus, deviation, failures, ridden, unavailable
+from tests.support.clirun import CliRun
 
 _why_not = unavailable()
 if _why_not is not None:

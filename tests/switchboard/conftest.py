@@ -16,7 +16,13 @@ from switchboard.providers import (
     TwilioConfig,
     TwilioProvider,
 )
-from tests.emulators import FcmEmulator, SendGridEmulator, ServiceAccount, TwilioEmulator, generate_service_account
+from tests.support.emulators import (
+    FcmEmulator,
+    SendGridEmulator,
+    ServiceAccount,
+    TwilioEmulator,
+    generate_service_account,
+)
 
 # Short enough to keep the suite quick, long enough for a loaded CI machine on loopback.
 PROVIDER_TIMEOUT = 2.0

@@ -8,7 +8,7 @@ import pytest
 import redis
 
 from switchboard.cli import main
-from tests.clirun import CliRun
+from tests.support.clirun import CliRun
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,8 +13,8 @@ from pydantic import SecretStr
 
 from switchboard.errors import PermanentProviderError, ProviderConfigurationError, TransientProviderError
 from switchboard.providers import FcmConfig, FcmProvider, PushMessage
-from tests.emulators import FcmEmulator, ServiceAccount, generate_service_account
-from tests.emulators.fcm import JWT_BEARER
+from tests.support.emulators import FcmEmulator, ServiceAccount, generate_service_account
+from tests.support.emulators.fcm import JWT_BEARER
 
 PING = PushMessage(tokens=["tok-a"], title="Hello", body="Ada")
 

@@ -11,7 +11,7 @@ from sendgrid import SendGridAPIClient
 
 from switchboard.errors import PermanentProviderError, ProviderConfigurationError, TransientProviderError
 from switchboard.providers import EmailMessage, SendGridConfig, SendGridProvider
-from tests.emulators import Reply, Scripted, SendGridEmulator
+from tests.support.emulators import Reply, Scripted, SendGridEmulator
 
 WELCOME = EmailMessage(to=["ada@example.com"], subject="Welcome", text="Hello Ada", html="<p>Hello Ada</p>")
 

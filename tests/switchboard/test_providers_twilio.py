@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from switchboard.errors import PermanentProviderError, ProviderConfigurationError, TransientProviderError
 from switchboard.providers import SmsMessage, TwilioConfig, TwilioProvider
-from tests.emulators import TwilioEmulator
+from tests.support.emulators import TwilioEmulator
 from tests.switchboard.conftest import TWILIO_SENDER
 
 HELLO = SmsMessage(to="+15551234567", body="Hello Ada")

@@ -16,7 +16,7 @@ from switchboard.app import Switchboard
 from switchboard.client import send_email, send_push, send_sms
 from switchboard.settings import SwitchboardSettings
 from tests.bus.helpers import drain
-from tests.emulators import FcmEmulator, SendGridEmulator, ServiceAccount, TwilioEmulator
+from tests.support.emulators import FcmEmulator, SendGridEmulator, ServiceAccount, TwilioEmulator
 
 ROOT = Path(__file__).resolve().parents[2]
 SENDER = "Acme <no-reply@acme.example>"
@@ -321,7 +321,7 @@ def test_a_sender_not_in_the_settings_is_refused(make_board: Make, r: redis.Redi
 def test_send_at_goes_through_delayed_publish(make_board: Make, sendgrid_emulator: SendGridEmulator) -> None:
     from datetime import UTC, datetime
 
-    from bus.scheduler import Scheduler
+    from bus.scheduling.scheduler import Scheduler
 
     board = make_board()
     later = time.time() + 3600

@@ -9,7 +9,7 @@ import pytest
 import redis
 import redis.cluster
 
-from tests.topologies import RedisCluster, RedisSentinel
+from tests.support.topologies import RedisCluster, RedisSentinel
 
 
 @pytest.fixture(scope="session")

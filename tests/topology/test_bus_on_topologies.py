@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 
 from bus import Bus, Retry
-from bus.scheduler import Scheduler
+from bus.scheduling.scheduler import Scheduler
 from bus.settings import BusSettings
 from tests.bus.helpers import FAST, drain, spawn, wait_for, write_settings
-from tests.topologies import RedisCluster, RedisSentinel
+from tests.support.topologies import RedisCluster, RedisSentinel
 
 
 def fresh_bus(url: str) -> Bus:

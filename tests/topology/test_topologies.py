@@ -25,7 +25,7 @@ from redis.exceptions import (
     TryAgainError,
 )
 
-from tests.topologies import Failover, RedisCluster, RedisSentinel, wait_until
+from tests.support.topologies import Failover, RedisCluster, RedisSentinel, wait_until
 
 QUEUE = "resque:queue:app_default"
 INFLIGHT = "resque:inflight:{resque:queue:app_default}:w1"

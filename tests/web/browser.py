@@ -13,9 +13,9 @@ from pathlib import Path
 import uvicorn
 from starlette.applications import Starlette
 
-from bus.server import free_port
+from bus.backend.embedded import free_port
 from bus.web import WebSettings
-from bus.web.server import uvicorn_config
+from bus.web.serving import uvicorn_config
 from tests.bus.helpers import ROOT
 
 SCREENSHOTS = ROOT / "test-output" / "screenshots"

@@ -13,9 +13,9 @@ from typing import Any
 import redis
 
 from bus import Bus, Retry
-from bus.envelope import dumps, encode_attributes, encode_job
-from bus.failures import failure_entry
-from bus.worker import Worker
+from bus.pipeline.envelope import dumps, encode_attributes, encode_job
+from bus.runtime.worker import Worker
+from bus.stores.failures import failure_entry
 from tests.bus.helpers import FAST, wait_for
 
 XSS = '<script>window.__xss=1</script>"><img src=x onerror="window.__xss=2">'

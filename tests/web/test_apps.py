@@ -8,7 +8,7 @@ from typing import Any
 import redis
 
 from bus import BLANK, EMPTY, KEY, NIL, PRESENT, VALUE, Bus
-from bus.matcher import Matcher
+from bus.pipeline.matcher import Matcher
 from bus.web.describe import describe
 from tests.web.conftest import Client
 from tests.web.helpers import declare_shop

@@ -9,7 +9,7 @@ import redis
 
 from bus.keys import Keys
 from bus.web import delayed
-from bus.web.jobs import digest
+from bus.web.job_views import digest
 from tests.web.conftest import Client
 from tests.web.helpers import delayed_job, schedule
 

@@ -9,10 +9,10 @@ from typing import Any
 import redis
 
 from bus import Bus, Retry
-from bus.failures import Failures
 from bus.keys import Keys
+from bus.stores.failures import Failures
 from bus.web import failed
-from bus.web.jobs import digest
+from bus.web.job_views import digest
 from tests.bus.helpers import wait_for
 from tests.web.conftest import Client
 from tests.web.helpers import declare_shop, failure, running_worker

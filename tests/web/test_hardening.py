@@ -15,12 +15,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bus import Bus
-from bus.connection import connect, parse_url, redact_url
+from bus.backend.connection import connect, parse_url, redact_url
 from bus.errors import ConfigurationError
 from bus.web import WebSettings, create_app
 from bus.web.csrf import COOKIE
 from bus.web.throttle import FailedSignIns
-from tests.servers import RedisProcess
+from tests.support.servers import RedisProcess
 from tests.web.browser import serving
 from tests.web.conftest import Client
 from tests.web.helpers import declare_shop, failure, fill_queue, rider_job

@@ -9,7 +9,7 @@ from typing import Any
 import redis
 
 from bus import Bus
-from bus.recovery import iso_time
+from bus.runtime.recovery import iso_time
 from bus.web import WebSettings, create_app
 from bus.web.rendering import duration, shorten
 from tests.bus.helpers import wait_for
@@ -98,7 +98,7 @@ def test_healthz(client: Client) -> None:
 
 
 def test_healthz_and_pages_when_redis_is_down() -> None:
-    from bus.server import free_port
+    from bus.backend.embedded import free_port
 
     b = Bus(f"redis://:secret-pw@127.0.0.1:{free_port()}/0")
     with Client(create_app(b, WebSettings()), base_url="http://localhost") as c:

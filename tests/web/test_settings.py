@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bus.backend.embedded import free_port
 from bus.cli import main
 from bus.errors import ConfigurationError
-from bus.server import free_port
 from bus.web.settings import WebSettings, check_bind, is_loopback, load_web_settings
 from tests.bus.helpers import ROOT
 

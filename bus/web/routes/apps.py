@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bus.subscription import Subscription
+from bus.pipeline.subscription import Subscription
 from bus.web.confirm import confirm_page, confirmed
 from bus.web.dashboard import Dashboard, dashboard_of
 from bus.web.describe import describe

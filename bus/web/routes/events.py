@@ -17,9 +17,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bus.connection import as_text
+from bus.backend.connection import as_text
 from bus.logger.stream import LoggedEvent, parse_entry
-from bus.tracing import Step, gap_in, read_trace, why_untraced
+from bus.stores.traces import Step, gap_in, read_trace, why_untraced
 from bus.web import metrics
 from bus.web.dashboard import Dashboard, dashboard_of
 from bus.web.rendering import url_path

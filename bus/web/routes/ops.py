@@ -6,9 +6,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from bus.connection import TRANSIENT_ERRORS
+from bus.backend.connection import TRANSIENT_ERRORS
 from bus.errors import BusError
-from bus.metrics import prometheus_lines
+from bus.stores.metrics import prometheus_lines
 from bus.web import metrics
 from bus.web.dashboard import dashboard_of
 

@@ -12,9 +12,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bus.overview import queue_names
-from bus.recovery import registered_workers
-from bus.web import jobs
+from bus.runtime.recovery import registered_workers
+from bus.stores.overview import queue_names
+from bus.web import job_views
 from bus.web.confirm import confirm_page, confirmed
 from bus.web.dashboard import Dashboard, dashboard_of
 from bus.web.paging import Pager
@@ -41,15 +41,17 @@ def queue_context(dash: Dashboard, name: str, params: Any) -> dict[str, Any]:
     in_flight = []
     for info in registered_workers(redis, keys):
         if name in info.queues:
-            for job in jobs.peek(redis, keys.inflight(name, info.id), 0, IN_FLIGHT_SHOWN):
+            for job in job_views.peek(redis, keys.inflight(name, info.id), 0, IN_FLIGHT_SHOWN):
                 in_flight.append({"worker": info.id, "job": job})
-    retrying = [{"due": float(score), "job": jobs.view_job(i, raw)} for i, (raw, score) in enumerate(retry_entries)]
+    retrying = [
+        {"due": float(score), "job": job_views.view_job(i, raw)} for i, (raw, score) in enumerate(retry_entries)
+    ]
     return {
         "title": f"Queue {name}",
         "name": name,
         "known": bool(known) or bool(depth),
         "pager": pager,
-        "jobs": jobs.peek(redis, keys.queue(name), pager.offset, pager.per_page),
+        "jobs": job_views.peek(redis, keys.queue(name), pager.offset, pager.per_page),
         "in_flight": in_flight,
         "retrying": retrying,
         "retry_count": int(retry_count),
@@ -83,7 +85,7 @@ async def remove(request: Request) -> Response:
             button="Remove the job",
             cancel=back,
         )
-    removed = await run_in_threadpool(jobs.remove_job, dash.redis, dash.bus.keys.queue(name), ref)
+    removed = await run_in_threadpool(job_views.remove_job, dash.redis, dash.bus.keys.queue(name), ref)
     if removed:
         return dash.redirect(request, back, flash=f"Removed a job from {name}.")
     return dash.redirect(request, back, flash="That job is no longer in the queue (a worker took it?).", level="error")
@@ -106,7 +108,7 @@ async def clear(request: Request) -> Response:
             button=f"Clear {name}",
             cancel=back,
         )
-    count = await run_in_threadpool(jobs.clear_list, dash.redis, dash.bus.keys.queue(name))
+    count = await run_in_threadpool(job_views.clear_list, dash.redis, dash.bus.keys.queue(name))
     return dash.redirect(request, back, flash=f"Cleared {name}: removed {count:,} job(s).")
 
 

@@ -12,9 +12,9 @@ from switchboard.app import Switchboard
 from switchboard.channels import Channel
 from switchboard.deliveries import Deliveries
 from switchboard.keys import SwitchboardKeys
-from switchboard.outbox import Outbox, OutboxProvider
 from switchboard.privacy import mask, recipient_digest
 from switchboard.providers import EmailMessage, PushMessage, SmsMessage
+from switchboard.providers.outbox import Outbox, OutboxProvider
 from tests.bus.helpers import drain
 from tests.switchboard.web.conftest import ROOT, settings_for
 

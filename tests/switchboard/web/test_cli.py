@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bus.server import free_port
+from bus.backend.embedded import free_port
 from switchboard.cli import main
 from tests.switchboard.web.conftest import ROOT, SENDGRID_KEY
 

@@ -1,0 +1,1 @@
+"""Running jobs: the worker loop, its runner and pool, liveness, and recovery of dead workers."""

@@ -1,0 +1,215 @@
+"""Running jobs: drive events, ride them, re-publish due ones; every outcome into an Outcomes.
+
+Nothing here talks to Redis: the worker writes the outcomes (acks, fan-out, retries,
+failures, traces, metrics) with its next round trip.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from bus.backend.clock import Clock
+from bus.errors import BusError, MalformedJob, Reject, RetryLater
+from bus.keys import INCOMING_QUEUE
+from bus.pipeline.driver import drive_subscriptions
+from bus.pipeline.envelope import DRIVER_PROXY, HEARTBEAT_PROXY, PUBLISHER_PROXY, WORKER_CLASS, Job, decode_job, dumps
+from bus.pipeline.rider import find_route, ride
+from bus.pipeline.subscription import Subscription
+from bus.scheduling.heartbeat import Heartbeat
+from bus.stores.failures import failure_entry
+from bus.stores.metrics import bucket_of, publish_ms
+from bus.stores.queues import Outcomes, Reserved
+from bus.stores.traces import driven_entry, ride_entry, traced
+
+if TYPE_CHECKING:
+    from bus.core import Bus
+
+log = logging.getLogger("bus.worker")
+
+
+class JobRunner:
+    """What a worker does with each job it reserved; never raises for a job's sake."""
+
+    def __init__(
+        self, bus: Bus, *, worker_id: str, clock: Clock, subscriptions: Callable[[], list[Subscription]]
+    ) -> None:
+        self.bus = bus
+        self.worker_id = worker_id
+        self.clock = clock
+        self.subscriptions = subscriptions
+        self.observe = bus.settings.observe
+        self.tracer = ":".join(worker_id.split(":")[:2])  # host:pid, short: it is in every trace entry
+        self.processed = 0
+        self.failed = 0
+
+    def decode(self, reserved: Reserved, out: Outcomes) -> Job | None:
+        """The job, or None once a job that cannot be read is recorded as failed."""
+        try:
+            return decode_job(reserved.raw)
+        except MalformedJob as exc:
+            self.fail(reserved, None, exc, out)
+            return None
+
+    def drive(self, drives: list[tuple[Reserved, Job]], out: Outcomes) -> None:
+        """Fan out a batch of incoming events to their subscribers' queues."""
+        if not drives:
+            return
+        subscriptions = self.subscriptions()
+        now = self.clock()
+        observe = self.observe
+        for reserved, job in drives:
+            try:
+                if not job.attributes:
+                    raise MalformedJob("No attributes passed")
+                driven = drive_subscriptions(job.attributes, subscriptions, int(now))
+                for sub, rider_job in driven:
+                    out.push(sub.queue_name, rider_job)
+                if observe.metrics:
+                    out.observed.event_counts[str(job.attributes.get("bus_event_type"))] += 1
+                bus_id = str(job.attributes.get("bus_id") or "")
+                if traced(observe, bus_id):
+                    subs = [sub for sub, _ in driven]
+                    entry = driven_entry(job.attributes, subs, at_ms=int(now * 1000), worker=self.tracer)
+                    out.observed.trace(bus_id, entry)
+                self.done(reserved, out)
+            except Exception as exc:  # noqa: BLE001 - a bad event fails, the worker goes on
+                self.fail(reserved, job, exc, out)
+
+    def run_alone(self, reserved: Reserved, job: Job) -> Outcomes:
+        """Run one job with outcomes of its own (pool threads, suspects)."""
+        out = Outcomes()
+        self.run(reserved, job, out)
+        return out
+
+    def run(self, reserved: Reserved, job: Job, out: Outcomes) -> None:
+        """Run one job of any kind, recording its outcome in ``out``."""
+        try:
+            if job.klass != WORKER_CLASS:
+                raise MalformedJob(f"unknown job class {job.klass!r} (expected {WORKER_CLASS})")
+            if job.proxy == DRIVER_PROXY:
+                self.drive([(reserved, job)], out)
+            elif job.proxy == PUBLISHER_PROXY:
+                self._republish(job, out)
+                self.done(reserved, out)
+            elif job.proxy == HEARTBEAT_PROXY:
+                # A scheduled QueueBus::Heartbeat job (sidekiq-bus, node-queue-bus): publish the
+                # minutes due, under the same lock and check as `bus scheduler` does.
+                Heartbeat(self.bus, self.clock).tick()
+                self.done(reserved, out)
+            else:
+                self._ride(reserved, job, out)
+        except Exception as exc:  # noqa: BLE001
+            self.fail(reserved, job, exc, out)
+
+    def _ride(self, reserved: Reserved, job: Job, out: Outcomes) -> None:
+        started = time.perf_counter()
+        try:
+            route = find_route(job, self.bus.dispatches)
+        except BusError as exc:
+            self.fail(reserved, job, exc, out)
+            self._observe(reserved, job, out, "failed", started, exc)
+            return
+        try:
+            done = ride(
+                route,
+                job.attributes,
+                queue=reserved.queue,
+                attempt=job.attempt,
+                middleware=self.bus.middleware,
+                now=int(self.clock()),
+            )
+        except Exception as exc:  # noqa: BLE001 - handler errors are the job's outcome
+            policy = route.retry or self.bus.settings.retry
+            if job.attempt < policy.max_retries and not isinstance(exc, Reject):
+                delay = policy.delay(job.attempt + 1)
+                if isinstance(exc, RetryLater):
+                    delay = max(delay, exc.delay)
+                self._retry(reserved, job, exc, delay, out)
+                self._observe(reserved, job, out, "retried", started, exc, retry_in=delay)
+            else:
+                self.fail(reserved, job, exc, out)
+                self._observe(reserved, job, out, "failed", started, exc)
+            return
+        out.acked_writes += done.acked_writes
+        self.done(reserved, out)
+        self._observe(reserved, job, out, "succeeded", started)
+
+    def _observe(
+        self,
+        reserved: Reserved,
+        job: Job,
+        out: Outcomes,
+        outcome: str,
+        started: float,
+        error: BaseException | None = None,
+        retry_in: float | None = None,
+    ) -> None:
+        """Trace the ride and count its publish-to-handler latency (successful rides only)."""
+        observe = self.observe
+        attributes = job.attributes
+        now_ms = time.time() * 1000  # latency: against the publisher host's clock, as bus_published_at is
+        if observe.metrics and outcome == "succeeded":
+            published = publish_ms(attributes)
+            if published is not None:
+                key = (str(attributes.get("bus_rider_app_key")), str(attributes.get("bus_rider_sub_key")))
+                waited = now_ms - published
+                out.observed.latencies[(*key, bucket_of(waited))] += 1
+                out.observed.latency_sums[key] = out.observed.latency_sums.get(key, 0.0) + waited
+        bus_id = attributes.get("bus_id")
+        problem = outcome != "succeeded" and observe.tracing  # retries and failures: always traced
+        if isinstance(bus_id, str) and (problem or traced(observe, bus_id)):
+            text = f"{type(error).__name__}: {error}" if error is not None else None
+            entry = ride_entry(
+                attributes,
+                queue=reserved.queue,
+                outcome=outcome,
+                attempt=job.attempt,
+                at_ms=int(self.clock() * 1000),  # the server's clock, as the driven step's
+                duration_ms=(time.perf_counter() - started) * 1000,
+                worker=self.worker_id,
+                error=text,
+                retry_in=retry_in,
+            )
+            out.observed.trace(bus_id, entry)
+
+    def _republish(self, job: Job, out: Outcomes) -> None:
+        """A delayed event came due: publish it now, keeping its ``bus_id``."""
+        publisher = self.bus.publisher
+        event = publisher.build(str(job.attributes.get("bus_event_type") or ""), job.attributes)
+        out.push(INCOMING_QUEUE, publisher.job(event))
+
+    def done(self, reserved: Reserved, out: Outcomes) -> None:
+        out.finished(reserved.queue, reserved.raw)
+        self.processed += 1
+
+    def _retry(self, reserved: Reserved, job: Job, exc: BaseException, delay: float, out: Outcomes) -> None:
+        envelope = json.loads(reserved.raw)
+        envelope["bus_attempt"] = job.attempt + 1
+        out.retries.append((reserved.queue, dumps(envelope), self.clock() + delay))
+        out.finished(reserved.queue, reserved.raw)
+        self.processed += 1
+        log.warning(
+            "job on %s failed (%s: %s); retry %d in %.1fs",
+            reserved.queue,
+            type(exc).__name__,
+            exc,
+            job.attempt + 1,
+            delay,
+        )
+
+    def fail(self, reserved: Reserved, job: Job | None, exc: BaseException, out: Outcomes) -> None:
+        """Record the job in the failed list, in Resque's format, and release it."""
+        if job is not None:
+            payload = job.payload()
+        else:
+            payload = {"class": None, "args": [reserved.raw.decode("utf-8", "replace")]}
+        entry = failure_entry(payload, exc, queue=reserved.queue, worker_id=self.worker_id, now=self.clock())
+        out.failures.append(entry)
+        out.finished(reserved.queue, reserved.raw, failed=True)
+        self.processed += 1
+        self.failed += 1
+        log.error("job on %s failed for good: %s: %s", reserved.queue, type(exc).__name__, exc)

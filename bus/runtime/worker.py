@@ -1,0 +1,453 @@
+"""The worker loop: reserve a batch, run it, record the outcomes, stop cleanly.
+
+One round trip per batch: the outcomes of the previous batch (acks, fan-out, retries,
+failures, stats) and the reservation of the next one travel in one pipeline, inside
+MULTI on a single server. Jobs wait in this worker's in-flight lists in Redis until
+their outcome is recorded, so a worker killed at any point loses nothing: live workers
+requeue the in-flight jobs of dead ones (``bus.runtime.liveness``: heartbeat and recovery).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from bus.backend.clock import Clock, ServerClock
+from bus.backend.connection import TRANSIENT_ERRORS, disconnect, is_cluster, pipe_eval, with_retries
+from bus.backend.replication import wait_on_cluster
+from bus.errors import ConfigurationError, MalformedJob, PoisonJob, RedisUnavailable
+from bus.keys import INCOMING_QUEUE
+from bus.pipeline.envelope import DRIVER_PROXY, WORKER_CLASS, Job, decode_job, dumps
+from bus.runtime.liveness import Presence
+from bus.runtime.observations import Observations
+from bus.runtime.pool import JobPool
+from bus.runtime.recovery import iso_time, requeue_inflight, unregister
+from bus.runtime.runner import JobRunner
+from bus.settings import WorkerSettings
+from bus.stores.queues import (
+    MOVE_BACK,
+    PROMOTE,
+    RESERVE,
+    AckCheck,
+    Inflight,
+    Outcomes,
+    Reserved,
+    job_digest,
+    parse_reserve,
+)
+from bus.stores.registry import Registry, SubscriptionCache
+
+if TYPE_CHECKING:
+    from bus.core import Bus
+
+log = logging.getLogger("bus.worker")
+STOP_ERRORS: tuple[type[Exception], ...] = (RedisUnavailable, *TRANSIENT_ERRORS)
+
+
+class GraceExpired(BaseException):
+    """Raised in the main thread when the shutdown grace period runs out mid-job."""
+
+
+class Worker:
+    """Runs the jobs of some queues: drives incoming events and rides app jobs."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        queues: list[str],
+        *,
+        concurrency: int | None = None,
+        batch_size: int | None = None,
+        burst: bool = False,
+        settings: WorkerSettings | None = None,
+        clock: Clock | None = None,
+        install_signals: bool = True,
+    ) -> None:
+        if not queues:
+            raise ConfigurationError("a worker needs at least one queue (no app subscriptions and no --driver?)")
+        base = settings or bus.settings.worker
+        overrides = {k: v for k, v in (("concurrency", concurrency), ("batch_size", batch_size)) if v is not None}
+        self.settings = replace(base, **overrides) if overrides else base
+        self.bus = bus
+        self.queues = list(dict.fromkeys(queues))
+        self.burst = burst
+        self.keys = bus.keys
+        self.redis = bus.redis
+        self.clock: Clock = clock or ServerClock(self.redis)
+        self.hostname = bus.hostname
+        self.pid = os.getpid()
+        self.id = f"{self.hostname}:{self.pid}:{','.join(self.queues)}"
+        self.atomic = not is_cluster(self.redis)
+        self.install_signals = install_signals
+        self._trace_ttl = int(bus.settings.observe.trace_ttl)
+        self.cache = SubscriptionCache(Registry(self.redis, self.keys), self.settings.subscriptions_max_age)
+        self.runner = JobRunner(
+            bus,
+            worker_id=self.id,
+            clock=self.clock,
+            subscriptions=lambda: self._retrying(lambda: self.cache.get(self._version), "load subscriptions"),
+        )
+        self._stopping = threading.Event()
+        self._grace_deadline: float | None = None
+        self._pending = Outcomes()
+        self._observed = Observations()
+        self._observed_at = time.monotonic()
+        self._flush_interval = bus.settings.observe.flush_interval
+        self.inflight = Inflight(self.keys, self.id, self.queues)
+        self._last_promote = 0.0
+        self._version: int | None = None
+        self.presence = Presence(
+            self.redis,
+            self.keys,
+            self.id,
+            hostname=self.hostname,
+            describe=lambda: {
+                "host": self.hostname,
+                "pid": self.pid,
+                "queues": self.queues,
+                "concurrency": self.settings.concurrency,
+                "apps": sorted(bus.dispatches),
+            },
+            settings=self.settings,
+            clock=self.clock,
+            atomic=self.atomic,
+            retrying=self._retrying,
+        )
+        self._pool: JobPool | None = None
+        self._previous_handlers: dict[int, Any] = {}
+
+    # --- lifecycle ------------------------------------------------------------
+    def run(self) -> int:
+        """Work until stopped (or, with ``burst``, until the queues are empty); exit code."""
+        if self.install_signals and threading.current_thread() is threading.main_thread():
+            self._install_signals()
+        self.presence.register()
+        log.info(
+            "worker %s started (concurrency %d, batch %d)", self.id, self.settings.concurrency, self.settings.batch_size
+        )
+        try:
+            self.presence.start()
+            if self.settings.concurrency > 1:
+                self._pool = JobPool(self.settings.concurrency, self.runner.run_alone)
+            self._loop()
+        except GraceExpired:
+            log.warning("shutdown grace period expired; requeueing unfinished jobs")
+            disconnect(self.redis)
+        except RedisUnavailable as exc:
+            log.error("stopping: %s", exc)
+        finally:
+            self._shutdown()
+        return 0
+
+    def request_stop(self) -> None:
+        """Stop fetching; finish running jobs within the grace period, then exit."""
+        if not self._stopping.is_set():
+            log.info("worker %s stopping (grace %.0fs)", self.id, self.settings.shutdown_grace)
+            self._grace_deadline = time.monotonic() + self.settings.shutdown_grace
+            self._stopping.set()
+
+    @property
+    def processed(self) -> int:
+        """Jobs this worker finished (done, retried or failed) so far."""
+        return self.runner.processed
+
+    @property
+    def failed(self) -> int:
+        """Jobs this worker put on the failed list so far."""
+        return self.runner.failed
+
+    @property
+    def stop_event(self) -> threading.Event:
+        """Set when the worker stops: companions (a scheduler thread) stop with it."""
+        return self._stopping
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def _install_signals(self) -> None:
+        def on_term(signum: int, frame: FrameType | None) -> None:
+            if self.stopping and signum == signal.SIGINT:
+                raise GraceExpired()
+            self.request_stop()
+            if self._pool is None:
+                signal.setitimer(signal.ITIMER_REAL, self.settings.shutdown_grace)
+
+        def on_alarm(signum: int, frame: FrameType | None) -> None:
+            raise GraceExpired()
+
+        for signum, handler in ((signal.SIGTERM, on_term), (signal.SIGINT, on_term), (signal.SIGALRM, on_alarm)):
+            self._previous_handlers[signum] = signal.signal(signum, handler)
+
+    def _shutdown(self) -> None:
+        if self._previous_handlers:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            for signum, handler in self._previous_handlers.items():
+                signal.signal(signum, handler)
+        if self._pool is not None:
+            self._drain_pool(deadline=self._grace_deadline)
+        self._stopping.set()
+        try:
+            try:
+                patience = max(5.0, (self._grace_deadline or time.monotonic()) - time.monotonic())
+                self._pending.observed.merge(self._observed)
+                with_retries(lambda: self._flush(self._pending), what="final flush", patience=patience)
+                moved = requeue_inflight(self.redis, self.keys, self.id, self.queues, crashed=False)
+                if moved:
+                    log.info("requeued %d unstarted job(s)", moved)
+            finally:
+                # Heartbeating up to here: finished but unacknowledged jobs stay ours until flushed.
+                self.presence.stop()
+            unregister(self.redis, self.keys, self.id)
+        except STOP_ERRORS as exc:
+            log.error("could not unregister cleanly (%s); live workers will requeue this worker's jobs", exc)
+        log.info("worker %s stopped: %d processed, %d failed", self.id, self.processed, self.failed)
+
+    # --- the loop -------------------------------------------------------------
+    def _loop(self) -> None:
+        delay = 0.05
+        while not self.stopping:
+            try:
+                if not self._step():
+                    return
+                delay = 0.05
+            except TRANSIENT_ERRORS as exc:
+                # A Redis call outside the retried round trips failed: wait, then put back
+                # anything reserved that this process no longer holds, and carry on.
+                log.warning("Redis unreachable mid-batch (%s); retrying in %.2fs", exc, delay)
+                self._stopping.wait(delay)
+                delay = min(delay * 2, 2.0)
+                self._retrying(self._reconcile, "reconcile in-flight jobs")
+
+    def _step(self) -> bool:
+        """One turn of the loop; False when a burst worker is done."""
+        batch = self._exchange(self._want())
+        if batch:
+            self._handle(batch)
+            return True
+        if self._pool is not None and self._pool.busy:
+            self._collect(timeout=0.05)
+            return True
+        if self.burst and not self._retries_waiting():
+            return False
+        batch = self._wait_for_job()
+        if batch:
+            self._handle(batch)
+        return True
+
+    def _want(self) -> int:
+        if self._pool is None:
+            return self.settings.batch_size
+        return max(0, self.settings.batch_size + self.settings.concurrency - self._pool.outstanding)
+
+    def _handle(self, batch: list[Reserved]) -> None:
+        drives: list[tuple[Reserved, Job]] = []
+        for reserved in batch:
+            if self.stopping:
+                return  # unstarted jobs stay in flight and are requeued at shutdown
+            if reserved.crashes:
+                self.runner.drive(drives, self._pending)
+                drives = []
+                self._run_suspect(reserved)
+                continue
+            job = self.runner.decode(reserved, self._pending)
+            if job is None:
+                continue
+            if job.proxy == DRIVER_PROXY and job.klass == WORKER_CLASS:
+                drives.append((reserved, job))
+            elif self._pool is not None:
+                self._pool.submit(reserved, job)
+                self._collect(timeout=0)
+            else:
+                self.runner.run(reserved, job, self._pending)
+        self.runner.drive(drives, self._pending)
+
+    def _collect(self, timeout: float) -> None:
+        assert self._pool is not None
+        for outcome in self._pool.results(timeout):
+            self._pending.merge(outcome)
+
+    def _drain_pool(self, deadline: float | None) -> None:
+        assert self._pool is not None
+        while self._pool.busy and (deadline is None or time.monotonic() < deadline):
+            self._collect(timeout=0.1)
+
+    def _run_suspect(self, reserved: Reserved) -> None:
+        """A job that was in flight when a worker died runs alone, its outcome saved at once."""
+        if self._pool is not None:
+            self._drain_pool(deadline=None)
+        self._retrying(lambda: self._flush(self._pending), "flush")
+        out = Outcomes()
+        if reserved.crashes >= self.settings.max_crashes:
+            error = PoisonJob(f"job was in flight when its worker died {reserved.crashes} times; not running it again")
+            try:
+                job: Job | None = decode_job(reserved.raw)
+            except MalformedJob:
+                job = None
+            self.runner.fail(reserved, job, error, out)
+        else:
+            self._retrying(lambda: self.redis.set(self.keys.worker(self.id), self._current_job(reserved)), "mark job")
+            job = self.runner.decode(reserved, out)
+            if job is not None:
+                out = self.runner.run_alone(reserved, job)
+        out.crash_clears.append((reserved.queue, reserved.raw))
+        self._retrying(lambda: self._flush(out), "flush")
+
+    def _current_job(self, reserved: Reserved) -> str:
+        try:
+            payload: Any = json.loads(reserved.raw)
+        except ValueError:
+            payload = reserved.raw.decode("utf-8", "replace")
+        return dumps({"queue": reserved.queue, "run_at": iso_time(self.clock()), "payload": payload})
+
+    # --- Redis round trips ----------------------------------------------------
+    def _exchange(self, want: int) -> list[Reserved]:
+        """Record pending outcomes and reserve up to ``want`` jobs per queue, in one trip."""
+        pending, self._pending = self._pending, Outcomes()
+        self._hold_observations(pending)
+        promote = time.monotonic() - self._last_promote > self.settings.retry_poll_interval
+
+        written = self.atomic  # on a single server the writes travel with the acks, in one MULTI
+
+        checks: list[AckCheck] = []
+        reserve_at = 0
+
+        def attempt() -> list[Any]:
+            nonlocal written, checks, reserve_at
+            if not written:
+                self._write_first(pending)
+                written = True
+            pipe = self.redis.pipeline(transaction=self.atomic)
+            if self.atomic:
+                pending.write(pipe, self.keys, self.id, int(self.clock() // 60), self._trace_ttl, scripts=self.atomic)
+            checks = self.inflight.queue_acks(pipe, pending)
+            if promote:
+                now = self.clock()
+                for queue in self.queues:
+                    pipe_eval(pipe, PROMOTE, [self.keys.retries(queue), self.keys.queue(queue)], now, 1000)
+            first = len(pipe)
+            if want > 0:
+                pipe.get(self.keys.subscriptions_version)
+                for queue in self.queues:
+                    keys = [self.keys.queue(queue), self.keys.inflight(queue, self.id), self.keys.crashes(queue)]
+                    pipe_eval(pipe, RESERVE, keys, want)
+            reserve_at = first
+            results: list[Any] = pipe.execute(raise_on_error=False)
+            return results
+
+        results = self._retrying(attempt, "worker round trip", reconcile=True)
+        if checks or pending.acks:
+            self._retrying(lambda: self.inflight.settle(self.redis, results, checks, pending), "acknowledge")
+        if promote:
+            self._last_promote = time.monotonic()
+        if want <= 0:
+            return []
+        version, *replies = results[reserve_at:]
+        self._version = int(version or 0) if not isinstance(version, Exception) else None
+        batch: list[Reserved] = []
+        for queue, reply in zip(self.queues, replies, strict=True):
+            if isinstance(reply, Exception):
+                log.error("reserving from %s failed: %s", queue, reply)
+                continue
+            reserved = parse_reserve(queue, reply)
+            self.inflight.reserved(queue, (r.raw for r in reserved))
+            batch += reserved
+        return batch
+
+    def _hold_observations(self, outcomes: Outcomes) -> None:
+        """Keep traces and metrics back, then send them all with ``outcomes`` once the interval is up."""
+        self._observed.merge(outcomes.observed)
+        outcomes.observed = Observations()
+        if self._observed and time.monotonic() - self._observed_at >= self._flush_interval:
+            outcomes.observed, self._observed = self._observed, Observations()
+            self._observed_at = time.monotonic()
+
+    def _flush(self, outcomes: Outcomes) -> None:
+        if not outcomes:
+            return
+        if not self.atomic:
+            self._write_first(outcomes)
+        pipe = self.redis.pipeline(transaction=self.atomic)
+        if self.atomic:
+            outcomes.write(pipe, self.keys, self.id, int(self.clock() // 60), self._trace_ttl, scripts=self.atomic)
+        checks = self.inflight.queue_acks(pipe, outcomes)
+        results = pipe.execute()
+        self.inflight.settle(self.redis, results, checks, outcomes)
+
+    def _write_first(self, outcomes: Outcomes) -> None:
+        """On a cluster, where one MULTI cannot span the slots: record new work, then ack.
+
+        A crash in between redoes the batch (at least once), never loses it.
+        """
+        pipe = self.redis.pipeline(transaction=False)
+        outcomes.write(pipe, self.keys, self.id, int(self.clock() // 60), self._trace_ttl, scripts=self.atomic)
+        if len(pipe):
+            pipe.execute()
+        waits = self.bus.publisher.waits
+        if waits is not None and (outcomes.pushes or outcomes.failures):
+            # Replicas first: an ack that outlives a lost fan-out would lose the event.
+            written = [self.keys.queue(queue) for queue in outcomes.pushes]
+            if outcomes.failures:
+                written.append(self.keys.failed)
+            # A master lost meanwhile may have taken the writes with it: a failed wait makes
+            # the round trip's retry send them again (duplicates, never a loss).
+            wait_on_cluster(self.redis, self.keys, written, waits)
+
+    def _wait_for_job(self) -> list[Reserved]:
+        """Block until a job arrives: on ``bus_incoming`` if this worker drives (every event
+        starts there), else on its first queue; briefly when there are other queues to look at."""
+        queue = INCOMING_QUEUE if INCOMING_QUEUE in self.queues else self.queues[0]
+        timeout = self.settings.idle_wait if len(self.queues) == 1 else min(0.1, self.settings.idle_wait)
+        key, inflight = self.keys.queue(queue), self.keys.inflight(queue, self.id)
+        raw = self._retrying(
+            lambda: self.redis.blmove(key, inflight, timeout, "LEFT", "RIGHT"), "wait for jobs", reconcile=True
+        )
+        if raw is None:
+            return []
+        self.inflight.reserved(queue, [raw])
+        crashes = self._retrying(lambda: self.redis.hget(self.keys.crashes(queue), job_digest(raw)), "check job")
+        return [Reserved(queue, raw, int(crashes or 0))]
+
+    def _retries_waiting(self) -> bool:
+        pipe = self.redis.pipeline(transaction=False)
+        for queue in self.queues:
+            pipe.exists(self.keys.retries(queue))
+        return any(self._retrying(pipe.execute, "check retries"))
+
+    def _retrying(self, call: Callable[[], Any], what: str, *, reconcile: bool = False) -> Any:
+        """Retry while Redis is down; after a broken round trip, requeue jobs it may have reserved."""
+        broken = False
+
+        def tracked() -> Any:
+            nonlocal broken
+            try:
+                return call()
+            except TRANSIENT_ERRORS:
+                broken = True
+                raise
+
+        result = with_retries(tracked, what=what, patience=None, should_stop=self._gave_up)
+        if broken and reconcile:
+            self._retrying(self._reconcile, "reconcile in-flight jobs")
+        return result
+
+    def _gave_up(self) -> bool:
+        return self.stopping and self._grace_deadline is not None and time.monotonic() > self._grace_deadline
+
+    def _reconcile(self) -> None:
+        """Requeue in-flight jobs this process does not hold (reserved by a lost reply)."""
+        held = self._pool.held() if self._pool is not None else set()
+        for queue in self.queues:
+            inflight, key = self.keys.inflight(queue, self.id), self.keys.queue(queue)
+            for raw in self.redis.lrange(inflight, 0, -1):
+                if (queue, raw) not in held:
+                    self.redis.eval(MOVE_BACK, 2, inflight, key, raw)
+                    self.inflight.forget(queue, raw)

@@ -1,0 +1,1 @@
+"""Time: the scheduler that delivers delayed events, and the once-a-minute heartbeat event."""

@@ -1,0 +1,1 @@
+"""One owner per Redis structure: subscriptions, queues, failures, delayed events, traces, metrics."""

@@ -1,0 +1,136 @@
+"""What is on the bus right now: queues, in-flight work, retries and workers.
+
+Read-only queries shared by the CLI and the dashboard.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from bus.backend.connection import as_text
+from bus.keys import Keys
+from bus.runtime.recovery import WorkerInfo, registered_workers
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStat:
+    name: str
+    pending: int
+    in_flight: int
+    retrying: int
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerStat(WorkerInfo):
+    """A registered worker and what ``bus workers`` adds: alive or not, in-flight jobs, counters."""
+
+    alive: bool
+    in_flight: int
+    processed: int
+    failed: int
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["queues"] = list(self.queues)
+        return data
+
+
+def queue_names(redis: Any, keys: Keys, workers: list[WorkerInfo] | None = None) -> list[str]:
+    names = {as_text(q) for q in redis.smembers(keys.queues)}
+    for info in workers or []:
+        names.update(info.queues)
+    return sorted(names)
+
+
+def queue_stats(redis: Any, keys: Keys) -> list[QueueStat]:
+    workers = registered_workers(redis, keys)
+    names = queue_names(redis, keys, workers)
+    pipe = redis.pipeline(transaction=False)
+    for name in names:
+        pipe.llen(keys.queue(name))
+        pipe.zcard(keys.retries(name))
+    for info in workers:
+        for name in info.queues:
+            pipe.llen(keys.inflight(name, info.id))
+    replies = pipe.execute()
+    in_flight: dict[str, int] = dict.fromkeys(names, 0)
+    offset = 2 * len(names)
+    for info in workers:
+        for name in info.queues:
+            in_flight[name] = in_flight.get(name, 0) + int(replies[offset])
+            offset += 1
+    return [
+        QueueStat(name, int(replies[2 * i]), in_flight.get(name, 0), int(replies[2 * i + 1]))
+        for i, name in enumerate(names)
+    ]
+
+
+def worker_stats(
+    redis: Any, keys: Keys, *, dead_after: float, hostname: str, now: float | None = None
+) -> list[WorkerStat]:
+    workers = registered_workers(redis, keys)
+    pipe = redis.pipeline(transaction=False)
+    for info in workers:
+        for name in info.queues:
+            pipe.llen(keys.inflight(name, info.id))
+        pipe.get(keys.stat_processed_of(info.id))
+        pipe.get(keys.stat_failed_of(info.id))
+    replies = iter(pipe.execute())
+    now = time.time() if now is None else now
+    out = []
+    for info in sorted(workers, key=lambda w: w.id):
+        in_flight = sum(int(next(replies)) for _ in info.queues)
+        processed, failed = int(next(replies) or 0), int(next(replies) or 0)
+        alive = not info.is_dead(now=now, dead_after=dead_after, hostname=hostname)
+        out.append(WorkerStat(**info.values(), alive=alive, in_flight=in_flight, processed=processed, failed=failed))
+    return out
+
+
+def totals(redis: Any, keys: Keys) -> dict[str, int]:
+    """Resque's processed/failed counters and the length of the failed list."""
+    pipe = redis.pipeline(transaction=False)
+    pipe.get(keys.stat_processed)
+    pipe.get(keys.stat_failed)
+    pipe.llen(keys.failed)
+    processed, failed, entries = pipe.execute()
+    return {"processed": int(processed or 0), "failed": int(failed or 0), "failed_entries": int(entries)}
+
+
+@dataclass(frozen=True, slots=True)
+class MinuteCount:
+    minute: int
+    processed: int
+    failed: int
+
+
+def throughput(
+    redis: Any, keys: Keys, queues: list[str], *, now: float, minutes: int = 60
+) -> dict[str, list[MinuteCount]]:
+    """Jobs processed and failed per minute over the last ``minutes``, for each queue."""
+    last = int(now // 60)
+    first = last - minutes + 1
+    hours = sorted({m // 60 for m in range(first, last + 1)})
+    pipe = redis.pipeline(transaction=False)
+    for queue in queues:
+        for kind in ("processed", "failed"):
+            for hour in hours:
+                pipe.hgetall(keys.throughput(queue, kind, hour))
+    replies = iter(pipe.execute())
+    out: dict[str, list[MinuteCount]] = {}
+    for queue in queues:
+        counts: dict[str, dict[int, int]] = {}
+        for kind in ("processed", "failed"):
+            merged: dict[int, int] = {}
+            for _ in hours:
+                for minute, count in next(replies).items():
+                    merged[int(minute)] = merged.get(int(minute), 0) + int(count)
+            counts[kind] = merged
+        out[queue] = [
+            MinuteCount(m, counts["processed"].get(m, 0), counts["failed"].get(m, 0)) for m in range(first, last + 1)
+        ]
+    return out

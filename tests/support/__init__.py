@@ -1,0 +1,1 @@
+"""What the tests share: servers, topologies, the CLI runner and the provider emulators."""

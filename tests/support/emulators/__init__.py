@@ -1,0 +1,24 @@
+"""Local emulators of SendGrid, Twilio and FCM: the real SDKs talk to them over real HTTP.
+
+Each records every request and can be scripted per test (``emulator.script(...)``);
+``python -m tests.support.emulators`` runs all three for manual use and benchmarks.
+"""
+
+from tests.support.emulators.base import Emulator, RecordedRequest, Reply, Scripted
+from tests.support.emulators.elasticsearch import ElasticsearchEmulator
+from tests.support.emulators.fcm import FcmEmulator, ServiceAccount, generate_service_account
+from tests.support.emulators.sendgrid import SendGridEmulator
+from tests.support.emulators.twilio import TwilioEmulator
+
+__all__ = [
+    "ElasticsearchEmulator",
+    "Emulator",
+    "FcmEmulator",
+    "RecordedRequest",
+    "Reply",
+    "Scripted",
+    "SendGridEmulator",
+    "ServiceAccount",
+    "TwilioEmulator",
+    "generate_service_account",
+]
