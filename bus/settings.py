@@ -7,27 +7,15 @@ settings file > defaults.
 
 from __future__ import annotations
 
-import os
-import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from bus.context import LocalMode, parse_local_mode
-from bus.errors import ConfigurationError, InvalidSubscription
+from bus.errors import ConfigurationError
 from bus.pipeline.subscription import Retry
-
-SETTINGS_FILE_ENV = "BUS_SETTINGS"
-DEFAULT_SETTINGS_FILE = "settings.toml"
-ENVIRONMENT = {
-    "BUS_REDIS_URL": "redis_url",
-    "BUS_NAMESPACE": "namespace",
-    "BUS_DATA_DIR": "data_dir",
-    "BUS_LOCAL_MODE": "local_mode",
-    "BUS_ENV": "environment",
-    "BUS_PUBLISH_REPLICAS": "publish_replicas",
-}
+from bus.settings_loader import SettingsTable, apply, load
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +91,9 @@ class BusSettings:
     """None: use the embedded server under ``data_dir``."""
     namespace: str = "resque"
     data_dir: Path = Path("var")
-    local_mode: LocalMode | None = None
+    local_mode: LocalMode | None = field(
+        default=None, metadata={"parse": lambda value: parse_local_mode(value or None)}
+    )
     hostname: str | None = None
     environment: str = "production"
     """``development`` or ``test`` caps heartbeat back-fill, as queue-bus does."""
@@ -131,7 +121,20 @@ class BusSettings:
             )
 
     def with_overrides(self, **overrides: Any) -> BusSettings:
-        return _build(self, {k: v for k, v in overrides.items() if v is not None}, "override")
+        return apply(self, {k: v for k, v in overrides.items() if v is not None}, "override", table="bus")
+
+
+BUS_TABLE = SettingsTable(
+    "bus",
+    {
+        "BUS_REDIS_URL": "redis_url",
+        "BUS_NAMESPACE": "namespace",
+        "BUS_DATA_DIR": "data_dir",
+        "BUS_LOCAL_MODE": "local_mode",
+        "BUS_ENV": "environment",
+        "BUS_PUBLISH_REPLICAS": "publish_replicas",
+    },
+)
 
 
 def load_settings(
@@ -141,85 +144,4 @@ def load_settings(
     **overrides: Any,
 ) -> BusSettings:
     """Settings from the file (``$BUS_SETTINGS`` or ``./settings.toml``), env, then overrides."""
-    env = os.environ if environ is None else environ
-    settings = BusSettings()
-    file = find_settings_file(path, env)
-    if file is not None:
-        settings = _build(settings, read_table(file, "bus"), str(file))
-        if not settings.data_dir.is_absolute():
-            settings = replace(settings, data_dir=file.resolve().parent / settings.data_dir)
-    from_env = {name: env[var] for var, name in ENVIRONMENT.items() if env.get(var)}
-    settings = _build(settings, from_env, "environment")
-    return settings.with_overrides(**overrides)
-
-
-def find_settings_file(path: str | Path | None, environ: Mapping[str, str]) -> Path | None:
-    """The settings file: the one given, else ``$BUS_SETTINGS``, else ``./settings.toml`` if present."""
-    if path:
-        return Path(path)
-    if environ.get(SETTINGS_FILE_ENV):
-        return Path(environ[SETTINGS_FILE_ENV])
-    return Path(DEFAULT_SETTINGS_FILE) if Path(DEFAULT_SETTINGS_FILE).is_file() else None
-
-
-def read_table(file: Path, table: str) -> dict[str, Any]:
-    """One top-level table of a TOML settings file ({} if absent)."""
-    try:
-        with open(file, "rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigurationError(f"settings file {file} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigurationError(f"settings file {file} is not valid TOML: {exc}") from None
-    section = data.get(table, {})
-    if not isinstance(section, dict):
-        raise ConfigurationError(f"[{table}] in {file} must be a table")
-    return section
-
-
-def _build(base: BusSettings, values: Mapping[str, Any], source: str) -> BusSettings:
-    known = {f.name for f in fields(BusSettings)}
-    unknown = set(values) - known
-    if unknown:
-        raise ConfigurationError(f"unknown bus setting(s) {', '.join(sorted(unknown))} in {source}")
-    changes: dict[str, Any] = {}
-    try:
-        for name, value in values.items():
-            if name == "worker":
-                changes[name] = _sub(base.worker, value, WorkerSettings, f"{source} [bus.worker]")
-            elif name == "retry":
-                changes[name] = _sub(base.retry, value, Retry, f"{source} [bus.retry]")
-            elif name == "observe":
-                changes[name] = _sub(base.observe, value, ObserveSettings, f"{source} [bus.observe]")
-            elif name == "data_dir":
-                changes[name] = Path(value)
-            elif name == "local_mode":
-                changes[name] = parse_local_mode(value or None)
-            elif name in ("publish_timeout", "publish_replica_timeout"):
-                changes[name] = float(value)
-            elif name == "publish_replicas":
-                changes[name] = int(value)
-            else:
-                if not isinstance(value, str):
-                    raise ConfigurationError(f"bus setting {name} must be a string, got {value!r} in {source}")
-                changes[name] = value
-    except (TypeError, ValueError) as exc:
-        raise ConfigurationError(f"invalid bus setting in {source}: {exc}") from None
-    return replace(base, **changes)
-
-
-def _sub(base: Any, value: Any, cls: type, source: str) -> Any:
-    if isinstance(value, cls):
-        return value
-    if not isinstance(value, Mapping):
-        raise ConfigurationError(f"{source} must be a table")
-    known = {f.name for f in fields(cls)}
-    unknown = set(value) - known
-    if unknown:
-        raise ConfigurationError(f"unknown setting(s) {', '.join(sorted(unknown))} in {source}")
-    if "delays" in value and value["delays"] is not None:
-        value = {**value, "delays": tuple(value["delays"])}
-    try:
-        return replace(base, **value)
-    except InvalidSubscription as exc:
-        raise ConfigurationError(f"{source}: {exc}") from None
+    return load(BusSettings, BUS_TABLE, path, environ=environ, overrides=overrides)

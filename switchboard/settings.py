@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from bus.errors import ConfigurationError
-from bus.settings import find_settings_file, read_table
+from bus.settings_loader import find_settings_file, read_table
 from switchboard.channels import Channel
 from switchboard.errors import SettingsError
 from switchboard.providers import FcmConfig, SendGridConfig, TwilioConfig

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from bus.errors import ConfigurationError
-from bus.settings import find_settings_file, read_table
+from bus.settings_loader import SettingsTable, load
 
 SINKS = ("redis", "file", "elasticsearch")
-ENVIRONMENT = {
-    "BUS_LOGGER_ES_URL": ("elasticsearch", "url"),
-    "BUS_LOGGER_ES_API_KEY": ("elasticsearch", "api_key"),
-    "BUS_LOGGER_ES_USERNAME": ("elasticsearch", "username"),
-    "BUS_LOGGER_ES_PASSWORD": ("elasticsearch", "password"),
-}
+LOGGER_TABLE = SettingsTable(
+    "logger",
+    {
+        "BUS_LOGGER_ES_URL": "elasticsearch.url",
+        "BUS_LOGGER_ES_API_KEY": "elasticsearch.api_key",
+        "BUS_LOGGER_ES_USERNAME": "elasticsearch.username",
+        "BUS_LOGGER_ES_PASSWORD": "elasticsearch.password",
+    },
+)
 DEFAULT_REDACT = ("password", "password_confirmation", "token", "secret", "api_key", "authorization", "card_number")
 
 
@@ -76,45 +77,5 @@ class LoggerSettings:
 
 
 def load_logger_settings(path: str | Path | None = None, *, environ: Mapping[str, str] | None = None) -> LoggerSettings:
-    env = os.environ if environ is None else environ
-    file = find_settings_file(path, env)
-    raw: dict[str, Any] = read_table(file, "logger") if file is not None else {}
-    for variable, (section, key) in ENVIRONMENT.items():
-        if env.get(variable):
-            raw.setdefault(section, {})
-            raw[section] = {**raw[section], key: env[variable]}
-    settings = _build(raw, file)
-    if file is not None and not settings.file.path.is_absolute():
-        settings = replace(settings, file=replace(settings.file, path=file.resolve().parent / settings.file.path))
-    return settings
-
-
-def _build(raw: Mapping[str, Any], file: Path | None) -> LoggerSettings:
-    source = f"[logger] in {file}" if file else "[logger]"
-    try:
-        values = _checked(raw, LoggerSettings, source)
-        if "file" in values:
-            file_values = _checked(values["file"], FileSinkSettings, f"{source}.file")
-            if "path" in file_values:
-                file_values["path"] = Path(file_values["path"])
-            values["file"] = FileSinkSettings(**file_values)
-        if "elasticsearch" in values:
-            values["elasticsearch"] = ElasticsearchSinkSettings(
-                **_checked(values["elasticsearch"], ElasticsearchSinkSettings, f"{source}.elasticsearch")
-            )
-        for name in ("sinks", "include", "exclude", "redact"):
-            if name in values:
-                values[name] = tuple(values[name])
-        return LoggerSettings(**values)
-    except TypeError as exc:
-        raise ConfigurationError(f"invalid {source}: {exc}") from None
-
-
-def _checked(raw: Any, cls: type, source: str) -> dict[str, Any]:
-    if not isinstance(raw, Mapping):
-        raise ConfigurationError(f"{source} must be a table")
-    known = {f.name for f in fields(cls)}
-    unknown = set(raw) - known
-    if unknown:
-        raise ConfigurationError(f"unknown setting(s) {', '.join(sorted(unknown))} in {source}")
-    return dict(raw)
+    """``[logger]`` of the settings file, then the Elasticsearch credentials from the environment."""
+    return load(LoggerSettings, LOGGER_TABLE, path, environ=environ)

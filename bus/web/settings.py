@@ -9,24 +9,26 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bus.errors import ConfigurationError
-from bus.settings import DEFAULT_SETTINGS_FILE, SETTINGS_FILE_ENV, read_table
+from bus.settings_loader import SettingsTable, apply, load
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8484
-ENVIRONMENT = {
-    "BUS_WEB_TOKEN": "token",
-    "BUS_WEB_USERNAME": "username",
-    "BUS_WEB_PASSWORD": "password",
-    "BUS_WEB_SECRET_KEY": "secret_key",
-    "BUS_WEB_TRUSTED_PROXIES": "trusted_proxies",
-}
+WEB_TABLE = SettingsTable(
+    "web",
+    {
+        "BUS_WEB_TOKEN": "token",
+        "BUS_WEB_USERNAME": "username",
+        "BUS_WEB_PASSWORD": "password",
+        "BUS_WEB_SECRET_KEY": "secret_key",
+        "BUS_WEB_TRUSTED_PROXIES": "trusted_proxies",
+    },
+)
 MIN_SECRET_KEY = 32
 MIN_TOKEN = 24
 """A random token this long cannot be guessed even at the throttle's pace (``secrets.token_urlsafe(24)``)."""
@@ -38,14 +40,14 @@ class WebSettings:
     """Where the dashboard listens and the credentials it asks for (none by default)."""
 
     host: str = DEFAULT_HOST
-    port: int = DEFAULT_PORT
+    port: int = field(default=DEFAULT_PORT, metadata={"kind": "a port number"})
     token: str | None = field(default=None, repr=False)
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     secret_key: str | None = field(default=None, repr=False)
     """Signs sign-in cookies and form tokens. Unset: a random key per process, so a restart
     signs everyone out and several dashboard processes do not accept each other's cookies."""
-    trusted_proxies: tuple[str, ...] = ()
+    trusted_proxies: tuple[str, ...] = field(default=(), metadata={"kind": "a list of IP addresses"})
     """Addresses of reverse proxies whose ``X-Forwarded-For``/``-Proto`` are believed. None by
     default: every client behind a proxy then shares the proxy's address (and its throttle)."""
 
@@ -88,7 +90,7 @@ class WebSettings:
         return hashlib.sha256("\x00".join(parts).encode()).digest()
 
     def with_overrides(self, **overrides: Any) -> WebSettings:
-        return _build(self, {k: v for k, v in overrides.items() if v is not None}, "override")
+        return apply(self, {k: v for k, v in overrides.items() if v is not None}, "override", table="web")
 
 
 def load_web_settings(
@@ -98,15 +100,7 @@ def load_web_settings(
     **overrides: Any,
 ) -> WebSettings:
     """``[web]`` of the settings file (``$BUS_SETTINGS`` or ``./settings.toml``), env, then overrides."""
-    env = os.environ if environ is None else environ
-    file = Path(path) if path else Path(env[SETTINGS_FILE_ENV]) if env.get(SETTINGS_FILE_ENV) else None
-    if file is None and Path(DEFAULT_SETTINGS_FILE).is_file():
-        file = Path(DEFAULT_SETTINGS_FILE)
-    settings = WebSettings()
-    if file is not None:
-        settings = _build(settings, read_table(file, "web"), str(file))
-    settings = _build(settings, {name: env[var] for var, name in ENVIRONMENT.items() if env.get(var)}, "environment")
-    return settings.with_overrides(**overrides)
+    return load(WebSettings, WEB_TABLE, path, environ=environ, overrides=overrides)
 
 
 def is_loopback(host: str) -> bool:
@@ -127,34 +121,3 @@ def check_bind(settings: WebSettings) -> None:
             f"refusing to serve the dashboard on {settings.host} without authentication: set [web] token "
             "(or username and password) in the settings file, or BUS_WEB_TOKEN, or bind to 127.0.0.1"
         )
-
-
-def _build(base: WebSettings, values: Mapping[str, Any], source: str) -> WebSettings:
-    known = {f.name for f in fields(WebSettings)}
-    unknown = set(values) - known
-    if unknown:
-        raise ConfigurationError(f"unknown web setting(s) {', '.join(sorted(unknown))} in {source}")
-    changes: dict[str, Any] = {}
-    for name, value in values.items():
-        if name == "port":
-            if isinstance(value, bool):
-                raise ConfigurationError(f"web.port must be a port number, got {value!r} in {source}")
-            try:
-                changes[name] = int(value)
-            except (TypeError, ValueError):
-                raise ConfigurationError(f"web.port must be a port number, got {value!r} in {source}") from None
-        elif name == "trusted_proxies":
-            changes[name] = _addresses(value, source)
-        elif not isinstance(value, str):
-            raise ConfigurationError(f"web setting {name} must be a string in {source}")
-        else:
-            changes[name] = value
-    return replace(base, **changes)
-
-
-def _addresses(value: Any, source: str) -> tuple[str, ...]:
-    """A list of addresses, or a comma-separated string of them (from the environment)."""
-    items = value.split(",") if isinstance(value, str) else value
-    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
-        raise ConfigurationError(f"web.trusted_proxies must be a list of IP addresses in {source}")
-    return tuple(i.strip() for i in items if i.strip())
