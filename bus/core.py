@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from bus import context
 from bus.backend.clock import Clock, ServerClock
@@ -19,7 +19,7 @@ from bus.backend.connection import connect, connect_async, is_cluster, with_retr
 from bus.backend.embedded import EmbeddedServer
 from bus.backend.replication import ReplicaWait
 from bus.context import LocalMode, current_local_mode, parse_local_mode
-from bus.errors import ConfigurationError, InvalidEvent
+from bus.errors import ConfigurationError, InvalidEvent, UnknownSubscription
 from bus.keys import Keys
 from bus.pipeline.dispatch import Dispatch
 from bus.pipeline.driver import driven_attributes, matching
@@ -27,6 +27,8 @@ from bus.pipeline.envelope import DRIVER_PROXY, dumps, encode_attributes, encode
 from bus.pipeline.publisher import BeforePublish, Event, Publisher
 from bus.pipeline.rider import Middleware, ride
 from bus.pipeline.subscription import Subscription, app_key_of
+from bus.scheduling.heartbeat import Heartbeat
+from bus.scheduling.scheduler import Scheduler
 from bus.settings import BusSettings, load_settings
 from bus.stores.delayed import Delayed, delayed_event, delayed_job, epoch_of
 from bus.stores.failures import Failures
@@ -34,6 +36,8 @@ from bus.stores.registry import Registry
 
 if TYPE_CHECKING:
     from bus.runtime.worker import Worker
+
+PartT = TypeVar("PartT")
 
 
 class Bus:
@@ -61,8 +65,9 @@ class Bus:
         self._connection = connection
         self._async_connection: Any = None
         self._clock = clock
+        self._url: str | None = None
         self._lock = threading.Lock()
-        self._publisher: Publisher | None = None
+        self._parts: dict[str, Any] = {}
         self._dispatches: dict[str, Dispatch] = {}
         self._hooks: list[BeforePublish] = []
         self.middleware: list[Middleware] = []
@@ -88,28 +93,43 @@ class Bus:
             raise ConfigurationError("cannot reconfigure a bus that is already connected")
         self._settings = settings.with_overrides(**self._explicit)
         self._explicit = {}
-        self._publisher = None
+        self._parts.clear()
+
+    def connect(self) -> Any:
+        """Open the Redis connection, first starting the embedded server if no URL is configured.
+
+        The first call that needs Redis does this; a command calls it at start so that a bad
+        URL or an unreachable server is reported before any work begins.
+        """
+        with self._lock:
+            if self._connection is None:
+                self._url = self.settings.redis_url or EmbeddedServer(self.settings.data_dir).ensure()
+                self._connection = connect(self._url)
+        return self._connection
+
+    @property
+    def redis(self) -> Any:
+        return self._connection if self._connection is not None else self.connect()
+
+    @property
+    def url(self) -> str | None:
+        """The Redis URL in use once connected (the embedded server's when none is configured)."""
+        return self._url or self.settings.redis_url
+
+    def _part(self, name: str, build: Callable[[], PartT]) -> PartT:
+        """Build a part of the wiring once (again after :meth:`configure`)."""
+        part = self._parts.get(name)
+        if part is None:
+            part = self._parts[name] = build()
+        return cast(PartT, part)
 
     @property
     def keys(self) -> Keys:
-        return Keys(self.settings.namespace)
+        return self._part("keys", lambda: Keys(self.settings.namespace))
 
     @property
     def hostname(self) -> str:
         return self.settings.hostname or socket.gethostname()
-
-    @property
-    def redis_url(self) -> str:
-        url = self.settings.redis_url
-        return url if url else EmbeddedServer(self.settings.data_dir).ensure()
-
-    @property
-    def redis(self) -> Any:
-        if self._connection is None:
-            with self._lock:
-                if self._connection is None:
-                    self._connection = connect(self.redis_url)
-        return self._connection
 
     @property
     def clock(self) -> Clock:
@@ -119,20 +139,22 @@ class Bus:
 
     @property
     def publisher(self) -> Publisher:
-        if self._publisher is None:
-            self._publisher = Publisher(
-                keys=self.keys,
-                hostname=self.hostname,
-                clock=self._publish_clock,
-                hooks=self._hooks,
-                precise_time=self.settings.observe.precise_publish_time,
-                waits=(
-                    ReplicaWait(self.settings.publish_replicas, self.settings.publish_replica_timeout)
-                    if self.settings.publish_replicas
-                    else None
-                ),
-            )
-        return self._publisher
+        return self._part("publisher", self._build_publisher)
+
+    def _build_publisher(self) -> Publisher:
+        settings = self.settings
+        return Publisher(
+            keys=self.keys,
+            hostname=self.hostname,
+            clock=self._publish_clock,
+            hooks=self._hooks,
+            precise_time=settings.observe.precise_publish_time,
+            waits=(
+                ReplicaWait(settings.publish_replicas, settings.publish_replica_timeout)
+                if settings.publish_replicas
+                else None
+            ),
+        )
 
     def _publish_clock(self) -> float:
         # Publishing stamps host time, as queue-bus does, and never needs Redis for it.
@@ -242,7 +264,8 @@ class Bus:
             await asyncio.to_thread(self._retrying, lambda: self.publisher.push(self.redis, [job]), "publish")
             return str(event["bus_id"])
         if self._async_connection is None:
-            self._async_connection = connect_async(self.redis_url)
+            self.connect()
+            self._async_connection = connect_async(self.url or "")
         await self.publisher.apush(self._async_connection, [job])
         return str(event["bus_id"])
 
@@ -278,7 +301,7 @@ class Bus:
 
     @property
     def delayed(self) -> Delayed:
-        return Delayed(self.redis, self.keys)
+        return self._part("delayed", lambda: Delayed(self.redis, self.keys))
 
     def _retrying(self, call: Callable[[], Any], what: str) -> Any:
         return with_retries(call, what=what, patience=self.settings.publish_timeout)
@@ -295,7 +318,8 @@ class Bus:
                 self._retrying(functools.partial(self._push_to, sub.queue_name, job), "publish")
             else:
                 route = self._dispatches[sub.app_key].route(sub.key)
-                assert route is not None
+                if route is None:  # local subscriptions come from these dispatches: never
+                    raise UnknownSubscription(f"no handler for {sub.app_key}/{sub.key}")
                 done = ride(route, driven, queue=sub.queue_name, attempt=0, middleware=self.middleware, now=now)
                 if done.acked_writes:
                     pipe = self.redis.pipeline(transaction=not is_cluster(self.redis))
@@ -312,7 +336,7 @@ class Bus:
     # --- subscriptions in Redis -------------------------------------------------
     @property
     def registry(self) -> Registry:
-        return Registry(self.redis, self.keys)
+        return self._part("registry", lambda: Registry(self.redis, self.keys))
 
     def local_subscriptions(self) -> list[Subscription]:
         return [sub for d in self._dispatches.values() for sub in d.subscriptions]
@@ -336,9 +360,30 @@ class Bus:
 
     @property
     def failures(self) -> Failures:
-        return Failures(self.redis, self.keys)
+        return self._part("failures", lambda: Failures(self.redis, self.keys))
 
     # --- working --------------------------------------------------------------
+    def heartbeat(self, clock: Callable[[], float] | None = None) -> Heartbeat:
+        """The ``heartbeat_minutes`` publisher, judging minutes by ``clock`` (default: the server's)."""
+        return Heartbeat(
+            self.redis, self.keys, self.publisher, clock or self.clock, environment=self.settings.environment
+        )
+
+    def scheduler(
+        self, *, clock: Callable[[], float] | None = None, interval: float = 1.0, batch: int = 1000
+    ) -> Scheduler:
+        """A scheduler delivering this bus's delayed events (``clock`` replaces the server's, for tests)."""
+        return Scheduler(
+            self.redis,
+            self.keys,
+            self.heartbeat(clock),
+            hostname=self.hostname,
+            clock=clock or ServerClock(self.redis),
+            server_clock=clock is None,
+            interval=interval,
+            batch=batch,
+        )
+
     def worker(self, queues: Sequence[str] | None = None, **options: Any) -> Worker:
         """A worker for ``queues`` (default: every queue of this process's apps)."""
         from bus.runtime.worker import Worker

@@ -21,6 +21,7 @@ import redis.cluster
 import redis.exceptions
 import redis.sentinel
 
+from bus.backoff import Backoff
 from bus.errors import ConfigurationError, RedisUnavailable
 
 log = logging.getLogger("bus.connection")
@@ -188,7 +189,7 @@ def with_retries(
     ``patience`` None retries until ``should_stop()``; otherwise :class:`RedisUnavailable`
     is raised once that many seconds have passed.
     """
-    delay = 0.05
+    backoff = Backoff(first=0.05, cap=2.0)
     started = time.monotonic()
     failures = 0
     while True:
@@ -202,11 +203,11 @@ def with_retries(
             waited = time.monotonic() - started
             if (patience is not None and waited >= patience) or should_stop():
                 raise RedisUnavailable(f"{what} failed: Redis unreachable for {waited:.1f}s ({exc})") from exc
+            delay = backoff.next()
             if failures == 1 or failures % 10 == 0:
                 log.warning("Redis unreachable during %s (%s); retrying in %.2fs", what, exc, delay)
             # The last wait ends at the deadline, for one more try there.
             sleep(delay if patience is None else min(delay, patience - waited))
-            delay = min(delay * 2, 2.0)
 
 
 def as_text(value: bytes | str) -> str:

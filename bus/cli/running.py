@@ -14,7 +14,6 @@ from bus.core import Bus
 from bus.errors import ConfigurationError
 from bus.keys import INCOMING_QUEUE
 from bus.runtime.worker import Worker
-from bus.scheduling.scheduler import Scheduler
 
 
 @cli.command()
@@ -69,7 +68,7 @@ def run_worker(env: Env, worker: Worker, run: Callable[[], int] | None = None) -
 
 
 def _companion_scheduler(b: Bus, stop: threading.Event) -> None:
-    scheduler = Scheduler(b)
+    scheduler = b.scheduler()
     threading.Thread(target=scheduler.run, kwargs={"stop": stop}, name="bus-scheduler", daemon=True).start()
 
 
@@ -82,7 +81,7 @@ def _companion_scheduler(b: Bus, stop: threading.Event) -> None:
 def scheduler(env: Env, interval: float, burst: bool) -> None:
     """Deliver delayed events when due and publish the heartbeat (run one per host)."""
     click.echo("scheduler running; SIGTERM or Ctrl-C stops it", err=True)
-    runner = Scheduler(env.bus(), interval=interval)
+    runner = env.bus().scheduler(interval=interval)
     code = runner.run(burst=burst)
     summary = {"scheduler": runner.id, "delivered": runner.moved, "failed": runner.failed}
     env.emit(

@@ -18,6 +18,7 @@ from typing import Any
 import redis.exceptions
 
 from bus.backend.connection import TRANSIENT_ERRORS, as_text
+from bus.backoff import Backoff
 from bus.keys import Keys
 from bus.logger.sinks import Sink, SinkUnavailable
 from bus.logger.stream import LoggedEvent, parse_entry
@@ -59,18 +60,18 @@ class Shipper:
                 raise
 
     def run(self, stop: threading.Event) -> None:
-        delay = 0.1
+        backoff = Backoff(first=0.1, cap=5.0)
         while not stop.is_set():
             try:
                 self.ensure_group()
                 self.ship_pending(stop)
                 while not stop.is_set():
                     self.ship_once(stop)
-                delay = 0.1
+                backoff.reset()
             except TRANSIENT_ERRORS as exc:
+                delay = backoff.next()
                 log.warning("shipper %s: Redis unreachable (%s); retrying in %.1fs", self.group, exc, delay)
                 stop.wait(delay)
-                delay = min(delay * 2, 5.0)
 
     def ship_pending(self, stop: threading.Event) -> None:
         """Entries this consumer, or one idle for a minute (dead), took but never acknowledged."""
@@ -94,15 +95,14 @@ class Shipper:
         return len(events)
 
     def _deliver(self, events: list[LoggedEvent], stop: threading.Event) -> None:
-        delay = 0.2
+        backoff = Backoff(first=0.2, cap=30.0)
         while events and not stop.is_set():
             try:
                 result = self.sink.write(events)
             except SinkUnavailable as exc:
-                wait = max(delay, exc.retry_after or 0.0)
+                wait = max(backoff.next(), exc.retry_after or 0.0)
                 log.warning("sink %s: %s; retrying %d event(s) in %.1fs", self.sink.name, exc, len(events), wait)
                 stop.wait(wait)
-                delay = min(delay * 2, 30.0)
                 continue
             done = [e.entry_id for e in result.written] + [e.entry_id for e, _ in result.rejected]
             pipe = self.redis.pipeline(transaction=False)
@@ -126,8 +126,7 @@ class Shipper:
             self.rejected += len(result.rejected)
             events = result.retry
             if events:
-                stop.wait(max(delay, result.retry_after or 0.0))
-                delay = min(delay * 2, 30.0)
+                stop.wait(max(backoff.next(), result.retry_after or 0.0))
 
     def lag(self) -> int:
         """Entries not yet read by this group (0 if the group does not exist yet)."""

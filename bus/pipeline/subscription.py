@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from bus.backoff import exponential
 from bus.errors import InvalidSubscription
 from bus.pipeline.envelope import RIDER_PROXY, dumps
 from bus.pipeline.matcher import Matcher
@@ -55,7 +56,7 @@ class Retry:
         """Seconds to wait before retry ``retry_number`` (1-based)."""
         if self.delays:
             return float(self.delays[min(retry_number, len(self.delays)) - 1])
-        delay = float(min(self.max_delay, self.base_delay * 2.0 ** (retry_number - 1)))
+        delay = exponential(self.base_delay, retry_number, self.max_delay)
         return delay * random.uniform(0.5, 1.0) if self.jitter else delay
 
 

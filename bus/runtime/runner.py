@@ -19,7 +19,6 @@ from bus.pipeline.driver import drive_subscriptions
 from bus.pipeline.envelope import DRIVER_PROXY, HEARTBEAT_PROXY, PUBLISHER_PROXY, WORKER_CLASS, Job, decode_job, dumps
 from bus.pipeline.rider import find_route, ride
 from bus.pipeline.subscription import Subscription
-from bus.scheduling.heartbeat import Heartbeat
 from bus.stores.failures import failure_entry
 from bus.stores.metrics import bucket_of, publish_ms
 from bus.stores.queues import Outcomes, Reserved
@@ -98,7 +97,7 @@ class JobRunner:
             elif job.proxy == HEARTBEAT_PROXY:
                 # A scheduled QueueBus::Heartbeat job (sidekiq-bus, node-queue-bus): publish the
                 # minutes due, under the same lock and check as `bus scheduler` does.
-                Heartbeat(self.bus, self.clock).tick()
+                self.bus.heartbeat(self.clock).tick()
                 self.done(reserved, out)
             else:
                 self._ride(reserved, job, out)

@@ -11,13 +11,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bus.backend.connection import is_cluster
-from bus.keys import INCOMING_QUEUE
-
-if TYPE_CHECKING:
-    from bus.core import Bus
+from bus.keys import INCOMING_QUEUE, Keys
+from bus.pipeline.publisher import Publisher
 
 log = logging.getLogger("bus.heartbeat")
 
@@ -65,10 +63,14 @@ def heartbeat_attributes(epoch_minute: int) -> dict[str, int]:
 class Heartbeat:
     """Publishes each minute's heartbeat event once, from whichever scheduler gets the lock."""
 
-    def __init__(self, bus: Bus, clock: Callable[[], float]) -> None:
-        self.bus = bus
+    def __init__(
+        self, redis: Any, keys: Keys, publisher: Publisher, clock: Callable[[], float], *, environment: str
+    ) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.publisher = publisher
         self.clock = clock
-        self.keys = bus.keys
+        self.capped = environment in BACKFILL_CAP_ENVIRONMENTS
         self._done_minute = -1
 
     def tick(self) -> int:
@@ -77,7 +79,7 @@ class Heartbeat:
         current = int(now // 60)
         if current <= self._done_minute:
             return 0
-        redis = self.bus.redis
+        redis = self.redis
         lock_value = self._acquire(redis, int(now))
         if lock_value is None:
             return 0
@@ -95,12 +97,12 @@ class Heartbeat:
         if last is None:
             return range(current, current + 1)
         start = int(last) + 1
-        if self.bus.settings.environment in BACKFILL_CAP_ENVIRONMENTS:
+        if self.capped:
             start = max(start, current - BACKFILL_CAP_MINUTES + 1)
         return range(start, current + 1)
 
     def _publish(self, redis: Any, minute: int) -> int:
-        publisher = self.bus.publisher
+        publisher = self.publisher
         job = publisher.job(publisher.build(HEARTBEAT_EVENT, heartbeat_attributes(minute)))
         keys = self.keys
         if is_cluster(redis):  # keys on different shards: publish, then record (under the lock)

@@ -14,18 +14,15 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import Any
 
-from bus.backend.clock import ServerClock
 from bus.backend.connection import TRANSIENT_ERRORS, is_cluster, with_retries
 from bus.errors import RedisUnavailable
+from bus.keys import Keys
 from bus.pipeline.envelope import dumps
 from bus.scheduling.heartbeat import Heartbeat
 from bus.stores.delayed import MOVE_DUE
 from bus.stores.delayed_cluster import move_due_across_slots
-
-if TYPE_CHECKING:
-    from bus.core import Bus
 
 log = logging.getLogger("bus.scheduler")
 
@@ -34,16 +31,26 @@ class Scheduler:
     """Delivers delayed events when due and keeps the heartbeat going."""
 
     def __init__(
-        self, bus: Bus, *, clock: Callable[[], float] | None = None, interval: float = 1.0, batch: int = 1000
+        self,
+        redis: Any,
+        keys: Keys,
+        heartbeat: Heartbeat,
+        *,
+        hostname: str,
+        clock: Callable[[], float],
+        server_clock: bool = True,
+        interval: float = 1.0,
+        batch: int = 1000,
     ) -> None:
-        self.bus = bus
-        self.keys = bus.keys
-        self.injected_clock = clock
-        self.clock = clock or ServerClock(bus.redis)
+        self.redis = redis
+        self.keys = keys
+        self.heartbeat = heartbeat
+        self.clock = clock
+        self.server_clock = server_clock
+        """True when ``clock`` is the server's: the move script then reads TIME itself."""
         self.interval = interval
         self.batch = batch
-        self.heartbeat = Heartbeat(bus, self.clock)
-        self.id = f"{bus.hostname}:{os.getpid()}:scheduler"
+        self.id = f"{hostname}:{os.getpid()}:scheduler"
         self.moved = 0
         self.failed = 0
 
@@ -73,17 +80,17 @@ class Scheduler:
     def _move_batch(self) -> tuple[int, int, int]:
         keys = self.keys
         head, tail = self._failure_parts()
-        if is_cluster(self.bus.redis):
+        if is_cluster(self.redis):
             return move_due_across_slots(
-                self.bus.redis,
+                self.redis,
                 keys,
                 now=int(self.clock()),
                 scheduler_id=self.id,
                 batch=self.batch,
                 failure=lambda item: head + dumps({"class": None, "args": [item.decode("utf-8", "replace")]}) + tail,
             )
-        now = "" if self.injected_clock is None else str(int(self.clock()))
-        reply = self.bus.redis.eval(
+        now = "" if self.server_clock else str(int(self.clock()))
+        reply = self.redis.eval(
             MOVE_DUE,
             4,
             keys.delayed_queue_schedule,

@@ -12,7 +12,6 @@ from bus.backend.connection import redact_url
 from bus.cli import Env, common
 from bus.cli.running import run_worker
 from bus.keys import INCOMING_QUEUE
-from bus.scheduling.scheduler import Scheduler
 from switchboard.app import Switchboard
 from switchboard.cli.base import board_settings, cli, outbox_text, store
 from switchboard.client import send_email, send_push, send_sms
@@ -42,7 +41,7 @@ def _run(env: Env, *, concurrency: int | None, driver: bool, scheduler: bool, bu
     live = ", ".join(f"{channel}: {provider}" for channel, provider in settings.live_channels().items())
     click.echo(f"switchboard worker {worker.id} ({live}); SIGTERM or Ctrl-C stops it", err=True)
     if scheduler:
-        companion = Scheduler(bus)
+        companion = bus.scheduler()
         threading.Thread(target=companion.run, kwargs={"stop": worker.stop_event}, daemon=True).start()
     try:
         return run_worker(env, worker)
@@ -79,7 +78,8 @@ def demo(env: Env, once: bool) -> None:
     """Publish a sample of each event, send them (dev outbox by default), show the outbox, run on."""
     settings = board_settings(env)
     bus = env.bus()
-    shown_url = redact_url(bus.redis_url)
+    bus.connect()
+    shown_url = redact_url(bus.url or "")
     say = click.echo if not env.json else lambda text: click.echo(text, err=True)
     say(f"bus: {shown_url}")
     templates = store(env)

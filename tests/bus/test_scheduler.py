@@ -13,8 +13,7 @@ import pytest
 import redis
 
 from bus import Bus, InvalidEvent, InvalidSubscription
-from bus.scheduling.heartbeat import Heartbeat, heartbeat_attributes
-from bus.scheduling.scheduler import Scheduler
+from bus.scheduling.heartbeat import heartbeat_attributes
 from bus.settings import BusSettings
 from tests.bus.helpers import drain, queue_jobs, spawn, wait_for, write_settings
 
@@ -55,7 +54,7 @@ def test_due_events_reach_subscribers_with_their_bus_id(redis_url: str, r: redis
     b.dispatch("billing").add("invoice_due", seen.append)
     b.subscribe_all()
     bus_id = b.publish_in(timedelta(hours=1), "invoice_due", {"invoice": 12})
-    scheduler = Scheduler(b, clock=clock)
+    scheduler = b.scheduler(clock=clock)
 
     assert scheduler.move_due() == 0  # not yet
     clock.now = LATER - 1
@@ -89,7 +88,7 @@ def test_rubys_publish_at_is_delivered(redis_url: str, r: redis.Redis) -> None:
     seen: list[dict[str, Any]] = []
     b.dispatch("app").add("reminder", seen.append)
     b.subscribe_all()
-    Scheduler(b, clock=Clock()).move_due()
+    b.scheduler(clock=Clock()).move_due()
     drain(b, ["bus_incoming", "app_default"])
     assert [(e["bus_id"], e["note"], e["bus_locale"]) for e in seen] == [("1795820000-ruby", "hi", "en")]
     assert r.keys(b"resque:timestamps:*") == []
@@ -99,7 +98,7 @@ def test_a_delayed_item_that_is_not_a_job_goes_to_failed_once(redis_url: str, r:
     r.rpush("resque:delayed:100", "{not json", '{"class":"X","args":[]}')
     r.zadd("resque:delayed_queue_schedule", {"100": 100})
     b = Bus(redis_url)
-    scheduler = Scheduler(b, clock=Clock())
+    scheduler = b.scheduler(clock=Clock())
     assert scheduler.move_due() == 0
     assert scheduler.failed == 2
     assert scheduler.move_due() == 0 and scheduler.failed == 2  # not retried forever
@@ -115,7 +114,7 @@ def test_racing_schedulers_deliver_each_event_exactly_once(redis_url: str, r: re
     start = threading.Barrier(4)
 
     def race() -> None:
-        scheduler = Scheduler(Bus(redis_url), clock=Clock(), batch=7)
+        scheduler = Bus(redis_url).scheduler(clock=Clock(), batch=7)
         start.wait()
         scheduler.move_due()
 
@@ -151,7 +150,7 @@ def test_sigkill_mid_move_loses_and_duplicates_nothing(tmp_path: Path, redis_url
     remaining = b.delayed.count()
     assert len(delivered) == len(set(delivered))
     assert len(delivered) + remaining == total
-    Scheduler(b, clock=Clock()).move_due()
+    b.scheduler(clock=Clock()).move_due()
     assert sorted(e["n"] for e in queue_jobs(r, "bus_incoming")) == list(range(total))
 
 
@@ -223,7 +222,7 @@ def heartbeat_events(r: redis.Redis) -> list[int]:
 
 def test_heartbeat_once_per_minute_across_schedulers(redis_url: str, r: redis.Redis) -> None:
     clock = Clock()
-    beats = [Heartbeat(Bus(redis_url), clock) for _ in range(3)]
+    beats = [Bus(redis_url).heartbeat(clock) for _ in range(3)]
     for _ in range(3):
         for beat in beats:
             beat.tick()
@@ -241,9 +240,9 @@ def test_heartbeat_once_per_minute_across_schedulers(redis_url: str, r: redis.Re
 
 def test_heartbeat_backfills_missed_minutes(redis_url: str, r: redis.Redis) -> None:
     clock = Clock()
-    Heartbeat(Bus(redis_url), clock).tick()
+    Bus(redis_url).heartbeat(clock).tick()
     clock.now += 10 * 60  # ten minutes with no scheduler running
-    Heartbeat(Bus(redis_url), clock).tick()
+    Bus(redis_url).heartbeat(clock).tick()
     first = int(NOW // 60)
     assert heartbeat_events(r) == list(range(first, first + 11))
 
@@ -251,9 +250,9 @@ def test_heartbeat_backfills_missed_minutes(redis_url: str, r: redis.Redis) -> N
 def test_heartbeat_backfill_is_capped_in_test_environments(redis_url: str, r: redis.Redis) -> None:
     clock = Clock()
     b = Bus(settings=BusSettings(redis_url=redis_url, environment="test"))
-    Heartbeat(b, clock).tick()
+    b.heartbeat(clock).tick()
     clock.now += 10 * 60
-    Heartbeat(b, clock).tick()
+    b.heartbeat(clock).tick()
     first = int(NOW // 60)
     assert heartbeat_events(r) == [first, first + 8, first + 9, first + 10]
 
@@ -261,9 +260,9 @@ def test_heartbeat_backfill_is_capped_in_test_environments(redis_url: str, r: re
 def test_a_held_lock_keeps_other_heartbeats_out_until_it_expires(redis_url: str, r: redis.Redis) -> None:
     clock = Clock()
     r.set("resque:bus:heartbeat:lock", int(NOW) + 30)  # Ruby's heartbeat holds it
-    assert Heartbeat(Bus(redis_url), clock).tick() == 0
+    assert Bus(redis_url).heartbeat(clock).tick() == 0
     clock.now += 40  # the holder died: the lock expired
-    assert Heartbeat(Bus(redis_url), clock).tick() == 1
+    assert Bus(redis_url).heartbeat(clock).tick() == 1
 
 
 def test_on_heartbeat_filters(bus: Bus, r: redis.Redis) -> None:

@@ -26,7 +26,6 @@ import redis
 
 from bus import PRESENT, Bus, on
 from bus.cli import main
-from bus.scheduling.scheduler import Scheduler
 from tests.bus.helpers import drain, queue_jobs, wait_for
 from tests.interop.nodebus import NodeBus, deviation, failures, ridden, unavailable
 from tests.support.clirun import CliRun
@@ -231,7 +230,7 @@ def test_node_publish_in_is_delivered_by_our_scheduler(node: NodeBus, bus: Bus, 
     # floor(ms / 1000) (publish.js:40): they may differ by a second; resque-scheduler uses one value.
     assert ts - delayed["bus_delayed_until"] in (0, 1)
 
-    assert Scheduler(bus, clock=lambda: time.time() + 120).move_due() == 1
+    assert bus.scheduler(clock=lambda: time.time() + 120).move_due() == 1
     drain(bus, ["bus_incoming", "py_reminders_default"])
 
     [event] = seen

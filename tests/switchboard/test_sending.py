@@ -321,8 +321,6 @@ def test_a_sender_not_in_the_settings_is_refused(make_board: Make, r: redis.Redi
 def test_send_at_goes_through_delayed_publish(make_board: Make, sendgrid_emulator: SendGridEmulator) -> None:
     from datetime import UTC, datetime
 
-    from bus.scheduling.scheduler import Scheduler
-
     board = make_board()
     later = time.time() + 3600
     bus_id = send_email(
@@ -331,7 +329,7 @@ def test_send_at_goes_through_delayed_publish(make_board: Make, sendgrid_emulato
     assert board.bus.delayed.find(bus_id) is not None
     run(board)
     assert sendgrid_emulator.requests_to() == []
-    Scheduler(board.bus, clock=lambda: later + 1).move_due()
+    board.bus.scheduler(clock=lambda: later + 1).move_due()
     run(board)
     assert len(sendgrid_emulator.requests_to()) == 1
     # another language publishing send_at directly: the switchboard delays it itself

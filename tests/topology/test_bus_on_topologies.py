@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 from bus import Bus, Retry
-from bus.scheduling.scheduler import Scheduler
 from bus.settings import BusSettings
 from tests.bus.helpers import FAST, drain, spawn, wait_for, write_settings
 from tests.support.topologies import RedisCluster, RedisSentinel
@@ -73,7 +72,7 @@ def exercise(b: Bus) -> None:
     later = 2_000_000_000
     bus_id = b.publish_at(later, "rating_created", {"n": 500})
     assert b.delayed.find(bus_id) is not None
-    assert Scheduler(b, clock=lambda: later + 1).move_due() == 1
+    assert b.scheduler(clock=lambda: later + 1).move_due() == 1
     drain(b, queues)
     assert calls["profile:500"] == 1
     assert b.delayed.count() == 0
