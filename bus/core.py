@@ -33,6 +33,7 @@ from bus.settings import BusSettings, load_settings
 from bus.stores.delayed import Delayed, delayed_event, delayed_job, epoch_of
 from bus.stores.failures import Failures
 from bus.stores.registry import Registry
+from bus.telemetry.otel import Tracer
 
 if TYPE_CHECKING:
     from bus.runtime.worker import Worker
@@ -58,6 +59,7 @@ class Bus:
         local_mode: str | LocalMode | None = None,
         hostname: str | None = None,
         clock: Clock | None = None,
+        tracer_provider: Any = None,
     ) -> None:
         self._settings = settings
         self._explicit = {"redis_url": redis_url, "namespace": namespace, "hostname": hostname}
@@ -65,6 +67,7 @@ class Bus:
         self._connection = connection
         self._async_connection: Any = None
         self._clock = clock
+        self._tracer_provider = tracer_provider
         self._url: str | None = None
         self._lock = threading.Lock()
         self._parts: dict[str, Any] = {}
@@ -138,6 +141,12 @@ class Bus:
         return self._clock
 
     @property
+    def tracer(self) -> Tracer:
+        """OpenTelemetry spans, from ``tracer_provider`` or the global provider an SDK set, decided
+        at first use (so configure the SDK where the app is wired, before publishing)."""
+        return self._part("tracer", lambda: Tracer(self._tracer_provider))
+
+    @property
     def publisher(self) -> Publisher:
         return self._part("publisher", self._build_publisher)
 
@@ -149,6 +158,7 @@ class Bus:
             clock=self._publish_clock,
             hooks=self._hooks,
             precise_time=settings.observe.precise_publish_time,
+            tracer=self.tracer,
             waits=(
                 ReplicaWait(settings.publish_replicas, settings.publish_replica_timeout)
                 if settings.publish_replicas

@@ -97,6 +97,9 @@ class BusSettings:
     hostname: str | None = None
     environment: str = "production"
     """``development`` or ``test`` caps heartbeat back-fill, as queue-bus does."""
+    log_format: str = "text"
+    """How long-running commands log: ``text`` for people, ``json`` (one object per line, with
+    bus_id and OpenTelemetry trace/span ids when known) for log pipelines; ``--log-format`` wins."""
     publish_timeout: float = 30.0
     """How long ``publish`` keeps retrying an unreachable Redis before raising."""
     publish_replicas: int = 0
@@ -113,6 +116,8 @@ class BusSettings:
     observe: ObserveSettings = field(default_factory=ObserveSettings)
 
     def __post_init__(self) -> None:
+        if self.log_format not in ("text", "json"):
+            raise ConfigurationError(f"bus.log_format must be text or json, got {self.log_format!r}")
         if self.publish_replicas < 0:
             raise ConfigurationError("bus.publish_replicas must not be negative")
         if not 0 < self.publish_replica_timeout <= MAX_REPLICA_TIMEOUT:
@@ -133,6 +138,7 @@ BUS_TABLE = SettingsTable(
         "BUS_LOCAL_MODE": "local_mode",
         "BUS_ENV": "environment",
         "BUS_PUBLISH_REPLICAS": "publish_replicas",
+        "BUS_LOG_FORMAT": "log_format",
     },
 )
 

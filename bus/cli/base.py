@@ -18,6 +18,7 @@ from bus.cli.output import to_json
 from bus.core import Bus
 from bus.errors import BusError, ConfigurationError
 from bus.settings import BusSettings, load_settings
+from bus.telemetry.logs import FORMATS, configure_logging, use_format
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -49,6 +50,9 @@ def common(fn: F) -> F:
         *args: Any, redis_url: str | None, namespace: str | None, settings_file: str | None, as_json: bool, **kw: Any
     ) -> Any:
         settings = load_settings(settings_file, redis_url=redis_url, namespace=namespace)
+        chosen = click.get_current_context().find_root().obj or {}
+        if chosen.get("log_format") is None and settings.log_format != "text":
+            use_format(settings.log_format)
         return fn(Env(settings, as_json, settings_file), *args, **kw)
 
     return wrapper  # type: ignore[return-value]
@@ -71,9 +75,16 @@ def command_group(fn: Callable[[], None]) -> click.Group:
 
     @click.group(name=fn.__name__, help=fn.__doc__, context_settings={"help_option_names": ["-h", "--help"]})
     @click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
-    def group(verbose: int) -> None:
+    @click.option(
+        "--log-format",
+        type=click.Choice(FORMATS),
+        help="Log lines as text or one JSON object each (default: [bus] log_format, else text).",
+    )
+    @click.pass_context
+    def group(ctx: click.Context, verbose: int, log_format: str | None) -> None:
         level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        configure_logging(level, log_format or "text")
+        ctx.obj = {"log_format": log_format}
 
     return group
 

@@ -15,6 +15,7 @@ from bus.context import bus_locale, bus_timezone, current_context
 from bus.errors import InvalidEvent
 from bus.keys import INCOMING_QUEUE, Keys
 from bus.pipeline.envelope import DRIVER_PROXY, encode_attributes, encode_job
+from bus.telemetry.otel import Tracer
 
 BeforePublish = Callable[[dict[str, Any]], None]
 Event = tuple[str, Mapping[str, Any] | None]
@@ -52,8 +53,11 @@ class Publisher:
         hooks: list[BeforePublish],
         precise_time: bool = False,
         waits: ReplicaWait | None = None,
+        tracer: Tracer | None = None,
     ):
         self.keys = keys
+        self.tracer = tracer if tracer is not None and tracer.enabled else None
+        """OpenTelemetry, when an SDK records: each event gets a publish span and carries its context."""
         self.waits = waits
         """Replicas a push waits for (None: the master's acknowledgement is enough)."""
         self.precise_time = precise_time
@@ -93,6 +97,9 @@ class Publisher:
             event.update(attributes)
         for hook in self.hooks:
             hook(event)
+        if self.tracer is not None:
+            # The span marks the event's publication; it does not time the round trip that follows.
+            self.tracer.end(self.tracer.publish(event))
         event["bus_class_proxy"] = DRIVER_PROXY
         return event
 

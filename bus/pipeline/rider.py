@@ -47,6 +47,11 @@ def current_ride() -> Ride:
     return ride
 
 
+def ride_in_progress() -> Ride | None:
+    """The ride of the handler running now, or None (for log lines that may come from anywhere)."""
+    return _current.get()
+
+
 class Middleware(Protocol):
     """Wraps every ride: call ``call_next()`` to continue, raise to fail the job."""
 

@@ -1,0 +1,1 @@
+"""Observability in the ecosystem's standards: OpenTelemetry spans and structured (JSON) log lines."""

@@ -1,0 +1,165 @@
+"""OpenTelemetry: publish spans, the W3C context carried in events, and a bus without the extra."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+from bus import Bus
+from bus.telemetry.logs import JsonFormatter
+from tests.bus.helpers import queue_jobs
+
+
+@pytest.fixture
+def spans() -> Iterator[tuple[TracerProvider, InMemorySpanExporter]]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    yield provider, exporter
+    provider.shutdown()
+
+
+def named(exporter: InMemorySpanExporter, name: str) -> list[ReadableSpan]:
+    return [s for s in exporter.get_finished_spans() if s.name == name]
+
+
+def test_a_publish_is_a_producer_span_whose_context_the_event_carries(
+    redis_url: str, r: redis.Redis, spans: tuple[TracerProvider, InMemorySpanExporter]
+) -> None:
+    provider, exporter = spans
+    bus = Bus(redis_url, tracer_provider=provider)
+    with provider.get_tracer("web").start_as_current_span("POST /signup") as request:
+        bus_id = bus.publish("signup", {"user_id": 7})
+    (publish,) = named(exporter, "send bus_incoming")
+    (event,) = queue_jobs(r, "bus_incoming")
+    assert publish.kind is SpanKind.PRODUCER
+    assert publish.parent is not None and publish.parent.span_id == request.get_span_context().span_id
+    assert publish.context.trace_id == request.get_span_context().trace_id
+    version, trace_id, span_id, flags = event["bus_traceparent"].split("-")
+    assert (version, trace_id, span_id) == ("00", f"{publish.context.trace_id:032x}", f"{publish.context.span_id:016x}")
+    assert int(flags, 16) & 1  # sampled
+    assert dict(publish.attributes or {}) == {
+        "messaging.system": "resque_bus",
+        "messaging.destination.name": "bus_incoming",
+        "messaging.operation.name": "send",
+        "messaging.operation.type": "send",
+        "messaging.message.id": bus_id,
+        "bus.event_type": "signup",
+    }
+
+
+def test_a_delayed_event_coming_due_continues_the_trace_it_was_published_in(
+    redis_url: str, r: redis.Redis, spans: tuple[TracerProvider, InMemorySpanExporter]
+) -> None:
+    provider, exporter = spans
+    bus = Bus(redis_url, tracer_provider=provider)
+    # What a Ruby or Node publisher sends: an event already carrying a context, no span running here.
+    upstream = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    bus.publish("reminder", {"bus_traceparent": upstream, "bus_tracestate": "vendor=1"})
+    (publish,) = named(exporter, "send bus_incoming")
+    (event,) = queue_jobs(r, "bus_incoming")
+    assert f"{publish.context.trace_id:032x}" == "0af7651916cd43dd8448eb211c80319c"
+    assert publish.parent is not None and f"{publish.parent.span_id:016x}" == "b7ad6b7169203331"
+    assert event["bus_traceparent"].split("-")[1] == "0af7651916cd43dd8448eb211c80319c"
+    assert event["bus_tracestate"] == "vendor=1"
+
+
+@pytest.mark.parametrize("bad", ["", "junk", "00-" + "0" * 32 + "-b7ad6b7169203331-01", "x" * 10_000, 7])
+def test_a_malformed_traceparent_starts_a_new_trace(
+    redis_url: str, r: redis.Redis, spans: tuple[TracerProvider, InMemorySpanExporter], bad: object
+) -> None:
+    provider, exporter = spans
+    Bus(redis_url, tracer_provider=provider).publish("x", {"bus_traceparent": bad})
+    (publish,) = named(exporter, "send bus_incoming")
+    assert publish.parent is None
+    (event,) = queue_jobs(r, "bus_incoming")
+    assert event["bus_traceparent"].split("-")[1] == f"{publish.context.trace_id:032x}"
+
+
+def test_without_an_sdk_events_carry_no_context(redis_url: str, r: redis.Redis) -> None:
+    Bus(redis_url).publish("x", {"n": 1})
+    (event,) = queue_jobs(r, "bus_incoming")
+    assert "bus_traceparent" not in event
+
+
+def test_a_bus_without_opentelemetry_installed_publishes_and_rides(redis_url: str) -> None:
+    script = f"""
+import sys
+sys.modules["opentelemetry"] = None  # as if the extra were not installed: importing it fails
+from bus import Bus
+from bus.telemetry.logs import JsonFormatter
+from bus.telemetry import otel
+assert not otel.installed()
+bus = Bus({redis_url!r})
+seen = []
+bus.dispatch("app").add("ping", seen.append)
+bus.subscribe_all()
+bus.publish("ping", {{"n": 1}})
+bus.worker(burst=True, install_signals=False, queues=["bus_incoming", "app_default"]).run()
+assert [a["n"] for a in seen] == [1] and "bus_traceparent" not in seen[0], seen
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+
+
+def test_json_log_lines_carry_the_bus_id_and_the_trace_of_the_ride(
+    redis_url: str, spans: tuple[TracerProvider, InMemorySpanExporter]
+) -> None:
+    provider, exporter = spans
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    log = logging.getLogger("tests.otel.handler")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    bus = Bus(redis_url, tracer_provider=provider)
+    bus.use(bus.tracer.ride_middleware())
+
+    def handler_fn(attributes: dict[str, object]) -> None:
+        log.info("handling %s", attributes["n"])
+
+    bus.dispatch("app").add("ping", handler_fn)
+    bus.subscribe_all()
+    bus_id = bus.publish("ping", {"n": 7})
+    try:
+        bus.worker(["bus_incoming", "app_default"], burst=True, install_signals=False).run()
+    finally:
+        log.removeHandler(handler)
+    (line,) = [json.loads(text) for text in stream.getvalue().splitlines()]
+    (ride,) = named(exporter, "process app_default")
+    assert line["message"] == "handling 7" and line["level"] == "INFO" and line["logger"] == "tests.otel.handler"
+    assert line["bus_id"] == bus_id
+    assert (line["trace_id"], line["span_id"]) == (f"{ride.context.trace_id:032x}", f"{ride.context.span_id:016x}")
+    assert line["time"].endswith("+00:00")
+
+
+def test_the_cli_logs_json_when_asked(tmp_path: Path, redis_url: str) -> None:
+    settings = tmp_path / "s.toml"
+    settings.write_text(f'[bus]\nredis_url = "{redis_url}"\nlog_format = "json"\n')
+    done = subprocess.run(
+        [sys.executable, "-m", "bus.cli", "-v", "scheduler", "--burst", "--settings", str(settings)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    assert any(line["logger"] == "bus.scheduler" and "started" in line["message"] for line in lines), done.stderr
+    refused = subprocess.run(
+        [sys.executable, "-m", "bus.cli", "--log-format", "xml", "queues"], capture_output=True, text=True, timeout=60
+    )
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
