@@ -41,6 +41,8 @@ class JobRunner:
         self.clock = clock
         self.subscriptions = subscriptions
         self.observe = bus.settings.observe
+        self.otel = bus.tracer
+        self._otel = [bus.tracer.ride_middleware()] if bus.tracer.enabled else []
         self.tracer = ":".join(worker_id.split(":")[:2])  # host:pid, short: it is in every trace entry
         self.processed = 0
         self.failed = 0
@@ -61,6 +63,7 @@ class JobRunner:
         now = self.clock()
         observe = self.observe
         for reserved, job in drives:
+            span = self.otel.consume(job.attributes, reserved.queue) if self.otel.enabled else None
             try:
                 if not job.attributes:
                     raise MalformedJob("No attributes passed")
@@ -75,7 +78,9 @@ class JobRunner:
                     entry = driven_entry(job.attributes, subs, at_ms=int(now * 1000), worker=self.tracer)
                     out.observed.trace(bus_id, entry)
                 self.done(reserved, out)
+                self.otel.end(span)
             except Exception as exc:  # noqa: BLE001 - a bad event fails, the worker goes on
+                self.otel.end(span, exc)
                 self.fail(reserved, job, exc, out)
 
     def run_alone(self, reserved: Reserved, job: Job) -> Outcomes:
@@ -118,7 +123,7 @@ class JobRunner:
                 job.attributes,
                 queue=reserved.queue,
                 attempt=job.attempt,
-                middleware=self.bus.middleware,
+                middleware=[*self._otel, *self.bus.middleware],
                 now=int(self.clock()),
             )
         except Exception as exc:  # noqa: BLE001 - handler errors are the job's outcome

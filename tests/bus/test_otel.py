@@ -15,11 +15,11 @@ import redis
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, StatusCode
 
-from bus import Bus
+from bus import Bus, Retry
 from bus.telemetry.logs import JsonFormatter
-from tests.bus.helpers import queue_jobs
+from tests.bus.helpers import drain, queue_jobs
 
 
 @pytest.fixture
@@ -98,7 +98,7 @@ def test_a_bus_without_opentelemetry_installed_publishes_and_rides(redis_url: st
     script = f"""
 import sys
 sys.modules["opentelemetry"] = None  # as if the extra were not installed: importing it fails
-from bus import Bus
+from bus import Bus, Retry
 from bus.telemetry.logs import JsonFormatter
 from bus.telemetry import otel
 assert not otel.installed()
@@ -127,7 +127,6 @@ def test_json_log_lines_carry_the_bus_id_and_the_trace_of_the_ride(
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     bus = Bus(redis_url, tracer_provider=provider)
-    bus.use(bus.tracer.ride_middleware())
 
     def handler_fn(attributes: dict[str, object]) -> None:
         log.info("handling %s", attributes["n"])
@@ -163,3 +162,80 @@ def test_the_cli_logs_json_when_asked(tmp_path: Path, redis_url: str) -> None:
         [sys.executable, "-m", "bus.cli", "--log-format", "xml", "queues"], capture_output=True, text=True, timeout=60
     )
     assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
+
+
+def test_publish_drive_rides_and_a_handlers_publish_are_one_trace(
+    redis_url: str, spans: tuple[TracerProvider, InMemorySpanExporter]
+) -> None:
+    provider, exporter = spans
+    bus = Bus(redis_url, tracer_provider=provider)
+    inner = provider.get_tracer("app")
+
+    def thank(attributes: dict[str, object]) -> None:
+        with inner.start_as_current_span("render thank-you"):
+            bus.publish("thanked", {"order": attributes["order"]})
+
+    bus.dispatch("mailer").add("order_placed", thank)
+    bus.dispatch("billing").add("order_placed", lambda a: None)
+    bus.dispatch("stock").add("order_placed", lambda a: None)
+    bus.dispatch("audit").add("thanked", lambda a: None)
+    bus.subscribe_all()
+    with inner.start_as_current_span("POST /orders") as request:
+        bus.publish("order_placed", {"order": 12})
+    queues = ["bus_incoming", "mailer_default", "billing_default", "stock_default", "audit_default"]
+    bus.worker(queues, burst=True, install_signals=False).run()
+
+    finished = exporter.get_finished_spans()
+    assert {s.context.trace_id for s in finished} == {request.get_span_context().trace_id}
+    by_name = {name: [s for s in finished if s.name == name] for name in {s.name for s in finished}}
+    first_publish, second_publish = sorted(by_name["send bus_incoming"], key=lambda s: s.start_time or 0)
+    assert first_publish.parent is not None and first_publish.parent.span_id == request.get_span_context().span_id
+    drives = by_name["process bus_incoming"]
+    assert len(drives) == 2
+    rides = [s for name, group in by_name.items() if name.endswith("_default") for s in group]
+    assert sorted(s.name for s in rides) == [
+        "process audit_default",
+        "process billing_default",
+        "process mailer_default",
+        "process stock_default",
+    ]
+    publishes = {first_publish.context.span_id, second_publish.context.span_id}
+    assert {d.parent.span_id for d in drives if d.parent is not None} == publishes
+    for consumer in [*drives, *rides]:
+        assert consumer.kind is SpanKind.CONSUMER
+        published = first_publish if consumer.name != "process audit_default" else second_publish
+        if consumer in drives and consumer.parent is not None:
+            published = first_publish if consumer.parent.span_id == first_publish.context.span_id else second_publish
+        assert consumer.parent is not None and consumer.parent.span_id == published.context.span_id
+        assert [link.context.span_id for link in consumer.links] == [published.context.span_id]
+    (mailer_ride,) = by_name["process mailer_default"]
+    (render,) = by_name["render thank-you"]
+    assert render.parent is not None and render.parent.span_id == mailer_ride.context.span_id
+    assert second_publish.parent is not None and second_publish.parent.span_id == render.context.span_id
+    attributes = dict(mailer_ride.attributes or {})
+    assert attributes["messaging.destination.name"] == "mailer_default"
+    assert attributes["messaging.operation.type"] == "process"
+    assert attributes["bus.app"] == "mailer" and attributes["bus.attempt"] == 0
+
+
+def test_a_retry_is_a_new_ride_span_in_the_same_trace_and_a_failure_is_an_error(
+    redis_url: str, spans: tuple[TracerProvider, InMemorySpanExporter]
+) -> None:
+    provider, exporter = spans
+    bus = Bus(redis_url, tracer_provider=provider)
+    calls: list[int] = []
+
+    def flaky(attributes: dict[str, object]) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise ConnectionError("crm unreachable")
+
+    bus.dispatch("crm").add("signup", flaky, retry=Retry(max_retries=2, delays=(0.01,)))
+    bus.subscribe_all()
+    bus.publish("signup", {})
+    drain(bus, ["bus_incoming", "crm_default"])
+    first, second = sorted(named(exporter, "process crm_default"), key=lambda s: s.start_time or 0)
+    assert first.context.trace_id == second.context.trace_id
+    assert first.status.status_code is StatusCode.ERROR and second.status.status_code is StatusCode.UNSET
+    assert [e.name for e in first.events] == ["exception"]
+    assert (dict(first.attributes or {})["bus.attempt"], dict(second.attributes or {})["bus.attempt"]) == (0, 1)
