@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import json
 import logging
 import subprocess
@@ -239,3 +240,25 @@ def test_a_retry_is_a_new_ride_span_in_the_same_trace_and_a_failure_is_an_error(
     assert first.status.status_code is StatusCode.ERROR and second.status.status_code is StatusCode.UNSET
     assert [e.name for e in first.events] == ["exception"]
     assert (dict(first.attributes or {})["bus.attempt"], dict(second.attributes or {})["bus.attempt"]) == (0, 1)
+
+
+def test_the_readme_set_up_opentelemetry_instrument_traces_a_publish(redis_url: str) -> None:
+    instrument = Path(sys.executable).parent / "opentelemetry-instrument"
+    bus_command = Path(sys.executable).parent / "bus"
+    environment = {
+        **os.environ,
+        "OTEL_SERVICE_NAME": "web",
+        "OTEL_TRACES_EXPORTER": "console",
+        "OTEL_METRICS_EXPORTER": "none",
+        "OTEL_LOGS_EXPORTER": "none",
+    }
+    done = subprocess.run(
+        [str(instrument), str(bus_command), "publish", "signup", "{}", "--redis-url", redis_url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=environment,
+    )
+    assert done.returncode == 0, done.stderr
+    bus_id = done.stdout.splitlines()[0]
+    assert '"name": "send bus_incoming"' in done.stdout and f'"messaging.message.id": "{bus_id}"' in done.stdout
