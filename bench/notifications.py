@@ -19,7 +19,7 @@ from switchboard.templating import TemplateStore
 
 CHANNELS = ("email", "sms", "push")
 TEMPLATES = {"email": "welcome", "sms": "password_reset", "push": "welcome"}
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
 SMS_SENDER = "+15550001111"
 _FIRST_NAMES = ("Ada", "Grace", "Hedy", "Katherine", "Margaret", "Radia", "Barbara", "Frances", "Joan", "Sophie")
 _SEND = {"email": send_email, "sms": send_sms, "push": send_push}

@@ -15,7 +15,7 @@ from typing import Any
 
 from bench.machine import cpu_seconds
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class EmulatorProcess:
