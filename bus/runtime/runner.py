@@ -13,16 +13,18 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from bus.backend.clock import Clock
-from bus.errors import BusError, MalformedJob, Reject, RetryLater
+from bus.errors import BusError, MalformedJob
 from bus.keys import INCOMING_QUEUE
 from bus.pipeline.driver import drive_subscriptions
 from bus.pipeline.envelope import DRIVER_PROXY, HEARTBEAT_PROXY, PUBLISHER_PROXY, WORKER_CLASS, Job, decode_job, dumps
 from bus.pipeline.rider import find_route, ride
 from bus.pipeline.subscription import Subscription
+from bus.runtime.grace import GraceExpired
+from bus.runtime.observing import RideObserver
+from bus.runtime.retries import RetryScheduled, retry_policy
 from bus.stores.failures import failure_entry
-from bus.stores.metrics import bucket_of, publish_ms
 from bus.stores.queues import Outcomes, Reserved
-from bus.stores.traces import driven_entry, ride_entry, traced
+from bus.stores.traces import driven_entry, traced
 
 if TYPE_CHECKING:
     from bus.core import Bus
@@ -43,6 +45,8 @@ class JobRunner:
         self.observe = bus.settings.observe
         self.otel = bus.tracer
         self._otel = [bus.tracer.ride_middleware()] if bus.tracer.enabled else []
+        self.observer = RideObserver(self.observe, clock=clock, worker_id=worker_id)
+        self.retries = retry_policy(bus.settings.retry)
         self.tracer = ":".join(worker_id.split(":")[:2])  # host:pid, short: it is in every trace entry
         self.processed = 0
         self.failed = 0
@@ -110,75 +114,35 @@ class JobRunner:
             self.fail(reserved, job, exc, out)
 
     def _ride(self, reserved: Reserved, job: Job, out: Outcomes) -> None:
-        started = time.perf_counter()
+        """Find the handler and run it through the middleware: observing, OpenTelemetry, the retry
+        policy, then the app's own; the outcome (done, retry, failed) goes into ``out``."""
         try:
             route = find_route(job, self.bus.dispatches)
         except BusError as exc:
             self.fail(reserved, job, exc, out)
-            self._observe(reserved, job, out, "failed", started, exc)
+            self.observer.record(
+                out.observed, job.attributes, reserved.queue, job.attempt, "failed", time.perf_counter(), exc
+            )
             return
+        middleware = [self.observer.middleware(out.observed), *self._otel, self.retries, *self.bus.middleware]
         try:
             done = ride(
                 route,
                 job.attributes,
                 queue=reserved.queue,
                 attempt=job.attempt,
-                middleware=[*self._otel, *self.bus.middleware],
+                middleware=middleware,
                 now=int(self.clock()),
             )
-        except Exception as exc:  # noqa: BLE001 - handler errors are the job's outcome
-            policy = route.retry or self.bus.settings.retry
-            if job.attempt < policy.max_retries and not isinstance(exc, Reject):
-                delay = policy.delay(job.attempt + 1)
-                if isinstance(exc, RetryLater):
-                    delay = max(delay, exc.delay)
-                self._retry(reserved, job, exc, delay, out)
-                self._observe(reserved, job, out, "retried", started, exc, retry_in=delay)
-            else:
-                self.fail(reserved, job, exc, out)
-                self._observe(reserved, job, out, "failed", started, exc)
-            return
-        out.acked_writes += done.acked_writes
-        self.done(reserved, out)
-        self._observe(reserved, job, out, "succeeded", started)
-
-    def _observe(
-        self,
-        reserved: Reserved,
-        job: Job,
-        out: Outcomes,
-        outcome: str,
-        started: float,
-        error: BaseException | None = None,
-        retry_in: float | None = None,
-    ) -> None:
-        """Trace the ride and count its publish-to-handler latency (successful rides only)."""
-        observe = self.observe
-        attributes = job.attributes
-        now_ms = time.time() * 1000  # latency: against the publisher host's clock, as bus_published_at is
-        if observe.metrics and outcome == "succeeded":
-            published = publish_ms(attributes)
-            if published is not None:
-                key = (str(attributes.get("bus_rider_app_key")), str(attributes.get("bus_rider_sub_key")))
-                waited = now_ms - published
-                out.observed.latencies[(*key, bucket_of(waited))] += 1
-                out.observed.latency_sums[key] = out.observed.latency_sums.get(key, 0.0) + waited
-        bus_id = attributes.get("bus_id")
-        problem = outcome != "succeeded" and observe.tracing  # retries and failures: always traced
-        if isinstance(bus_id, str) and (problem or traced(observe, bus_id)):
-            text = f"{type(error).__name__}: {error}" if error is not None else None
-            entry = ride_entry(
-                attributes,
-                queue=reserved.queue,
-                outcome=outcome,
-                attempt=job.attempt,
-                at_ms=int(self.clock() * 1000),  # the server's clock, as the driven step's
-                duration_ms=(time.perf_counter() - started) * 1000,
-                worker=self.worker_id,
-                error=text,
-                retry_in=retry_in,
-            )
-            out.observed.trace(bus_id, entry)
+        except RetryScheduled as retry:
+            self._retry(reserved, job, retry.error, retry.delay, out)
+        except GraceExpired:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - handler errors (SystemExit too) are the job's outcome
+            self.fail(reserved, job, exc, out)
+        else:
+            out.acked_writes += done.acked_writes
+            self.done(reserved, out)
 
     def _republish(self, job: Job, out: Outcomes) -> None:
         """A delayed event came due: publish it now, keeping its ``bus_id``."""

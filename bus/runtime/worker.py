@@ -26,6 +26,7 @@ from bus.backend.replication import wait_on_cluster
 from bus.errors import ConfigurationError, MalformedJob, PoisonJob, RedisUnavailable
 from bus.keys import INCOMING_QUEUE
 from bus.pipeline.envelope import DRIVER_PROXY, WORKER_CLASS, Job, decode_job, dumps
+from bus.runtime.grace import GraceExpired
 from bus.runtime.liveness import Presence
 from bus.runtime.observations import Observations
 from bus.runtime.pool import JobPool
@@ -50,10 +51,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bus.worker")
 STOP_ERRORS: tuple[type[Exception], ...] = (RedisUnavailable, *TRANSIENT_ERRORS)
-
-
-class GraceExpired(BaseException):
-    """Raised in the main thread when the shutdown grace period runs out mid-job."""
 
 
 class Worker:
