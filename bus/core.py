@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from bus import context
@@ -183,8 +184,9 @@ class Bus:
         return self._dispatches[key]
 
     @property
-    def dispatches(self) -> dict[str, Dispatch]:
-        return dict(self._dispatches)
+    def dispatches(self) -> Mapping[str, Dispatch]:
+        """The apps this process handles, by app key (a live, read-only view)."""
+        return MappingProxyType(self._dispatches)
 
     def before_publish(self, hook: BeforePublish) -> BeforePublish:
         """Register a function that may change every event's attributes before it is sent."""

@@ -9,25 +9,26 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping, Sequence
 
 from bus.backend.clock import Clock
 from bus.errors import BusError, MalformedJob
 from bus.keys import INCOMING_QUEUE
+from bus.pipeline.dispatch import Dispatch
 from bus.pipeline.driver import drive_subscriptions
 from bus.pipeline.envelope import DRIVER_PROXY, HEARTBEAT_PROXY, PUBLISHER_PROXY, WORKER_CLASS, Job, decode_job, dumps
-from bus.pipeline.rider import find_route, ride
+from bus.pipeline.publisher import Publisher
+from bus.pipeline.rider import Middleware, find_route, ride
 from bus.pipeline.subscription import Subscription
 from bus.runtime.grace import GraceExpired
 from bus.runtime.observing import RideObserver
 from bus.runtime.retries import RetryScheduled, retry_policy
+from bus.scheduling.heartbeat import Heartbeat
+from bus.settings import BusSettings
 from bus.stores.failures import failure_entry
 from bus.stores.queues import Outcomes, Reserved
 from bus.stores.traces import driven_entry, traced
-
-if TYPE_CHECKING:
-    from bus.core import Bus
+from bus.telemetry.otel import Tracer
 
 log = logging.getLogger("bus.worker")
 
@@ -36,17 +37,31 @@ class JobRunner:
     """What a worker does with each job it reserved; never raises for a job's sake."""
 
     def __init__(
-        self, bus: Bus, *, worker_id: str, clock: Clock, subscriptions: Callable[[], list[Subscription]]
+        self,
+        *,
+        dispatches: Mapping[str, Dispatch],
+        middleware: Sequence[Middleware],
+        publisher: Publisher,
+        heartbeat: Heartbeat,
+        settings: BusSettings,
+        tracer: Tracer,
+        worker_id: str,
+        clock: Clock,
+        subscriptions: Callable[[], list[Subscription]],
     ) -> None:
-        self.bus = bus
+        self.dispatches = dispatches
+        self.middleware = middleware
+        """The app's own middleware (a live list: ``bus.use`` after the worker is built still counts)."""
+        self.publisher = publisher
+        self.heartbeat = heartbeat
         self.worker_id = worker_id
         self.clock = clock
         self.subscriptions = subscriptions
-        self.observe = bus.settings.observe
-        self.otel = bus.tracer
-        self._otel = [bus.tracer.ride_middleware()] if bus.tracer.enabled else []
+        self.observe = settings.observe
+        self.otel = tracer
+        self._otel = [tracer.ride_middleware()] if tracer.enabled else []
         self.observer = RideObserver(self.observe, clock=clock, worker_id=worker_id)
-        self.retries = retry_policy(bus.settings.retry)
+        self.retries = retry_policy(settings.retry)
         self.tracer = ":".join(worker_id.split(":")[:2])  # host:pid, short: it is in every trace entry
         self.processed = 0
         self.failed = 0
@@ -106,7 +121,7 @@ class JobRunner:
             elif job.proxy == HEARTBEAT_PROXY:
                 # A scheduled QueueBus::Heartbeat job (sidekiq-bus, node-queue-bus): publish the
                 # minutes due, under the same lock and check as `bus scheduler` does.
-                self.bus.heartbeat(self.clock).tick()
+                self.heartbeat.tick()
                 self.done(reserved, out)
             else:
                 self._ride(reserved, job, out)
@@ -117,14 +132,14 @@ class JobRunner:
         """Find the handler and run it through the middleware: observing, OpenTelemetry, the retry
         policy, then the app's own; the outcome (done, retry, failed) goes into ``out``."""
         try:
-            route = find_route(job, self.bus.dispatches)
+            route = find_route(job, self.dispatches)
         except BusError as exc:
             self.fail(reserved, job, exc, out)
             self.observer.record(
                 out.observed, job.attributes, reserved.queue, job.attempt, "failed", time.perf_counter(), exc
             )
             return
-        middleware = [self.observer.middleware(out.observed), *self._otel, self.retries, *self.bus.middleware]
+        middleware = [self.observer.middleware(out.observed), *self._otel, self.retries, *self.middleware]
         try:
             done = ride(
                 route,
@@ -146,7 +161,7 @@ class JobRunner:
 
     def _republish(self, job: Job, out: Outcomes) -> None:
         """A delayed event came due: publish it now, keeping its ``bus_id``."""
-        publisher = self.bus.publisher
+        publisher = self.publisher
         event = publisher.build(str(job.attributes.get("bus_event_type") or ""), job.attributes)
         out.push(INCOMING_QUEUE, publisher.job(event))
 

@@ -87,7 +87,12 @@ class Worker:
         self._trace_ttl = int(bus.settings.observe.trace_ttl)
         self.cache = SubscriptionCache(Registry(self.redis, self.keys), self.settings.subscriptions_max_age)
         self.runner = JobRunner(
-            bus,
+            dispatches=bus.dispatches,
+            middleware=bus.middleware,
+            publisher=bus.publisher,
+            heartbeat=bus.heartbeat(self.clock),
+            settings=bus.settings,
+            tracer=bus.tracer,
             worker_id=self.id,
             clock=self.clock,
             subscriptions=lambda: self._retrying(lambda: self.cache.get(self._version), "load subscriptions"),
