@@ -11,7 +11,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from types import MappingProxyType
+from typing import Any, TypeVar, cast
 
 from bus import context
 from bus.backend.clock import Clock, ServerClock
@@ -27,6 +28,8 @@ from bus.pipeline.envelope import DRIVER_PROXY, dumps, encode_attributes, encode
 from bus.pipeline.publisher import BeforePublish, Event, Publisher
 from bus.pipeline.rider import Middleware, ride
 from bus.pipeline.subscription import Subscription, app_key_of
+from bus.runtime.runner import JobRunner
+from bus.runtime.worker import Worker
 from bus.scheduling.heartbeat import Heartbeat
 from bus.scheduling.scheduler import Scheduler
 from bus.settings import BusSettings, load_settings
@@ -34,9 +37,6 @@ from bus.stores.delayed import Delayed, delayed_event, delayed_job, epoch_of
 from bus.stores.failures import Failures
 from bus.stores.registry import Registry
 from bus.telemetry.otel import Tracer
-
-if TYPE_CHECKING:
-    from bus.runtime.worker import Worker
 
 PartT = TypeVar("PartT")
 
@@ -183,8 +183,9 @@ class Bus:
         return self._dispatches[key]
 
     @property
-    def dispatches(self) -> dict[str, Dispatch]:
-        return dict(self._dispatches)
+    def dispatches(self) -> Mapping[str, Dispatch]:
+        """The apps this process handles, by app key (a live, read-only view)."""
+        return MappingProxyType(self._dispatches)
 
     def before_publish(self, hook: BeforePublish) -> BeforePublish:
         """Register a function that may change every event's attributes before it is sent."""
@@ -396,9 +397,31 @@ class Bus:
 
     def worker(self, queues: Sequence[str] | None = None, **options: Any) -> Worker:
         """A worker for ``queues`` (default: every queue of this process's apps)."""
-        from bus.runtime.worker import Worker
 
-        return Worker(self, list(queues) if queues is not None else self.app_queues(), **options)
+        def runner(worker_id: str, clock: Clock, subscriptions: Callable[[], list[Subscription]]) -> JobRunner:
+            return JobRunner(
+                dispatches=self.dispatches,
+                middleware=self.middleware,
+                publisher=self.publisher,
+                heartbeat=self.heartbeat(clock),
+                settings=self.settings,
+                tracer=self.tracer,
+                worker_id=worker_id,
+                clock=clock,
+                subscriptions=subscriptions,
+            )
+
+        return Worker(
+            list(queues) if queues is not None else self.app_queues(),
+            redis=self.redis,
+            keys=self.keys,
+            hostname=self.hostname,
+            bus_settings=self.settings,
+            runner=runner,
+            replica_waits=self.publisher.waits,
+            apps=lambda: sorted(self._dispatches),
+            **options,
+        )
 
     def app_queues(self) -> list[str]:
         return list(dict.fromkeys(q for d in self._dispatches.values() for q in d.queues))

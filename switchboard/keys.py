@@ -44,3 +44,24 @@ class SwitchboardKeys:
     def channels(self) -> str:
         """Hash channel -> JSON state, e.g. stopped because its credentials were rejected."""
         return f"{self.prefix}channels"
+
+    def preferences(self, recipient_key: str) -> str:
+        """Hash ``<category>:<channel>`` -> JSON choice of one recipient key (a digest, never an address)."""
+        return f"{self.prefix}preferences:{recipient_key}"
+
+    def digest_items(self, digest_id: str) -> str:
+        """List of the items collected for one digest window (JSON each); ``{...}``: one slot per digest."""
+        return f"{self.prefix}digest:{{{digest_id}}}:items"
+
+    def digest_window(self, digest_id: str) -> str:
+        """String: the id of the window collecting now (set by the first item, with its flush time)."""
+        return f"{self.prefix}digest:{{{digest_id}}}:window"
+
+    def digest_seen(self, digest_id: str) -> str:
+        """Set of the event ids collected into a digest lately (a redelivered event is not collected twice)."""
+        return f"{self.prefix}digest:{{{digest_id}}}:seen"
+
+    def digest_flushing(self, digest_id: str, window: str) -> str:
+        """List: a window's items taken for sending, kept until the digest is recorded (a flush redone after
+        a crash finds them here)."""
+        return f"{self.prefix}digest:{{{digest_id}}}:flushing:{window}"

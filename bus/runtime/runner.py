@@ -9,23 +9,26 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping, Sequence
 
 from bus.backend.clock import Clock
-from bus.errors import BusError, MalformedJob, Reject, RetryLater
+from bus.errors import BusError, MalformedJob
 from bus.keys import INCOMING_QUEUE
+from bus.pipeline.dispatch import Dispatch
 from bus.pipeline.driver import drive_subscriptions
 from bus.pipeline.envelope import DRIVER_PROXY, HEARTBEAT_PROXY, PUBLISHER_PROXY, WORKER_CLASS, Job, decode_job, dumps
-from bus.pipeline.rider import find_route, ride
+from bus.pipeline.publisher import Publisher
+from bus.pipeline.rider import Middleware, find_route, ride
 from bus.pipeline.subscription import Subscription
+from bus.runtime.grace import GraceExpired
+from bus.runtime.observing import RideObserver
+from bus.runtime.retries import RetryScheduled, retry_policy
+from bus.scheduling.heartbeat import Heartbeat
+from bus.settings import BusSettings
 from bus.stores.failures import failure_entry
-from bus.stores.metrics import bucket_of, publish_ms
 from bus.stores.queues import Outcomes, Reserved
-from bus.stores.traces import driven_entry, ride_entry, traced
-
-if TYPE_CHECKING:
-    from bus.core import Bus
+from bus.stores.traces import driven_entry, traced
+from bus.telemetry.otel import Tracer
 
 log = logging.getLogger("bus.worker")
 
@@ -34,15 +37,31 @@ class JobRunner:
     """What a worker does with each job it reserved; never raises for a job's sake."""
 
     def __init__(
-        self, bus: Bus, *, worker_id: str, clock: Clock, subscriptions: Callable[[], list[Subscription]]
+        self,
+        *,
+        dispatches: Mapping[str, Dispatch],
+        middleware: Sequence[Middleware],
+        publisher: Publisher,
+        heartbeat: Heartbeat,
+        settings: BusSettings,
+        tracer: Tracer,
+        worker_id: str,
+        clock: Clock,
+        subscriptions: Callable[[], list[Subscription]],
     ) -> None:
-        self.bus = bus
+        self.dispatches = dispatches
+        self.middleware = middleware
+        """The app's own middleware (a live list: ``bus.use`` after the worker is built still counts)."""
+        self.publisher = publisher
+        self.heartbeat = heartbeat
         self.worker_id = worker_id
         self.clock = clock
         self.subscriptions = subscriptions
-        self.observe = bus.settings.observe
-        self.otel = bus.tracer
-        self._otel = [bus.tracer.ride_middleware()] if bus.tracer.enabled else []
+        self.observe = settings.observe
+        self.otel = tracer
+        self._otel = [tracer.ride_middleware()] if tracer.enabled else []
+        self.observer = RideObserver(self.observe, clock=clock, worker_id=worker_id)
+        self.retries = retry_policy(settings.retry)
         self.tracer = ":".join(worker_id.split(":")[:2])  # host:pid, short: it is in every trace entry
         self.processed = 0
         self.failed = 0
@@ -102,7 +121,7 @@ class JobRunner:
             elif job.proxy == HEARTBEAT_PROXY:
                 # A scheduled QueueBus::Heartbeat job (sidekiq-bus, node-queue-bus): publish the
                 # minutes due, under the same lock and check as `bus scheduler` does.
-                self.bus.heartbeat(self.clock).tick()
+                self.heartbeat.tick()
                 self.done(reserved, out)
             else:
                 self._ride(reserved, job, out)
@@ -110,79 +129,39 @@ class JobRunner:
             self.fail(reserved, job, exc, out)
 
     def _ride(self, reserved: Reserved, job: Job, out: Outcomes) -> None:
-        started = time.perf_counter()
+        """Find the handler and run it through the middleware: observing, OpenTelemetry, the retry
+        policy, then the app's own; the outcome (done, retry, failed) goes into ``out``."""
         try:
-            route = find_route(job, self.bus.dispatches)
+            route = find_route(job, self.dispatches)
         except BusError as exc:
             self.fail(reserved, job, exc, out)
-            self._observe(reserved, job, out, "failed", started, exc)
+            self.observer.record(
+                out.observed, job.attributes, reserved.queue, job.attempt, "failed", time.perf_counter(), exc
+            )
             return
+        middleware = [self.observer.middleware(out.observed), *self._otel, self.retries, *self.middleware]
         try:
             done = ride(
                 route,
                 job.attributes,
                 queue=reserved.queue,
                 attempt=job.attempt,
-                middleware=[*self._otel, *self.bus.middleware],
+                middleware=middleware,
                 now=int(self.clock()),
             )
-        except Exception as exc:  # noqa: BLE001 - handler errors are the job's outcome
-            policy = route.retry or self.bus.settings.retry
-            if job.attempt < policy.max_retries and not isinstance(exc, Reject):
-                delay = policy.delay(job.attempt + 1)
-                if isinstance(exc, RetryLater):
-                    delay = max(delay, exc.delay)
-                self._retry(reserved, job, exc, delay, out)
-                self._observe(reserved, job, out, "retried", started, exc, retry_in=delay)
-            else:
-                self.fail(reserved, job, exc, out)
-                self._observe(reserved, job, out, "failed", started, exc)
-            return
-        out.acked_writes += done.acked_writes
-        self.done(reserved, out)
-        self._observe(reserved, job, out, "succeeded", started)
-
-    def _observe(
-        self,
-        reserved: Reserved,
-        job: Job,
-        out: Outcomes,
-        outcome: str,
-        started: float,
-        error: BaseException | None = None,
-        retry_in: float | None = None,
-    ) -> None:
-        """Trace the ride and count its publish-to-handler latency (successful rides only)."""
-        observe = self.observe
-        attributes = job.attributes
-        now_ms = time.time() * 1000  # latency: against the publisher host's clock, as bus_published_at is
-        if observe.metrics and outcome == "succeeded":
-            published = publish_ms(attributes)
-            if published is not None:
-                key = (str(attributes.get("bus_rider_app_key")), str(attributes.get("bus_rider_sub_key")))
-                waited = now_ms - published
-                out.observed.latencies[(*key, bucket_of(waited))] += 1
-                out.observed.latency_sums[key] = out.observed.latency_sums.get(key, 0.0) + waited
-        bus_id = attributes.get("bus_id")
-        problem = outcome != "succeeded" and observe.tracing  # retries and failures: always traced
-        if isinstance(bus_id, str) and (problem or traced(observe, bus_id)):
-            text = f"{type(error).__name__}: {error}" if error is not None else None
-            entry = ride_entry(
-                attributes,
-                queue=reserved.queue,
-                outcome=outcome,
-                attempt=job.attempt,
-                at_ms=int(self.clock() * 1000),  # the server's clock, as the driven step's
-                duration_ms=(time.perf_counter() - started) * 1000,
-                worker=self.worker_id,
-                error=text,
-                retry_in=retry_in,
-            )
-            out.observed.trace(bus_id, entry)
+        except RetryScheduled as retry:
+            self._retry(reserved, job, retry.error, retry.delay, out)
+        except GraceExpired:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - handler errors (SystemExit too) are the job's outcome
+            self.fail(reserved, job, exc, out)
+        else:
+            out.acked_writes += done.acked_writes
+            self.done(reserved, out)
 
     def _republish(self, job: Job, out: Outcomes) -> None:
         """A delayed event came due: publish it now, keeping its ``bus_id``."""
-        publisher = self.bus.publisher
+        publisher = self.publisher
         event = publisher.build(str(job.attributes.get("bus_event_type") or ""), job.attributes)
         out.push(INCOMING_QUEUE, publisher.job(event))
 

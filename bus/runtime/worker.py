@@ -18,20 +18,22 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bus.backend.clock import Clock, ServerClock
 from bus.backend.connection import TRANSIENT_ERRORS, disconnect, is_cluster, pipe_eval, with_retries
-from bus.backend.replication import wait_on_cluster
+from bus.backend.replication import ReplicaWait, wait_on_cluster
 from bus.errors import ConfigurationError, MalformedJob, PoisonJob, RedisUnavailable
-from bus.keys import INCOMING_QUEUE
+from bus.keys import INCOMING_QUEUE, Keys
 from bus.pipeline.envelope import DRIVER_PROXY, WORKER_CLASS, Job, decode_job, dumps
+from bus.pipeline.subscription import Subscription
+from bus.runtime.grace import GraceExpired
 from bus.runtime.liveness import Presence
 from bus.runtime.observations import Observations
 from bus.runtime.pool import JobPool
 from bus.runtime.recovery import iso_time, requeue_inflight, unregister
 from bus.runtime.runner import JobRunner
-from bus.settings import WorkerSettings
+from bus.settings import BusSettings, WorkerSettings
 from bus.stores.queues import (
     MOVE_BACK,
     PROMOTE,
@@ -45,15 +47,11 @@ from bus.stores.queues import (
 )
 from bus.stores.registry import Registry, SubscriptionCache
 
-if TYPE_CHECKING:
-    from bus.core import Bus
+RunnerFactory = Callable[[str, Clock, Callable[[], list[Subscription]]], JobRunner]
+"""Builds a worker's runner from its id, its clock and how it loads subscriptions (``Bus.worker`` gives it)."""
 
 log = logging.getLogger("bus.worker")
 STOP_ERRORS: tuple[type[Exception], ...] = (RedisUnavailable, *TRANSIENT_ERRORS)
-
-
-class GraceExpired(BaseException):
-    """Raised in the main thread when the shutdown grace period runs out mid-job."""
 
 
 class Worker:
@@ -61,9 +59,15 @@ class Worker:
 
     def __init__(
         self,
-        bus: Bus,
         queues: list[str],
         *,
+        redis: Any,
+        keys: Keys,
+        hostname: str,
+        bus_settings: BusSettings,
+        runner: RunnerFactory,
+        replica_waits: ReplicaWait | None = None,
+        apps: Callable[[], list[str]] = list,
         concurrency: int | None = None,
         batch_size: int | None = None,
         burst: bool = False,
@@ -73,34 +77,31 @@ class Worker:
     ) -> None:
         if not queues:
             raise ConfigurationError("a worker needs at least one queue (no app subscriptions and no --driver?)")
-        base = settings or bus.settings.worker
+        base = settings or bus_settings.worker
         overrides = {k: v for k, v in (("concurrency", concurrency), ("batch_size", batch_size)) if v is not None}
         self.settings = replace(base, **overrides) if overrides else base
-        self.bus = bus
         self.queues = list(dict.fromkeys(queues))
         self.burst = burst
-        self.keys = bus.keys
-        self.redis = bus.redis
+        self.keys = keys
+        self.redis = redis
+        self.replica_waits = replica_waits
         self.clock: Clock = clock or ServerClock(self.redis)
-        self.hostname = bus.hostname
+        self.hostname = hostname
         self.pid = os.getpid()
         self.id = f"{self.hostname}:{self.pid}:{','.join(self.queues)}"
         self.atomic = not is_cluster(self.redis)
         self.install_signals = install_signals
-        self._trace_ttl = int(bus.settings.observe.trace_ttl)
+        self._trace_ttl = int(bus_settings.observe.trace_ttl)
         self.cache = SubscriptionCache(Registry(self.redis, self.keys), self.settings.subscriptions_max_age)
-        self.runner = JobRunner(
-            bus,
-            worker_id=self.id,
-            clock=self.clock,
-            subscriptions=lambda: self._retrying(lambda: self.cache.get(self._version), "load subscriptions"),
+        self.runner = runner(
+            self.id, self.clock, lambda: self._retrying(lambda: self.cache.get(self._version), "load subscriptions")
         )
         self._stopping = threading.Event()
         self._grace_deadline: float | None = None
         self._pending = Outcomes()
         self._observed = Observations()
         self._observed_at = time.monotonic()
-        self._flush_interval = bus.settings.observe.flush_interval
+        self._flush_interval = bus_settings.observe.flush_interval
         self.inflight = Inflight(self.keys, self.id, self.queues)
         self._last_promote = 0.0
         self._version: int | None = None
@@ -114,7 +115,7 @@ class Worker:
                 "pid": self.pid,
                 "queues": self.queues,
                 "concurrency": self.settings.concurrency,
-                "apps": sorted(bus.dispatches),
+                "apps": apps(),
             },
             settings=self.settings,
             clock=self.clock,
@@ -391,7 +392,7 @@ class Worker:
         outcomes.write(pipe, self.keys, self.id, int(self.clock() // 60), self._trace_ttl, scripts=self.atomic)
         if len(pipe):
             pipe.execute()
-        waits = self.bus.publisher.waits
+        waits = self.replica_waits
         if waits is not None and (outcomes.pushes or outcomes.failures):
             # Replicas first: an ack that outlives a lost fan-out would lose the event.
             written = [self.keys.queue(queue) for queue in outcomes.pushes]

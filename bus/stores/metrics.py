@@ -29,7 +29,7 @@ def bucket_bound(index: int) -> float:
     return float(BUCKETS_MS[index]) if index < len(BUCKETS_MS) else float("inf")
 
 
-def publish_ms(attributes: dict[str, Any]) -> float | None:
+def publish_ms(attributes: Mapping[str, Any]) -> float | None:
     """When the event was published, as precisely as it says (ms, else whole seconds)."""
     precise = attributes.get("bus_published_at_ms")
     if isinstance(precise, int | float):

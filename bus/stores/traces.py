@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +22,7 @@ from bus.backend.connection import as_text
 from bus.keys import Keys
 from bus.pipeline.subscription import Subscription
 from bus.settings import ObserveSettings
+from bus.telemetry.otel import trace_id_of
 
 
 def traced(settings: ObserveSettings, bus_id: str) -> bool:
@@ -45,11 +47,14 @@ def driven_entry(event: dict[str, Any], subs: list[Subscription], *, at_ms: int,
     for extra in ("bus_published_at_ms", "bus_delayed_until", "bus_context"):
         if event.get(extra) is not None:
             entry[extra.removeprefix("bus_")] = event[extra]
+    trace_id = trace_id_of(event)
+    if trace_id is not None:
+        entry["trace_id"] = trace_id  # the OpenTelemetry trace it belongs to
     return orjson.dumps(entry)
 
 
 def ride_entry(
-    attributes: dict[str, Any],
+    attributes: Mapping[str, Any],
     *,
     queue: str,
     outcome: str,
@@ -89,7 +94,8 @@ class Step:
     def describe(self) -> str:
         d = self.data
         if d.get("step") == "published":
-            return f"published by {d.get('host') or '?'}"
+            trace_id = d.get("trace_id")
+            return f"published by {d.get('host') or '?'}" + (f" (OpenTelemetry trace {trace_id})" if trace_id else "")
         if d.get("step") == "driven":
             targets = ", ".join(f"{t['app']}/{t['sub']} -> {t['queue']}" for t in d.get("to", [])) or "nobody"
             return f"driven by {d.get('worker')}: to {targets}"
@@ -125,7 +131,10 @@ def read_trace(redis: Any, keys: Keys, bus_id: str) -> list[Step]:
         if data.get("step") == "driven":
             published = data.get("published_at_ms")
             when = float(published) / 1000 if published else float(data.get("published_at") or 0)
-            steps.append(Step(when, {"step": "published", "host": data.get("host"), "at": when * 1000}))
+            published_step = {"step": "published", "host": data.get("host"), "at": when * 1000}
+            if isinstance(data.get("trace_id"), str):
+                published_step["trace_id"] = data["trace_id"]
+            steps.append(Step(when, published_step))
     return sorted(steps, key=lambda s: (s.at, _ORDER.get(str(s.data.get("step")), len(_ORDER))))
 
 

@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from bus import Bus, Retry
+from bus.stores.traces import read_trace
 from bus.telemetry.logs import JsonFormatter
 from tests.bus.helpers import drain, queue_jobs
 
@@ -100,6 +101,7 @@ def test_a_bus_without_opentelemetry_installed_publishes_and_rides(redis_url: st
 import sys
 sys.modules["opentelemetry"] = None  # as if the extra were not installed: importing it fails
 from bus import Bus, Retry
+from bus.stores.traces import read_trace
 from bus.telemetry.logs import JsonFormatter
 from bus.telemetry import otel
 assert not otel.installed()
@@ -262,3 +264,16 @@ def test_the_readme_set_up_opentelemetry_instrument_traces_a_publish(redis_url: 
     assert done.returncode == 0, done.stderr
     bus_id = done.stdout.splitlines()[0]
     assert '"name": "send bus_incoming"' in done.stdout and f'"messaging.message.id": "{bus_id}"' in done.stdout
+
+
+def test_bus_trace_names_the_opentelemetry_trace(bus: Bus, spans: tuple[TracerProvider, InMemorySpanExporter]) -> None:
+    provider, _ = spans
+    traced_bus = Bus(settings=bus.settings, tracer_provider=provider)
+    traced_bus.dispatch("app").add("ping", lambda a: None)
+    traced_bus.subscribe_all()
+    bus_id = traced_bus.publish("ping", {})
+    drain(traced_bus, ["bus_incoming", "app_default"])
+    (published,) = [s for s in read_trace(traced_bus.redis, traced_bus.keys, bus_id) if s.data["step"] == "published"]
+    (span,) = named(spans[1], "send bus_incoming")
+    assert published.data["trace_id"] == f"{span.context.trace_id:032x}"
+    assert f"(OpenTelemetry trace {span.context.trace_id:032x})" in published.describe()

@@ -1,0 +1,144 @@
+"""Recipients' preferences: which categories of message they take, on which channel.
+
+Opt-out: a category nobody said anything about is allowed. Preferences belong to a
+*recipient key*, never an address in clear: the publisher's ``user_id`` when it gives one
+(so a person keeps their choices when their address changes), else the address or number,
+each as a digest. One hash per recipient key, field ``<category>:<channel>`` -> JSON
+``{"allowed": false, "at": <epoch>, "source": "unsubscribe link"}``. Whether a category may
+be opted out of at all (``security`` may not) is the settings' business: see
+:func:`check_change`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bus.backend.connection import as_text
+from switchboard.channels import Channel
+from switchboard.errors import SwitchboardError
+from switchboard.keys import SwitchboardKeys
+from switchboard.privacy import recipient_digest
+
+# KEYS: the recipient's hash. ARGV: field, entry JSON, allowed ("1"/"0").
+# Returns 1 when the recipient's choice changed (so one preference_changed event goes out).
+_SET = """
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if not old then return ARGV[3] == '0' and 1 or 0 end
+local ok, entry = pcall(cjson.decode, old)
+if not ok or type(entry) ~= 'table' then return 1 end
+if (entry['allowed'] == true) ~= (ARGV[3] == '1') then return 1 end
+return 0
+"""
+
+
+class PreferenceRefused(SwitchboardError):
+    """A preference that cannot be set: an unknown category, or one people may not opt out of."""
+
+
+def recipient_key(user_id: str | None, recipient: str | None) -> str:
+    """Whom preferences belong to: ``user:<digest>`` of the publisher's user id, else ``to:<digest>``."""
+    if user_id is not None and user_id.strip():
+        return "user:" + hashlib.sha256(f"user:{user_id.strip()}".encode()).hexdigest()[:32]
+    if recipient is None or not recipient.strip():
+        raise PreferenceRefused("a preference needs a user_id or a recipient")
+    return "to:" + recipient_digest(recipient)
+
+
+@dataclass(frozen=True, slots=True)
+class Preference:
+    """One stored choice."""
+
+    category: str
+    channel: str
+    allowed: bool
+    at: float | None
+    source: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "category": self.category,
+            "channel": self.channel,
+            "allowed": self.allowed,
+            "at": self.at,
+            "source": self.source,
+        }
+
+
+def check_change(category: str, allowed: bool, opt_out: Mapping[str, bool]) -> None:
+    """Refuse a change the settings do not permit: ``opt_out`` maps each category to whether
+    people may opt out of it."""
+    if category not in opt_out:
+        known = ", ".join(sorted(opt_out)) or "none configured"
+        raise PreferenceRefused(f"unknown category {category!r} (categories: {known})")
+    if not allowed and not opt_out[category]:
+        raise PreferenceRefused(f"category {category!r} cannot be opted out of")
+
+
+class Preferences:
+    """The preferences store: looked up with the claim, changed by people, apps and operators."""
+
+    def __init__(self, redis: Any, keys: SwitchboardKeys, clock: Callable[[], float]) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.clock = clock
+
+    def queue_lookup(self, pipe: Any, key: str, category: str, channel: Channel | str) -> None:
+        """Queue the lookup of one category on one channel; read its reply with :func:`allows`."""
+        pipe.hget(self.keys.preferences(key), f"{category}:{channel}")
+
+    def set(self, key: str, category: str, channel: Channel | str, allowed: bool, source: str) -> bool:
+        """Record a choice; True when it changed what the recipient gets."""
+        entry = json.dumps({"allowed": allowed, "at": self.clock(), "source": source})
+        changed = self.redis.eval(
+            _SET, 1, self.keys.preferences(key), f"{category}:{channel}", entry, "1" if allowed else "0"
+        )
+        return bool(changed)
+
+    def clear(self, key: str, category: str | None = None, channel: Channel | str | None = None) -> int:
+        """Forget choices (all of a recipient's, or one category and/or channel); how many went."""
+        stored = self.show(key)
+        fields = [
+            f"{p.category}:{p.channel}"
+            for p in stored
+            if (category is None or p.category == category) and (channel is None or p.channel == str(channel))
+        ]
+        return int(self.redis.hdel(self.keys.preferences(key), *fields)) if fields else 0
+
+    def show(self, key: str) -> list[Preference]:
+        """Every stored choice of a recipient, by category then channel."""
+        found = [_preference(as_text(f), raw) for f, raw in self.redis.hgetall(self.keys.preferences(key)).items()]
+        return sorted(found, key=lambda p: (p.category, p.channel))
+
+
+def allows(reply: Any) -> bool:
+    """What a looked-up entry says: no entry allows; an entry nobody can read does not (when in
+    doubt, a message people may have refused is not sent)."""
+    if reply is None:
+        return True
+    entry = _entry(reply)
+    return entry is not None and entry.get("allowed") is True
+
+
+def _preference(field: str, raw: Any) -> Preference:
+    category, _, channel = field.rpartition(":")
+    entry = _entry(raw) or {}
+    at = entry.get("at")
+    when = float(at) if isinstance(at, int | float) and math.isfinite(at) else None
+    source = entry.get("source")
+    return Preference(
+        category, channel, entry.get("allowed") is True, when, source if isinstance(source, str) else "unreadable"
+    )
+
+
+def _entry(raw: Any) -> dict[str, Any] | None:
+    try:
+        entry = json.loads(raw)
+    except (TypeError, ValueError):
+        return None
+    return entry if isinstance(entry, dict) else None
