@@ -25,6 +25,7 @@ from bench.systems.base import ChildSpec
 from tests.support.polling import wait_for
 
 _CTX = multiprocessing.get_context("spawn")
+PROGRESS_EVERY = 3.0
 
 
 class Recorder:
@@ -132,12 +133,11 @@ class Fleet:
         timeout: float,
         *,
         progress: Callable[[int], None] | None = None,
-        every: float = 3.0,
         interval: float = 0.002,
     ) -> float:
-        """Poll ``done()`` until it reaches ``expected`` (calling ``progress`` every ``every``
-        seconds meanwhile); the time it did."""
-        next_report = time.monotonic() + every
+        """Poll ``done()`` until it reaches ``expected`` (calling ``progress`` every
+        PROGRESS_EVERY seconds meanwhile); the time it did."""
+        next_report = time.monotonic() + PROGRESS_EVERY
 
         def reached() -> bool:
             nonlocal next_report
@@ -147,7 +147,7 @@ class Fleet:
             self.check_alive(f"with {count:,} of {expected:,} done")
             if progress is not None and time.monotonic() >= next_report:
                 progress(count)
-                next_report = time.monotonic() + every
+                next_report = time.monotonic() + PROGRESS_EVERY
             return False
 
         wait_for(reached, timeout=timeout, interval=interval, message=lambda: f"{done():,} of {expected:,} done")
