@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
-import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -22,9 +21,11 @@ from typing import Any
 
 from bench import systems
 from bench.profiler import profiled
-from bench.systems import ChildSpec
+from bench.systems.base import ChildSpec
+from tests.support.polling import wait_for
 
 _CTX = multiprocessing.get_context("spawn")
+PROGRESS_EVERY = 3.0
 
 
 class Recorder:
@@ -93,15 +94,19 @@ class Fleet:
         return [p.pid for p in self.processes if p.pid is not None]
 
     def start(self, timeout: float = 60.0) -> Fleet:
+        """Start every process; return once each has built its worker and waits for :meth:`go`."""
         for process in self.processes:
             process.start()
-        deadline = time.monotonic() + timeout
-        for process, ready in zip(self.processes, self.ready, strict=True):
-            while not ready.wait(0.05):
-                if not process.is_alive():
-                    raise RuntimeError(f"{process.name} exited during start-up (code {process.exitcode})")
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{process.name} not ready after {timeout:.0f}s")
+
+        def all_ready() -> bool:
+            self.check_alive("during start-up")
+            return all(ready.is_set() for ready in self.ready)
+
+        def not_ready() -> str:
+            late = [p.name for p, ready in zip(self.processes, self.ready, strict=True) if not ready.is_set()]
+            return f"not ready: {', '.join(late)}"
+
+        wait_for(all_ready, timeout=timeout, interval=0.01, message=not_ready)
         return self
 
     def go(self) -> float:
@@ -111,25 +116,42 @@ class Fleet:
     def handled(self) -> int:
         return sum(int(c.value) for c in self.counters)
 
-    def wait_handled(
-        self, expected: int, timeout: float, progress: Callable[[int], None] | None = None, every: float = 3.0
-    ) -> float:
+    def check_alive(self, when: str) -> None:
+        """Raise if a worker process has exited: what it was to do will never be done."""
+        for process in self.processes:
+            if not process.is_alive():
+                raise RuntimeError(f"{process.name} exited (code {process.exitcode}) {when}")
+
+    def wait_handled(self, expected: int, timeout: float, progress: Callable[[int], None] | None = None) -> float:
         """Poll until ``expected`` handler calls were made; the time it happened."""
-        deadline = time.monotonic() + timeout
-        next_report = time.monotonic() + every
-        while True:
-            done = self.handled()
-            if done >= expected:
-                return time.perf_counter()
-            now = time.monotonic()
-            if now > deadline:
-                raise TimeoutError(f"only {done:,} of {expected:,} handler calls after {timeout:.0f}s")
-            if not all(p.is_alive() for p in self.processes):
-                raise RuntimeError(f"a worker process died ({done:,} of {expected:,} handler calls)")
-            if progress is not None and now >= next_report:
-                progress(done)
-                next_report = now + every
-            time.sleep(0.002)
+        return self.wait_done(self.handled, expected, timeout, progress=progress)
+
+    def wait_done(
+        self,
+        done: Callable[[], int],
+        expected: int,
+        timeout: float,
+        *,
+        progress: Callable[[int], None] | None = None,
+        interval: float = 0.002,
+    ) -> float:
+        """Poll ``done()`` until it reaches ``expected`` (calling ``progress`` every
+        PROGRESS_EVERY seconds meanwhile); the time it did."""
+        next_report = time.monotonic() + PROGRESS_EVERY
+
+        def reached() -> bool:
+            nonlocal next_report
+            count = done()
+            if count >= expected:
+                return True
+            self.check_alive(f"with {count:,} of {expected:,} done")
+            if progress is not None and time.monotonic() >= next_report:
+                progress(count)
+                next_report = time.monotonic() + PROGRESS_EVERY
+            return False
+
+        wait_for(reached, timeout=timeout, interval=interval, message=lambda: f"{done():,} of {expected:,} done")
+        return time.perf_counter()
 
     def stop(self, timeout: float = 30.0) -> list[dict[str, Any]]:
         """Stop every process and read their results."""
@@ -149,13 +171,3 @@ class Fleet:
             if process.is_alive():
                 process.kill()
                 process.join(5)
-
-
-def watch(stop: systems.Stop, action: Callable[[], None]) -> None:
-    """Call ``action`` (in a daemon thread) once ``stop`` is set."""
-
-    def wait_then_act() -> None:
-        stop.wait()
-        action()
-
-    threading.Thread(target=wait_then_act, name="bench-stop", daemon=True).start()

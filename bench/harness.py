@@ -1,4 +1,8 @@
-"""What every scenario shares: the options, the private server, the report, worker specs."""
+"""What every scenario shares: the options, the private server, the report, worker specs.
+
+A scenario gets one :class:`Bench`; it flushes the server between measurements, builds the
+specs of its worker processes here, and adds its figures to ``bench.report``.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ import redis
 from bench import systems
 from bench.machine import cpu_seconds
 from bench.report import Report
-from bench.systems import ChildSpec
+from bench.systems.base import ChildSpec
 from tests.support.servers import RedisProcess
 
 LAYOUTS = ("combined", "driver-first", "split")
@@ -27,6 +31,8 @@ LAYOUT_TEXT = {
 
 @dataclass
 class Options:
+    """What one run measures and how much, as the command line chose it (``--quick`` applied)."""
+
     scenarios: list[str]
     repeat: int
     events: int

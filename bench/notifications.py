@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from bench import ROOT
 from bus import Bus
 from switchboard.channels import Channel
 from switchboard.client import send_email, send_push, send_sms
@@ -19,7 +20,7 @@ from switchboard.templating import TemplateStore
 
 CHANNELS = ("email", "sms", "push")
 TEMPLATES = {"email": "welcome", "sms": "password_reset", "push": "welcome"}
-TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
+TEMPLATES_DIR = ROOT / "templates"
 SMS_SENDER = "+15550001111"
 _FIRST_NAMES = ("Ada", "Grace", "Hedy", "Katherine", "Margaret", "Radia", "Barbara", "Frances", "Joan", "Sophie")
 _SEND = {"email": send_email, "sms": send_sms, "push": send_push}
@@ -85,7 +86,8 @@ def rendered(store: TemplateStore, settings: SwitchboardSettings, channel: str, 
     """The message the switchboard hands its provider for event ``seq``, built ahead of time."""
     model = EVENTS[f"send_{channel}"]
     n = model.model_validate(notification(channel, seq))
-    assert n.template is not None
+    if n.template is None:
+        raise ValueError(f"send_{channel} event {seq} names no template")
     out = store.render(Channel(channel), n.template, n.data, n.locale)
     if isinstance(n, SendEmail):
         return EmailMessage(
@@ -98,5 +100,6 @@ def rendered(store: TemplateStore, settings: SwitchboardSettings, channel: str, 
         )
     if isinstance(n, SendSms):
         return SmsMessage(to=n.to, body=out.body or "")
-    assert isinstance(n, SendPush)
-    return PushMessage(tokens=tuple(n.to), title=out.title, body=out.body, data=dict(n.data_payload))
+    if isinstance(n, SendPush):
+        return PushMessage(tokens=tuple(n.to), title=out.title, body=out.body, data=dict(n.data_payload))
+    raise TypeError(f"no message for {type(n).__name__}")

@@ -23,6 +23,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from bench import ROOT
+
 SAMPLE_INTERVAL = 0.002
 
 
@@ -134,7 +136,7 @@ def _name(frame: FrameType) -> str:
 
 
 def _short(filename: str) -> str:
-    for marker in ("site-packages/", "/lib/python3", "/work/main/"):
+    for marker in ("site-packages/", "/lib/python3", f"{ROOT}/"):
         if marker in filename:
             return filename.split(marker, 1)[1]
     return filename.rsplit("/", 2)[-1] if "/" in filename else filename

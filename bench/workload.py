@@ -13,6 +13,7 @@ EVENT_TYPE = "order_placed"
 APPS = ("billing", "email", "audit")
 FANOUT = len(APPS)
 INCOMING = "bus_incoming"
+INCOMING_KEY = f"resque:queue:{INCOMING}"
 SUB_KEY = "on_order_placed"
 _NOTE = "leave it with the neighbour at number twelve if nobody answers the door"
 
@@ -42,6 +43,12 @@ def event(seq: int, sent_ns: int = 0) -> dict[str, Any]:
 def event_bytes() -> int:
     """Size of the user attributes as compact JSON (the issue's ~300 bytes)."""
     return len(json.dumps(event(12345, 1_700_000_000_000_000_000), separators=(",", ":")))
+
+
+def sample_job() -> bytes:
+    """A job exactly as the bus writes it for one benchmark event: the raw loops push it."""
+    bus = bench_bus("redis://127.0.0.1:1/0")
+    return bus.publisher.job(bus.publisher.build(EVENT_TYPE, event(1))).encode()
 
 
 def bench_bus(

@@ -125,14 +125,14 @@ def parse_since(text: str) -> float:
 
 
 def run_cli(
-    group: click.Group,
+    group: click.Command,
     prog: str,
     argv: list[str] | None,
     *,
     bad_input: tuple[type[Exception], ...] = (),
     failures: tuple[type[Exception], ...] = (),
 ) -> None:
-    """Run a click group: errors are one line on stderr and a non-zero exit, never a traceback.
+    """Run a click group (or command): errors are one line on stderr and a non-zero exit, never a traceback.
 
     Usage and configuration mistakes exit 2; other expected failures exit 1.
     """

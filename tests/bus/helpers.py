@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,17 +32,6 @@ def drain(bus: Bus, queues: list[str] | None = None, **options: Any) -> int:
     worker = bus.worker(queues, burst=True, install_signals=False, **options)
     worker.run()
     return worker.processed
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
-    """Poll until ``condition()`` is truthy (for cross-process effects), else fail."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 def queue_jobs(r: redis.Redis, queue: str) -> list[dict[str, Any]]:

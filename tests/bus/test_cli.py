@@ -134,7 +134,7 @@ def test_workers_lists_live_workers(run: CliRun, redis_url: str) -> None:
     thread = threading.Thread(target=worker.run)
     thread.start()
     try:
-        from tests.bus.helpers import wait_for
+        from tests.support.polling import wait_for
 
         rows = wait_for(lambda: run.json("workers"))
         assert rows[0]["id"] == worker.id and rows[0]["alive"] is True

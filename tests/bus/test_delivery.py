@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 import redis
 
 from bus import Bus
-from tests.bus.helpers import spawn, wait_for, write_settings
+from tests.bus.helpers import spawn, write_settings
+from tests.support.polling import wait_for
 from tests.support.servers import RedisProcess
 
 pytestmark = pytest.mark.slow
@@ -118,6 +118,14 @@ def test_a_job_that_keeps_killing_its_worker_is_moved_to_failed(app_dir: Path, r
     assert r.keys("resque:bus:crashes:*") == []
 
 
+def kill_until_noticed(server: RedisProcess, worker_log: Path) -> None:
+    """SIGKILL ``server`` (no chance to save anything beyond the append-only file); return
+    once the worker has logged that Redis is unreachable."""
+    before = len(worker_log.read_text())
+    server.kill()
+    wait_for(lambda: "Redis unreachable" in worker_log.read_text()[before:], message="the worker notices the outage")
+
+
 def test_server_killed_and_restarted_mid_load_loses_no_acknowledged_event(
     app_dir: Path, own_server: RedisProcess
 ) -> None:
@@ -131,8 +139,8 @@ def test_server_killed_and_restarted_mid_load_loses_no_acknowledged_event(
             b.publish("work", {"n": n})
             acknowledged.append(n)
             if n == 100:
-                own_server.kill()  # SIGKILL: no chance to save anything beyond the append-only file
-                time.sleep(0.5)
+                [log] = app_dir.glob("worker-*.log")
+                kill_until_noticed(own_server, log)
                 own_server.start()
         wait_for(lambda: set(numbers(r, "test:done")) >= set(acknowledged), timeout=60)
         assert worker.poll() is None, "the worker rode through the outage"

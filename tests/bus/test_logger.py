@@ -132,7 +132,7 @@ def test_a_lagging_sink_holds_events_on_the_bus(redis_url: str, r: redis.Redis, 
 
     thread = threading.Thread(target=worker.run)
     thread.start()
-    from tests.bus.helpers import wait_for
+    from tests.support.polling import wait_for
 
     wait_for(lambda: r.zcard("resque:bus:retry:{resque:queue:bus_logger_default}") > 0)
     worker.request_stop()

@@ -15,8 +15,9 @@ from bus.cli import main
 from bus.settings import BusSettings, ObserveSettings
 from bus.stores.metrics import event_counts, latency, prometheus_lines
 from bus.stores.traces import driven_entry, read_trace, ride_entry, timeline, traced
-from tests.bus.helpers import FAST, drain, failed_orders_in_and_out_of_the_sample, wait_for
+from tests.bus.helpers import FAST, drain, failed_orders_in_and_out_of_the_sample
 from tests.support.clirun import CliRun
+from tests.support.polling import wait_for
 
 
 def test_a_trace_shows_every_step_of_a_fan_out_with_a_retry(redis_url: str, r: redis.Redis) -> None:
@@ -101,7 +102,11 @@ def test_workers_hold_traces_and_metrics_until_the_interval_is_up_or_they_stop(
     bus_id = b.publish("x")
     wait_for(lambda: int(r.get(b.keys.stat_processed) or 0) == 2)  # driven and ridden, acked
     if interval > 1:
-        time.sleep(0.3)  # several more turns of the worker's loop
+        waits = int(r.info("commandstats").get("cmdstat_blmove", {}).get("calls", 0))
+        wait_for(  # an idle turn of the worker's loop ends in one blocking BLMOVE
+            lambda: int(r.info("commandstats")["cmdstat_blmove"]["calls"]) >= waits + 3,
+            message="three more turns of the worker's loop",
+        )
         assert read_trace(r, b.keys, bus_id) == [] and r.keys("resque:bus:metrics:*") == []
     else:
         wait_for(lambda: len(read_trace(r, b.keys, bus_id)) == 3)

@@ -14,9 +14,10 @@ import redis
 
 from bus import Bus, InvalidEvent, LocalMode, RedisUnavailable, in_context, local_mode
 from bus.settings import BusSettings
-from tests.bus.helpers import queue_jobs, wait_for
+from tests.bus.helpers import queue_jobs
+from tests.support.polling import wait_for
 from tests.support.servers import RedisProcess
-from tests.support.topologies import HOST, free_ports, server_node, wait_until
+from tests.support.topologies import DOWN, HOST, free_ports, server_node
 
 
 def test_metadata_and_user_attributes_override_it(bus: Bus, r: redis.Redis) -> None:
@@ -83,13 +84,14 @@ def test_context_is_per_thread(bus: Bus, r: redis.Redis) -> None:
 
 
 def test_context_is_per_asyncio_task(bus: Bus, r: redis.Redis) -> None:
-    async def publish_in(context: str) -> str:
+    async def publish_in(context: str, both_inside: asyncio.Barrier) -> str:
         with in_context(context):
-            await asyncio.sleep(0.01)  # let the other task run inside its own block
+            await both_inside.wait()  # the other task is inside its own block too
             return await bus.apublish("ctx", {"who": context})
 
     async def main() -> list[str]:
-        return list(await asyncio.gather(publish_in("a"), publish_in("b")))
+        both_inside = asyncio.Barrier(2)
+        return list(await asyncio.gather(publish_in("a", both_inside), publish_in("b", both_inside)))
 
     ids = asyncio.run(main())
     events = {e["who"]: e for e in queue_jobs(r, "bus_incoming")}
@@ -235,7 +237,12 @@ def test_every_publish_waits_for_a_replica(own_server: RedisProcess, tmp_path: P
     replica = server_node(free_ports(1)[0], tmp_path, "--replicaof", HOST, str(own_server.port))
     replica.start()
     try:
-        wait_until(lambda: replica.client().info("replication").get("master_link_status") == "up", "in sync")
+        wait_for(
+            lambda: replica.client().info("replication").get("master_link_status") == "up",
+            timeout=30,
+            message="replica in sync",
+            not_yet=DOWN,
+        )
         b = Bus(settings=BusSettings(redis_url=own_server.url, publish_replicas=1))
         master = own_server.client()
         waits = []

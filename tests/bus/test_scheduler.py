@@ -15,7 +15,8 @@ import redis
 from bus import Bus, InvalidEvent, InvalidSubscription
 from bus.scheduling.heartbeat import heartbeat_attributes
 from bus.settings import BusSettings
-from tests.bus.helpers import drain, queue_jobs, spawn, wait_for, write_settings
+from tests.bus.helpers import drain, queue_jobs, spawn, write_settings
+from tests.support.polling import wait_for
 
 NOW = 1795823508.0
 LATER = int(NOW) + 3600

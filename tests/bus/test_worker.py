@@ -14,7 +14,8 @@ import pytest
 import redis
 
 from bus import PRESENT, Bus, InvalidSubscription, Retry, Ride, on
-from tests.bus.helpers import FAST, drain, queue_jobs, wait_for
+from tests.bus.helpers import FAST, drain, queue_jobs
+from tests.support.polling import wait_for
 
 
 def test_publish_drive_ride_across_apps_and_queues(bus: Bus, r: redis.Redis) -> None:

@@ -14,6 +14,8 @@ from typing import Any, NoReturn
 import pytest
 import redis
 
+from tests.support.polling import wait_for
+
 NODE_DIR = Path(__file__).resolve().parent / "node"
 INSTALLED = NODE_DIR / "node_modules" / ".package-lock.json"  # npm writes it when an install completes
 NAMESPACE = "resque"  # node-resque adds the ':' itself
@@ -121,15 +123,18 @@ class NodeBus:
 
 def ridden(r: redis.Redis, key: str, rider: NodeProcess, timeout: float = 15.0) -> dict[str, Any]:
     """The next job a Node rider recorded in ``key``; fails early, with its log, if it died."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        popped = r.blpop([key], timeout=0.5)
-        if popped is not None:
-            entry: dict[str, Any] = json.loads(popped[1])
-            return entry
-        if not rider.alive():
+
+    def recorded() -> dict[str, Any] | None:
+        popped = r.blpop([key], timeout=0.5)  # the wait between polls
+        if popped is None and not rider.alive():
             raise AssertionError(f"node {rider.name} exited {rider.process.returncode}:\n{rider.output()}")
-    raise AssertionError(f"node {rider.name} recorded nothing in {timeout}s:\n{rider.output()}")
+        entry: dict[str, Any] | None = json.loads(popped[1]) if popped is not None else None
+        return entry
+
+    def nothing() -> str:
+        return f"node {rider.name} recorded nothing:\n{rider.output()}"
+
+    return wait_for(recorded, timeout=timeout, interval=0, message=nothing)
 
 
 def failures(r: redis.Redis) -> list[dict[str, Any]]:

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from bus import BLANK, EMPTY, KEY, NIL, PRESENT, VALUE, Bus
-from tests.bus.helpers import wait_for
 from tests.interop.nodebus import NodeBus, deviation, failures, unavailable
+from tests.support.polling import wait_for
 from tests.support.servers import RedisProcess
 
 _why_not = unavailable()

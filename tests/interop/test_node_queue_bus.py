@@ -26,9 +26,10 @@ import redis
 
 from bus import PRESENT, Bus, on
 from bus.cli import main
-from tests.bus.helpers import drain, queue_jobs, wait_for
+from tests.bus.helpers import drain, queue_jobs
 from tests.interop.nodebus import NodeBus, deviation, failures, ridden, unavailable
 from tests.support.clirun import CliRun
+from tests.support.polling import wait_for
 
 _why_not = unavailable()
 if _why_not is not None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import redis
 
 from bus.backend.embedded import find_server_binary, free_port, ping
+from tests.support.polling import wait_for
 
 
 def server_binary() -> str:
@@ -54,18 +54,15 @@ class RedisProcess:
             str(self.directory / "server.log"),
         ]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if ping(self.port):
-                client = self.client()
-                while True:
-                    try:
-                        client.ping()
-                        return self
-                    except redis.exceptions.BusyLoadingError:
-                        time.sleep(0.01)
-            time.sleep(0.01)
-        raise RuntimeError(f"redis-server did not start on {self.port}: {self.directory / 'server.log'}")
+        client = self.client()
+        wait_for(
+            lambda: ping(self.port) and client.ping(),  # a server still loading its data answers BUSY
+            timeout=10,
+            interval=0.01,
+            message=f"redis-server did not start on {self.port}: {self.directory / 'server.log'}",
+            not_yet=(redis.exceptions.BusyLoadingError,),
+        )
+        return self
 
     def kill(self) -> None:
         """SIGKILL: what a crash or an OOM kill does."""

@@ -15,11 +15,11 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self
 
 import redis
 import redis.cluster
@@ -27,12 +27,15 @@ import redis.sentinel
 from redis.crc import key_slot
 
 from bus.backend.embedded import free_port
+from tests.support.polling import wait_for
 from tests.support.servers import server_binary
 
 HOST = "127.0.0.1"
 SERVICE = "mymaster"
 BUS_PORT_OFFSET = 10  # --cluster-port p+10 instead of the default p+10000
-T = TypeVar("T")
+POLL = 0.05
+DOWN = (redis.RedisError, OSError)
+"""What a node that is not up (yet) raises: polling goes on."""
 
 
 def cli_binary() -> str:
@@ -47,21 +50,6 @@ def cli_binary() -> str:
         if found:
             return found
     raise RuntimeError("neither redis-cli nor valkey-cli found")
-
-
-def wait_until(condition: Callable[[], T | None], what: str, timeout: float = 30.0, interval: float = 0.05) -> T:
-    """Poll ``condition`` until it returns a truthy value; Redis errors count as "not yet"."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = condition()
-        except (redis.RedisError, OSError):
-            value = None
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"not within {timeout}s: {what}")
-        time.sleep(interval)
 
 
 def _port_free(port: int) -> bool:
@@ -134,7 +122,8 @@ class ServerNode:
             with self.client() as client:
                 return bool(client.ping())
 
-        wait_until(answers, f"server on port {self.port} answers PING", timeout)
+        message = f"server on port {self.port} answers PING"
+        wait_for(answers, timeout=timeout, interval=POLL, message=message, not_yet=DOWN)
 
     def kill(self) -> None:
         """SIGKILL: what a crash or the OOM killer does."""
@@ -186,7 +175,7 @@ class Topology:
         node = self.node(port)
         node.start(*self._restart_args())
         node.wait_ready()
-        wait_until(self._settled, f"node {port} back as a replica", timeout)
+        wait_for(self._settled, timeout=timeout, interval=POLL, message=f"node {port} back as a replica", not_yet=DOWN)
 
     def _restart_args(self) -> list[str]:
         return []
@@ -282,7 +271,13 @@ class RedisCluster(Topology):
         done = subprocess.run(create, capture_output=True, text=True, timeout=60, check=False)
         if done.returncode != 0:
             raise RuntimeError(f"cluster create failed: {done.stdout}\n{done.stderr}")
-        wait_until(lambda: self._healthy(self.nodes), "cluster ok and every replica in sync", 60)
+        wait_for(
+            lambda: self._healthy(self.nodes),
+            timeout=60,
+            interval=POLL,
+            message="cluster ok and every replica in sync",
+            not_yet=DOWN,
+        )
         return self
 
     def members(self) -> list[ClusterMember]:
@@ -322,7 +317,8 @@ class RedisCluster(Topology):
                 owners |= {m.port for m in members if m.role == "master" and not m.failed and m.owns(slot)}
             return owners.pop() if len(owners) == 1 and member.port not in owners else None
 
-        new_port = wait_until(promoted, f"a replica of {member.port} promoted", timeout)
+        message = f"a replica of {member.port} promoted"
+        new_port = wait_for(promoted, timeout=timeout, interval=POLL, message=message, not_yet=DOWN)
         return Failover(member.port, new_port, time.monotonic() - started, before)
 
     def move_slot_of(self, key: str, to_port: int) -> None:
@@ -364,7 +360,8 @@ class RedisCluster(Topology):
                     return False
             return True
 
-        wait_until(moved, f"slot {slot} owned by {to_port} everywhere", timeout)
+        message = f"slot {slot} owned by {to_port} everywhere"
+        wait_for(moved, timeout=timeout, interval=POLL, message=message, not_yet=DOWN)
 
     def _master_on(self, port: int) -> ClusterMember:
         return next(m for m in self.masters() if m.port == port)
@@ -457,13 +454,20 @@ class RedisSentinel(Topology):
             node.wait_ready()
         # Sentinels learn replicas from the master's INFO (every 10 s), so start them once
         # both replicas are attached and the very first INFO lists them.
-        wait_until(lambda: self._replicas_up(self._initial_master), "replicas in sync", 30)
+        master = self._initial_master
+        wait_for(lambda: self._replicas_up(master), timeout=30, interval=POLL, message="replicas in sync", not_yet=DOWN)
         for node in self.sentinels:
             self._write_sentinel_conf(node)
             node.start()
         for node in self.sentinels:
             node.wait_ready()
-        wait_until(lambda: self._sentinels_agree(self._initial_master), "sentinels see everything", 30)
+        wait_for(
+            lambda: self._sentinels_agree(master),
+            timeout=30,
+            interval=POLL,
+            message="sentinels see everything",
+            not_yet=DOWN,
+        )
         return self
 
     def kill_master(self, timeout: float = 30.0) -> Failover:
@@ -482,7 +486,8 @@ class RedisSentinel(Topology):
             new = ports.pop()
             return new if _info(self.node(new), "INFO", "replication").get("role") == "master" else None
 
-        new_port = wait_until(promoted, f"sentinels promote a replica of {old}", timeout)
+        message = f"sentinels promote a replica of {old}"
+        new_port = wait_for(promoted, timeout=timeout, interval=POLL, message=message, not_yet=DOWN)
         return Failover(old, new_port, time.monotonic() - started)
 
     def _restart_args(self) -> list[str]:

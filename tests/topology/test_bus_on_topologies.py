@@ -9,7 +9,6 @@ import re
 import signal
 import subprocess
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,8 @@ import pytest
 
 from bus import Bus, Retry
 from bus.settings import BusSettings
-from tests.bus.helpers import FAST, drain, spawn, wait_for, write_settings
+from tests.bus.helpers import FAST, drain, spawn, write_settings
+from tests.support.polling import wait_for
 from tests.support.topologies import RedisCluster, RedisSentinel
 
 
@@ -152,7 +152,8 @@ def test_a_driver_acknowledges_an_event_once_the_replicas_of_its_fan_out_hold_it
     try:
         driving.start()
         wait_for(lambda: b.redis.llen(app_queue) == 1)
-        time.sleep(0.5)
+        with fresh_cluster.node(app_master.port).client() as master:
+            wait_for(lambda: any(c["cmd"] == "wait" for c in master.client_list()), message="the driver in WAIT")
         assert b.redis.llen(holding) == 1, "fanned out, but not acknowledged while the replica lags"
     finally:
         os.kill(fresh_cluster.node(replica.port).pid, signal.SIGCONT)

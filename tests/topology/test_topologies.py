@@ -25,7 +25,8 @@ from redis.exceptions import (
     TryAgainError,
 )
 
-from tests.support.topologies import Failover, RedisCluster, RedisSentinel, wait_until
+from tests.support.polling import wait_for
+from tests.support.topologies import Failover, RedisCluster, RedisSentinel
 
 QUEUE = "resque:queue:app_default"
 INFLIGHT = "resque:inflight:{resque:queue:app_default}:w1"
@@ -91,7 +92,7 @@ class WriteLoop:
                 raise AssertionError(f"write loop crashed: {self.crash!r}")
             return self.acked >= count
 
-        wait_until(reached, f"{count} acknowledged writes", timeout)
+        wait_for(reached, timeout=timeout, message=f"{count} acknowledged writes")
 
     def report(self, failover: Failover) -> str:
         outages = ", ".join(f"{s:.2f}s" for s in self.outages)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -17,6 +16,7 @@ from bus.backend.embedded import free_port
 from bus.web import WebSettings
 from bus.web.serving import uvicorn_config
 from tests.bus.helpers import ROOT
+from tests.support.polling import wait_for
 
 SCREENSHOTS = ROOT / "test-output" / "screenshots"
 CANDIDATES = ("/usr/lib/chromium/chromium", "/usr/bin/chromium", "chromium", "chromium-browser")
@@ -40,11 +40,13 @@ def serving(app: Starlette, settings: WebSettings | None = None) -> Iterator[str
     server = uvicorn.Server(uvicorn_config(app, bind, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, name="dashboard", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
+
+    def started() -> bool:
+        if not thread.is_alive():
             raise RuntimeError("the dashboard did not start")
-        time.sleep(0.01)
+        return bool(server.started)
+
+    wait_for(started, timeout=10, interval=0.01, message="the dashboard did not start")
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -16,7 +16,8 @@ from bus import Bus, Retry
 from bus.pipeline.envelope import dumps, encode_attributes, encode_job
 from bus.runtime.worker import Worker
 from bus.stores.failures import failure_entry
-from tests.bus.helpers import FAST, wait_for
+from tests.bus.helpers import FAST
+from tests.support.polling import wait_for
 
 XSS = '<script>window.__xss=1</script>"><img src=x onerror="window.__xss=2">'
 

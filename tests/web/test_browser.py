@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
 from bus import Bus, Retry
 from bus.logger import LoggerApp, LoggerSettings
 from bus.web import WebSettings, create_app
-from tests.bus.helpers import wait_for
+from tests.support.polling import wait_for
 from tests.web.browser import SCREENSHOTS, chromium_binary, serving
 from tests.web.helpers import XSS, declare_shop, delayed_job, failure, fill_queue, rider_job, running_worker, schedule
 

@@ -13,7 +13,7 @@ from bus.keys import Keys
 from bus.stores.failures import Failures
 from bus.web import failed
 from bus.web.job_views import digest
-from tests.bus.helpers import wait_for
+from tests.support.polling import wait_for
 from tests.web.conftest import Client
 from tests.web.helpers import declare_shop, failure, running_worker
 

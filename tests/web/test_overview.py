@@ -12,7 +12,7 @@ from bus import Bus
 from bus.runtime.recovery import iso_time
 from bus.web import WebSettings, create_app
 from bus.web.rendering import duration, shorten
-from tests.bus.helpers import wait_for
+from tests.support.polling import wait_for
 from tests.web.conftest import Client
 from tests.web.helpers import declare_shop, failure, fill_queue, rider_job, running_worker
 

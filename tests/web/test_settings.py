@@ -6,7 +6,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -17,6 +16,7 @@ from bus.cli import main
 from bus.errors import ConfigurationError
 from bus.web.settings import WebSettings, check_bind, is_loopback, load_web_settings
 from tests.bus.helpers import ROOT
+from tests.support.polling import wait_for
 
 TOKEN = "t0k-for-the-settings-tests-only"
 
@@ -95,14 +95,14 @@ def test_bus_web_serves_the_dashboard(tmp_path: Path, redis_url: str) -> None:
     process = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=log, stderr=log)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                health = httpx.get(f"{base}/healthz")
-                break
-            except httpx.TransportError:
-                assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "web.log").read_text()
-                time.sleep(0.05)
+
+        logged = (tmp_path / "web.log").read_text
+
+        def healthz() -> httpx.Response:
+            assert process.poll() is None, logged()
+            return httpx.get(f"{base}/healthz")
+
+        health = wait_for(healthz, timeout=20, interval=0.05, message=logged, not_yet=(httpx.TransportError,))
         assert health.json() == {"status": "ok", "redis": True}
         assert httpx.get(f"{base}/metrics").status_code == 401  # the token from the file is required
         authed = httpx.get(f"{base}/metrics", headers={"authorization": "Bearer from-the-file-0123456789ab"})

@@ -6,7 +6,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -14,6 +13,7 @@ import pytest
 
 from bus.backend.embedded import free_port
 from switchboard.cli import main
+from tests.support.polling import wait_for
 from tests.switchboard.web.conftest import ROOT, SENDGRID_KEY
 
 TOKEN = "cli-web-token-0123456789abcdef"
@@ -73,11 +73,8 @@ def test_it_serves_the_switchboard_pages(tmp_path: Path, redis_url: str) -> None
 
 
 def wait_until_up(c: httpx.Client, process: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            assert c.get("/healthz").status_code == 200
-            return
-        except httpx.TransportError:
-            assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.05)
+    def healthy() -> bool:
+        assert process.poll() is None, log_path.read_text()
+        return c.get("/healthz").status_code == 200
+
+    wait_for(healthy, timeout=20, interval=0.05, message=log_path.read_text, not_yet=(httpx.TransportError,))

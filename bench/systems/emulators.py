@@ -13,9 +13,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from bench import ROOT
 from bench.machine import cpu_seconds
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 class EmulatorProcess:

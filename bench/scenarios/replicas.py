@@ -4,29 +4,32 @@ round trip) take turns over the same events, as the ``publish`` scenario does.""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import functools
 from urllib.parse import urlparse
 
 from bench.harness import Bench
-from bench.publishing import WARM_UP, Loop, take_turns
+from bench.turns import WARM_UP, Loop, one_by_one, take_turns
 from bench.workload import EVENT_TYPE, event
 from bus import Bus
 from bus.settings import BusSettings
-from tests.support.topologies import HOST, free_ports, server_node, wait_until
+from tests.support.polling import wait_for
+from tests.support.topologies import DOWN, HOST, free_ports, server_node
 
 PLAIN = "bus publish()"
 WAITING = "bus publish(), publish_replicas = 1"
 
 
-def run_replicas(bench: Bench) -> None:
+def run(bench: Bench) -> None:
     master_port = urlparse(bench.url).port
     replica = server_node(free_ports(1)[0], bench.workdir / "replica", "--replicaof", HOST, str(master_port))
     replica.start()
     try:
         replica.wait_ready()
-        wait_until(
-            lambda: replica.client().info("replication").get("master_link_status") == "up", "replica in sync", 30
+        wait_for(
+            lambda: replica.client().info("replication").get("master_link_status") == "up",
+            timeout=30,
+            message="replica in sync",
+            not_yet=DOWN,
         )
         events = [event(i) for i in range(bench.options.events)]
         for rep in range(bench.options.repeat):
@@ -39,7 +42,7 @@ def run_replicas(bench: Bench) -> None:
             for name, bus in buses.items():
                 for attributes in events[:WARM_UP]:
                     bus.publish(EVENT_TYPE, attributes)
-                loops[name] = _loop(bus)
+                loops[name] = one_by_one(functools.partial(bus.publish, EVENT_TYPE))
             rates = take_turns(loops, events)
             for name, rate in rates.items():
                 bench.report.add("replicas", name, rate, "ev/s")
@@ -52,11 +55,3 @@ def run_replicas(bench: Bench) -> None:
     finally:
         replica.kill()
         bench.flush()
-
-
-def _loop(bus: Bus) -> Loop:
-    def loop(chunk: Sequence[dict[str, Any]]) -> None:
-        for attributes in chunk:
-            bus.publish(EVENT_TYPE, attributes)
-
-    return loop

@@ -1,16 +1,10 @@
-"""The switchboard as a benchmark system, and its baseline: the provider called directly.
+"""The switchboard's baseline: the provider called directly, no bus, no Redis.
 
-``switchboard``: what ``switchboard run`` runs, in one process: ``Switchboard(bus, settings)``,
-its subscriptions stored, one worker on its queues and ``bus_incoming`` with the
-switchboard's own concurrency (8 threads). Progress is read from Redis (the bus's own
-``stat:processed``), so nothing is added to the worker.
-
-``direct``: the same provider class, built from the same settings, sending the same
-messages (rendered before the clock starts) from as many threads, in one process. It
-reports its sends once they are all done (a shared counter per send would cost each send
-a cross-process lock).
-
-Both read their ChildSpec's ``config``: the emulators' endpoints, the channel, the count.
+The same provider class, built from the same settings, sending the same messages (rendered
+before the clock starts) from as many threads as a switchboard worker has, in one process.
+It reports its sends once they are all done (a shared counter per send would cost each send
+a cross-process lock). The ChildSpec's ``config`` carries the emulators' endpoints, the
+channel and the count.
 """
 
 from __future__ import annotations
@@ -19,37 +13,12 @@ import json
 import threading
 from typing import Any
 
-from bench.fleet import watch
 from bench.notifications import Message, board_settings, rendered
-from bench.systems import ChildSpec, Stop
+from bench.systems.base import ChildSpec, Stop
 from bench.workload import Handler
-from bus import Bus, BusSettings
-from bus.keys import INCOMING_QUEUE
-from switchboard.app import Switchboard
 from switchboard.providers import FcmProvider, Provider, SendGridProvider, TwilioProvider
 from switchboard.settings import SwitchboardSettings
 from switchboard.templating import TemplateStore
-
-
-class SwitchboardService:
-    def __init__(self, spec: ChildSpec, handler: Handler) -> None:
-        settings = board_settings(json.loads(spec.config)["endpoints"])
-        self.bus = Bus(settings=BusSettings(redis_url=spec.url))
-        self.board = Switchboard(self.bus, settings)
-        self.bus.subscribe_all()
-        self.worker = self.bus.worker(
-            [*self.board.queues, INCOMING_QUEUE],
-            install_signals=False,
-            concurrency=spec.concurrency or settings.concurrency,
-            batch_size=spec.batch_size,
-        )
-
-    def run(self, stop: Stop) -> None:
-        watch(stop, self.worker.request_stop)
-        try:
-            self.worker.run()
-        finally:
-            self.board.close()
 
 
 class DirectService:
@@ -107,19 +76,6 @@ def provider_for(settings: SwitchboardSettings, channel: str) -> Provider[Any]:
     if channel == "push" and (fcm := settings.fcm_config()) is not None:
         return FcmProvider(fcm)
     raise ValueError(f"no provider configured for {channel}")
-
-
-class SwitchboardSystem:
-    """Used through worker processes only: events are published by the scenario itself."""
-
-    name = "switchboard"
-    roles = ("email", "sms", "push")
-
-    def prepare(self, url: str) -> None:
-        """Nothing: the worker stores its subscriptions when it starts, as ``switchboard run`` does."""
-
-    def service(self, spec: ChildSpec, handler: Handler) -> SwitchboardService:
-        return SwitchboardService(spec, handler)
 
 
 class DirectSystem:

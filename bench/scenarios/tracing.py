@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench import systems
-from bench.draining import drain_once
+from bench.drain import drain_once
 from bench.harness import Bench
 from bus.keys import Keys
 from bus.settings import BusSettings, ObserveSettings
@@ -33,7 +33,7 @@ def _name(label: str) -> str:
     return f"bus, {PROCESSES} procs, combined: {label}"
 
 
-def run_tracing(bench: Bench) -> None:
+def run(bench: Bench) -> None:
     options, report = bench.options, bench.report
     empty = _empty_server_memory(bench)
     for rep in range(options.repeat):

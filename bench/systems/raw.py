@@ -14,7 +14,7 @@ from typing import Any
 
 import redis
 
-from bench.systems import ChildSpec, Stop
+from bench.systems.base import ChildSpec, Stop
 from bench.workload import APPS, EVENT_TYPE, INCOMING, Handler, app_queue
 
 BATCH = 50

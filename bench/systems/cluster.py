@@ -1,11 +1,13 @@
-"""A Redis Cluster of ``tests/support/topologies.py`` as a drain target: URL, flush, CPU, commandstats."""
+"""A Redis Cluster of ``tests/support/topologies.py`` as a drain target: URL, flush, CPU, commandstats;
+stopping and restarting its replicas."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from bench.machine import cpu_seconds
-from tests.support.topologies import HOST, ClusterMember, RedisCluster, ServerNode, wait_until
+from tests.support.polling import wait_for
+from tests.support.topologies import DOWN, HOST, POLL, ClusterMember, RedisCluster, ServerNode
 
 
 class ClusterTarget:
@@ -74,7 +76,7 @@ def stop_replicas(cluster: RedisCluster, timeout: float = 30.0) -> list[int]:
     def failed() -> bool:
         return all(m.failed for m in cluster.members() if m.port in replicas)
 
-    wait_until(failed, "the stopped replicas flagged as failed", timeout)
+    wait_for(failed, timeout=timeout, interval=POLL, message="the stopped replicas flagged as failed", not_yet=DOWN)
     return replicas
 
 

@@ -1,4 +1,4 @@
-"""The benchmark's apps as ``bus work bench.cli_app --driver`` loads them (idle RSS)."""
+"""The benchmark's apps as ``bus work bench.systems.bus_app --driver`` loads them (the ``rss`` scenario)."""
 
 from __future__ import annotations
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bench.fleet import watch
-from bench.systems import ChildSpec, Stop
+from bench.systems.base import ChildSpec, Stop, watch
 from bench.workload import APPS, EVENT_TYPE, INCOMING, Handler, app_queue, bench_bus
 from bus.settings import ObserveSettings
 

@@ -19,10 +19,10 @@ from typing import Any
 
 from redis.crc import key_slot
 
-from bench.clusters import ClusterTarget, restart_replicas, stop_replicas
-from bench.draining import Drain, drain_once
+from bench.drain import Drain, drain_once
 from bench.harness import Bench, Target
 from bench.profiler import top_cprofile
+from bench.systems.cluster import ClusterTarget, restart_replicas, stop_replicas
 from bench.workload import APPS, INCOMING, app_queue
 from tests.support.topologies import RedisCluster
 
@@ -39,7 +39,7 @@ def _name(where: str, procs: int) -> str:
     return f"{where}, {procs} procs"
 
 
-def run_cluster(bench: Bench) -> None:
+def run(bench: Bench) -> None:
     options = bench.options
     with RedisCluster(bench.workdir / "cluster", server_args=("--appendonly", "no")) as cluster:
         full = ClusterTarget(cluster)

@@ -1,4 +1,4 @@
-"""``latency``: publish at a steady rate; every handler records publish-to-handler time.
+"""``latency``: publish at a steady ``--rate``; every handler records publish-to-handler time.
 
 The event carries ``time.monotonic_ns()`` taken just before ``publish`` (one clock for
 every process on the machine); events of the first half second are warm-up and carry 0.
@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from bench import systems
-from bench.draining import e2e_name
+from bench.drain import drain_name
 from bench.fleet import Fleet
 from bench.harness import Bench
 from bench.workload import FANOUT, event
@@ -38,7 +38,7 @@ def measure(bench: Bench, system_name: str, layout: str) -> tuple[dict[str, floa
         fleet.start()
         fleet.go()
         publisher = system.publisher(bench.url)
-        time.sleep(0.3)
+        time.sleep(0.3)  # part of the protocol, not a wait for a condition: workers idle briefly first
         count = int(rate * (seconds + WARM_UP))
         started = time.perf_counter()
         for i in range(count):
@@ -62,7 +62,7 @@ def measure(bench: Bench, system_name: str, layout: str) -> tuple[dict[str, floa
     return figures, details
 
 
-def run_latency(bench: Bench) -> None:
+def run(bench: Bench) -> None:
     options, report = bench.options, bench.report
     configs = [("bus", layout) for layout in options.layouts] + [("raw", "combined")]
     configs += [(peer, "combined") for peer in bench.peers]
@@ -71,7 +71,7 @@ def run_latency(bench: Bench) -> None:
             if rep >= bench.repeats(system):
                 continue
             figures, details = measure(bench, system, layout)
-            name = e2e_name(system, layout, PROCESSES, options.threads)
+            name = drain_name(system, layout, PROCESSES, options.threads)
             for label, value in figures.items():
                 report.add(
                     "latency",
@@ -85,7 +85,7 @@ def run_latency(bench: Bench) -> None:
             bench.log(f"latency {rep + 1}/{options.repeat}: {name} at {options.rate}/s: {shown} ms ({details})")
     targets = {"p50": "<= 1.5 ms", "p99": "<= 5 ms"}
     for system, layout in configs:
-        name = e2e_name(system, layout, PROCESSES, options.threads)
+        name = drain_name(system, layout, PROCESSES, options.threads)
         for pct in PERCENTILES:
             label = f"p{pct}"
             metric = report.metrics.get(f"latency/{name}: {label}")
@@ -93,9 +93,9 @@ def run_latency(bench: Bench) -> None:
                 continue
             if system == "bus":
                 metric.target = targets.get(label, "")
-                floor = report.metrics.get(f"latency/{e2e_name('raw', 'combined', PROCESSES)}: {label}")
+                floor = report.metrics.get(f"latency/{drain_name('raw', 'combined', PROCESSES)}: {label}")
                 report.compare(metric, floor, "floor")
                 for peer in bench.peers:
-                    peer_name = e2e_name(peer, "combined", PROCESSES, options.threads)
+                    peer_name = drain_name(peer, "combined", PROCESSES, options.threads)
                     report.compare(metric, report.metrics.get(f"latency/{peer_name}: {label}"), systems.LABELS[peer])
     report.note(f"latency: {PROCESSES} worker processes, {options.rate} events/s for {options.latency_seconds:g} s")

@@ -1,101 +1,28 @@
-"""``rss``: an idle worker's resident memory; ``soak``: worker memory while many events flow."""
+"""``soak``: ``--soak-events`` flow through 2 bus worker processes while the workers' and the
+server's RSS are sampled every second: the memory must stay flat.
+
+Events are published in batches while the workers drain, the backlog kept under
+SOAK_BACKLOG, so the figure is the workers' steady state rather than a queue's size.
+"""
 
 from __future__ import annotations
 
 import statistics
-import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from bench import systems
 from bench.fleet import Fleet
 from bench.harness import Bench
 from bench.machine import MIB, rss_bytes
-from bench.systems import LABELS
 from bench.workload import FANOUT, event
 
 SOAK_BATCH = 500
 SOAK_BACKLOG = 10_000
 SAMPLE_EVERY = 1.0
-_FLOOR = (
-    "import sys, time, redis; redis.Redis.from_url(sys.argv[1]).ping(); print('ready', flush=True); time.sleep(600)"
-)
 
 
-def run_rss(bench: Bench) -> None:
-    options, report = bench.options, bench.report
-    names = ["bus", "raw", *bench.peers]
-    for rep in range(options.repeat):
-        floor = _floor_rss(bench)
-        report.add("rss", "python + redis-py, idle (floor)", floor, "MiB", higher_is_better=False)
-        cli = _cli_rss(bench)
-        report.add("rss", "bus work --driver (CLI), idle", cli, "MiB", higher_is_better=False, target="<= 40 MiB")
-        for name in names:
-            if rep >= bench.repeats(name):
-                continue
-            rss = _harness_rss(bench, name)
-            report.add("rss", f"{LABELS[name]} worker process, idle", rss, "MiB", higher_is_better=False)
-        bench.log(f"rss {rep + 1}/{options.repeat}: floor {floor:.1f} MiB, bus work CLI {cli:.1f} MiB")
-    floor_metric = report.metrics["rss/python + redis-py, idle (floor)"]
-    dramatiq = report.metrics.get(f"rss/{LABELS['dramatiq']} worker process, idle")
-    for metric in report.metrics.values():
-        if metric.scenario == "rss" and metric is not floor_metric:
-            report.compare(metric, floor_metric, "floor")
-            if metric.name.startswith("bus"):
-                report.compare(metric, dramatiq, "Dramatiq")
-    report.note(
-        f"rss: VmRSS after start-up and {options.idle_seconds:g} s idle; 'worker process' figures are the "
-        "benchmark's spawned worker processes (one process: 3 apps + driver; Dramatiq with its threads)"
-    )
-
-
-def _harness_rss(bench: Bench, name: str) -> float:
-    bench.flush()
-    systems.get(name).prepare(bench.url)
-    with Fleet([bench.spec(name, "all")]) as fleet:
-        fleet.start()
-        fleet.go()
-        time.sleep(bench.options.idle_seconds)
-        rss = rss_bytes(fleet.pids[0]) / MIB
-        fleet.stop()
-    return rss
-
-
-def _cli_rss(bench: Bench) -> float:
-    """The real ``bus work`` command (what a deployment runs), idle on the benchmark's apps."""
-    bench.flush()
-    bus_command = Path(sys.executable).with_name("bus")
-    command = [str(bus_command)] if bus_command.exists() else [sys.executable, "-c", "from bus.cli import main; main()"]
-    command += ["work", "bench.cli_app", "--driver", "--redis-url", bench.url]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while not bench.redis.scard("resque:workers"):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"bus work did not start (exit code {process.poll()})")
-            time.sleep(0.05)
-        time.sleep(bench.options.idle_seconds)
-        return rss_bytes(process.pid) / MIB
-    finally:
-        process.terminate()
-        process.wait(30)
-
-
-def _floor_rss(bench: Bench) -> float:
-    process = subprocess.Popen([sys.executable, "-c", _FLOOR, bench.url], stdout=subprocess.PIPE, text=True)
-    try:
-        if process.stdout is None or process.stdout.readline().strip() != "ready":
-            raise RuntimeError("the floor process did not start")
-        time.sleep(bench.options.idle_seconds)
-        return rss_bytes(process.pid) / MIB
-    finally:
-        process.kill()
-        process.wait(10)
-
-
-def run_soak(bench: Bench) -> None:
+def run(bench: Bench) -> None:
     n = bench.options.soak_events
     bench.flush()
     systems.get("bus").prepare(bench.url)
@@ -106,6 +33,7 @@ def run_soak(bench: Bench) -> None:
         publisher = systems.get("bus").publisher(bench.url)
         published, next_sample, next_log = 0, 0.0, 10.0
         while True:
+            fleet.check_alive("during the soak")
             handled = fleet.handled()
             elapsed = time.perf_counter() - started
             if elapsed >= next_sample or handled >= n * FANOUT:
@@ -121,7 +49,7 @@ def run_soak(bench: Bench) -> None:
                 publisher.publish_batch([event(i) for i in range(published, published + size)])
                 published += size
             else:
-                time.sleep(0.005)
+                time.sleep(0.005)  # the backlog is full: pacing, while the workers catch up
         publisher.close()
         fleet.stop()
     _report_soak(bench, series, n)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import systems
-from bench.draining import drain_once
+from bench.drain import drain_once
 from bench.harness import Bench
 from bench.profiler import profiled, top_cprofile, top_samples
 from bench.workload import FANOUT, event
@@ -19,7 +19,7 @@ from bench.workload import FANOUT, event
 SHOWN = 15
 
 
-def run_profile(bench: Bench) -> None:
+def run(bench: Bench) -> None:
     options, report = bench.options, bench.report
     options.json_path.parent.mkdir(parents=True, exist_ok=True)
     worker_prefix = str(options.json_path.with_name(f"{options.json_path.stem}-profile-worker"))

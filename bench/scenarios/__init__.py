@@ -1,0 +1,41 @@
+"""The scenarios, by the names ``--scenario`` takes, in the order a full run takes them.
+
+Each module measures one thing with ``run(bench)``: it repeats its measurement
+``--repeat`` times, adds the figures to the report and says which baseline each is
+compared with (measured in the same run).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bench.harness import Bench
+from bench.scenarios import (
+    cluster,
+    e2e,
+    latency,
+    profile,
+    publish,
+    publish_batch,
+    replicas,
+    rss,
+    scaling,
+    soak,
+    switchboard,
+    tracing,
+)
+
+SCENARIOS: dict[str, Callable[[Bench], None]] = {
+    "publish": publish.run,
+    "publish_batch": publish_batch.run,
+    "e2e": e2e.run,
+    "scaling": scaling.run,
+    "latency": latency.run,
+    "rss": rss.run,
+    "soak": soak.run,
+    "profile": profile.run,
+    "switchboard": switchboard.run,
+    "tracing": tracing.run,
+    "cluster": cluster.run,
+    "replicas": replicas.run,
+}

@@ -1,0 +1,136 @@
+"""One measured run of the ``switchboard`` scenario: N notifications through a switchboard
+worker process, or the same N messages sent by the provider called directly.
+
+Either way the process is started and ready before the clock starts; then it is released
+and the clock runs until every notification is done: for the switchboard, until the bus
+has recorded 3 finished jobs per notification (its event driven, ridden, and its outcome
+event driven), read from the bus's own ``stat:processed``; for the direct baseline, until
+the process has counted its sends. CPU of the process, the emulators and Redis is taken
+over the same interval.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from bench.fleet import Fleet
+from bench.harness import Bench
+from bench.machine import busy_pct, cpu_seconds, machine_ticks
+from bench.notifications import publish
+from bench.systems.emulators import EmulatorProcess
+from bus import Bus, BusSettings
+from bus.backend.connection import as_text
+from bus.keys import Keys
+from switchboard.keys import SwitchboardKeys
+
+POLL = 0.003
+
+
+@dataclass
+class Sends:
+    count: int
+    seconds: float
+    worker_cpu: float
+    emulator_cpu: float
+    server_cpu: float
+    machine_pct: float
+    commands: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.seconds
+
+    @property
+    def cpu_ms(self) -> float:
+        """The sending process's CPU time per notification."""
+        return 1000 * self.worker_cpu / self.count
+
+    def details(self) -> dict[str, Any]:
+        pct = 100 / self.seconds
+        return {
+            "notifications": self.count,
+            "seconds": round(self.seconds, 3),
+            "worker_cpu_pct": round(pct * self.worker_cpu, 1),
+            "worker_cpu_ms_per_notification": round(self.cpu_ms, 3),
+            "emulators_cpu_pct": round(pct * self.emulator_cpu, 1),
+            "redis_cpu_pct": round(pct * self.server_cpu, 1),
+            "machine_busy_pct": round(self.machine_pct, 1),
+            "others_cpu_pct": round(
+                max(0.0, self.machine_pct - pct * (self.worker_cpu + self.emulator_cpu + self.server_cpu)), 1
+            ),
+            **({"redis_calls_per_notification": self.commands} if self.commands else {}),
+        }
+
+
+def through_switchboard(
+    bench: Bench, emulators: EmulatorProcess, channel: str, count: int, *, profile: str | None = None, cpu: bool = False
+) -> Sends:
+    bench.flush()
+    spec = bench.spec("switchboard", channel, config=_config(emulators, channel, count))
+    if profile:
+        spec = replace(spec, profile=profile, profile_threads=True, profile_cpu=cpu)
+    bus = Bus(settings=BusSettings(redis_url=bench.url))
+    processed = bus.keys.stat_processed
+    with Fleet([spec]) as fleet:
+        fleet.start()  # the worker has stored the switchboard's subscriptions
+        for seq in range(count):
+            publish(bus, channel, seq)
+        bench.reset_stats()
+        # Each notification is 3 jobs: the send event driven, then ridden, its outcome event driven.
+        sends = _timed(bench, fleet, emulators, count, done=lambda: int(bench.redis.get(processed) or 0) // 3)
+        # GET is left out: the benchmark's own polling of stat:processed.
+        calls = {cmd: v["calls"] / count for cmd, v in bench.commandstats().items() if cmd != "get"}
+        sends.commands = {cmd: round(n, 2) for cmd, n in sorted(calls.items(), key=lambda kv: -kv[1])}
+        fleet.stop()
+    _check_deliveries(bench, bus.keys, channel, count)
+    bus.close()
+    return sends
+
+
+def directly(bench: Bench, emulators: EmulatorProcess, channel: str, count: int) -> Sends:
+    spec = bench.spec("direct", channel, config=_config(emulators, channel, count))
+    with Fleet([spec]) as fleet:
+        fleet.start(timeout=120)  # renders the messages
+        sends = _timed(bench, fleet, emulators, count, done=fleet.handled)
+        result = fleet.stop()[0]
+    if result.get("errors"):
+        raise RuntimeError(f"direct {channel}: {result['errors']} sends failed; first: {result['first_error']}")
+    return sends
+
+
+def _config(emulators: EmulatorProcess, channel: str, count: int) -> str:
+    return json.dumps({"endpoints": emulators.endpoints, "channel": channel, "count": count})
+
+
+def _timed(bench: Bench, fleet: Fleet, emulators: EmulatorProcess, count: int, done: Callable[[], int]) -> Sends:
+    """Release the worker; poll ``done`` (notifications finished) until it reaches ``count``."""
+    pid = fleet.pids[0]
+    worker0, emulator0, server0, machine0 = cpu_seconds(pid), emulators.cpu(), bench.server_cpu(), machine_ticks()
+    spec = fleet.specs[0]
+    started = fleet.go()
+
+    def progress(finished: int) -> None:
+        bench.log(f"  ... {spec.system} {spec.role}: {finished:,} of {count:,}")
+
+    finished = fleet.wait_done(done, count, timeout=60 + count / 10, progress=progress, interval=POLL)
+    seconds = finished - started
+    worker1, emulator1, server1, machine1 = cpu_seconds(pid), emulators.cpu(), bench.server_cpu(), machine_ticks()
+    return Sends(
+        count, seconds, worker1 - worker0, emulator1 - emulator0, server1 - server0, busy_pct(machine0, machine1)
+    )
+
+
+def _check_deliveries(bench: Bench, keys: Keys, channel: str, count: int) -> None:
+    """Every notification recorded ``sent``, none in the failed list: the figures count real sends."""
+    failed = int(bench.redis.llen(keys.failed))
+    board_keys = SwitchboardKeys(keys)
+    ids: list[Any] = bench.redis.zrange(board_keys.deliveries, 0, -1)
+    pipe = bench.redis.pipeline(transaction=False)
+    for delivery_id in ids:
+        pipe.hget(board_keys.delivery(as_text(delivery_id)), "status")
+    sent = sum(1 for status in pipe.execute() if status == b"sent")
+    if failed or sent != count:
+        raise RuntimeError(f"switchboard {channel}: {sent} of {count} recorded sent, {failed} in the failed list")

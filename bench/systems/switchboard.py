@@ -1,0 +1,52 @@
+"""The switchboard as a benchmark system: what ``switchboard run`` runs, in one process.
+
+``Switchboard(bus, settings)``, its subscriptions stored, one worker on its queues and
+``bus_incoming`` with the switchboard's own concurrency (8 threads). Progress is read
+from Redis (the bus's own ``stat:processed``), so nothing is added to the worker. The
+ChildSpec's ``config`` carries the emulators' endpoints.
+"""
+
+from __future__ import annotations
+
+import json
+
+from bench.notifications import board_settings
+from bench.systems.base import ChildSpec, Stop, watch
+from bench.workload import Handler
+from bus import Bus, BusSettings
+from bus.keys import INCOMING_QUEUE
+from switchboard.app import Switchboard
+
+
+class SwitchboardService:
+    def __init__(self, spec: ChildSpec, handler: Handler) -> None:
+        settings = board_settings(json.loads(spec.config)["endpoints"])
+        self.bus = Bus(settings=BusSettings(redis_url=spec.url))
+        self.board = Switchboard(self.bus, settings)
+        self.bus.subscribe_all()
+        self.worker = self.bus.worker(
+            [*self.board.queues, INCOMING_QUEUE],
+            install_signals=False,
+            concurrency=spec.concurrency or settings.concurrency,
+            batch_size=spec.batch_size,
+        )
+
+    def run(self, stop: Stop) -> None:
+        watch(stop, self.worker.request_stop)
+        try:
+            self.worker.run()
+        finally:
+            self.board.close()
+
+
+class SwitchboardSystem:
+    """Used through worker processes only: events are published by the scenario itself."""
+
+    name = "switchboard"
+    roles = ("email", "sms", "push")
+
+    def prepare(self, url: str) -> None:
+        """Nothing: the worker stores its subscriptions when it starts, as ``switchboard run`` does."""
+
+    def service(self, spec: ChildSpec, handler: Handler) -> SwitchboardService:
+        return SwitchboardService(spec, handler)
