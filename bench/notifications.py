@@ -7,15 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr
-
 from bench import ROOT
 from bus import Bus
+from bus.settings_loader import Secret
 from switchboard.channels import Channel
 from switchboard.client import send_email, send_push, send_sms
 from switchboard.events import EVENTS, SendEmail, SendPush, SendSms
-from switchboard.providers import EmailMessage, PushMessage, SmsMessage
-from switchboard.settings import FcmSection, SendGridSection, SwitchboardSettings, TwilioSection
+from switchboard.providers import EmailMessage, FcmConfig, PushMessage, SendGridConfig, SmsMessage, TwilioConfig
+from switchboard.settings import SwitchboardSettings
 from switchboard.templating import TemplateStore
 
 CHANNELS = ("email", "sms", "push")
@@ -69,14 +68,14 @@ def board_settings(endpoints: dict[str, dict[str, str]]) -> SwitchboardSettings:
     sendgrid, twilio, fcm = endpoints["sendgrid"], endpoints["twilio"], endpoints["fcm"]
     return SwitchboardSettings(
         templates_dir=TEMPLATES_DIR,
-        sendgrid=SendGridSection(api_key=SecretStr(sendgrid["api_key"]), base_url=sendgrid["base_url"]),
-        twilio=TwilioSection(
+        sendgrid=SendGridConfig(api_key=Secret(sendgrid["api_key"]), base_url=sendgrid["base_url"]),
+        twilio=TwilioConfig(
             account_sid=twilio["account_sid"],
-            auth_token=SecretStr(twilio["auth_token"]),
+            auth_token=Secret(twilio["auth_token"]),
             from_number=SMS_SENDER,
             base_url=twilio["base_url"],
         ),
-        fcm=FcmSection(
+        fcm=FcmConfig(
             service_account_file=Path(fcm["service_account_file"]), token_uri=fcm["token_uri"], base_url=fcm["base_url"]
         ),
     )

@@ -37,6 +37,37 @@ FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
 T = TypeVar("T")
 
 
+class Secret:
+    """A credential: shown as ``**********`` everywhere (repr, str, errors); ``reveal()`` gives it to the SDK."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        if not isinstance(value, str):
+            raise TypeError("a secret is a string")
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    get_secret_value = reveal
+    """The name pydantic's SecretStr uses, for code that takes either."""
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('**********')" if self._value else "Secret('')"
+
+    __str__ = __repr__
+
+
 @dataclass(frozen=True, slots=True)
 class SettingsTable:
     """Where one settings object comes from: its table in the file and its environment variables."""
@@ -97,36 +128,52 @@ def read_table(file: Path, table: str) -> dict[str, Any]:
 
 
 def apply(base: T, values: Mapping[str, Any], source: str, *, table: str, _path: str = "") -> T:
-    """``base`` with ``values`` set: unknown names refused, each value turned into its field's type."""
+    """``base`` with ``values`` set: unknown names refused, each value turned into its field's type.
+
+    Every problem of the table is reported at once, in one :class:`ConfigurationError`.
+    """
+    problems: list[str] = []
+    result = _apply(base, values, source, table, _path, problems)
+    if problems:
+        raise ConfigurationError("; ".join(problems))
+    return result
+
+
+def _apply(base: T, values: Mapping[str, Any], source: str, table: str, path: str, problems: list[str]) -> T:
     cls: type = type(base)
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = set(values) - set(fields)
+    prefix = f"{table}.{path}." if path else f"{table}."
+    unknown = sorted(set(values) - set(fields))
     if unknown:
-        label = f"{table} " if not _path else ""
-        where = f"{source} [{table}.{_path}]" if _path else source
-        raise ConfigurationError(f"unknown {label}setting(s) {', '.join(sorted(unknown))} in {where}")
+        problems.append(f"unknown setting(s) {', '.join(prefix + name for name in unknown)} in {source}")
     hints = _hints(cls)
     changes: dict[str, Any] = {}
-    for name, value in values.items():
-        dotted = f"{_path}.{name}" if _path else name
-        field = fields[name]
+    found = len(problems)
+    for name in (n for n in values if n in fields):
+        value = values[name]
+        dotted = f"{path}.{name}" if path else name
         hint = hints[name]
         nested = _dataclass_of(hint)
-        if nested is not None and not isinstance(value, nested):
-            if not isinstance(value, Mapping):
-                raise ConfigurationError(f"[{table}.{dotted}] in {source} must be a table")
-            current = getattr(base, name)
-            start = current if isinstance(current, nested) else nested()
-            changes[name] = apply(start, value, source, table=table, _path=dotted)
-        else:
-            changes[name] = _convert(value, hint, field, f"{table}.{dotted}", source)
+        try:
+            if nested is not None and not isinstance(value, nested):
+                if not isinstance(value, Mapping):
+                    raise ConfigurationError(f"[{table}.{dotted}] in {source} must be a table")
+                current = getattr(base, name)
+                start = current if isinstance(current, nested) else nested()
+                changes[name] = _apply(start, value, source, table, dotted, problems)
+            else:
+                changes[name] = _convert(value, hint, fields[name], prefix + name, source)
+        except ConfigurationError as exc:
+            problems.append(str(exc))
+    if len(problems) > found:
+        return base  # the table's own checks would only repeat what is already wrong
     try:
         return dataclasses.replace(base, **changes)  # type: ignore[type-var]
-    except ConfigurationError:
-        raise
+    except ConfigurationError as exc:
+        problems.append(f"{exc} (in {source})")
     except (BusError, TypeError, ValueError) as exc:
-        where = f"{source} [{table}.{_path}]" if _path else source
-        raise ConfigurationError(f"invalid {table} setting in {where}: {exc}") from None
+        problems.append(f"invalid [{table}{'.' + path if path else ''}] in {source}: {exc}")
+    return base
 
 
 def _convert(value: Any, hint: Any, field: dataclasses.Field[Any], name: str, source: str) -> Any:
@@ -139,7 +186,7 @@ def _convert(value: Any, hint: Any, field: dataclasses.Field[Any], name: str, so
     converted = _coerce(value, wanted)
     if converted is _INVALID:
         kind = field.metadata.get("kind") or _kind(wanted)
-        shown = f", got {value!r}" if field.repr else ""
+        shown = f", got {value!r}" if field.repr and wanted is not Secret else ""
         raise ConfigurationError(f"{name} must be {kind}{shown} in {source}")
     return converted
 
@@ -187,6 +234,8 @@ def _coerce(value: Any, wanted: Any) -> Any:
             return _INVALID
     if wanted is str:
         return value if isinstance(value, str) else _INVALID
+    if wanted is Secret:
+        return Secret(value) if isinstance(value, str) else value if isinstance(value, Secret) else _INVALID
     if wanted is Any:
         return value
     return value if isinstance(wanted, type) and isinstance(value, wanted) else _INVALID
@@ -208,7 +257,14 @@ def _kind(wanted: Any) -> str:
     origin = typing.get_origin(wanted)
     if origin is tuple or origin is list:
         return "a list"
-    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string", Path: "a path"}
+    names = {
+        bool: "true or false",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        Path: "a path",
+        Secret: "a string",
+    }
     return names.get(wanted, f"a {getattr(wanted, '__name__', wanted)}")
 
 

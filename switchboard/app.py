@@ -21,11 +21,15 @@ from switchboard.templating import TemplateStore
 
 def build_providers(settings: SwitchboardSettings, outbox: Outbox) -> dict[Channel, Provider[Any]]:
     """The real provider where credentials are configured, the outbox elsewhere."""
-    sendgrid, twilio, fcm = settings.sendgrid_config(), settings.twilio_config(), settings.fcm_config()
+    sendgrid, twilio, fcm = settings.sendgrid, settings.twilio, settings.fcm
     return {
-        Channel.EMAIL: SendGridProvider(sendgrid) if sendgrid else OutboxProvider(Channel.EMAIL, outbox),
-        Channel.SMS: TwilioProvider(twilio) if twilio else OutboxProvider(Channel.SMS, outbox),
-        Channel.PUSH: FcmProvider(fcm) if fcm else OutboxProvider(Channel.PUSH, outbox),
+        Channel.EMAIL: (
+            SendGridProvider(sendgrid, sender=settings.default_sender)
+            if sendgrid.configured
+            else OutboxProvider(Channel.EMAIL, outbox)
+        ),
+        Channel.SMS: TwilioProvider(twilio) if twilio.configured else OutboxProvider(Channel.SMS, outbox),
+        Channel.PUSH: FcmProvider(fcm) if fcm.configured else OutboxProvider(Channel.PUSH, outbox),
     }
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from bus.errors import ConfigurationError
+
 
 class SwitchboardError(Exception):
     """Base of every error the switchboard raises on purpose."""
 
 
-class SettingsError(SwitchboardError):
-    """The settings file or environment cannot work as given."""
+class SettingsError(SwitchboardError, ConfigurationError):
+    """The settings file or environment cannot work as given (a bus ConfigurationError too)."""
 
 
 class TemplateError(SwitchboardError):

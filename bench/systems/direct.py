@@ -69,12 +69,12 @@ class DirectService:
 
 def provider_for(settings: SwitchboardSettings, channel: str) -> Provider[Any]:
     """The provider the switchboard would build for ``channel`` from these settings."""
-    if channel == "email" and (sendgrid := settings.sendgrid_config()) is not None:
-        return SendGridProvider(sendgrid)
-    if channel == "sms" and (twilio := settings.twilio_config()) is not None:
-        return TwilioProvider(twilio)
-    if channel == "push" and (fcm := settings.fcm_config()) is not None:
-        return FcmProvider(fcm)
+    if channel == "email" and settings.sendgrid.configured:
+        return SendGridProvider(settings.sendgrid, sender=settings.default_sender)
+    if channel == "sms" and settings.twilio.configured:
+        return TwilioProvider(settings.twilio)
+    if channel == "push" and settings.fcm.configured:
+        return FcmProvider(settings.fcm)
     raise ValueError(f"no provider configured for {channel}")
 
 

@@ -13,7 +13,7 @@ from email.utils import parsedate_to_datetime
 from typing import Protocol, TypeVar
 
 from switchboard.channels import Channel
-from switchboard.errors import PermanentProviderError, ProviderError, TransientProviderError
+from switchboard.errors import PermanentProviderError, ProviderError, SettingsError, TransientProviderError
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +168,12 @@ def seconds_until(unix_time: str | None, *, now: float | None = None) -> float |
     except ValueError:
         return None
     return max(0.0, target - (time.time() if now is None else now))
+
+
+def check_timeout(provider: str, timeout: float) -> None:
+    """A provider's timeout must be a positive number of seconds (settings refuse anything else)."""
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+        raise SettingsError(f"switchboard.{provider}.timeout must be a positive number of seconds")
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,41 +19,53 @@ import google.auth.transport.requests
 import requests
 from google.auth.exceptions import GoogleAuthError, RefreshError, TransportError
 from google.oauth2 import service_account
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pyfcm import FCMNotification
 from pyfcm.errors import FCMError
 from requests.adapters import HTTPAdapter
 
+from bus.settings_loader import Secret
 from switchboard.channels import Channel
 from switchboard.errors import (
     PermanentProviderError,
     ProviderConfigurationError,
     ProviderError,
+    SettingsError,
     TransientProviderError,
 )
-from switchboard.providers.base import PushMessage, PushOutcome, PushResult, parse_retry_after, redact
+from switchboard.providers.base import (
+    PushMessage,
+    PushOutcome,
+    PushResult,
+    check_timeout,
+    parse_retry_after,
+    redact,
+)
 
 FCM_API = "https://fcm.googleapis.com"
 FCM_SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 RECIPIENT_CODES = frozenset({"UNREGISTERED", "SENDER_ID_MISMATCH"})
 
 
-class FcmConfig(BaseModel):
-    """A service account (a file or its JSON text) and where FCM is; ``base_url`` None is Google."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
+@dataclass(frozen=True, slots=True)
+class FcmConfig:
+    """``[switchboard.fcm]``: push through FCM with a service account (a file or its JSON text);
+    without one push goes to the outbox. ``base_url`` None is Google."""
 
     service_account_file: Path | None = None
-    service_account_json: SecretStr | None = None
-    token_uri: str | None = Field(default=None, description="overrides the account's token_uri (emulators)")
+    service_account_json: Secret | None = None
+    token_uri: str | None = None
+    """Overrides the account's token_uri (emulators)."""
     base_url: str | None = None
-    timeout: float = Field(default=10.0, gt=0)
+    timeout: float = 10.0
 
-    @model_validator(mode="after")
-    def _one_account(self) -> FcmConfig:
-        if (self.service_account_file is None) == (self.service_account_json is None):
-            raise ValueError("give exactly one of service_account_file and service_account_json")
-        return self
+    def __post_init__(self) -> None:
+        check_timeout("fcm", self.timeout)
+        if self.service_account_file is not None and self.service_account_json is not None:
+            raise SettingsError("switchboard.fcm: give service_account_file or service_account_json, not both")
+
+    @property
+    def configured(self) -> bool:
+        return self.service_account_file is not None or self.service_account_json is not None
 
 
 class BoundedRequest(google.auth.transport.requests.Request):
@@ -224,7 +237,7 @@ def _credentials(config: FcmConfig) -> service_account.Credentials:
         if config.service_account_file is not None:
             raw = config.service_account_file.read_text(encoding="utf-8")
         else:
-            raw = config.service_account_json.get_secret_value() if config.service_account_json else ""
+            raw = config.service_account_json.reveal() if config.service_account_json else ""
         info = json.loads(raw)
         if config.token_uri:
             info["token_uri"] = config.token_uri

@@ -9,14 +9,15 @@ from __future__ import annotations
 import http.client
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import Bcc, Category, Cc, From, Header, Mail, ReplyTo, To
 from sendgrid.helpers.mail.exceptions import SendGridException
 
+from bus.settings_loader import Secret
 from switchboard.channels import Channel
 from switchboard.errors import (
     PermanentProviderError,
@@ -27,6 +28,7 @@ from switchboard.errors import (
 from switchboard.providers.base import (
     EmailMessage,
     ProviderResult,
+    check_timeout,
     parse_retry_after,
     redact,
     seconds_until,
@@ -37,15 +39,23 @@ SENDGRID_API = "https://api.sendgrid.com"
 _ADDRESS_FIELD = re.compile(r"^personalizations\.\d+\.(to|cc|bcc)\.\d+\.email$")
 
 
-class SendGridConfig(BaseModel):
-    """How to reach SendGrid; ``base_url`` None means SendGrid itself (set it for an emulator)."""
+@dataclass(frozen=True, slots=True)
+class SendGridConfig:
+    """``[switchboard.sendgrid]``: email through SendGrid; without ``api_key`` email goes to the outbox.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    ``base_url`` None means SendGrid itself (set it for an emulator).
+    """
 
-    api_key: SecretStr
-    from_email: str = Field(description="default sender, 'addr' or 'Name <addr>'")
+    api_key: Secret | None = None
     base_url: str | None = None
-    timeout: float = Field(default=10.0, gt=0)
+    timeout: float = 10.0
+
+    def __post_init__(self) -> None:
+        check_timeout("sendgrid", self.timeout)
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.api_key)
 
 
 class SendGridProvider:
@@ -54,10 +64,15 @@ class SendGridProvider:
     channel = Channel.EMAIL
     name = "sendgrid"
 
-    def __init__(self, config: SendGridConfig) -> None:
+    def __init__(self, config: SendGridConfig, *, sender: str) -> None:
+        if config.api_key is None:
+            raise ProviderConfigurationError("SendGrid needs an api_key")
         self._config = config
+        self._api_key = config.api_key.reveal()
+        self.sender = sender
+        """The default ``from``, 'addr' or 'Name <addr>' (the first of ``[switchboard] senders``)."""
         host = (config.base_url or SENDGRID_API).rstrip("/")
-        self._client = SendGridAPIClient(api_key=config.api_key.get_secret_value(), host=host)
+        self._client = SendGridAPIClient(api_key=self._api_key, host=host)
         # The SDK has no timeout of its own: without this a send can block forever.
         self._client.client.timeout = config.timeout
 
@@ -80,7 +95,7 @@ class SendGridProvider:
         """The request body, built by the SDK's Mail helper (which has checks of its own)."""
         try:
             mail = Mail(
-                from_email=From(message.from_email or self._config.from_email),
+                from_email=From(message.from_email or self.sender),
                 to_emails=[_recipient(To, address) for address in message.to],
                 subject=message.subject,
                 plain_text_content=message.text,
@@ -126,7 +141,7 @@ class SendGridProvider:
         return PermanentProviderError(text, status=status, recipient_problem=recipient)
 
     def _safe(self, text: str) -> str:
-        return redact(text, [self._config.api_key.get_secret_value()])
+        return redact(text, [self._api_key])
 
 
 def _recipient(kind: type[Any], address: str) -> Any:

@@ -7,14 +7,15 @@ the status callback, never as an exception here.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
+from bus.settings_loader import Secret
 from switchboard.channels import Channel
 from switchboard.errors import (
     PermanentProviderError,
@@ -22,7 +23,7 @@ from switchboard.errors import (
     ProviderError,
     TransientProviderError,
 )
-from switchboard.providers.base import ProviderResult, SmsMessage, parse_retry_after, redact
+from switchboard.providers.base import ProviderResult, SmsMessage, check_timeout, parse_retry_after, redact
 
 # Codes about the recipient itself: invalid number, not a mobile, replied STOP, unreachable.
 RECIPIENT_CODES = frozenset({21211, 21614, 21610, 21612})
@@ -32,18 +33,25 @@ BAD_CREDENTIALS = 20003
 _NO_ENVIRONMENT = {"SWITCHBOARD": "credentials are passed explicitly"}
 
 
-class TwilioConfig(BaseModel):
-    """How to reach Twilio; ``base_url`` None means Twilio itself (set it for an emulator)."""
+@dataclass(frozen=True, slots=True)
+class TwilioConfig:
+    """``[switchboard.twilio]``: SMS through Twilio; without ``account_sid`` and ``auth_token`` SMS goes
+    to the outbox. ``base_url`` None means Twilio itself (set it for an emulator)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    account_sid: str
-    auth_token: SecretStr
+    account_sid: str | None = None
+    auth_token: Secret | None = None
     from_number: str | None = None
     messaging_service_sid: str | None = None
     status_callback: str | None = None
     base_url: str | None = None
-    timeout: float = Field(default=10.0, gt=0)
+    timeout: float = 10.0
+
+    def __post_init__(self) -> None:
+        check_timeout("twilio", self.timeout)
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.account_sid) and bool(self.auth_token)
 
 
 class TwilioProvider:
@@ -53,7 +61,10 @@ class TwilioProvider:
     name = "twilio"
 
     def __init__(self, config: TwilioConfig) -> None:
+        if not config.account_sid or config.auth_token is None:
+            raise ProviderConfigurationError("Twilio needs an account_sid and an auth_token")
         self._config = config
+        self._auth_token = config.auth_token.reveal()
         # TwilioRestException drops the response headers; this hook keeps Retry-After per thread.
         self._last = threading.local()
         self._http = TwilioHttpClient(
@@ -61,7 +72,7 @@ class TwilioProvider:
         )
         self._client = Client(
             username=config.account_sid,
-            password=config.auth_token.get_secret_value(),
+            password=self._auth_token,
             account_sid=config.account_sid,
             http_client=self._http,
             environment=_NO_ENVIRONMENT,
@@ -124,4 +135,4 @@ class TwilioProvider:
         return PermanentProviderError(text, status=status, code=code_text, recipient_problem=code in RECIPIENT_CODES)
 
     def _safe(self, text: str) -> str:
-        return redact(text, [self._config.auth_token.get_secret_value()])
+        return redact(text, [self._auth_token])

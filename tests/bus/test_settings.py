@@ -41,8 +41,8 @@ def test_settings_file_from_environment_variable(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("[bus]\nredis_ulr = 'x'\n", "unknown bus setting(s) redis_ulr"),
-        ("[bus.worker]\nbatch_sise = 3\n", "unknown setting(s) batch_sise"),
+        ("[bus]\nredis_ulr = 'x'\n", "unknown setting(s) bus.redis_ulr"),
+        ("[bus.worker]\nbatch_sise = 3\n", "unknown setting(s) bus.worker.batch_sise"),
         ("[bus.worker]\nbatch_size = 0\n", "worker.batch_size must be a positive number"),
         ("[bus.worker]\nheartbeat_interval = 10\ndead_after = 5\n", "dead_after must be longer"),
         ("[bus]\nlocal_mode = 'sometimes'\n", "unknown local mode"),

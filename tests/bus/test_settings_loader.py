@@ -53,8 +53,8 @@ def test_file_values_then_environment_strings_parsed_by_field_type(tmp_path: Pat
 @pytest.mark.parametrize(
     ("toml", "env", "message"),
     [
-        ("[outer]\nnmae = 1\n", {}, "unknown outer setting(s) nmae in"),
-        ("[outer.inner]\nlimt = 1\n", {}, "unknown setting(s) limt in"),
+        ("[outer]\nnmae = 1\n", {}, "unknown setting(s) outer.nmae in"),
+        ("[outer.inner]\nlimt = 1\n", {}, "unknown setting(s) outer.inner.limt in"),
         ("[outer]\ninner = 3\n", {}, "[outer.inner] in"),
         ("[outer.inner]\nlimit = true\n", {}, "outer.inner.limit must be an integer, got True"),
         ("[outer.inner]\nlimit = 1.5\n", {}, "outer.inner.limit must be an integer"),
@@ -82,3 +82,19 @@ def test_a_secret_is_never_echoed_in_an_error() -> None:
         apply(Outer(), {"inner": {"secret": 12345678}}, "override", table="outer")
     assert "outer.inner.secret must be a string" in str(refused.value)
     assert "12345678" not in str(refused.value)
+
+
+def test_every_problem_of_a_file_is_reported_at_once(tmp_path: Path) -> None:
+    file = tmp_path / "conf.toml"
+    file.write_text('[outer]\nnmae = 1\nenabled = "maybe"\n[outer.inner]\nlimit = "x"\nlimt = 2\n')
+    with pytest.raises(ConfigurationError) as refused:
+        load(Outer, TABLE, file, environ={})
+    text = str(refused.value)
+    for problem in (
+        "outer.nmae",
+        "outer.enabled must be true or false",
+        "outer.inner.limit must be",
+        "outer.inner.limt",
+    ):
+        assert problem in text, text
+    assert "\n" not in text

@@ -6,8 +6,8 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from pydantic import SecretStr
 
+from bus.settings_loader import Secret
 from switchboard.providers import (
     FcmConfig,
     FcmProvider,
@@ -45,10 +45,9 @@ def sendgrid_emulator() -> Iterator[SendGridEmulator]:
 
 @pytest.fixture
 def sendgrid_config(sendgrid_emulator: SendGridEmulator) -> SendGridConfig:
-    """Tests needing a variant use ``sendgrid_config.model_copy(update=...)``."""
+    """Tests needing a variant use ``dataclasses.replace(sendgrid_config, ...)``."""
     return SendGridConfig(
-        api_key=SecretStr(sendgrid_emulator.api_key),
-        from_email=SENDER,
+        api_key=Secret(sendgrid_emulator.api_key),
         base_url=sendgrid_emulator.url,
         timeout=PROVIDER_TIMEOUT,
     )
@@ -56,7 +55,7 @@ def sendgrid_config(sendgrid_emulator: SendGridEmulator) -> SendGridConfig:
 
 @pytest.fixture
 def sendgrid_provider(sendgrid_config: SendGridConfig) -> Iterator[SendGridProvider]:
-    provider = SendGridProvider(sendgrid_config)
+    provider = SendGridProvider(sendgrid_config, sender=SENDER)
     yield provider
     provider.close()
 
@@ -71,7 +70,7 @@ def twilio_emulator() -> Iterator[TwilioEmulator]:
 def twilio_config(twilio_emulator: TwilioEmulator) -> TwilioConfig:
     return TwilioConfig(
         account_sid=twilio_emulator.account_sid,
-        auth_token=SecretStr(twilio_emulator.auth_token),
+        auth_token=Secret(twilio_emulator.auth_token),
         from_number=TWILIO_SENDER,
         base_url=twilio_emulator.url,
         timeout=PROVIDER_TIMEOUT,
@@ -101,7 +100,7 @@ def fcm_emulator(service_account: ServiceAccount) -> Iterator[FcmEmulator]:
 @pytest.fixture
 def fcm_config(fcm_emulator: FcmEmulator, service_account: ServiceAccount) -> FcmConfig:
     return FcmConfig(
-        service_account_json=SecretStr(json.dumps(service_account.info(fcm_emulator.token_uri))),
+        service_account_json=Secret(json.dumps(service_account.info(fcm_emulator.token_uri))),
         base_url=fcm_emulator.url,
         timeout=PROVIDER_TIMEOUT,
     )

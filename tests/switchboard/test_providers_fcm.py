@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 
+from bus.settings_loader import Secret
 from switchboard.errors import PermanentProviderError, ProviderConfigurationError, TransientProviderError
 from switchboard.providers import FcmConfig, FcmProvider, PushMessage
 from tests.support.emulators import FcmEmulator, ServiceAccount, generate_service_account
@@ -82,7 +83,7 @@ def test_an_assertion_signed_by_another_key_is_refused(
     impostor = generate_service_account(service_account.project_id)
     forged = {**impostor.info(fcm_emulator.token_uri), "client_email": service_account.client_email}
     forged["private_key_id"] = service_account.private_key_id
-    provider = FcmProvider(FcmConfig(service_account_json=SecretStr(json.dumps(forged)), base_url=fcm_emulator.url))
+    provider = FcmProvider(FcmConfig(service_account_json=Secret(json.dumps(forged)), base_url=fcm_emulator.url))
     with pytest.raises(ProviderConfigurationError) as caught:
         provider.send(PING)
     assert "Invalid JWT Signature" in str(caught.value)
@@ -199,7 +200,7 @@ def test_dropped_connection_is_one_request(fcm_provider: FcmProvider, fcm_emulat
 
 
 def test_slow_answer_times_out_once(fcm_config: FcmConfig, fcm_emulator: FcmEmulator) -> None:
-    provider = FcmProvider(fcm_config.model_copy(update={"timeout": 0.3}))
+    provider = FcmProvider(replace(fcm_config, timeout=0.3))
     provider.send(PING)  # the token fetch is not what this test times
     fcm_emulator.script(fcm_emulator.slow(2.0))
     started = time.monotonic()

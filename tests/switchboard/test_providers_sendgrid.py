@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import pytest
-from pydantic import SecretStr
 from python_http_client.exceptions import BadRequestsError
 from sendgrid import SendGridAPIClient
 
+from bus.settings_loader import Secret
 from switchboard.errors import PermanentProviderError, ProviderConfigurationError, TransientProviderError
 from switchboard.providers import EmailMessage, SendGridConfig, SendGridProvider
 from tests.support.emulators import Reply, Scripted, SendGridEmulator
+from tests.switchboard.conftest import SENDER
 
 WELCOME = EmailMessage(to=["ada@example.com"], subject="Welcome", text="Hello Ada", html="<p>Hello Ada</p>")
 
@@ -117,7 +119,7 @@ def test_emulator_requires_personalizations_and_from(sendgrid_emulator: SendGrid
 
 def test_wrong_key_is_a_configuration_error_that_never_shows_the_key(sendgrid_config: SendGridConfig) -> None:
     wrong_key = "SG.wrong-key-0123456789.do-not-leak-this-secret"
-    provider = SendGridProvider(sendgrid_config.model_copy(update={"api_key": SecretStr(wrong_key)}))
+    provider = SendGridProvider(replace(sendgrid_config, api_key=Secret(wrong_key)), sender=SENDER)
     with pytest.raises(ProviderConfigurationError) as caught:
         provider.send(WELCOME)
     assert caught.value.status == 401
@@ -197,7 +199,7 @@ def test_dropped_connection_is_transient(
 
 
 def test_slow_answer_times_out(sendgrid_config: SendGridConfig, sendgrid_emulator: SendGridEmulator) -> None:
-    provider = SendGridProvider(sendgrid_config.model_copy(update={"timeout": 0.2}))
+    provider = SendGridProvider(replace(sendgrid_config, timeout=0.2), sender=SENDER)
     sendgrid_emulator.script(sendgrid_emulator.slow(2.0))
     started = time.monotonic()
     with pytest.raises(TransientProviderError) as caught:

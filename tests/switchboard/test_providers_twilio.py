@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import pytest
-from pydantic import SecretStr
 
+from bus.settings_loader import Secret
 from switchboard.errors import PermanentProviderError, ProviderConfigurationError, TransientProviderError
 from switchboard.providers import SmsMessage, TwilioConfig, TwilioProvider
 from tests.support.emulators import TwilioEmulator
@@ -40,7 +41,7 @@ def test_send_creates_a_message_with_basic_auth(
 
 def test_messaging_service_sends_without_a_from(twilio_config: TwilioConfig, twilio_emulator: TwilioEmulator) -> None:
     service = "MG" + "1" * 32
-    provider = TwilioProvider(twilio_config.model_copy(update={"from_number": None, "messaging_service_sid": service}))
+    provider = TwilioProvider(replace(twilio_config, from_number=None, messaging_service_sid=service))
     result = provider.send(HELLO)
     form = twilio_emulator.requests[0].form
     assert form["MessagingServiceSid"] == [service]
@@ -114,7 +115,7 @@ def test_body_over_1600_characters_is_permanent(twilio_provider: TwilioProvider)
 
 def test_wrong_token_is_a_configuration_error_that_never_shows_the_token(twilio_config: TwilioConfig) -> None:
     wrong = "do-not-leak-this-auth-token-0123"
-    provider = TwilioProvider(twilio_config.model_copy(update={"auth_token": SecretStr(wrong)}))
+    provider = TwilioProvider(replace(twilio_config, auth_token=Secret(wrong)))
     with pytest.raises(ProviderConfigurationError) as caught:
         provider.send(HELLO)
     assert (caught.value.status, caught.value.code) == (401, "20003")
@@ -133,7 +134,7 @@ def test_credentials_and_host_never_come_from_the_environment(
     provider = TwilioProvider(
         TwilioConfig(
             account_sid=twilio_emulator.account_sid,
-            auth_token=SecretStr(twilio_emulator.auth_token),
+            auth_token=Secret(twilio_emulator.auth_token),
             from_number=TWILIO_SENDER,
             base_url=twilio_emulator.url,
         )
@@ -194,7 +195,7 @@ def test_dropped_connection_is_transient_and_not_retried(
 
 
 def test_slow_answer_times_out(twilio_config: TwilioConfig, twilio_emulator: TwilioEmulator) -> None:
-    provider = TwilioProvider(twilio_config.model_copy(update={"timeout": 0.2}))
+    provider = TwilioProvider(replace(twilio_config, timeout=0.2))
     twilio_emulator.script(twilio_emulator.slow(2.0))
     started = time.monotonic()
     with pytest.raises(TransientProviderError) as caught:

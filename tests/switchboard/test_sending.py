@@ -59,7 +59,7 @@ def make_board(
         }
         for key, value in overrides.items():
             sections[key] = {**sections.get(key, {}), **value} if isinstance(value, dict) else value
-        settings = SwitchboardSettings.model_validate(
+        settings = SwitchboardSettings.from_table(
             {"templates_dir": str(ROOT / "templates"), "senders": [SENDER], **sections}
         )
         bus = Bus(redis_url)

@@ -37,7 +37,7 @@ def test_the_example_documents_every_setting() -> None:
         assert name in data["bus"]["worker"], f"bus.worker.{name} is not documented"
     for name in ObserveSettings.__dataclass_fields__:
         assert name in data["bus"]["observe"], f"bus.observe.{name} is not documented"
-    for name in SwitchboardSettings.model_fields:
+    for name in SwitchboardSettings.__dataclass_fields__:
         assert name in documented, f"switchboard.{name} is not documented"
     for table, cls in (("web", WebSettings), ("logger", LoggerSettings)):
         for name in cls.__dataclass_fields__:
@@ -53,9 +53,9 @@ def test_environment_secrets_override_the_file(tmp_path: Path) -> None:
         '[switchboard.twilio]\naccount_sid = "AC1"\nauth_token = "from-file"\nfrom_number = "+15550001111"\n'
     )
     board = load_switchboard_settings(path, environ={"SWITCHBOARD_TWILIO_AUTH_TOKEN": "from-env"})
-    config = board.twilio_config()
-    assert config is not None and config.auth_token.get_secret_value() == "from-env"
-    assert "from-env" not in repr(board) and "from-env" not in str(board.model_dump())
+    assert board.twilio.configured and board.twilio.auth_token is not None
+    assert board.twilio.auth_token.reveal() == "from-env"
+    assert "from-env" not in repr(board) and "from-env" not in str(board)
 
 
 @pytest.mark.parametrize(

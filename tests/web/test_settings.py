@@ -49,7 +49,7 @@ def test_file_then_environment_then_overrides(tmp_path: Path) -> None:
         ('port = "x"', "web.port must be a port number"),
         ("port = true", "web.port must be a port number"),
         ("port = 70000", "web.port must be a port number"),
-        ('colour = "red"', "unknown web setting(s) colour"),
+        ('colour = "red"', "unknown setting(s) web.colour"),
         ('username = "ops"', "must be set together"),
         ("token = 5", "must be a string"),
         ('secret_key = "short"', "web.secret_key must be at least 32 characters"),

@@ -32,7 +32,7 @@ def settings_for(templates: Path = ROOT / "templates", *, live: bool = True) -> 
     if live:
         values["sendgrid"] = {"api_key": SENDGRID_KEY}
         values["twilio"] = {"account_sid": TWILIO_SID, "auth_token": TWILIO_TOKEN, "from_number": "+15550001111"}
-    return SwitchboardSettings.model_validate(values)
+    return SwitchboardSettings.from_table(values)
 
 
 @pytest.fixture(autouse=True)

@@ -71,7 +71,7 @@ def test_with_auth_configured_every_switchboard_route_needs_it(bus: Bus, board_s
 
 
 def test_secrets_never_appear_on_any_page(bus: Bus, board_settings: SwitchboardSettings, r: redis.Redis) -> None:
-    assert board_settings.sendgrid_config() and board_settings.twilio_config()  # really configured
+    assert board_settings.sendgrid.configured and board_settings.twilio.configured  # really configured
     record(bus, "r1", status="failed", error="401 Unauthorized from the provider")
     digest = suppress(bus, "sms", "+14155550123", "invalid number")
     outbox_id = send_to_outbox(EmailMessage(to=["a@example.com"], subject="s", html="<p>h</p>"), bus)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 from bus import Bus
@@ -124,7 +125,7 @@ SMS_TOML = 'description = "tries to escape"\n[fields]\nfirst_name = "str"\n[samp
 
 def test_an_edit_to_a_file_shows_in_the_live_preview(bus: Bus, tmp_path: Path) -> None:
     folder = templates_with(tmp_path, {})
-    settings = settings_for(folder).model_copy(update={"template_refresh_seconds": 0.001})
+    settings = replace(settings_for(folder), template_refresh_seconds=0.001)
     app = create_switchboard_app(bus, WebSettings(), settings)
     with Client(app, base_url="http://localhost") as c:
         before = c.page(WELCOME_PAGE + "?partial=1").text
