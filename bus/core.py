@@ -159,6 +159,7 @@ class Bus:
             hooks=self._hooks,
             precise_time=settings.observe.precise_publish_time,
             tracer=self.tracer,
+            max_event_bytes=settings.max_event_bytes,
             waits=(
                 ReplicaWait(settings.publish_replicas, settings.publish_replica_timeout)
                 if settings.publish_replicas
@@ -299,6 +300,7 @@ class Bus:
             else:
                 self._retrying(lambda: self.publisher.push(self.redis, [self.publisher.job(event)]), "publish")
             return str(event["bus_id"])
+        self.publisher.encode(event)  # the size limit, before anything is written
         job = delayed_job(delayed_event(event, timestamp, given))
         self._retrying(lambda: self.delayed.schedule(timestamp, job), "publish_at")
         return str(event["bus_id"])

@@ -100,6 +100,10 @@ class BusSettings:
     log_format: str = "text"
     """How long-running commands log: ``text`` for people, ``json`` (one object per line, with
     bus_id and OpenTelemetry trace/span ids when known) for log pipelines; ``--log-format`` wins."""
+    max_event_bytes: int = 1_048_576
+    """The largest event (its JSON, in bytes) the bus carries: ``publish`` refuses a bigger one
+    with InvalidEvent, and a worker sends a bigger job from another publisher to the failed
+    list, keeping only its ``bus_id`` and type (the failed list stays small)."""
     publish_timeout: float = 30.0
     """How long ``publish`` keeps retrying an unreachable Redis before raising."""
     publish_replicas: int = 0
@@ -118,6 +122,8 @@ class BusSettings:
     def __post_init__(self) -> None:
         if self.log_format not in ("text", "json"):
             raise ConfigurationError(f"bus.log_format must be text or json, got {self.log_format!r}")
+        if self.max_event_bytes < 1024:
+            raise ConfigurationError("bus.max_event_bytes must be at least 1024")
         if self.publish_replicas < 0:
             raise ConfigurationError("bus.publish_replicas must not be negative")
         if not 0 < self.publish_replica_timeout <= MAX_REPLICA_TIMEOUT:

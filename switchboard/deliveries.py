@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from bus.backend.connection import as_text, pipe_eval
+from bus.safejson import read_json
 from switchboard.keys import SwitchboardKeys
 
 
@@ -276,7 +277,7 @@ class Suppressions:
 
 def _suppression_entry(raw: bytes | str) -> dict[str, Any]:
     try:
-        entry = json.loads(raw)
+        entry = read_json(raw)
     except ValueError:
         entry = None
     if not isinstance(entry, dict):

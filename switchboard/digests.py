@@ -24,6 +24,7 @@ from enum import StrEnum
 from typing import Any
 
 from bus.backend.connection import as_text
+from bus.safejson import read_json
 from switchboard.keys import SwitchboardKeys
 
 MAX_WINDOW = 7 * 86400
@@ -195,7 +196,7 @@ class Digests:
 
 def _item(raw: Any) -> dict[str, Any] | None:
     try:
-        item = json.loads(raw)
+        item = read_json(raw)
     except (TypeError, ValueError):
         return None
     return item if isinstance(item, dict) else None

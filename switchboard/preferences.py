@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bus.backend.connection import as_text
+from bus.safejson import read_json
 from switchboard.channels import Channel
 from switchboard.errors import SwitchboardError
 from switchboard.keys import SwitchboardKeys
@@ -138,7 +139,7 @@ def _preference(field: str, raw: Any) -> Preference:
 
 def _entry(raw: Any) -> dict[str, Any] | None:
     try:
-        entry = json.loads(raw)
+        entry = read_json(raw)
     except (TypeError, ValueError):
         return None
     return entry if isinstance(entry, dict) else None

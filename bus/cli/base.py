@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import math
 import sys
@@ -17,6 +16,7 @@ from bus.cli.loader import load_bus
 from bus.cli.output import to_json
 from bus.core import Bus
 from bus.errors import BusError, ConfigurationError
+from bus.safejson import read_json
 from bus.settings import BusSettings, load_settings
 from bus.telemetry.logs import FORMATS, configure_logging, use_format
 
@@ -62,7 +62,7 @@ def parse_attributes(text: str | None) -> dict[str, Any]:
     if text is None:
         return {}
     try:
-        value = json.loads(text)
+        value = read_json(text)
     except ValueError as exc:
         raise click.UsageError(f"attributes are not valid JSON: {exc}") from None
     if not isinstance(value, dict):

@@ -9,6 +9,7 @@ from typing import Any
 
 from bus.backend.connection import as_text
 from bus.keys import Keys
+from bus.safejson import read_json
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +46,7 @@ def entry_fields(event: dict[str, Any]) -> dict[str, str]:
 def parse_entry(entry_id: bytes | str, fields: dict[Any, Any]) -> LoggedEvent:
     raw = fields.get(b"event") or fields.get("event") or b"{}"
     try:
-        event = json.loads(raw)
+        event = read_json(raw)
     except ValueError:
         event = {"unreadable": as_text(raw)}
     return LoggedEvent(as_text(entry_id), event if isinstance(event, dict) else {"value": event})

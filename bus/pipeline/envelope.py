@@ -9,12 +9,12 @@ like Ruby; readers accept any valid JSON, ``\\u`` escapes, extra job fields (Nod
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from bus.errors import InvalidEvent, MalformedJob
+from bus.safejson import read_json
 
 WORKER_CLASS = "QueueBus::Worker"
 DRIVER_PROXY = "QueueBus::Driver"
@@ -26,16 +26,7 @@ Attributes = dict[str, Any]
 
 _encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 _encode = _encoder.encode
-_std_decode = json.JSONDecoder().decode
-
-
-def _decode(text: str | bytes) -> Any:
-    """Parse JSON: orjson (several times faster) for the common case, the standard library for
-    what orjson refuses (integers past 64 bits, NaN) so nothing valid is turned away."""
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return _std_decode(text.decode("utf-8") if isinstance(text, bytes) else text)
+_decode = read_json
 
 
 def dumps(value: Any) -> str:
@@ -60,6 +51,29 @@ def encode_job(bus_json: str, extra: dict[str, Any] | None = None) -> str:
     return job + "}"
 
 
+ENVELOPE_ALLOWANCE = 4096
+"""Room for the envelope around an event and its own fields (class, queue, bus_attempt)."""
+_ID_IN_JOB = re.compile(rb'bus_id\\*"\s*:\s*\\*"([0-9A-Za-z_.:-]{1,80})')
+_TYPE_IN_JOB = re.compile(rb'bus_event_type\\*"\s*:\s*\\*"([0-9A-Za-z_.:-]{1,200})')
+
+
+def truncated_payload(raw: bytes, size: int, klass: str | None = None) -> dict[str, Any]:
+    """What the failed list keeps of an oversized job: its class, ``bus_id`` and event type (found
+    in its first 64 KiB without parsing it), and that it was cut."""
+    head = raw[:65536]
+    kept: dict[str, Any] = {"bus_truncated": True, "bus_size": size}
+    for name, pattern in (("bus_id", _ID_IN_JOB), ("bus_event_type", _TYPE_IN_JOB)):
+        found = pattern.search(head)
+        if found:
+            kept[name] = found.group(1).decode()
+    return {"class": klass, "args": [dumps(kept)]}
+
+
+def utf8_size(text: str) -> int:
+    """Bytes of ``text`` in UTF-8, without encoding it when the answer is clear from its length."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
 @dataclass(slots=True)
 class Job:
     """A decoded job: the raw bytes as stored (for acks) and the bus hash inside."""
@@ -70,6 +84,8 @@ class Job:
     extra: dict[str, Any] = field(default_factory=dict)
     proxy: str = ""
     """The bus hash's ``bus_class_proxy``: which part of the bus runs this job."""
+    size: int = 0
+    """Bytes of the bus hash's JSON (what ``max_event_bytes`` limits)."""
 
     @property
     def attempt(self) -> int:
@@ -126,4 +142,12 @@ def decode_job(raw: bytes) -> Job:
         raise MalformedJob("job argument is not a JSON object")
     extra = {k: v for k, v in envelope.items() if k not in ("class", "args")} if len(envelope) > 2 else {}
     proxy = attributes.get("bus_class_proxy")
-    return Job(raw=raw, klass=klass, attributes=attributes, extra=extra, proxy=proxy if isinstance(proxy, str) else "")
+    size = utf8_size(inner) if isinstance(inner, str) else len(raw)
+    return Job(
+        raw=raw,
+        klass=klass,
+        attributes=attributes,
+        extra=extra,
+        proxy=proxy if isinstance(proxy, str) else "",
+        size=size,
+    )

@@ -14,7 +14,7 @@ from bus.backend.replication import ReplicaWait, rpush_on_replicas
 from bus.context import bus_locale, bus_timezone, current_context
 from bus.errors import InvalidEvent
 from bus.keys import INCOMING_QUEUE, Keys
-from bus.pipeline.envelope import DRIVER_PROXY, encode_attributes, encode_job
+from bus.pipeline.envelope import DRIVER_PROXY, encode_attributes, encode_job, utf8_size
 from bus.telemetry.otel import Tracer
 
 BeforePublish = Callable[[dict[str, Any]], None]
@@ -54,8 +54,10 @@ class Publisher:
         precise_time: bool = False,
         waits: ReplicaWait | None = None,
         tracer: Tracer | None = None,
+        max_event_bytes: int = 1_048_576,
     ):
         self.keys = keys
+        self.max_event_bytes = max_event_bytes
         self.tracer = tracer if tracer is not None and tracer.enabled else None
         """OpenTelemetry, when an SDK records: each event gets a publish span and carries its context."""
         self.waits = waits
@@ -104,7 +106,20 @@ class Publisher:
         return event
 
     def job(self, event: dict[str, Any]) -> str:
-        return encode_job(encode_attributes(event))
+        """The job JSON for ``event``; :class:`InvalidEvent` if it is over ``max_event_bytes``."""
+        return encode_job(self.encode(event))
+
+    def encode(self, event: dict[str, Any]) -> str:
+        """The event's JSON, checked against ``max_event_bytes`` before anything is written."""
+        bus_json = encode_attributes(event)
+        if len(bus_json) * 4 > self.max_event_bytes:  # else it fits whatever the characters
+            size = utf8_size(bus_json)
+            if size > self.max_event_bytes:
+                raise InvalidEvent(
+                    f"{event.get('bus_event_type')} event is {size:,} bytes, over the bus's limit of "
+                    f"{self.max_event_bytes:,} bytes (max_event_bytes)"
+                )
+        return bus_json
 
     def needs_registration(self) -> bool:
         return time.monotonic() - self._registered_at > QUEUE_REGISTRATION_INTERVAL

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from dataclasses import dataclass, field
@@ -12,6 +11,7 @@ from bus.backoff import exponential
 from bus.errors import InvalidSubscription
 from bus.pipeline.envelope import RIDER_PROXY, dumps
 from bus.pipeline.matcher import Matcher
+from bus.safejson import read_json
 
 _NON_WORD = re.compile(r"\W", re.ASCII)
 
@@ -85,7 +85,7 @@ class Subscription:
     def from_redis(cls, app_key: str, value: bytes | str) -> Subscription | None:
         """Decode a stored subscription; None for entries Ruby would skip too."""
         try:
-            data: Any = json.loads(value)
+            data: Any = read_json(value)
         except ValueError:
             return None
         if not isinstance(data, dict):

@@ -5,6 +5,7 @@ Daemon threads, so a worker whose grace period ran out can exit while a handler 
 
 from __future__ import annotations
 
+import logging
 import queue as threadqueue
 import threading
 from collections.abc import Callable
@@ -12,12 +13,20 @@ from collections.abc import Callable
 from bus.pipeline.envelope import Job
 from bus.stores.queues import Outcomes, Reserved
 
+log = logging.getLogger("bus.worker")
+
 
 class JobPool:
     """Daemon threads running jobs; outcomes come back to the loop thread."""
 
-    def __init__(self, size: int, run: Callable[[Reserved, Job], Outcomes]) -> None:
+    def __init__(
+        self,
+        size: int,
+        run: Callable[[Reserved, Job], Outcomes],
+        fail: Callable[[Reserved, Job, BaseException], Outcomes],
+    ) -> None:
         self._run = run
+        self._fail = fail
         self._todo: threadqueue.Queue[tuple[Reserved, Job]] = threadqueue.Queue()
         self._done: threadqueue.Queue[tuple[Reserved, Outcomes]] = threadqueue.Queue()
         self._held: set[tuple[str, bytes]] = set()
@@ -28,7 +37,12 @@ class JobPool:
     def _serve(self) -> None:
         while True:
             reserved, job = self._todo.get()
-            self._done.put((reserved, self._run(reserved, job)))
+            try:
+                outcome = self._run(reserved, job)
+            except BaseException as exc:
+                log.exception("job on %s ended its thread's run; recorded as failed", reserved.queue)
+                outcome = self._fail(reserved, job, exc)
+            self._done.put((reserved, outcome))
 
     def submit(self, reserved: Reserved, job: Job) -> None:
         with self._lock:

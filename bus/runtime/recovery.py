@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass, fields
@@ -11,6 +10,7 @@ from typing import Any
 
 from bus.backend.connection import as_text
 from bus.keys import Keys
+from bus.safejson import read_json
 from bus.stores.queues import REQUEUE
 
 log = logging.getLogger("bus.recovery")
@@ -30,7 +30,7 @@ class WorkerInfo:
     @classmethod
     def parse(cls, worker_id: str, raw: bytes | str, heartbeat: float | None) -> WorkerInfo:
         try:
-            data: Any = json.loads(raw)
+            data: Any = read_json(raw)
         except ValueError:
             data = {}
         if not isinstance(data, dict):

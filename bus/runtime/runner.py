@@ -6,23 +6,34 @@ failures, traces, metrics) with its next round trip.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from bus.backend.clock import Clock
 from bus.errors import BusError, MalformedJob
 from bus.keys import INCOMING_QUEUE
 from bus.pipeline.dispatch import Dispatch
 from bus.pipeline.driver import drive_subscriptions
-from bus.pipeline.envelope import DRIVER_PROXY, HEARTBEAT_PROXY, PUBLISHER_PROXY, WORKER_CLASS, Job, decode_job, dumps
+from bus.pipeline.envelope import (
+    DRIVER_PROXY,
+    ENVELOPE_ALLOWANCE,
+    HEARTBEAT_PROXY,
+    PUBLISHER_PROXY,
+    WORKER_CLASS,
+    Job,
+    decode_job,
+    dumps,
+    truncated_payload,
+)
 from bus.pipeline.publisher import Publisher
 from bus.pipeline.rider import Middleware, find_route, ride
 from bus.pipeline.subscription import Subscription
 from bus.runtime.grace import GraceExpired
 from bus.runtime.observing import RideObserver
 from bus.runtime.retries import RetryScheduled, retry_policy
+from bus.safejson import read_json
 from bus.scheduling.heartbeat import Heartbeat
 from bus.settings import BusSettings
 from bus.stores.failures import failure_entry
@@ -58,6 +69,7 @@ class JobRunner:
         self.clock = clock
         self.subscriptions = subscriptions
         self.observe = settings.observe
+        self.max_event_bytes = settings.max_event_bytes
         self.otel = tracer
         self._otel = [tracer.ride_middleware()] if tracer.enabled else []
         self.observer = RideObserver(self.observe, clock=clock, worker_id=worker_id)
@@ -67,12 +79,25 @@ class JobRunner:
         self.failed = 0
 
     def decode(self, reserved: Reserved, out: Outcomes) -> Job | None:
-        """The job, or None once a job that cannot be read is recorded as failed."""
+        """The job, or None once a job that cannot be read (or is over the size limit) is failed."""
+        limit = self.max_event_bytes
+        if len(reserved.raw) > 2 * limit + ENVELOPE_ALLOWANCE:  # bigger than any escaping of a legal event
+            self._fail_oversized(reserved, len(reserved.raw), out)
+            return None
         try:
-            return decode_job(reserved.raw)
+            job = decode_job(reserved.raw)
         except MalformedJob as exc:
             self.fail(reserved, None, exc, out)
             return None
+        if job.size > limit:
+            self._fail_oversized(reserved, job.size, out, job.klass)
+            return None
+        return job
+
+    def _fail_oversized(self, reserved: Reserved, size: int, out: Outcomes, klass: str | None = None) -> None:
+        """Failed with the reason; the entry keeps only what identifies the event, not its body."""
+        error = MalformedJob(f"job is {size:,} bytes, over the bus's limit of {self.max_event_bytes:,} bytes")
+        self.fail(reserved, None, error, out, payload=truncated_payload(reserved.raw, size, klass))
 
     def drive(self, drives: list[tuple[Reserved, Job]], out: Outcomes) -> None:
         """Fan out a batch of incoming events to their subscribers' queues."""
@@ -101,6 +126,12 @@ class JobRunner:
             except Exception as exc:  # noqa: BLE001 - a bad event fails, the worker goes on
                 self.otel.end(span, exc)
                 self.fail(reserved, job, exc, out)
+
+    def fail_alone(self, reserved: Reserved, job: Job, exc: BaseException) -> Outcomes:
+        """The job recorded as failed, with outcomes of its own (a pool thread's last resort)."""
+        out = Outcomes()
+        self.fail(reserved, job, exc, out)
+        return out
 
     def run_alone(self, reserved: Reserved, job: Job) -> Outcomes:
         """Run one job with outcomes of its own (pool threads, suspects)."""
@@ -170,7 +201,7 @@ class JobRunner:
         self.processed += 1
 
     def _retry(self, reserved: Reserved, job: Job, exc: BaseException, delay: float, out: Outcomes) -> None:
-        envelope = json.loads(reserved.raw)
+        envelope = read_json(reserved.raw)
         envelope["bus_attempt"] = job.attempt + 1
         out.retries.append((reserved.queue, dumps(envelope), self.clock() + delay))
         out.finished(reserved.queue, reserved.raw)
@@ -184,11 +215,18 @@ class JobRunner:
             delay,
         )
 
-    def fail(self, reserved: Reserved, job: Job | None, exc: BaseException, out: Outcomes) -> None:
+    def fail(
+        self,
+        reserved: Reserved,
+        job: Job | None,
+        exc: BaseException,
+        out: Outcomes,
+        payload: dict[str, Any] | None = None,
+    ) -> None:
         """Record the job in the failed list, in Resque's format, and release it."""
-        if job is not None:
+        if payload is None and job is not None:
             payload = job.payload()
-        else:
+        elif payload is None:
             payload = {"class": None, "args": [reserved.raw.decode("utf-8", "replace")]}
         entry = failure_entry(payload, exc, queue=reserved.queue, worker_id=self.worker_id, now=self.clock())
         out.failures.append(entry)

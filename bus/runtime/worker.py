@@ -9,12 +9,12 @@ requeue the in-flight jobs of dead ones (``bus.runtime.liveness``: heartbeat and
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from types import FrameType
@@ -33,6 +33,7 @@ from bus.runtime.observations import Observations
 from bus.runtime.pool import JobPool
 from bus.runtime.recovery import iso_time, requeue_inflight, unregister
 from bus.runtime.runner import JobRunner
+from bus.safejson import read_json
 from bus.settings import BusSettings, WorkerSettings
 from bus.stores.queues import (
     MOVE_BACK,
@@ -98,6 +99,7 @@ class Worker:
         )
         self._stopping = threading.Event()
         self._grace_deadline: float | None = None
+        self._grace_expired = False
         self._pending = Outcomes()
         self._observed = Observations()
         self._observed_at = time.monotonic()
@@ -134,19 +136,29 @@ class Worker:
         log.info(
             "worker %s started (concurrency %d, batch %d)", self.id, self.settings.concurrency, self.settings.batch_size
         )
+        crashed = False
         try:
             self.presence.start()
             if self.settings.concurrency > 1:
-                self._pool = JobPool(self.settings.concurrency, self.runner.run_alone)
+                self._pool = JobPool(self.settings.concurrency, self.runner.run_alone, self.runner.fail_alone)
             self._loop()
         except GraceExpired:
-            log.warning("shutdown grace period expired; requeueing unfinished jobs")
-            disconnect(self.redis)
+            if self._grace_expired:
+                log.warning("shutdown grace period expired with jobs still running: they go back to their queues")
+                disconnect(self.redis)
+            else:  # raised by a job itself, not by the grace period: that job must not loop forever
+                crashed = True
+                log.error("a job raised GraceExpired itself; the jobs in flight count a crash each")
         except RedisUnavailable as exc:
             log.error("stopping: %s", exc)
+        except (KeyboardInterrupt, SystemExit):
+            raise  # an interrupt of the program hosting the worker (handlers' own are their jobs' failures)
+        except BaseException:
+            crashed = True
+            log.exception("the worker loop died; the jobs in flight count a crash each (max_crashes)")
         finally:
-            self._shutdown()
-        return 0
+            self._shutdown(crashed=crashed)
+        return 1 if crashed else 0
 
     def request_stop(self) -> None:
         """Stop fetching; finish running jobs within the grace period, then exit."""
@@ -177,18 +189,20 @@ class Worker:
     def _install_signals(self) -> None:
         def on_term(signum: int, frame: FrameType | None) -> None:
             if self.stopping and signum == signal.SIGINT:
+                self._grace_expired = True
                 raise GraceExpired()
             self.request_stop()
             if self._pool is None:
                 signal.setitimer(signal.ITIMER_REAL, self.settings.shutdown_grace)
 
         def on_alarm(signum: int, frame: FrameType | None) -> None:
+            self._grace_expired = True
             raise GraceExpired()
 
         for signum, handler in ((signal.SIGTERM, on_term), (signal.SIGINT, on_term), (signal.SIGALRM, on_alarm)):
             self._previous_handlers[signum] = signal.signal(signum, handler)
 
-    def _shutdown(self) -> None:
+    def _shutdown(self, *, crashed: bool = False) -> None:
         if self._previous_handlers:
             signal.setitimer(signal.ITIMER_REAL, 0)
             for signum, handler in self._previous_handlers.items():
@@ -201,9 +215,13 @@ class Worker:
                 patience = max(5.0, (self._grace_deadline or time.monotonic()) - time.monotonic())
                 self._pending.observed.merge(self._observed)
                 with_retries(lambda: self._flush(self._pending), what="final flush", patience=patience)
-                moved = requeue_inflight(self.redis, self.keys, self.id, self.queues, crashed=False)
-                if moved:
-                    log.info("requeued %d unstarted job(s)", moved)
+                moved = requeue_inflight(self.redis, self.keys, self.id, self.queues, crashed=crashed)
+                if moved and crashed:
+                    log.warning("requeued %d in-flight job(s), each with a crash counted", moved)
+                elif moved and self._grace_expired:
+                    log.warning("requeued %d job(s): those cut off by the grace period and those not started", moved)
+                elif moved:
+                    log.info("requeued %d job(s) not started", moved)
             finally:
                 # Heartbeating up to here: finished but unacknowledged jobs stay ours until flushed.
                 self.presence.stop()
@@ -226,7 +244,7 @@ class Worker:
                 log.warning("Redis unreachable mid-batch (%s); retrying in %.2fs", exc, delay)
                 self._stopping.wait(delay)
                 delay = min(delay * 2, 2.0)
-                self._retrying(self._reconcile, "reconcile in-flight jobs")
+                self._retrying(lambda: self._reconcile(self._pending), "reconcile in-flight jobs")
 
     def _step(self) -> bool:
         """One turn of the loop; False when a burst worker is done."""
@@ -304,7 +322,7 @@ class Worker:
 
     def _current_job(self, reserved: Reserved) -> str:
         try:
-            payload: Any = json.loads(reserved.raw)
+            payload: Any = read_json(reserved.raw)
         except ValueError:
             payload = reserved.raw.decode("utf-8", "replace")
         return dumps({"queue": reserved.queue, "run_at": iso_time(self.clock()), "payload": payload})
@@ -344,7 +362,7 @@ class Worker:
             results: list[Any] = pipe.execute(raise_on_error=False)
             return results
 
-        results = self._retrying(attempt, "worker round trip", reconcile=True)
+        results = self._retrying(attempt, "worker round trip", reconcile=pending)
         if checks or pending.acks:
             self._retrying(lambda: self.inflight.settle(self.redis, results, checks, pending), "acknowledge")
         if promote:
@@ -409,7 +427,7 @@ class Worker:
         timeout = self.settings.idle_wait if len(self.queues) == 1 else min(0.1, self.settings.idle_wait)
         key, inflight = self.keys.queue(queue), self.keys.inflight(queue, self.id)
         raw = self._retrying(
-            lambda: self.redis.blmove(key, inflight, timeout, "LEFT", "RIGHT"), "wait for jobs", reconcile=True
+            lambda: self.redis.blmove(key, inflight, timeout, "LEFT", "RIGHT"), "wait for jobs", reconcile=self._pending
         )
         if raw is None:
             return []
@@ -423,32 +441,40 @@ class Worker:
             pipe.exists(self.keys.retries(queue))
         return any(self._retrying(pipe.execute, "check retries"))
 
-    def _retrying(self, call: Callable[[], Any], what: str, *, reconcile: bool = False) -> Any:
-        """Retry while Redis is down; after a broken round trip, requeue jobs it may have reserved."""
+    def _retrying(self, call: Callable[[], Any], what: str, *, reconcile: Outcomes | None = None) -> Any:
+        """Retry while Redis is down. With ``reconcile`` (the outcomes this call acknowledges), a
+        round trip that may have reserved jobs whose reply was lost first puts those back, before
+        it is tried again: never after, when the retry has reserved jobs of its own."""
         broken = False
 
-        def tracked() -> Any:
+        def attempt() -> Any:
             nonlocal broken
+            if broken and reconcile is not None:
+                self._reconcile(reconcile)
             try:
-                return call()
+                result = call()
             except TRANSIENT_ERRORS:
                 broken = True
                 raise
+            broken = False
+            return result
 
-        result = with_retries(tracked, what=what, patience=None, should_stop=self._gave_up)
-        if broken and reconcile:
-            self._retrying(self._reconcile, "reconcile in-flight jobs")
-        return result
+        return with_retries(attempt, what=what, patience=None, should_stop=self._gave_up)
 
     def _gave_up(self) -> bool:
         return self.stopping and self._grace_deadline is not None and time.monotonic() > self._grace_deadline
 
-    def _reconcile(self) -> None:
-        """Requeue in-flight jobs this process does not hold (reserved by a lost reply)."""
-        held = self._pool.held() if self._pool is not None else set()
+    def _reconcile(self, finished: Outcomes) -> None:
+        """Requeue the in-flight jobs this process neither runs (pool) nor has finished (their acks
+        are in ``finished``): reserved by a reply that was lost, or left by a batch that broke off."""
+        keep = Counter(finished.acks)
+        if self._pool is not None:
+            keep.update(self._pool.held())
         for queue in self.queues:
             inflight, key = self.keys.inflight(queue, self.id), self.keys.queue(queue)
             for raw in self.redis.lrange(inflight, 0, -1):
-                if (queue, raw) not in held:
-                    self.redis.eval(MOVE_BACK, 2, inflight, key, raw)
-                    self.inflight.forget(queue, raw)
+                if keep[(queue, raw)] > 0:
+                    keep[(queue, raw)] -= 1
+                    continue
+                self.redis.eval(MOVE_BACK, 2, inflight, key, raw)
+                self.inflight.forget(queue, raw)

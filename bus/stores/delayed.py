@@ -8,7 +8,6 @@ writes, so Ruby's resque-scheduler delivers our events and we deliver theirs.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from bus.backend.connection import is_cluster
 from bus.errors import InvalidEvent
 from bus.keys import INCOMING_QUEUE, Keys
 from bus.pipeline.envelope import PUBLISHER_PROXY, WORKER_CLASS, bus_hash, dumps, encode_attributes
+from bus.safejson import read_json
 
 # KEYS: schedule, queues, failed, stat:failed.
 # ARGV: now ("" = the server's TIME), key prefix, max items, failure entry head and tail.
@@ -135,7 +135,7 @@ class DelayedEntry:
     @property
     def job(self) -> dict[str, Any]:
         try:
-            value = json.loads(self.raw)
+            value = read_json(self.raw)
         except ValueError:
             return {}
         return value if isinstance(value, dict) else {}

@@ -15,6 +15,7 @@ from typing import Any
 
 from bus.keys import Keys
 from bus.pipeline.envelope import dumps
+from bus.safejson import read_json
 from bus.stores.delayed import drop_empty_timestamp
 
 STALE_AFTER = 60
@@ -42,7 +43,7 @@ return items
 def job_for_queue(item: bytes) -> tuple[str, str] | None:
     """(queue, job without its ``queue`` field) as resque-scheduler enqueues it; None if not a job."""
     try:
-        job: Any = json.loads(item)
+        job: Any = read_json(item)
     except ValueError:
         return None
     if not isinstance(job, dict) or not isinstance(job.get("class"), str):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from typing import Any
 from bus.backend.connection import is_cluster
 from bus.keys import Keys
 from bus.pipeline.envelope import bus_hash, dumps
+from bus.safejson import read_json
 
 # KEYS: failed, queues, queue. ARGV: entry, payload, queue name.
 # Removing the entry and pushing its job back happen together or not at all.
@@ -173,7 +173,7 @@ class Failures:
 
 def _decode(index: int, raw: bytes) -> Failure:
     try:
-        data = json.loads(raw)
+        data = read_json(raw)
     except ValueError:
         data = {"error": "unreadable failure entry", "raw": raw.decode("utf-8", "replace")}
     if not isinstance(data, dict):

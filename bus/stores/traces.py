@@ -9,7 +9,6 @@ trip as the acks, so tracing costs no extra one.
 
 from __future__ import annotations
 
-import json
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import orjson
 from bus.backend.connection import as_text
 from bus.keys import Keys
 from bus.pipeline.subscription import Subscription
+from bus.safejson import read_json
 from bus.settings import ObserveSettings
 from bus.telemetry.otel import trace_id_of
 
@@ -122,7 +122,7 @@ def read_trace(redis: Any, keys: Keys, bus_id: str) -> list[Step]:
     text = redis.hget(keys.trace(bus_id), bus_id) or b""
     for raw in text.splitlines():
         try:
-            data = json.loads(raw)
+            data = read_json(raw)
         except ValueError:
             data = {"step": "unreadable", "raw": as_text(raw)}
         if not isinstance(data, dict):

@@ -6,7 +6,6 @@ first) keeping only the page being shown, up to ``SCAN_LIMIT`` entries.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import Counter
@@ -15,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bus.pipeline.envelope import dumps
+from bus.safejson import read_json
 from bus.stores.failures import Failure, Failures
 from bus.web.job_views import digest, parse_ref
 
@@ -194,7 +194,7 @@ def _haystack(f: Failure) -> str:
 
 def _failure(index: int, raw: bytes) -> Failure:
     try:
-        data = json.loads(raw)
+        data = read_json(raw)
     except ValueError:
         data = None
     if not isinstance(data, dict):

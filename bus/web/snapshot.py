@@ -9,6 +9,7 @@ from typing import Any
 from bus.backend.connection import as_text
 from bus.keys import Keys
 from bus.runtime.recovery import parse_iso_time
+from bus.safejson import read_json
 from bus.stores.overview import MinuteCount, WorkerStat, queue_stats, throughput, totals, worker_stats
 from bus.web import delayed
 from bus.web.job_views import JobView, view_job
@@ -195,7 +196,7 @@ def _resque_workers(redis: Any, keys: Keys, known: set[str], *, now: float) -> l
 def _marked_job(raw: bytes) -> str:
     """Resque's ``worker:<id>`` value: ``{"queue":..., "run_at":..., "payload":{job}}``."""
     try:
-        data = json.loads(raw)
+        data = read_json(raw)
         payload = json.dumps(data.get("payload")).encode()
     except (ValueError, AttributeError):
         return "unreadable current job"

@@ -13,6 +13,7 @@ import uuid
 from dataclasses import asdict
 from typing import Any
 
+from bus.safejson import read_json
 from switchboard.channels import Channel
 from switchboard.keys import SwitchboardKeys
 from switchboard.providers import EmailMessage, ProviderResult, PushMessage, PushResult, SmsMessage
@@ -34,7 +35,7 @@ class Outbox:
         pipe.execute()
 
     def list(self, limit: int = 20, channel: str | None = None) -> list[dict[str, Any]]:
-        entries = [json.loads(raw) for raw in self.redis.lrange(self.keys.outbox, 0, self.size - 1)]
+        entries = [read_json(raw) for raw in self.redis.lrange(self.keys.outbox, 0, self.size - 1)]
         if channel:
             entries = [e for e in entries if e.get("channel") == channel]
         return entries[:limit]

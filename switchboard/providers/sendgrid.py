@@ -7,7 +7,6 @@ Event Webhook, so a ProviderResult here means "accepted", not "delivered".
 from __future__ import annotations
 
 import http.client
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +16,7 @@ from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import Bcc, Category, Cc, From, Header, Mail, ReplyTo, To
 from sendgrid.helpers.mail.exceptions import SendGridException
 
+from bus.safejson import read_json
 from bus.settings_loader import Secret
 from switchboard.channels import Channel
 from switchboard.errors import (
@@ -155,7 +155,7 @@ def _recipient(kind: type[Any], address: str) -> Any:
 def _error_list(body: Any) -> list[dict[str, Any]]:
     """SendGrid's ``{"errors": [{"message", "field", "help"}]}``, or nothing when the body is not that."""
     try:
-        parsed = json.loads(body.decode("utf-8") if isinstance(body, bytes) else body)
+        parsed = read_json(body.decode("utf-8") if isinstance(body, bytes) else body)
     except (ValueError, TypeError, UnicodeDecodeError):
         return []
     errors = parsed.get("errors") if isinstance(parsed, dict) else None

@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from bus.safejson import read_json
 from switchboard.templating import TemplateError, TemplateInfo, TemplateStore
 
 MAX_DATA = 64 * 1024
@@ -56,7 +57,7 @@ def parse_data(text: str) -> dict[str, object]:
     if len(text) > MAX_DATA:
         raise DataError(f"the data is too large (at most {MAX_DATA // 1024} KB)")
     try:
-        value = json.loads(text) if text.strip() else {}
+        value = read_json(text) if text.strip() else {}
     except json.JSONDecodeError as exc:
         raise DataError(f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
     if not isinstance(value, dict):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -11,6 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bus.pipeline.subscription import Subscription
+from bus.safejson import read_json
 from bus.web.confirm import confirm_page, confirmed
 from bus.web.dashboard import Dashboard, dashboard_of
 from bus.web.describe import describe
@@ -49,7 +49,7 @@ def apps(request: Request) -> Response:
 
 def parse_event(event_type: str, text: str) -> dict[str, Any]:
     """The pasted event as attributes; the event type field, if given, sets ``bus_event_type``."""
-    attributes: Any = json.loads(text) if text.strip() else {}
+    attributes: Any = read_json(text) if text.strip() else {}
     if not isinstance(attributes, dict):
         raise ValueError("the event must be a JSON object")
     if event_type:
