@@ -50,5 +50,10 @@ class RedisUnavailable(BusError):
     """Redis could not be reached within the configured patience; nothing was acknowledged."""
 
 
+class RedisRefused(BusError):
+    """Redis answered but refused us (wrong password, no such database, no permission): retrying
+    cannot help, so it is raised at once, never waited out like an outage."""
+
+
 class EmbeddedServerError(BusError):
     """The embedded Redis/Valkey server could not be found or started."""

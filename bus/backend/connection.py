@@ -22,7 +22,7 @@ import redis.exceptions
 import redis.sentinel
 
 from bus.backoff import Backoff
-from bus.errors import ConfigurationError, RedisUnavailable
+from bus.errors import BusError, ConfigurationError, RedisRefused, RedisUnavailable
 
 log = logging.getLogger("bus.connection")
 T = TypeVar("T")
@@ -37,6 +37,14 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
     redis.exceptions.ClusterDownError,
     redis.exceptions.ClusterError,  # redis-py's "TTL exhausted" after TRYAGAIN/MOVED storms
     ConnectionResetError,
+)
+
+# Errors that mean Redis answered and said no: never retried (AuthenticationError is a
+# ConnectionError to redis-py, so these are checked first).
+REFUSALS: tuple[type[Exception], ...] = (
+    redis.exceptions.AuthenticationError,
+    redis.exceptions.AuthorizationError,
+    redis.exceptions.NoPermissionError,
 )
 
 _SINGLE_SCHEMES = ("redis://", "rediss://", "unix://")
@@ -70,6 +78,8 @@ def parse_url(url: str) -> Topology:
             "percent-encode them (%2F, %3F, %23; and @ as %40)"
         )
     if url.startswith(_SINGLE_SCHEMES):
+        if prefix in ("redis", "rediss"):
+            _check_database(url, after)
         return Topology("single", url)
     for scheme, kind in ((CLUSTER_SCHEME, "cluster"), (SENTINEL_SCHEME, "sentinel")):
         if url.startswith(scheme):
@@ -78,6 +88,15 @@ def parse_url(url: str) -> Topology:
         f"unsupported Redis URL {redact_url(url)!r}: expected redis://, rediss://, unix://, "
         "redis+cluster://host:port,host:port/ or redis+sentinel://host:port,.../service/db"
     )
+
+
+def _check_database(url: str, rest: str) -> None:
+    """``redis://host:port/<db>``: the database must be a number (redis-py would quietly use 0)."""
+    path = rest.split("?", 1)[0].split("#", 1)[0]
+    _, slash, db = path.partition("/")
+    db = db.rstrip("/")
+    if slash and db and not (db.isascii() and db.isdigit()):
+        raise ConfigurationError(f"{redact_url(url)!r}: the database {db!r} is not a number (redis://host:port/0)")
 
 
 def _parse_multi(url: str, scheme: str, kind: str, creds: str, rest: str) -> Topology:
@@ -101,7 +120,9 @@ def _parse_multi(url: str, scheme: str, kind: str, creds: str, rest: str) -> Top
         if not parts:
             raise ConfigurationError(f"{redact_url(url)!r} needs the Sentinel service name: {scheme}h:p,h:p/mymaster")
         service = parts[0]
-        db = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+        if len(parts) > 1 and not (parts[1].isascii() and parts[1].isdigit()):
+            raise ConfigurationError(f"{redact_url(url)!r}: the database {parts[1]!r} is not a number")
+        db = int(parts[1]) if len(parts) > 1 else 0
     elif parts:
         raise ConfigurationError(f"{redact_url(url)!r}: a cluster has no databases; drop the path")
     return Topology(kind, url, tuple(addresses), service, db, username or None, password or None)
@@ -198,6 +219,8 @@ def with_retries(
             if failures:
                 log.warning("Redis is reachable again; %s succeeded after %d retries", what, failures)
             return result
+        except REFUSALS as exc:
+            raise redis_problem(exc) from None
         except TRANSIENT_ERRORS as exc:
             failures += 1
             waited = time.monotonic() - started
@@ -208,6 +231,24 @@ def with_retries(
                 log.warning("Redis unreachable during %s (%s); retrying in %.2fs", what, exc, delay)
             # The last wait ends at the deadline, for one more try there.
             sleep(delay if patience is None else min(delay, patience - waited))
+
+
+def redis_problem(exc: BaseException, url: str | None = None) -> BusError:
+    """What went wrong talking to Redis, in one line a person can act on (the URL redacted)."""
+    at = f" at {redact_url(url)}" if url else ""
+    text = str(exc)
+    if isinstance(exc, redis.exceptions.AuthenticationError) or text.startswith(("WRONGPASS", "NOAUTH")):
+        return RedisRefused(f"Redis{at}: authentication failed: check the user name and password")
+    if isinstance(exc, redis.exceptions.NoPermissionError | redis.exceptions.AuthorizationError):
+        return RedisRefused(f"Redis{at}: the user has no permission for this ({text.splitlines()[0][:200]})")
+    if "DB index is out of range" in text or "invalid DB index" in text:
+        return RedisRefused(f"Redis{at}: no such database (the server has fewer databases than the URL asks for)")
+    if isinstance(exc, RedisUnavailable | RedisRefused):
+        return exc if not at or at in text else type(exc)(f"{exc}{at}")
+    if isinstance(exc, TRANSIENT_ERRORS):
+        reason = text.splitlines()[0][:200] if text else type(exc).__name__
+        return RedisUnavailable(f"Redis unreachable{at}: {reason}")
+    return RedisUnavailable(f"Redis{at} failed: {type(exc).__name__}: {text.splitlines()[0][:200] if text else ''}")
 
 
 def as_text(value: bytes | str) -> str:

@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import click
+import redis.exceptions
 
+from bus.backend.connection import redact_url, redis_problem
 from bus.cli.loader import load_bus
 from bus.cli.output import to_json
 from bus.core import Bus
-from bus.errors import BusError, ConfigurationError
+from bus.errors import BusError, ConfigurationError, RedisRefused, RedisUnavailable
 from bus.safejson import read_json
 from bus.settings import BusSettings, load_settings
 from bus.telemetry.logs import FORMATS, configure_logging, use_format
@@ -30,6 +32,8 @@ class Env:
     settings: BusSettings
     json: bool
     settings_file: str | None = None
+    flags: tuple[str, ...] = ()
+    """The connection flags given on the command line (``--redis-url``, ``--namespace``, ``--settings``)."""
 
     def bus(self) -> Bus:
         return Bus(settings=self.settings)
@@ -53,7 +57,13 @@ def common(fn: F) -> F:
         chosen = click.get_current_context().find_root().obj or {}
         if chosen.get("log_format") is None and settings.log_format != "text":
             use_format(settings.log_format)
-        return fn(Env(settings, as_json, settings_file), *args, **kw)
+        try:
+            given = (("--redis-url", redis_url), ("--namespace", namespace), ("--settings", settings_file))
+            flags = tuple(flag for flag, value in given if value)
+            return fn(Env(settings, as_json, settings_file, flags), *args, **kw)
+        except (redis.exceptions.RedisError, RedisUnavailable, RedisRefused) as exc:
+            # One line naming the cause (unreachable, authentication, no such database), never a traceback.
+            raise redis_problem(exc, settings.redis_url or "the embedded server") from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -105,9 +115,22 @@ def announce(worker_id: str) -> None:
 
 
 def app_bus_of(env: Env, spec: str) -> Bus:
+    """The app module's Bus, configured from the command's settings unless it configured itself.
+
+    A module that fixes its own URL or settings cannot be pointed elsewhere by flags: rather than
+    ignore them, the command refuses.
+    """
     app_bus = load_bus(spec)
     if not app_bus.configured:
         app_bus.configure(env.settings)
+        return app_bus
+    theirs, ours = app_bus.settings, env.settings
+    if env.flags and (theirs.redis_url, theirs.namespace) != (ours.redis_url, ours.namespace):
+        raise ConfigurationError(
+            f"{spec} builds its own Bus for {redact_url(theirs.redis_url or 'the embedded server')}, so "
+            f"{', '.join(env.flags)} cannot change it: drop the flag(s), or build the Bus with Bus() "
+            "(settings and environment) in the module"
+        )
     return app_bus
 
 

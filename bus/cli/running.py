@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
 
 import click
 
@@ -40,13 +43,14 @@ def work(
     names = [q.strip() for q in queue_list.split(",") if q.strip()] if queue_list else app_bus.app_queues()
     if with_driver and INCOMING_QUEUE not in names:
         names.append(INCOMING_QUEUE)
-    if not no_subscribe and app_bus.dispatches:
-        app_bus.subscribe_all()
-    worker = app_bus.worker(names, concurrency=concurrency, batch_size=batch, burst=burst)
-    announce(worker.id)
-    if with_scheduler:
-        _companion_scheduler(app_bus, worker.stop_event)
-    sys.exit(run_worker(env, worker))
+    with stoppable_start():
+        if not no_subscribe and app_bus.dispatches:
+            app_bus.subscribe_all()
+        worker = app_bus.worker(names, concurrency=concurrency, batch_size=batch, burst=burst)
+        announce(worker.id)
+        if with_scheduler:
+            _companion_scheduler(app_bus, worker.stop_event)
+        sys.exit(run_worker(env, worker))
 
 
 @cli.command()
@@ -54,9 +58,33 @@ def work(
 @common
 def driver(env: Env, concurrency: int | None, batch: int | None, burst: bool) -> None:
     """Drive bus_incoming: fan every event out to its subscribers' queues."""
-    worker = env.bus().worker([INCOMING_QUEUE], concurrency=concurrency, batch_size=batch, burst=burst)
-    announce(worker.id)
-    sys.exit(run_worker(env, worker))
+    with stoppable_start():
+        worker = env.bus().worker([INCOMING_QUEUE], concurrency=concurrency, batch_size=batch, burst=burst)
+        announce(worker.id)
+        sys.exit(run_worker(env, worker))
+
+
+class _StoppedBeforeStart(BaseException):
+    """SIGTERM or Ctrl-C while a worker was still starting (subscribing, connecting)."""
+
+
+@contextmanager
+def stoppable_start() -> Iterator[None]:
+    """Until the worker installs its own signal handling, a stop ends the command at once, with
+    exit 0: nothing was taken yet, so there is nothing to finish or give back."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise _StoppedBeforeStart()
+
+    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    except _StoppedBeforeStart:
+        click.echo("stopped before the worker started: it took nothing", err=True)
+        sys.exit(0)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def run_worker(env: Env, worker: Worker, run: Callable[[], int] | None = None) -> int:

@@ -83,8 +83,10 @@ class Publisher:
             "bus_event_type": event_type,
             "bus_id": new_bus_id(now),
             "bus_app_hostname": self.hostname,
-            "bus_context": current_context(),
         }
+        context = current_context()
+        if context is not None:  # as queue-bus: no key at all without a context
+            event["bus_context"] = context
         locale, tz = bus_locale.get(), bus_timezone.get()
         if locale is not None:
             event["bus_locale"] = locale

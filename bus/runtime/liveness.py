@@ -15,7 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from bus.backend.clock import Clock
-from bus.backend.connection import TRANSIENT_ERRORS
+from bus.backend.connection import TRANSIENT_ERRORS, with_retries
+from bus.errors import RedisUnavailable
 from bus.keys import Keys
 from bus.pipeline.envelope import dumps
 from bus.runtime.recovery import iso_time, recover_dead_workers
@@ -38,7 +39,6 @@ class Presence:
         settings: WorkerSettings,
         clock: Clock,
         atomic: bool,
-        retrying: Callable[[Callable[[], Any], str], Any],
     ) -> None:
         self.redis = redis
         self.keys = keys
@@ -49,13 +49,21 @@ class Presence:
         self.settings = settings
         self.clock = clock
         self.atomic = atomic
-        self._retrying = retrying
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
-    def register(self) -> None:
-        """Announce this worker (retried while Redis is down)."""
-        self._retrying(self._write_registration, "register worker")
+    def register(self, *, until: Callable[[], bool], sleep: Callable[[float], Any] = time.sleep) -> bool:
+        """Announce this worker, retried while Redis is down; False if ``until()`` said stop first
+        (nothing was taken yet, so a stop needs no grace period). ``sleep`` waits between tries."""
+        try:
+            with_retries(
+                self._write_registration, what="register worker", patience=None, should_stop=until, sleep=sleep
+            )
+        except RedisUnavailable:
+            if until():
+                return False
+            raise
+        return True
 
     def _write_registration(self) -> None:
         now = self.clock()

@@ -23,7 +23,7 @@ from typing import Any
 from bus.backend.clock import Clock, ServerClock
 from bus.backend.connection import TRANSIENT_ERRORS, disconnect, is_cluster, pipe_eval, with_retries
 from bus.backend.replication import ReplicaWait, wait_on_cluster
-from bus.errors import ConfigurationError, MalformedJob, PoisonJob, RedisUnavailable
+from bus.errors import ConfigurationError, MalformedJob, PoisonJob, RedisRefused, RedisUnavailable
 from bus.keys import INCOMING_QUEUE, Keys
 from bus.pipeline.envelope import DRIVER_PROXY, WORKER_CLASS, Job, decode_job, dumps
 from bus.pipeline.subscription import Subscription
@@ -52,7 +52,7 @@ RunnerFactory = Callable[[str, Clock, Callable[[], list[Subscription]]], JobRunn
 """Builds a worker's runner from its id, its clock and how it loads subscriptions (``Bus.worker`` gives it)."""
 
 log = logging.getLogger("bus.worker")
-STOP_ERRORS: tuple[type[Exception], ...] = (RedisUnavailable, *TRANSIENT_ERRORS)
+STOP_ERRORS: tuple[type[Exception], ...] = (RedisUnavailable, RedisRefused, *TRANSIENT_ERRORS)
 
 
 class Worker:
@@ -122,7 +122,6 @@ class Worker:
             settings=self.settings,
             clock=self.clock,
             atomic=self.atomic,
-            retrying=self._retrying,
         )
         self._pool: JobPool | None = None
         self._previous_handlers: dict[int, Any] = {}
@@ -132,7 +131,10 @@ class Worker:
         """Work until stopped (or, with ``burst``, until the queues are empty); exit code."""
         if self.install_signals and threading.current_thread() is threading.main_thread():
             self._install_signals()
-        self.presence.register()
+        if not self.presence.register(until=self._stopping.is_set, sleep=self._stopping.wait):
+            self._restore_signals()
+            log.info("worker %s stopped before Redis answered: it took nothing", self.id)
+            return 0
         log.info(
             "worker %s started (concurrency %d, batch %d)", self.id, self.settings.concurrency, self.settings.batch_size
         )
@@ -149,7 +151,7 @@ class Worker:
             else:  # raised by a job itself, not by the grace period: that job must not loop forever
                 crashed = True
                 log.error("a job raised GraceExpired itself; the jobs in flight count a crash each")
-        except RedisUnavailable as exc:
+        except (RedisUnavailable, RedisRefused) as exc:
             log.error("stopping: %s", exc)
         except (KeyboardInterrupt, SystemExit):
             raise  # an interrupt of the program hosting the worker (handlers' own are their jobs' failures)
@@ -202,11 +204,15 @@ class Worker:
         for signum, handler in ((signal.SIGTERM, on_term), (signal.SIGINT, on_term), (signal.SIGALRM, on_alarm)):
             self._previous_handlers[signum] = signal.signal(signum, handler)
 
-    def _shutdown(self, *, crashed: bool = False) -> None:
+    def _restore_signals(self) -> None:
         if self._previous_handlers:
             signal.setitimer(signal.ITIMER_REAL, 0)
             for signum, handler in self._previous_handlers.items():
                 signal.signal(signum, handler)
+            self._previous_handlers = {}
+
+    def _shutdown(self, *, crashed: bool = False) -> None:
+        self._restore_signals()
         if self._pool is not None:
             self._drain_pool(deadline=self._grace_deadline)
         self._stopping.set()

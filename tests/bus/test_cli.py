@@ -176,3 +176,21 @@ def test_help_documents_every_command() -> None:
         "server",
     ]:
         assert command in out
+
+
+def test_flags_never_silently_lose_to_a_module_that_fixes_its_own_bus(
+    capsys: pytest.CaptureFixture[str], redis_url: str, tmp_path: Path, r: redis.Redis
+) -> None:
+    (tmp_path / "pinnedapp.py").write_text(
+        f"from bus import Bus\nbus = Bus({redis_url!r})\nbus.dispatch('pinned').add('x', lambda a: None)\n"
+    )
+    other = "redis://127.0.0.1:1/0"
+    code, out, err = CliRun(main, capsys, "--redis-url", other)("work", "pinnedapp", "--burst")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "pinnedapp builds its own Bus" in err and "--redis-url cannot change it" in err
+    assert r.hlen("resque:bus_app:pinned") == 0  # nothing was subscribed anywhere
+    # The same URL as the module's, or no flag at all: it runs.
+    code, _, err = CliRun(main, capsys, "--redis-url", redis_url)("work", "pinnedapp", "--burst")
+    assert code == 0, err
+    code, _, err = CliRun(main, capsys)("subscribe", "pinnedapp")
+    assert code == 0, err

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 import redis
 
 from bus import Bus
+from bus.backend.embedded import free_port
 from tests.bus.helpers import spawn, write_settings
 from tests.support.polling import wait_for
 from tests.support.servers import RedisProcess
@@ -23,6 +25,7 @@ APP = """
 import os, time
 import redis
 from bus import Bus
+from bus.backend.embedded import free_port
 
 bus = Bus()
 r = redis.Redis.from_url(os.environ["TEST_REDIS_URL"])
@@ -200,5 +203,21 @@ def test_reconnects_run_no_job_twice(app_dir: Path, own_server: RedisProcess) ->
         assert sorted(handled) == [0, 1, 2, *range(100, 700)]
         assert {n: c for n, c in handled.items() if c > 1} == {}, "a reconnect ran a job twice"
         assert worker.poll() is None, "the worker rode through the restarts"
+    finally:
+        stop(worker)
+
+
+@pytest.mark.parametrize("options", [[], ["--no-subscribe"]])  # stopped while subscribing; while registering
+def test_sigterm_while_starting_against_an_unreachable_redis_stops_at_once(app_dir: Path, options: list[str]) -> None:
+    worker = spawn(app_dir, f"redis://127.0.0.1:{free_port()}/0", "-v", "work", "crashapp", "--driver", *options)
+    try:
+        [log] = app_dir.glob("worker-*.log")
+        wait_for(lambda: "Redis unreachable" in log.read_text(), message="the worker is retrying its start")
+        started = time.monotonic()
+        worker.send_signal(signal.SIGTERM)
+        code = worker.wait(timeout=10)
+        assert time.monotonic() - started < 5  # not the 30 s grace period: nothing was taken
+        text = log.read_text()
+        assert code == 0 and "Traceback" not in text and "took nothing" in text, text
     finally:
         stop(worker)

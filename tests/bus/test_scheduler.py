@@ -38,7 +38,7 @@ def test_publish_at_writes_resque_schedulers_layout(redis_url: str, r: redis.Red
     job = (
         '{"class":"QueueBus::Worker","args":["{\\"bus_event_type\\":\\"invoice_due\\",\\"bus_id\\":\\"'
         + bus_id
-        + '\\",\\"bus_app_hostname\\":\\"web-1\\",\\"bus_context\\":null,\\"invoice\\":12,'
+        + '\\",\\"bus_app_hostname\\":\\"web-1\\",\\"invoice\\":12,'
         '\\"bus_delayed_until\\":1795827108,\\"bus_class_proxy\\":\\"QueueBus::Publisher\\"}"],'
         '"queue":"bus_incoming"}'
     )
@@ -79,7 +79,7 @@ def test_rubys_publish_at_is_delivered(redis_url: str, r: redis.Redis) -> None:
     """What Ruby's QueueBus.publish_at writes (through resque-scheduler's delayed_push)."""
     job = (
         b'{"class":"QueueBus::Worker","args":["{\\"bus_event_type\\":\\"reminder\\",\\"bus_id\\":\\"1795820000-ruby\\",'
-        b'\\"bus_app_hostname\\":\\"rails-1\\",\\"bus_context\\":null,\\"bus_locale\\":\\"en\\",\\"note\\":\\"hi\\",'
+        b'\\"bus_app_hostname\\":\\"rails-1\\",\\"bus_locale\\":\\"en\\",\\"note\\":\\"hi\\",'
         b'\\"bus_delayed_until\\":1795823000,\\"bus_class_proxy\\":\\"QueueBus::Publisher\\"}"],"queue":"bus_incoming"}'
     )
     r.rpush("resque:delayed:1795823000", job)

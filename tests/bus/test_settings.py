@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bus import ConfigurationError, LocalMode, load_settings
+from bus import Bus, ConfigurationError, LocalMode, load_settings
 
 
 def test_defaults_without_file_or_environment() -> None:
@@ -63,3 +63,16 @@ def test_bad_settings_name_the_problem(tmp_path: Path, text: str, message: str) 
 def test_missing_settings_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="does not exist"):
         load_settings(tmp_path / "nope.toml", environ={})
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["redis://127.0.0.1:6379/abc", "rediss://127.0.0.1:6379/1x", "redis://127.0.0.1/٣", "redis+sentinel://h:1/m/zero"],
+)
+def test_a_database_that_is_not_a_number_is_refused(url: str) -> None:
+    from bus.backend.connection import parse_url
+
+    with pytest.raises(ConfigurationError, match="is not a number"):
+        parse_url(url)
+    with pytest.raises(ConfigurationError, match="is not a number"):
+        Bus(url).publish("x")
