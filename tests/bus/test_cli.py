@@ -185,7 +185,7 @@ def test_flags_never_silently_lose_to_a_module_that_fixes_its_own_bus(
         f"from bus import Bus\nbus = Bus({redis_url!r})\nbus.dispatch('pinned').add('x', lambda a: None)\n"
     )
     other = "redis://127.0.0.1:1/0"
-    code, out, err = CliRun(main, capsys, "--redis-url", other)("work", "pinnedapp", "--burst")
+    code, _, err = CliRun(main, capsys, "--redis-url", other)("work", "pinnedapp", "--burst")
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "pinnedapp builds its own Bus" in err and "--redis-url cannot change it" in err
     assert r.hlen("resque:bus_app:pinned") == 0  # nothing was subscribed anywhere
