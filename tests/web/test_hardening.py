@@ -104,7 +104,7 @@ def test_a_multi_host_url_decodes_its_credentials() -> None:
 
 
 def test_the_header_and_the_redis_down_page_hide_a_query_password(redis_url: str) -> None:
-    port = redis_url.rsplit(":", 1)[1]
+    port = redis_url.rsplit(":", 1)[1].split("/")[0]
     secret = "pw-in-query-6d2f"
     # The test server has no password; Redis 6+ accepts any password for the nopass default user.
     up = Bus(f"redis://127.0.0.1:{port}/0?password={secret}")
