@@ -31,7 +31,7 @@ class ProviderError(SwitchboardError):
 
 
 class TransientProviderError(ProviderError):
-    """Worth retrying: rate limits (429), 5xx, timeouts, network errors.
+    """Worth retrying: rate limits (429), 5xx, network errors before the request was sent.
 
     ``retry_after`` is the provider's own wait in seconds when it said one.
     """
@@ -43,19 +43,41 @@ class TransientProviderError(ProviderError):
         self.retry_after = retry_after
 
 
+class AmbiguousProviderError(TransientProviderError):
+    """The request reached the provider but no answer came back (it timed out while waiting):
+    the message may well have been accepted, so another try can send it twice."""
+
+
 class PermanentProviderError(ProviderError):
     """Retrying cannot help (invalid recipient, payload rejected).
 
-    ``recipient_problem`` is True when the failure is about the recipient itself (invalid
-    number, STOP, unregistered device token): the recipient is then suppressed.
+    ``recipient_problem`` is True when the failure is about recipients (invalid number, STOP,
+    unregistered device token); ``recipients`` are the ones the provider named, the only ones
+    to suppress (empty when it did not say which: then nobody is suppressed).
     """
 
     def __init__(
-        self, message: str, *, status: int | None = None, code: str | None = None, recipient_problem: bool = False
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        recipient_problem: bool = False,
+        recipients: tuple[str, ...] = (),
     ) -> None:
         super().__init__(message, status=status, code=code)
         self.recipient_problem = recipient_problem
+        self.recipients = recipients
 
 
 class ProviderConfigurationError(ProviderError):
-    """The provider rejected our credentials or setup: the channel stops until fixed."""
+    """The provider rejected our credentials or setup: the channel stops until fixed.
+
+    ``sender`` set: only that sender is refused (e.g. an unverified from address), not the channel.
+    """
+
+    def __init__(
+        self, message: str, *, status: int | None = None, code: str | None = None, sender: str | None = None
+    ) -> None:
+        super().__init__(message, status=status, code=code)
+        self.sender = sender

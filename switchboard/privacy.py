@@ -1,8 +1,17 @@
-"""Recipients as records and logs may show them: masked, or as a digest for lookups."""
+"""Recipients as records and logs may show them: masked, or as a digest for lookups.
+
+Provider error texts quote recipients ("The 'To' number +15005550001 is not valid"):
+:func:`mask_text` masks them before any such text is stored, logged or published.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import re
+from collections.abc import Iterable
+
+_EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+_E164 = re.compile(r"(?<![\w+])\+[1-9]\d{6,14}(?!\d)")
 
 
 def normalize_recipient(recipient: str) -> str:
@@ -26,3 +35,15 @@ def mask(recipient: str) -> str:
     if len(recipient) > 12:
         return f"{recipient[:4]}…{recipient[-4:]}"
     return "*" * len(recipient)
+
+
+def mask_text(text: str, recipients: Iterable[str] = ()) -> str:
+    """``text`` with every recipient in it masked: the ``recipients`` given (device tokens, numbers
+    written without their +), then any email address or E.164 number it still holds."""
+    for recipient in sorted({r for r in recipients if r and not r.startswith("topic:")}, key=len, reverse=True):
+        masked = mask(recipient)
+        text = re.sub(re.escape(recipient), masked, text, flags=re.IGNORECASE)
+        if recipient.startswith("+"):
+            text = re.sub(rf"(?<!\d){re.escape(recipient[1:])}(?!\d)", masked, text)
+    text = _EMAIL.sub(lambda m: mask(m.group(0)) if "***@" not in m.group(0) else m.group(0), text)
+    return _E164.sub(lambda m: mask(m.group(0)), text)

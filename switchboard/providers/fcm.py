@@ -26,12 +26,14 @@ from requests.adapters import HTTPAdapter
 from bus.settings_loader import Secret
 from switchboard.channels import Channel
 from switchboard.errors import (
+    AmbiguousProviderError,
     PermanentProviderError,
     ProviderConfigurationError,
     ProviderError,
     SettingsError,
     TransientProviderError,
 )
+from switchboard.privacy import mask_text
 from switchboard.providers.base import (
     PushMessage,
     PushOutcome,
@@ -87,7 +89,8 @@ class OneShotFCM(FCMNotification):  # type: ignore[misc]
 
     def __init__(self, credentials: service_account.Credentials, *, base_url: str, timeout: float) -> None:
         super().__init__(credentials=credentials, adapter=HTTPAdapter())
-        self.FCM_END_POINT_BASE = f"{base_url.rstrip('/')}/v1/projects"
+        base = base_url.rstrip("/").removesuffix("/v1/projects")  # either form of the URL is fine
+        self.FCM_END_POINT_BASE = f"{base}/v1/projects"
         self._timeout = timeout
 
     def request_headers(self) -> dict[str, str]:
@@ -110,9 +113,9 @@ class OneShotFCM(FCMNotification):  # type: ignore[misc]
                 self.fcm_end_point, data=payload, timeout=timeout or self._timeout
             )
             return response
-        except requests.Timeout as exc:
-            # FCM may have accepted the push before the wait ran out: a retry can duplicate it.
-            raise TransientProviderError(self.safe(f"FCM timed out: {exc}")) from None
+        except requests.ReadTimeout as exc:
+            # The request arrived: FCM may have accepted the push before the wait ran out.
+            raise AmbiguousProviderError(self.safe(f"FCM did not answer in time: {exc}")) from None
         except requests.RequestException as exc:
             raise TransientProviderError(self.safe(f"FCM unreachable: {type(exc).__name__}: {exc}")) from None
 
@@ -126,7 +129,8 @@ class OneShotFCM(FCMNotification):  # type: ignore[misc]
         raise http_error(response, self.safe)
 
     def safe(self, text: str) -> str:
-        return redact(text, [str(self.credentials.token or "")])
+        """Provider text fit to store and log: no access token, the device tokens being sent to masked."""
+        return mask_text(redact(text, [str(self.credentials.token or "")]), getattr(self.thread_local, "targets", ()))
 
 
 class FcmProvider:
@@ -146,12 +150,15 @@ class FcmProvider:
         if message.topic is not None:
             targets = [(message.topic, {"topic_name": message.topic})]
         outcomes: list[PushOutcome] = []
+        self._fcm.thread_local.targets = tuple(message.tokens)
         for index, (target, address) in enumerate(targets):
             try:
                 outcomes.append(PushOutcome(target, message_id=self._notify(address, message)))
             except ProviderConfigurationError:
                 raise
             except ProviderError as exc:
+                if isinstance(exc, PermanentProviderError) and exc.recipient_problem:
+                    exc.recipients = (target,)  # this token: the one to suppress
                 outcomes.append(PushOutcome(target, error=exc))
                 if not _about_target(exc):
                     # The message or FCM itself is the problem: the other targets would fare alike.
@@ -227,6 +234,7 @@ def _conclude(provider: str, outcomes: list[PushOutcome]) -> PushResult:
                 status=first.status,
                 code=first.code,
                 recipient_problem=True,
+                recipients=tuple(o.target for o in outcomes),
             )
     status = "accepted" if not errors else "partial"
     return PushResult(provider, message_id=next(iter(delivered), None), status=status, outcomes=tuple(outcomes))

@@ -27,6 +27,9 @@ class TemplateInfo:
     sample: Mapping[str, object]
     files: tuple[str, ...]  # paths relative to the templates folder
     problems: tuple[Problem, ...] = ()
+    version: str = ""
+    """A digest of the template's files and the layouts and partials it can use: what a delivery
+    record keeps, so a message can be traced to the exact text it was rendered from."""
 
     @property
     def key(self) -> str:
@@ -50,4 +53,5 @@ class TemplateInfo:
             "sample": dict(self.sample),
             "files": list(self.files),
             "problems": [str(problem) for problem in self.problems],
+            "version": self.version,
         }
