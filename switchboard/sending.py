@@ -60,18 +60,6 @@ class Request:
     """Recipients left out of the message because they are suppressed (cc and bcc)."""
     rendered: RenderedMessage | None = None
 
-    @property
-    def scopes(self) -> list[str]:
-        """The channel states this request depends on: its channel, and for email its sender."""
-        return [self.channel.value, *([self.sender_scope] if self.sender_scope else [])]
-
-    @property
-    def sender_scope(self) -> str | None:
-        n = self.notification
-        if isinstance(n, SendEmail) and n.from_:
-            return sender_scope(self.channel.value, parseaddr(n.from_)[1])
-        return None
-
 
 class Sender:
     """Turns ``send_*`` events into provider calls, with every outcome recorded and announced."""
@@ -138,10 +126,19 @@ class Sender:
             pipe, request.delivery_id, self.clock(), self._initial_record(request), fingerprint=n.fingerprint()
         )
         self.suppressions.queue_lookup(pipe, request.channel, digests)
-        self.channel_states.queue_lookup(pipe, request.scopes)
+        scopes = self._scopes(request)
+        self.channel_states.queue_lookup(pipe, scopes)
         replies = pipe.execute()
         suppressed = self.suppressions.found(digests, replies[-2])
-        return claim_of(replies[0]), suppressed, stopped_in(request.scopes, replies[-1])
+        return claim_of(replies[0]), suppressed, stopped_in(scopes, replies[-1])
+
+    def _scopes(self, request: Request) -> list[str]:
+        """The channel states a request depends on: its channel, and for email its sender."""
+        n = request.notification
+        if isinstance(n, SendEmail):
+            sender = parseaddr(n.from_ or self.settings.default_sender)[1]
+            return [request.channel.value, sender_scope(request.channel.value, sender)]
+        return [request.channel.value]
 
     def _request(self, notification: Notification, attributes: dict[str, Any]) -> Request:
         request_id = notification.idempotency_key or str(attributes.get("bus_id") or "")
