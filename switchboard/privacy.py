@@ -37,6 +37,20 @@ def mask(recipient: str) -> str:
     return "*" * len(recipient)
 
 
+_ENCODED_E164 = re.compile(r"%2B([1-9]\d{6,14})(?!\d)")
+_TOKEN_FIELD = re.compile(
+    r"""(["']?(?:token|fcm_token|registration_token|to)["']?\s*[:=]\s*["'])([^"'\s]{13,})(["'])"""
+)
+
+
+def mask_log_line(text: str) -> str:
+    """A log line with the recipients any library may print masked: addresses, numbers (also
+    percent-encoded, as in Twilio's form bodies) and device tokens in JSON fields."""
+    text = _ENCODED_E164.sub(lambda m: "%2B" + mask("+" + m.group(1))[1:], text)
+    text = _TOKEN_FIELD.sub(lambda m: m.group(1) + mask(m.group(2)) + m.group(3), text)
+    return mask_text(text)
+
+
 def mask_text(text: str, recipients: Iterable[str] = ()) -> str:
     """``text`` with every recipient in it masked: the ``recipients`` given (device tokens, numbers
     written without their +), then any email address or E.164 number it still holds."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -91,6 +91,8 @@ class SecretRedaction(logging.Filter):
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
         self.secrets = sorted({s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+        self.cleaners: list[Callable[[str], str]] = []
+        """More rewriting an app adds (the switchboard masks recipients)."""
 
     def add(self, secrets: Iterable[str]) -> None:
         self.secrets = sorted(
@@ -102,6 +104,8 @@ class SecretRedaction(logging.Filter):
             text = text.replace(secret, "[redacted]")
         for pattern in _CREDENTIAL_PATTERNS:
             text = pattern.sub(lambda m: f"{m.group(1)}[redacted]", text)
+        for cleaner in self.cleaners:
+            text = cleaner(text)
         return text
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -117,17 +121,20 @@ class SecretRedaction(logging.Filter):
         return True
 
 
-def redact_logs(secrets: Iterable[str]) -> SecretRedaction:
-    """Make every root handler redact ``secrets`` (added to those already redacted); returns the filter."""
+def redact_logs(secrets: Iterable[str], cleaner: Callable[[str], str] | None = None) -> SecretRedaction:
+    """Make every root handler redact ``secrets`` (added to those already redacted), and pass each
+    line through ``cleaner`` too; returns the filter."""
     handlers = logging.getLogger().handlers
+    redaction = (
+        next((f for handler in handlers for f in handler.filters if isinstance(f, SecretRedaction)), None)
+        or SecretRedaction()
+    )
+    redaction.add(secrets)
+    if cleaner is not None and cleaner not in redaction.cleaners:
+        redaction.cleaners.append(cleaner)
     for handler in handlers:
-        for existing in handler.filters:
-            if isinstance(existing, SecretRedaction):
-                existing.add(secrets)
-                return existing
-    redaction = SecretRedaction(secrets)
-    for handler in handlers:
-        handler.addFilter(redaction)
+        if redaction not in handler.filters:
+            handler.addFilter(redaction)
     return redaction
 
 

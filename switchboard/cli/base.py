@@ -10,6 +10,7 @@ import click
 from bus.cli import Env, command_group
 from bus.telemetry.logs import redact_logs
 from switchboard.channels import Channel
+from switchboard.privacy import mask_log_line
 from switchboard.settings import SwitchboardSettings, load_switchboard_settings
 from switchboard.templating import TemplateStore
 
@@ -19,7 +20,7 @@ CHANNELS = click.Choice([c.value for c in Channel])
 def board_settings(env: Env) -> SwitchboardSettings:
     """The switchboard's settings; from here on, no log line shows one of their secrets."""
     settings = load_switchboard_settings(env.settings_file)
-    redact_logs(settings.secrets())
+    redact_logs(settings.secrets(), mask_log_line)
     return settings
 
 
