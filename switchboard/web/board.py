@@ -10,7 +10,10 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
+import time
+
 from bus import Bus
+from switchboard.channel_states import ChannelStates
 from switchboard.deliveries import Deliveries, Suppressions
 from switchboard.keys import SwitchboardKeys
 from switchboard.providers.outbox import Outbox
@@ -32,6 +35,7 @@ class Board:
     suppressions: Suppressions
     outbox: Outbox
     previews: Previews
+    channel_states: ChannelStates
 
     @classmethod
     def build(cls, bus: Bus, settings: SwitchboardSettings) -> Board:
@@ -48,6 +52,7 @@ class Board:
             suppressions=Suppressions(bus.redis, keys),
             outbox=Outbox(bus.redis, keys, size=settings.outbox_size),
             previews=Previews(),
+            channel_states=ChannelStates(bus.redis, keys, time.time),
         )
 
     def outbox_count(self) -> int:
