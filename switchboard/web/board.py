@@ -6,11 +6,10 @@ Handlers reach it through the request (:func:`board_of`), as bus pages reach the
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from starlette.requests import Request
-
-import time
 
 from bus import Bus
 from switchboard.channel_states import ChannelStates
