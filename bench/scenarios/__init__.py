@@ -14,6 +14,7 @@ from bench.scenarios import (
     cluster,
     e2e,
     latency,
+    otel,
     profile,
     publish,
     publish_batch,
@@ -36,6 +37,7 @@ SCENARIOS: dict[str, Callable[[Bench], None]] = {
     "profile": profile.run,
     "switchboard": switchboard.run,
     "tracing": tracing.run,
+    "otel": otel.run,
     "cluster": cluster.run,
     "replicas": replicas.run,
 }

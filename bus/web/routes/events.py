@@ -199,8 +199,15 @@ def trace(request: Request) -> Response:
         "gap": gap_in(steps, dash.bus.settings.observe, bus_id),
         "untraced": why_untraced(dash.bus.settings.observe, bus_id),
     }
+    trace_id = next((s.data["trace_id"] for s in steps if _TRACE_ID.fullmatch(str(s.data.get("trace_id", "")))), None)
+    context["otel_trace_id"] = trace_id
+    template = dash.settings.otel_trace_url
+    context["otel_trace_url"] = template.replace("{trace_id}", trace_id) if template and trace_id else None
     status = 200 if steps or logged else 404
     return dash.render(request, "trace.html", context, partial="trace_live.html", status_code=status)
+
+
+_TRACE_ID = re.compile(r"[0-9a-f]{32}")
 
 
 def _utc_ms(epoch: float) -> tuple[str, str]:
