@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 
 from bus.pipeline.envelope import Job
-from bus.stores.queues import Outcomes, Reserved
+from bus.stores.reservations import Outcomes, Reserved
 
 log = logging.getLogger("bus.worker")
 

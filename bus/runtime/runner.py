@@ -37,7 +37,7 @@ from bus.safejson import read_json
 from bus.scheduling.heartbeat import Heartbeat
 from bus.settings import BusSettings
 from bus.stores.failures import failure_entry
-from bus.stores.queues import Outcomes, Reserved
+from bus.stores.reservations import Outcomes, Reserved
 from bus.stores.traces import driven_entry, traced
 from bus.telemetry.otel import Tracer
 

@@ -35,7 +35,8 @@ from bus.runtime.recovery import iso_time, requeue_inflight, unregister
 from bus.runtime.runner import JobRunner
 from bus.safejson import read_json
 from bus.settings import BusSettings, WorkerSettings
-from bus.stores.queues import (
+from bus.stores.registry import Registry, SubscriptionCache
+from bus.stores.reservations import (
     MOVE_BACK,
     PROMOTE,
     RESERVE,
@@ -46,7 +47,6 @@ from bus.stores.queues import (
     job_digest,
     parse_reserve,
 )
-from bus.stores.registry import Registry, SubscriptionCache
 
 RunnerFactory = Callable[[str, Clock, Callable[[], list[Subscription]]], JobRunner]
 """Builds a worker's runner from its id, its clock and how it loads subscriptions (``Bus.worker`` gives it)."""
