@@ -141,8 +141,10 @@ class Worker:
         crashed = False
         try:
             self.presence.start()
-            if self.settings.concurrency > 1:
-                self._pool = JobPool(self.settings.concurrency, self.runner.run_alone, self.runner.fail_alone)
+            if self.settings.concurrency > 1 or self.runner.has_async_handlers:
+                self._pool = JobPool(
+                    self.settings.concurrency, self.runner.run_alone, self.runner.fail_alone, self.runner.run_async
+                )
             self._loop()
         except GraceExpired:
             if self._grace_expired:
@@ -289,7 +291,10 @@ class Worker:
             if job.proxy == DRIVER_PROXY and job.klass == WORKER_CLASS:
                 drives.append((reserved, job))
             elif self._pool is not None:
-                self._pool.submit(reserved, job)
+                if self.runner.rides_async(job):
+                    self._pool.submit_async(reserved, job)
+                else:
+                    self._pool.submit(reserved, job)
                 self._collect(timeout=0)
             else:
                 self.runner.run(reserved, job, self._pending)
