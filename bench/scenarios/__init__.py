@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from bench.harness import Bench
 from bench.scenarios import (
+    async_rides,
     cluster,
     e2e,
     latency,
@@ -38,6 +39,7 @@ SCENARIOS: dict[str, Callable[[Bench], None]] = {
     "switchboard": switchboard.run,
     "tracing": tracing.run,
     "otel": otel.run,
+    "async_rides": async_rides.run,
     "cluster": cluster.run,
     "replicas": replicas.run,
 }

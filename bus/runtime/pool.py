@@ -1,9 +1,10 @@
 """Where a worker runs its jobs beside the loop: daemon threads for plain handlers, one event
 loop for ``async def`` ones; outcomes come back to the worker loop either way.
 
-``concurrency`` threads run plain handlers, each one job at a time. The event loop runs any
-number of async rides at once (the worker's reservations bound them), with its own
-``concurrency`` threads for an app's plain middleware around them. Daemon threads, so a worker
+``concurrency`` threads run plain handlers, each one job at a time; the event loop runs up to
+``concurrency`` async rides at once, with ``concurrency`` threads of its own for an app's
+plain middleware around them. Jobs beyond that wait their turn (the worker reserves a batch
+ahead). Daemon threads, so a worker
 whose grace period ran out can exit while a handler hangs.
 """
 
@@ -47,6 +48,7 @@ class JobPool:
         self._threads = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._middleware_threads: concurrent.futures.ThreadPoolExecutor | None = None
+        self._turns: asyncio.Semaphore | None = None
 
     # --- plain handlers: threads -------------------------------------------------
     def submit(self, reserved: Reserved, job: Job) -> None:
@@ -78,15 +80,17 @@ class JobPool:
         loop = asyncio.new_event_loop()
         self._middleware_threads = concurrent.futures.ThreadPoolExecutor(self._size, thread_name_prefix="bus-mw")
         loop.set_default_executor(self._middleware_threads)
+        self._turns = asyncio.Semaphore(self._size)
         threading.Thread(target=loop.run_forever, name="bus-async-rides", daemon=True).start()
         self._loop = loop
         return loop
 
     async def _ride(self, reserved: Reserved, job: Job) -> None:
         try:
-            if self._run_async is None:
+            if self._run_async is None or self._turns is None:
                 raise RuntimeError("this pool runs no async handlers")
-            outcome = await self._run_async(reserved, job, _to_thread)
+            async with self._turns:
+                outcome = await self._run_async(reserved, job, _to_thread)
         except BaseException as exc:
             log.exception("async job on %s ended outside its ride; recorded as failed", reserved.queue)
             outcome = self._fail(reserved, job, exc)

@@ -173,3 +173,22 @@ def test_plain_and_async_handlers_share_a_worker(bus: Bus, r: redis.Redis, concu
     drain(bus, ["bus_incoming", "app_default"], concurrency=concurrency)
     assert sorted(done) == sorted(f"{'async' if n % 2 else 'plain'} {n}" for n in range(20))
     assert r.llen("resque:failed") == 0
+
+
+def test_concurrency_bounds_the_async_rides_in_flight(bus: Bus, r: redis.Redis) -> None:
+    active: list[int] = []
+    most: list[int] = [0]
+
+    async def busy(attributes: dict[str, Any]) -> None:
+        active.append(attributes["n"])
+        most[0] = max(most[0], len(active))
+        await asyncio.sleep(0.02)
+        active.remove(attributes["n"])
+
+    bus.dispatch("app").add("x", busy)
+    bus.subscribe_all()
+    for n in range(30):
+        bus.publish("x", {"n": n})
+    drain(bus, ["bus_incoming"])
+    drain(bus, ["app_default"], concurrency=5)
+    assert most[0] == 5 and r.llen("resque:queue:app_default") == 0
