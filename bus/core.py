@@ -8,6 +8,7 @@ import json
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
@@ -16,7 +17,7 @@ from typing import Any, TypeVar, cast
 
 from bus import context
 from bus.backend.clock import Clock, ServerClock
-from bus.backend.connection import connect, connect_async, is_cluster, with_retries
+from bus.backend.connection import awith_retries, connect, connect_async, is_cluster, with_retries
 from bus.backend.embedded import EmbeddedServer
 from bus.backend.replication import ReplicaWait
 from bus.context import LocalMode, current_local_mode, parse_local_mode
@@ -66,7 +67,7 @@ class Bus:
         self._explicit = {"redis_url": redis_url, "namespace": namespace, "hostname": hostname}
         self._local_mode = parse_local_mode(local_mode)
         self._connection = connection
-        self._async_connection: Any = None
+        self._async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
         self._clock = clock
         self._tracer_provider = tracer_provider
         self._url: str | None = None
@@ -276,11 +277,45 @@ class Bus:
             # WAIT needs the slot master's own connection, which the blocking client gives.
             await asyncio.to_thread(self._retrying, lambda: self.publisher.push(self.redis, [job]), "publish")
             return str(event["bus_id"])
-        if self._async_connection is None:
-            self.connect()
-            self._async_connection = connect_async(self.url or "")
-        await self.publisher.apush(self._async_connection, [job])
+        await awith_retries(
+            lambda: self.publisher.apush(self.async_redis, [job]),
+            what="publish",
+            patience=self.settings.publish_timeout,
+        )
         return str(event["bus_id"])
+
+    async def apublish_with(
+        self, writes: Callable[[Any], None], event_type: str, attributes: Mapping[str, Any] | None = None
+    ) -> str:
+        """``publish_with`` for asyncio apps: the caller's writes and the publish in one round trip
+        on an asyncio connection (``writes`` queues them on its pipeline)."""
+        mode = current_local_mode(self._local_mode or self.settings.local_mode)
+        if mode is not None or self.publisher.waits or is_cluster(self.redis):
+            # Inline handlers, WAIT on replicas, a pipeline across slots: the blocking path has them.
+            return await asyncio.to_thread(self.publish_with, writes, event_type, attributes)
+        event = self.publisher.build(event_type, attributes)
+        job = self.publisher.job(event)
+        client = self.async_redis
+
+        async def send() -> None:
+            pipe = client.pipeline(transaction=False)
+            writes(pipe)  # sent again with the publish when Redis was unreachable: not atomic either way
+            queued = self.publisher.queue(pipe, [job], client)
+            self.publisher.sent(queued, await pipe.execute())
+
+        await awith_retries(send, what="publish", patience=self.settings.publish_timeout)
+        return str(event["bus_id"])
+
+    @property
+    def async_redis(self) -> Any:
+        """An asyncio client for the running event loop (asyncio connections belong to the loop
+        that opened them, so each loop gets its own)."""
+        loop = asyncio.get_running_loop()
+        client = self._async_clients.get(loop)
+        if client is None:
+            self.connect()
+            client = self._async_clients[loop] = connect_async(self.url or "")
+        return client
 
     def publish_at(self, when: datetime | float, event_type: str, attributes: Mapping[str, Any] | None = None) -> str:
         """Publish when ``when`` (aware datetime or epoch seconds) comes; returns the ``bus_id``.

@@ -8,10 +8,11 @@ one it talks to asks :func:`is_cluster`: only a cluster refuses multi-key steps 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import unquote
@@ -210,27 +211,61 @@ def with_retries(
     ``patience`` None retries until ``should_stop()``; otherwise :class:`RedisUnavailable`
     is raised once that many seconds have passed.
     """
-    backoff = Backoff(first=0.05, cap=2.0)
-    started = time.monotonic()
-    failures = 0
+    attempts = _Attempts(what, patience, should_stop)
     while True:
         try:
-            result = call()
-            if failures:
-                log.warning("Redis is reachable again; %s succeeded after %d retries", what, failures)
-            return result
+            return attempts.succeeded(call())
         except REFUSALS as exc:
             raise redis_problem(exc) from None
         except TRANSIENT_ERRORS as exc:
-            failures += 1
-            waited = time.monotonic() - started
-            if (patience is not None and waited >= patience) or should_stop():
-                raise RedisUnavailable(f"{what} failed: Redis unreachable for {waited:.1f}s ({exc})") from exc
-            delay = backoff.next()
-            if failures == 1 or failures % 10 == 0:
-                log.warning("Redis unreachable during %s (%s); retrying in %.2fs", what, exc, delay)
-            # The last wait ends at the deadline, for one more try there.
-            sleep(delay if patience is None else min(delay, patience - waited))
+            sleep(attempts.failed(exc))
+
+
+async def awith_retries(
+    call: Callable[[], Awaitable[T]],
+    *,
+    what: str,
+    patience: float | None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> T:
+    """:func:`with_retries` for a coroutine, waiting on the event loop."""
+    attempts = _Attempts(what, patience, should_stop)
+    while True:
+        try:
+            return attempts.succeeded(await call())
+        except REFUSALS as exc:
+            raise redis_problem(exc) from None
+        except TRANSIENT_ERRORS as exc:
+            await asyncio.sleep(attempts.failed(exc))
+
+
+class _Attempts:
+    """The bookkeeping of a retried Redis call: backoff, patience, what the log says."""
+
+    def __init__(self, what: str, patience: float | None, should_stop: Callable[[], bool]) -> None:
+        self.what = what
+        self.patience = patience
+        self.should_stop = should_stop
+        self.backoff = Backoff(first=0.05, cap=2.0)
+        self.started = time.monotonic()
+        self.failures = 0
+
+    def succeeded(self, result: T) -> T:
+        if self.failures:
+            log.warning("Redis is reachable again; %s succeeded after %d retries", self.what, self.failures)
+        return result
+
+    def failed(self, exc: BaseException) -> float:
+        """How long to wait before the next try; raises RedisUnavailable when patience ran out."""
+        self.failures += 1
+        waited = time.monotonic() - self.started
+        if (self.patience is not None and waited >= self.patience) or self.should_stop():
+            raise RedisUnavailable(f"{self.what} failed: Redis unreachable for {waited:.1f}s ({exc})") from exc
+        delay = self.backoff.next()
+        if self.failures == 1 or self.failures % 10 == 0:
+            log.warning("Redis unreachable during %s (%s); retrying in %.2fs", self.what, exc, delay)
+        # The last wait ends at the deadline, for one more try there.
+        return delay if self.patience is None else min(delay, self.patience - waited)
 
 
 def redis_problem(exc: BaseException, url: str | None = None) -> BusError:

@@ -225,7 +225,9 @@ def test_publish_waits_only_for_replicas_the_master_has_and_says_so(
     b.publish_many([("x", {"n": 2})])
     b.publish_with(lambda pipe: pipe.set("record", "1"), "x", {"n": 3})
     asyncio.run(b.apublish("x", {"n": 4}))
-    assert [job["n"] for job in queue_jobs(r, "bus_incoming")] == [1, 2, 3, 4]
+    asyncio.run(b.apublish_with(lambda pipe: pipe.set("record", "2"), "x", {"n": 5}))
+    assert [job["n"] for job in queue_jobs(r, "bus_incoming")] == [1, 2, 3, 4, 5]
+    assert r.get("record") == b"2"
     assert r.smembers("resque:queues") == {b"bus_incoming"}
     # No replica: said once, and publishes do not wait for one that is not there.
     assert [m for m in caplog.messages if "replica" in m] == [
@@ -251,10 +253,36 @@ def test_every_publish_waits_for_a_replica(own_server: RedisProcess, tmp_path: P
             lambda: b.publish_many([("x", {"n": 2})]),
             lambda: b.publish_with(lambda pipe: pipe.set("record", "1"), "x", {"n": 3}),
             lambda: asyncio.run(b.apublish("x", {"n": 4})),
+            lambda: asyncio.run(b.apublish_with(lambda pipe: pipe.set("record", "2"), "x", {"n": 5})),
         ):
             publish()
             waits.append(master.info("commandstats").get("cmdstat_wait", {}).get("calls", 0))
-        assert waits == [1, 2, 3, 4]
-        assert replica.client().llen("resque:queue:bus_incoming") == 4  # held there when publish returned
+        assert waits == [1, 2, 3, 4, 5]
+        assert replica.client().llen("resque:queue:bus_incoming") == 5  # held there when publish returned
     finally:
         replica.kill()
+
+
+def test_async_publishes_wait_out_a_redis_restart(own_server: RedisProcess) -> None:
+    """Each event loop gets its own connection; a publish made while Redis is down goes through
+    once it is back, its writes with it."""
+    b = Bus(settings=BusSettings(redis_url=own_server.url, publish_timeout=30.0))
+    asyncio.run(b.apublish("x", {"n": 1}))  # a first loop, now closed
+
+    async def while_down() -> list[str]:
+        return [
+            await b.apublish_with(lambda pipe: pipe.set("record", "written"), "x", {"n": 2}),
+            await b.apublish("x", {"n": 3}),
+        ]
+
+    own_server.kill()
+    restart = threading.Timer(0.5, own_server.start)
+    restart.start()
+    try:
+        ids = asyncio.run(while_down())
+    finally:
+        restart.join()
+    r = own_server.client()
+    events = queue_jobs(r, "bus_incoming")
+    assert [e["n"] for e in events] == [1, 2, 3] and [e["bus_id"] for e in events[1:]] == ids
+    assert r.get("record") == b"written"
