@@ -43,18 +43,36 @@ class TransientProviderError(ProviderError):
         self.retry_after = retry_after
 
 
+class AmbiguousProviderError(TransientProviderError):
+    """The request reached the provider and no answer came (a read timeout, a connection cut
+    after the message went out): the provider may have accepted it.
+
+    Retrying may send the message twice, and so may failing over to another provider; a
+    plain TransientProviderError (refused connection, 5xx, 429) never does.
+    """
+
+
 class PermanentProviderError(ProviderError):
     """Retrying cannot help (invalid recipient, payload rejected).
 
     ``recipient_problem`` is True when the failure is about the recipient itself (invalid
     number, STOP, unregistered device token): the recipient is then suppressed.
+    ``recipients`` names which ones when the provider said (an SMTP server refusing some
+    RCPT TO addresses); empty means every recipient of the message.
     """
 
     def __init__(
-        self, message: str, *, status: int | None = None, code: str | None = None, recipient_problem: bool = False
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        recipient_problem: bool = False,
+        recipients: tuple[str, ...] = (),
     ) -> None:
         super().__init__(message, status=status, code=code)
         self.recipient_problem = recipient_problem
+        self.recipients = recipients
 
 
 class ProviderConfigurationError(ProviderError):

@@ -126,6 +126,37 @@ class PushResult(ProviderResult):
         return max(known) if known else None
 
 
+@dataclass(frozen=True, slots=True)
+class RecipientRefusal:
+    """One recipient of an email that the provider refused, and why."""
+
+    recipient: str
+    error: ProviderError
+
+
+@dataclass(frozen=True, slots=True)
+class EmailResult(ProviderResult):
+    """An email accepted for some recipients and refused for others (SMTP answers per RCPT TO).
+
+    ``suppress`` lists the recipients refused for good, ``retry_recipients`` those refused for
+    a passing reason (a full mailbox, greylisting).
+    """
+
+    refused: tuple[RecipientRefusal, ...] = ()
+
+    @property
+    def suppress(self) -> tuple[str, ...]:
+        return tuple(
+            r.recipient
+            for r in self.refused
+            if isinstance(r.error, PermanentProviderError) and r.error.recipient_problem
+        )
+
+    @property
+    def retry_recipients(self) -> tuple[str, ...]:
+        return tuple(r.recipient for r in self.refused if isinstance(r.error, TransientProviderError))
+
+
 MessageT_contra = TypeVar("MessageT_contra", contravariant=True)
 
 
