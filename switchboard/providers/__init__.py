@@ -19,6 +19,7 @@ from switchboard.providers.fcm import FcmConfig, FcmProvider
 from switchboard.providers.sendgrid import SendGridConfig, SendGridProvider
 from switchboard.providers.smtp import SmtpConfig, SmtpProvider, SmtpSecurity
 from switchboard.providers.twilio import TwilioConfig, TwilioProvider
+from switchboard.providers.vonage import VonageConfig, VonageProvider
 
 __all__ = [
     "Channel",
@@ -40,4 +41,6 @@ __all__ = [
     "SmtpSecurity",
     "TwilioConfig",
     "TwilioProvider",
+    "VonageConfig",
+    "VonageProvider",
 ]
