@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Protocol, TypeVar
 
+import requests
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
+
 from switchboard.channels import Channel
 from switchboard.errors import PermanentProviderError, ProviderError, SettingsError, TransientProviderError
 
@@ -199,6 +202,17 @@ def seconds_until(unix_time: str | None, *, now: float | None = None) -> float |
     except ValueError:
         return None
     return max(0.0, target - (time.time() if now is None else now))
+
+
+def request_reached_server(exc: requests.RequestException) -> bool:
+    """Whether a failed ``requests`` call may have reached the provider: False only when the
+    connection was never made (refused, connect timeout), so resending cannot duplicate."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return False
+    cause = exc.args[0] if exc.args else None
+    if isinstance(cause, MaxRetryError):
+        return not isinstance(cause.reason, NewConnectionError | ConnectTimeoutError)
+    return isinstance(exc, requests.ConnectionError | requests.Timeout)
 
 
 def check_timeout(provider: str, timeout: float) -> None:

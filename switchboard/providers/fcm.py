@@ -26,6 +26,7 @@ from requests.adapters import HTTPAdapter
 from bus.settings_loader import Secret
 from switchboard.channels import Channel
 from switchboard.errors import (
+    AmbiguousProviderError,
     PermanentProviderError,
     ProviderConfigurationError,
     ProviderError,
@@ -39,6 +40,7 @@ from switchboard.providers.base import (
     check_timeout,
     parse_retry_after,
     redact,
+    request_reached_server,
 )
 
 FCM_API = "https://fcm.googleapis.com"
@@ -110,11 +112,11 @@ class OneShotFCM(FCMNotification):  # type: ignore[misc]
                 self.fcm_end_point, data=payload, timeout=timeout or self._timeout
             )
             return response
-        except requests.Timeout as exc:
-            # FCM may have accepted the push before the wait ran out: a retry can duplicate it.
-            raise TransientProviderError(self.safe(f"FCM timed out: {exc}")) from None
         except requests.RequestException as exc:
-            raise TransientProviderError(self.safe(f"FCM unreachable: {type(exc).__name__}: {exc}")) from None
+            # Once the request went out, FCM may have accepted the push: a retry can duplicate it.
+            kind = AmbiguousProviderError if request_reached_server(exc) else TransientProviderError
+            what = "timed out" if isinstance(exc, requests.Timeout) else "unreachable"
+            raise kind(self.safe(f"FCM {what}: {type(exc).__name__}: {exc}")) from None
 
     def parse_response(self, response: requests.Response) -> dict[str, Any]:
         if response.status_code == 200:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.client
 import re
+import urllib.error
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ from bus.safejson import read_json
 from bus.settings_loader import Secret
 from switchboard.channels import Channel
 from switchboard.errors import (
+    AmbiguousProviderError,
     PermanentProviderError,
     ProviderConfigurationError,
     ProviderError,
@@ -84,8 +86,10 @@ class SendGridProvider:
         except HTTPError as exc:
             raise self._http_error(exc) from None
         except (OSError, http.client.HTTPException) as exc:
-            # Includes timeouts: SendGrid may have accepted the email before the wait ran out.
-            raise TransientProviderError(self._safe(f"SendGrid request failed: {type(exc).__name__}: {exc}")) from None
+            # urllib wraps what fails while connecting and sending in URLError; anything after
+            # (a read timeout, a cut connection) may follow an accepted email: a retry can duplicate it.
+            kind = TransientProviderError if isinstance(exc, urllib.error.URLError) else AmbiguousProviderError
+            raise kind(self._safe(f"SendGrid request failed: {type(exc).__name__}: {exc}")) from None
         return ProviderResult(provider=self.name, message_id=response.headers.get("X-Message-Id"))
 
     def close(self) -> None:

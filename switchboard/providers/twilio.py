@@ -18,12 +18,20 @@ from twilio.rest import Client
 from bus.settings_loader import Secret
 from switchboard.channels import Channel
 from switchboard.errors import (
+    AmbiguousProviderError,
     PermanentProviderError,
     ProviderConfigurationError,
     ProviderError,
     TransientProviderError,
 )
-from switchboard.providers.base import ProviderResult, SmsMessage, check_timeout, parse_retry_after, redact
+from switchboard.providers.base import (
+    ProviderResult,
+    SmsMessage,
+    check_timeout,
+    parse_retry_after,
+    redact,
+    request_reached_server,
+)
 
 # Codes about the recipient itself: invalid number, not a mobile, replied STOP, unreachable.
 RECIPIENT_CODES = frozenset({21211, 21614, 21610, 21612})
@@ -87,11 +95,11 @@ class TwilioProvider:
             created = self._client.messages.create(**self._params(message))
         except (TwilioRestException, TwilioServiceException) as exc:
             raise self._rest_error(exc) from None
-        except requests.Timeout as exc:
-            # Twilio may have queued the message before the wait ran out: a retry can duplicate it.
-            raise TransientProviderError(self._safe(f"Twilio timed out: {exc}")) from None
         except requests.RequestException as exc:
-            raise TransientProviderError(self._safe(f"Twilio unreachable: {type(exc).__name__}: {exc}")) from None
+            # Once the request went out, Twilio may have queued the message: a retry can duplicate it.
+            kind = AmbiguousProviderError if request_reached_server(exc) else TransientProviderError
+            what = "timed out" if isinstance(exc, requests.Timeout) else "unreachable"
+            raise kind(self._safe(f"Twilio {what}: {type(exc).__name__}: {exc}")) from None
         except TwilioException as exc:
             raise PermanentProviderError(self._safe(f"Twilio SDK error: {exc}")) from None
         segments = int(created.num_segments) if created.num_segments is not None else None

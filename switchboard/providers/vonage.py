@@ -26,7 +26,6 @@ from urllib.parse import urlsplit
 import requests
 from pydantic import ValidationError
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 from vonage_http_client import Auth, HttpClient, HttpClientOptions
 from vonage_http_client.errors import HttpRequestError
 from vonage_sms import SmsMessage as VonageSms
@@ -42,7 +41,14 @@ from switchboard.errors import (
     TransientProviderError,
 )
 from switchboard.privacy import mask
-from switchboard.providers.base import ProviderResult, SmsMessage, check_timeout, parse_retry_after, redact
+from switchboard.providers.base import (
+    ProviderResult,
+    SmsMessage,
+    check_timeout,
+    parse_retry_after,
+    redact,
+    request_reached_server,
+)
 from switchboard.providers.gsm import is_gsm7
 
 VONAGE_REST_HOST = "rest.nexmo.com"
@@ -154,7 +160,7 @@ class VonageProvider:
         except requests.ReadTimeout as exc:
             raise AmbiguousProviderError(self._safe(f"Vonage timed out: {exc}")) from None
         except requests.RequestException as exc:
-            kind = AmbiguousProviderError if _reached_vonage(exc) else TransientProviderError
+            kind = AmbiguousProviderError if request_reached_server(exc) else TransientProviderError
             raise kind(self._safe(f"Vonage unreachable: {type(exc).__name__}: {exc}")) from None
         return self._conclude(answer, message.to)
 
@@ -227,13 +233,3 @@ class VonageProvider:
 
     def _safe(self, text: str) -> str:
         return redact(text, [self._secret])
-
-
-def _reached_vonage(exc: requests.RequestException) -> bool:
-    """False when the request never left (refused or timed-out connect); True when it may have arrived."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return False
-    cause = exc.args[0] if exc.args else None
-    if isinstance(cause, MaxRetryError):
-        return not isinstance(cause.reason, NewConnectionError | ConnectTimeoutError)
-    return isinstance(exc, requests.ConnectionError)
