@@ -12,24 +12,49 @@ from switchboard.channels import Channel
 from switchboard.deliveries import Deliveries, Suppressions
 from switchboard.events import BY_CHANNEL
 from switchboard.keys import SwitchboardKeys
-from switchboard.providers import FcmProvider, Provider, SendGridProvider, TwilioProvider
+from switchboard.providers import (
+    FcmProvider,
+    Provider,
+    SendGridProvider,
+    SmtpProvider,
+    TwilioProvider,
+    VonageProvider,
+)
 from switchboard.providers.outbox import Outbox, OutboxProvider
 from switchboard.sending import Sender
 from switchboard.settings import SwitchboardSettings
 from switchboard.templating import TemplateStore
 
 
-def build_providers(settings: SwitchboardSettings, outbox: Outbox) -> dict[Channel, Provider[Any]]:
-    """The real provider where credentials are configured, the outbox elsewhere."""
-    sendgrid, twilio, fcm = settings.sendgrid, settings.twilio, settings.fcm
+def build_provider(settings: SwitchboardSettings, name: str) -> Provider[Any]:
+    """One configured provider by its settings name."""
+    builders: dict[str, Callable[[], Provider[Any]]] = {
+        "sendgrid": lambda: SendGridProvider(settings.sendgrid, sender=settings.default_sender),
+        "smtp": lambda: SmtpProvider(settings.smtp, sender=settings.default_sender),
+        "twilio": lambda: TwilioProvider(settings.twilio),
+        "vonage": lambda: VonageProvider(settings.vonage),
+        "fcm": lambda: FcmProvider(settings.fcm),
+    }
+    return builders[name]()
+
+
+def build_provider_chains(settings: SwitchboardSettings, outbox: Outbox) -> dict[Channel, list[Provider[Any]]]:
+    """Each channel's providers in failover order (``[switchboard.<channel>] providers``); the outbox
+    alone in dev mode."""
     return {
-        Channel.EMAIL: (
-            SendGridProvider(sendgrid, sender=settings.default_sender)
-            if sendgrid.configured
-            else OutboxProvider(Channel.EMAIL, outbox)
-        ),
-        Channel.SMS: TwilioProvider(twilio) if twilio.configured else OutboxProvider(Channel.SMS, outbox),
-        Channel.PUSH: FcmProvider(fcm) if fcm.configured else OutboxProvider(Channel.PUSH, outbox),
+        channel: [build_provider(settings, name) for name in settings.provider_chain(channel)]
+        or [OutboxProvider(channel, outbox)]
+        for channel in Channel
+    }
+
+
+def build_providers(settings: SwitchboardSettings, outbox: Outbox) -> dict[Channel, Provider[Any]]:
+    """The provider each channel sends through today: the first of its chain (the send pipeline
+    takes the whole chain, for failover, with build_provider_chains)."""
+    chains = {channel: settings.provider_chain(channel) for channel in Channel}
+    return {
+        channel: build_provider(settings, chain[0]) if chain else OutboxProvider(channel, outbox)
+        for channel, chain in chains.items()
     }
 
 

@@ -19,7 +19,7 @@ from bus.errors import ConfigurationError
 from bus.settings_loader import SettingsTable, apply, load
 from switchboard.channels import Channel
 from switchboard.errors import SettingsError
-from switchboard.providers import FcmConfig, SendGridConfig, TwilioConfig
+from switchboard.providers import FcmConfig, SendGridConfig, SmtpConfig, TwilioConfig, VonageConfig
 
 SWITCHBOARD_TABLE = SettingsTable(
     "switchboard",
@@ -34,6 +34,13 @@ SWITCHBOARD_TABLE = SettingsTable(
         "SWITCHBOARD_FCM_SERVICE_ACCOUNT_JSON": "fcm.service_account_json",
         "SWITCHBOARD_FCM_BASE_URL": "fcm.base_url",
         "SWITCHBOARD_FCM_TOKEN_URI": "fcm.token_uri",
+        "SWITCHBOARD_SMTP_HOST": "smtp.host",
+        "SWITCHBOARD_SMTP_USERNAME": "smtp.username",
+        "SWITCHBOARD_SMTP_PASSWORD": "smtp.password",
+        "SWITCHBOARD_VONAGE_API_KEY": "vonage.api_key",
+        "SWITCHBOARD_VONAGE_API_SECRET": "vonage.api_secret",
+        "SWITCHBOARD_VONAGE_FROM_NUMBER": "vonage.from_number",
+        "SWITCHBOARD_VONAGE_BASE_URL": "vonage.base_url",
     },
 )
 """Environment variables that override secrets (and the odd non-secret) from the file."""
@@ -56,6 +63,41 @@ class RetrySettings:
         _positive("retry.configuration_delay", self.configuration_delay)
 
 
+PROVIDERS: dict[Channel, tuple[str, ...]] = {
+    Channel.EMAIL: ("sendgrid", "smtp"),
+    Channel.SMS: ("twilio", "vonage"),
+    Channel.PUSH: ("fcm",),
+}
+"""The providers each channel can use, in the order used when a channel names none."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSettings:
+    """``[switchboard.email]`` / ``[switchboard.push]``: a channel's providers and its per-recipient limit."""
+
+    providers: tuple[str, ...] = ()
+    """In the order tried; empty: every configured provider of the channel, in PROVIDERS order."""
+    failover_on_timeout: bool = False
+    """Also fail over when a provider took the message and did not answer (may send it twice)."""
+    recipient_limit: int = 0
+    """Messages one recipient may get per ``recipient_window`` seconds on this channel; 0: no limit."""
+    recipient_window: float = 3600.0
+
+    def __post_init__(self) -> None:
+        _at_least("recipient_limit", self.recipient_limit, 0)
+        _positive("recipient_window", self.recipient_window)
+        if len(set(self.providers)) != len(self.providers):
+            raise SettingsError("switchboard: a channel names the same provider twice")
+
+
+@dataclass(frozen=True, slots=True)
+class SmsChannelSettings(ChannelSettings):
+    """``[switchboard.sms]``: also the countries SMS may go to (the defence against SMS pumping)."""
+
+    allowed_countries: tuple[str, ...] = ()
+    """ISO 3166 region codes ("US", "GB"); empty: every country."""
+
+
 @dataclass(frozen=True, slots=True)
 class SwitchboardSettings:
     """Everything the switchboard needs besides the bus itself."""
@@ -72,6 +114,11 @@ class SwitchboardSettings:
     sendgrid: SendGridConfig = field(default_factory=SendGridConfig)
     twilio: TwilioConfig = field(default_factory=TwilioConfig)
     fcm: FcmConfig = field(default_factory=FcmConfig)
+    smtp: SmtpConfig = field(default_factory=SmtpConfig)
+    vonage: VonageConfig = field(default_factory=VonageConfig)
+    email: ChannelSettings = field(default_factory=lambda: ChannelSettings(recipient_limit=20))
+    sms: SmsChannelSettings = field(default_factory=lambda: SmsChannelSettings(recipient_limit=5))
+    push: ChannelSettings = field(default_factory=ChannelSettings)
     retry: RetrySettings = field(default_factory=RetrySettings)
 
     def __post_init__(self) -> None:
@@ -84,6 +131,13 @@ class SwitchboardSettings:
         _positive("outbox_size", self.outbox_size)
         _positive("concurrency", self.concurrency)
         _positive("template_refresh_seconds", self.template_refresh_seconds)
+        for channel, known in PROVIDERS.items():
+            unknown = [name for name in self.channel(channel).providers if name not in known]
+            if unknown:
+                raise SettingsError(
+                    f"switchboard.{channel}.providers: unknown {', '.join(map(repr, unknown))} "
+                    f"(a {channel} provider is one of {', '.join(known)})"
+                )
 
     @classmethod
     def from_table(cls, values: Mapping[str, Any], source: str = "settings") -> SwitchboardSettings:
@@ -102,13 +156,34 @@ class SwitchboardSettings:
         address = parseaddr(sender)[1].lower()
         return any(parseaddr(allowed)[1].lower() == address for allowed in self.senders)
 
+    def channel(self, channel: Channel) -> ChannelSettings:
+        """The ``[switchboard.<channel>]`` table."""
+        return {Channel.EMAIL: self.email, Channel.SMS: self.sms, Channel.PUSH: self.push}[channel]
+
+    def configured(self, provider: str) -> bool:
+        config: SendGridConfig | TwilioConfig | FcmConfig | SmtpConfig | VonageConfig = getattr(self, provider)
+        return config.configured
+
+    def provider_chain(self, channel: Channel) -> tuple[str, ...]:
+        """The providers a channel sends through, in order; () means dev mode (the outbox).
+
+        A channel naming providers of which only some are configured is refused: a failover
+        chain with a hole would show only during an outage.
+        """
+        named = self.channel(channel).providers
+        if not named:
+            return tuple(name for name in PROVIDERS[channel] if self.configured(name))
+        missing = [name for name in named if not self.configured(name)]
+        if missing and len(missing) < len(named):
+            raise SettingsError(
+                f"switchboard.{channel}.providers names {', '.join(missing)} without credentials "
+                f"([switchboard.{missing[0]}])"
+            )
+        return () if missing else named
+
     def live_channels(self) -> dict[Channel, str]:
-        """Which provider each channel uses: its name, or ``outbox`` in dev mode."""
-        return {
-            Channel.EMAIL: "sendgrid" if self.sendgrid.configured else "outbox",
-            Channel.SMS: "twilio" if self.twilio.configured else "outbox",
-            Channel.PUSH: "fcm" if self.fcm.configured else "outbox",
-        }
+        """Which provider each channel uses first: its name, or ``outbox`` in dev mode."""
+        return {channel: next(iter(self.provider_chain(channel)), "outbox") for channel in Channel}
 
 
 def load_switchboard_settings(
