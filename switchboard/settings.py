@@ -17,7 +17,9 @@ from pydantic import ValidationError
 
 from bus.errors import ConfigurationError
 from bus.settings_loader import SettingsTable, apply, load
+from switchboard.admission import RateLimitSettings
 from switchboard.channels import Channel
+from switchboard.circuits import CircuitSettings
 from switchboard.errors import SettingsError
 from switchboard.providers import FcmConfig, SendGridConfig, SmtpConfig, TwilioConfig, VonageConfig
 
@@ -120,6 +122,8 @@ class SwitchboardSettings:
     sms: SmsChannelSettings = field(default_factory=lambda: SmsChannelSettings(recipient_limit=5))
     push: ChannelSettings = field(default_factory=ChannelSettings)
     retry: RetrySettings = field(default_factory=RetrySettings)
+    circuit: CircuitSettings = field(default_factory=CircuitSettings)
+    rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
 
     def __post_init__(self) -> None:
         if not self.senders:
