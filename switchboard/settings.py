@@ -20,6 +20,7 @@ from bus.settings_loader import SettingsTable, apply, load
 from switchboard.admission import RateLimitSettings
 from switchboard.channels import Channel
 from switchboard.circuits import CircuitSettings
+from switchboard.countries import check_regions
 from switchboard.errors import SettingsError
 from switchboard.providers import FcmConfig, SendGridConfig, SmtpConfig, TwilioConfig, VonageConfig
 
@@ -98,6 +99,10 @@ class SmsChannelSettings(ChannelSettings):
 
     allowed_countries: tuple[str, ...] = ()
     """ISO 3166 region codes ("US", "GB"); empty: every country."""
+
+    def __post_init__(self) -> None:
+        ChannelSettings.__post_init__(self)
+        check_regions(self.allowed_countries)
 
 
 @dataclass(frozen=True, slots=True)
