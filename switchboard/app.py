@@ -76,6 +76,7 @@ class Switchboard:
             settings.templates_dir,
             default_locale=settings.default_locale,
             refresh_interval=settings.template_refresh_seconds,
+            categories=settings.categories,
         )
         self.outbox = Outbox(bus.redis, self.keys, size=settings.outbox_size)
         self.providers = dict(providers) if providers is not None else build_providers(settings, self.outbox)

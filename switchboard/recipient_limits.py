@@ -14,12 +14,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bus.backend.connection import as_text, pipe_eval
 from switchboard.circuits import NOW_LUA
 from switchboard.keys import SwitchboardKeys
 from switchboard.privacy import mask, normalize_recipient, recipient_digest
+
+if TYPE_CHECKING:
+    from switchboard.settings import ChannelSettings
+    from switchboard.templating import TemplateInfo
 
 # KEYS: the recipient's set. ARGV: now, window, limit, delivery id.
 # Returns {1 allowed | 0 refused, count in the window, when the oldest leaves it}.
@@ -58,6 +62,17 @@ class RecipientLimit:
     scope: str
     count: int
     window: float
+
+
+def limit_for(channel: str, settings: ChannelSettings, template: TemplateInfo | None) -> RecipientLimit | None:
+    """The limit a send counts against: its template's own when it declares one, else its
+    channel's; None when that is 0 (no limit)."""
+    if template is not None and template.recipient_limit is not None:
+        own = template.recipient_limit
+        return RecipientLimit(f"template:{template.key}", own.count, own.window) if own.count else None
+    if not settings.recipient_limit:
+        return None
+    return RecipientLimit(channel, settings.recipient_limit, settings.recipient_window)
 
 
 @dataclass(frozen=True, slots=True)

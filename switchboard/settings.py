@@ -18,11 +18,13 @@ from pydantic import ValidationError
 from bus.errors import ConfigurationError
 from bus.settings_loader import SettingsTable, apply, load
 from switchboard.admission import RateLimitSettings
+from switchboard.categories import DEFAULT_CATEGORIES, Category, parse_categories
 from switchboard.channels import Channel
 from switchboard.circuits import CircuitSettings
 from switchboard.countries import check_regions
 from switchboard.errors import SettingsError
 from switchboard.providers import FcmConfig, SendGridConfig, SmtpConfig, TwilioConfig, VonageConfig
+from switchboard.quiet_hours import QuietHoursSettings
 
 SWITCHBOARD_TABLE = SettingsTable(
     "switchboard",
@@ -129,6 +131,11 @@ class SwitchboardSettings:
     retry: RetrySettings = field(default_factory=RetrySettings)
     circuit: CircuitSettings = field(default_factory=CircuitSettings)
     rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
+    quiet_hours: QuietHoursSettings = field(default_factory=QuietHoursSettings)
+    categories: Mapping[str, Category] = field(
+        default_factory=lambda: DEFAULT_CATEGORIES, metadata={"parse": parse_categories}
+    )
+    """``[switchboard.categories.<name>]``: a table here replaces the four defaults as a whole."""
 
     def __post_init__(self) -> None:
         if not self.senders:

@@ -157,3 +157,13 @@ def test_demo_sends_one_of_each_to_the_outbox(run: CliRun, redis_url: str) -> No
     assert all(p["bus_id"] for p in shown["published"])
     assert sorted(e["channel"] for e in shown["outbox"]) == ["email", "push", "sms"]
     assert (shown["worker"]["processed"], shown["worker"]["failed"]) == (9, 0)
+
+
+def test_templates_check_reports_a_category_the_settings_lack(run: CliRun, tmp_path: Path) -> None:
+    (tmp_path / "settings.toml").write_text(
+        f'[switchboard]\ntemplates_dir = "{ROOT / "templates"}"\n'
+        '[switchboard.categories.orders]\ndescription = "Orders"\n'
+    )
+    code, out, _ = run("templates", "check")
+    assert code == 1
+    assert "email/welcome template.toml: category 'account' is not in [switchboard.categories] (orders)" in out

@@ -8,8 +8,10 @@ import redis
 from bus.keys import Keys
 from switchboard.countries import region_of, sms_allowed
 from switchboard.keys import SwitchboardKeys
-from switchboard.recipient_limits import RecipientLimit, RecipientLimits
+from switchboard.recipient_limits import RecipientLimit, RecipientLimits, limit_for
 from switchboard.settings import SwitchboardSettings
+from switchboard.templating import TemplateStore
+from tests.switchboard.test_cli import ROOT
 
 KEYS = SwitchboardKeys(Keys())
 SMS = RecipientLimit("sms", count=3, window=3600)
@@ -122,3 +124,14 @@ def test_the_allow_list() -> None:
     assert sms_allowed("+14155550123", allowed) and sms_allowed("+16135550123", allowed)
     assert not sms_allowed("+18765551234", allowed) and not sms_allowed("+33612345678", allowed)
     assert sms_allowed("+33612345678", ())  # no list: everywhere
+
+
+def test_which_limit_a_send_counts_against() -> None:
+    settings = SwitchboardSettings.from_table({"push": {"recipient_limit": 0}})
+    store = TemplateStore(ROOT / "templates", refresh_interval=None)
+    reset, shipped = store.get("sms", "password_reset"), store.get("sms", "order_shipped")
+    assert limit_for("sms", settings.sms, reset) == RecipientLimit("template:sms/password_reset", 3, 900)
+    assert limit_for("sms", settings.sms, shipped) == RecipientLimit("sms", 5, 3600)
+    assert limit_for("sms", settings.sms, None) == RecipientLimit("sms", 5, 3600)  # inline body
+    assert limit_for("email", settings.email, None) == RecipientLimit("email", 20, 3600)
+    assert limit_for("push", settings.push, None) is None

@@ -14,6 +14,7 @@ from bus.logger.settings import ElasticsearchSinkSettings, FileSinkSettings, Log
 from bus.settings import BusSettings, ObserveSettings, WorkerSettings, load_settings
 from bus.web.settings import WebSettings, load_web_settings
 from switchboard.app import build_provider_chains, build_providers
+from switchboard.categories import DEFAULT_CATEGORIES
 from switchboard.channels import Channel
 from switchboard.errors import SettingsError
 from switchboard.keys import SwitchboardKeys
@@ -30,6 +31,7 @@ def test_the_example_loads_for_both_the_bus_and_the_switchboard() -> None:
     assert bus.namespace == "resque"
     assert board.templates_dir == ROOT / "templates"
     assert set(board.live_channels().values()) == {"outbox"}  # dev mode by default
+    assert board.categories == DEFAULT_CATEGORIES  # the example spells the defaults out
     assert load_web_settings(EXAMPLE, environ={}).host == "127.0.0.1"
     assert load_logger_settings(EXAMPLE, environ={}).file.path == ROOT / "var" / "log" / "bus-events.jsonl"
 
