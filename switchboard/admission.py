@@ -11,12 +11,13 @@ nothing: neither a rate slot nor the probe of a half-open circuit.
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bus.backend.connection import as_text
+from bus.backend.connection import as_text, pipe_eval
 from switchboard.circuits import NOW_LUA, CircuitChange, CircuitSettings, report
 from switchboard.errors import SettingsError
 from switchboard.keys import SwitchboardKeys
@@ -151,21 +152,26 @@ class ProviderGate:
         self.clock = clock
         """None: the Redis server's clock (keep it the same as the Circuits' clock)."""
         self._admit = redis.register_script(_ADMIT)
+        # Probe tokens: unique across processes by the prefix, cheap to make by the counter.
+        self._token_prefix = uuid.uuid4().hex[:16]
+        self._tokens = itertools.count()
+        self._plans: dict[tuple[Candidate, ...], tuple[list[str], list[Any]]] = {}
 
     def admit(self, candidates: Sequence[Candidate]) -> Admission:
         """The provider to send through now, in ``candidates`` order, or why none can be."""
-        if not candidates:
-            raise ValueError("admit needs at least one provider")
-        token = uuid.uuid4().hex
-        keys: list[str] = []
-        args: list[Any] = ["" if self.clock is None else repr(self.clock()), token, self.circuits.probe_timeout]
-        for candidate in candidates:
-            own = self.keys.provider_rate(candidate.provider)
-            sender = self.keys.sender_rate(candidate.provider, candidate.sender) if candidate.sender else own
-            keys += [self.keys.circuit(candidate.provider), own, sender]
-            sender_rate = self.rates.of_sender(candidate.provider) if candidate.sender else 0
-            args += [self.rates.of(candidate.provider), sender_rate, self.rates.burst]
-        index, verdict, seconds, change = (_text(part) for part in self._admit(keys=keys, args=args))
+        keys, args = self._call(candidates)
+        return self.admission(candidates, args[1], self._admit(keys=keys, args=args))
+
+    def queue_admit(self, pipe: Any, candidates: Sequence[Candidate]) -> str:
+        """Queue the admission on a pipeline (e.g. the claim's, to save its round trip); read the
+        reply with ``admission(candidates, token, reply)``. Returns the token to pass there."""
+        keys, args = self._call(candidates)
+        pipe_eval(pipe, _ADMIT, keys, *args)
+        return str(args[1])
+
+    def admission(self, candidates: Sequence[Candidate], token: str, reply: Any) -> Admission:
+        """What the admission script answered, as an Admission (a half-open change logged once)."""
+        index, verdict, seconds, change = (_text(part) for part in reply)
         chosen = candidates[int(index) - 1].provider if int(index) else None
         passed = candidates[: int(index) - 1] if int(index) else candidates
         admission = Admission(
@@ -179,6 +185,34 @@ class ProviderGate:
         if admission.change is not None:
             report(admission.change)
         return admission
+
+    def _call(self, candidates: Sequence[Candidate]) -> tuple[list[str], list[Any]]:
+        if not candidates:
+            raise ValueError("admit needs at least one provider")
+        keys, settings = self._plan(tuple(candidates))
+        token = f"{self._token_prefix}-{next(self._tokens)}"
+        return keys, ["" if self.clock is None else repr(self.clock()), token, *settings]
+
+    def _plan(self, candidates: tuple[Candidate, ...]) -> tuple[list[str], list[Any]]:
+        """The keys and fixed arguments of a chain, worked out once (a few chains per process)."""
+        plan = self._plans.get(candidates)
+        if plan is None:
+            keys: list[str] = []
+            settings: list[Any] = [repr(float(self.circuits.probe_timeout))]
+            for candidate in candidates:
+                own = self.keys.provider_rate(candidate.provider)
+                sender = self.keys.sender_rate(candidate.provider, candidate.sender) if candidate.sender else own
+                keys += [self.keys.circuit(candidate.provider), own, sender]
+                sender_rate = self.rates.of_sender(candidate.provider) if candidate.sender else 0.0
+                settings += [
+                    repr(float(self.rates.of(candidate.provider))),
+                    repr(float(sender_rate)),
+                    str(self.rates.burst),
+                ]
+            plan = (keys, settings)
+            if len(self._plans) < 1024:  # sender numbers are few; never grow without bound
+                self._plans[candidates] = plan
+        return plan
 
 
 def _text(part: Any) -> str:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bus.backend.connection import as_text
+from bus.backend.connection import as_text, pipe_eval
 from switchboard.errors import ProviderConfigurationError, ProviderError, SettingsError
 from switchboard.keys import SwitchboardKeys
 
@@ -159,10 +159,17 @@ class Circuits:
         self.clock = clock
         """None: the Redis server's clock."""
         self._record = redis.register_script(_RECORD)
+        self._settings = [s.failures, s.failure_rate, s.window, s.min_requests, s.cooldown] if (s := settings) else []
 
     def record_success(self, provider: str, probe: str | None = None) -> CircuitChange | None:
         """The provider answered (accepted, or refused the message or recipient for good)."""
         return self._apply(provider, "ok", probe, "")
+
+    def queue_success(self, pipe: Any, provider: str) -> None:
+        """Queue a success on a pipeline (e.g. the outcome's). Its reply is never a change: use
+        ``record_success`` for a probe, whose success closes the circuit."""
+        now = "" if self.clock is None else repr(self.clock())
+        pipe_eval(pipe, _RECORD, [self.keys.circuit(provider)], now, "ok", "", *self._settings, "")
 
     def record_failure(self, provider: str, error: ProviderError, probe: str | None = None) -> CircuitChange | None:
         """A transient failure counts; a configuration error opens the circuit at once."""
@@ -181,9 +188,8 @@ class Circuits:
         self.redis.delete(self.keys.circuit(provider))
 
     def _apply(self, provider: str, outcome: str, probe: str | None, reason: str) -> CircuitChange | None:
-        s = self.settings
         now = "" if self.clock is None else repr(self.clock())
-        args = [now, outcome, probe or "", s.failures, s.failure_rate, s.window, s.min_requests, s.cooldown, reason]
+        args = [now, outcome, probe or "", *self._settings, reason]
         change = as_text(self._record(keys=[self.keys.circuit(provider)], args=args))
         if not change:
             return None

@@ -14,6 +14,7 @@ from bench.scenarios import (
     cluster,
     e2e,
     latency,
+    limits,
     profile,
     publish,
     publish_batch,
@@ -38,4 +39,5 @@ SCENARIOS: dict[str, Callable[[Bench], None]] = {
     "tracing": tracing.run,
     "cluster": cluster.run,
     "replicas": replicas.run,
+    "limits": limits.run,
 }

@@ -282,3 +282,21 @@ def test_admission_is_one_round_trip(process: Callable[..., Process], redis_url:
             if command["client_type"] != "lua":  # what the script itself calls runs inside that one command
                 seen.append(command["command"].split()[0])
     assert seen == ["EVALSHA"]
+
+
+def test_the_admission_and_a_success_can_ride_on_pipelines_of_the_pipeline(
+    process: Callable[..., Process], r: redis.Redis
+) -> None:
+    circuits, gate = process(RateLimitSettings(twilio=1))
+    pipe = r.pipeline(transaction=False)
+    pipe.get("claim")
+    token = gate.queue_admit(pipe, CHAIN)
+    admission = gate.admission(CHAIN, token, pipe.execute()[-1])
+    assert (admission.verdict, admission.provider) == ("send", "twilio")
+    assert gate.admit(CHAIN).verdict == "wait"  # the queued admission took the slot
+    circuits.record_failure("twilio", UNAVAILABLE)
+    circuits.record_failure("twilio", UNAVAILABLE)
+    pipe = r.pipeline(transaction=False)
+    circuits.queue_success(pipe, "twilio")
+    pipe.execute()
+    assert circuits.states(["twilio"])[0].failures == 0
