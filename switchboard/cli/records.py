@@ -138,16 +138,16 @@ def check_settings(env: Env) -> None:
     """Validate the settings file; say which channels are live and which use the outbox."""
     settings = board_settings(env)
     live = {channel.value: provider for channel, provider in settings.live_channels().items()}
+    chains = {channel.value: list(settings.provider_chain(channel)) for channel in settings.live_channels()}
     problems = [str(p) for p in store(env).problems]
     data = {
         "channels": live,
+        "providers": chains,
         "senders": settings.senders,
         "templates_dir": str(settings.templates_dir),
         "template_problems": problems,
     }
-    text = "\n".join(
-        f"{channel}: {provider}{' (dev mode)' if provider == 'outbox' else ''}" for channel, provider in live.items()
-    )
+    text = "\n".join(f"{channel}: {' -> '.join(chains[channel]) or 'outbox (dev mode)'}" for channel in live)
     text += f"\nsenders: {', '.join(settings.senders)}\ntemplates: {settings.templates_dir}"
     text += "".join(f"\ntemplate problem: {p}" for p in problems) or "\nall templates render"
     env.emit(data, text)

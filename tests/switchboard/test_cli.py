@@ -137,6 +137,25 @@ def test_check_settings_reports_channels_without_revealing_secrets(
     assert data["channels"] == {"email": "sendgrid", "sms": "outbox", "push": "outbox"}
 
 
+def test_check_settings_shows_each_channels_failover_order(
+    run: CliRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SWITCHBOARD_VONAGE_API_KEY", "key")
+    monkeypatch.setenv("SWITCHBOARD_VONAGE_API_SECRET", "vonage-secret-value")
+    templates = f'[switchboard]\ntemplates_dir = "{ROOT / "templates"}"\n'
+    (tmp_path / "settings.toml").write_text(
+        templates + '[switchboard.twilio]\naccount_sid = "AC1"\nauth_token = "t"\n'
+        '[switchboard.sms]\nproviders = ["vonage", "twilio"]\n'
+    )
+    code, out, err = run("check-settings")
+    assert code == 0 and "sms: vonage -> twilio" in out and "email: outbox (dev mode)" in out
+    assert run.json("check-settings")["providers"]["sms"] == ["vonage", "twilio"]
+    assert "vonage-secret-value" not in out + err
+    (tmp_path / "settings.toml").write_text(templates + '[switchboard.sms]\nproviders = ["twilio", "vonage"]\n')
+    code, _, err = run("check-settings")  # vonage has credentials, twilio none: a chain with a hole
+    assert code == 2 and "twilio without credentials" in err and len(err.strip().splitlines()) == 1
+
+
 def test_bad_settings_are_one_line_without_the_secret(run: CliRun, tmp_path: Path) -> None:
     (tmp_path / "settings.toml").write_text(
         '[switchboard.sendgrid]\napi_key = "SG.secret-in-file"\ntimeout = -1\nbogus = 1\n'
