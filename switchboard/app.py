@@ -8,8 +8,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from bus import Bus, Retry
+from switchboard.channel_states import ChannelStates
 from switchboard.channels import Channel
 from switchboard.deliveries import Deliveries, Suppressions
+from switchboard.errors import ProviderConfigurationError
 from switchboard.events import BY_CHANNEL
 from switchboard.keys import SwitchboardKeys
 from switchboard.providers import (
@@ -21,13 +23,14 @@ from switchboard.providers import (
     VonageProvider,
 )
 from switchboard.providers.outbox import Outbox, OutboxProvider
+from switchboard.providers.unusable import UnusableProvider, build_or_stand_in
 from switchboard.sending import Sender
 from switchboard.settings import SwitchboardSettings
 from switchboard.templating import TemplateStore
 
 
-def build_provider(settings: SwitchboardSettings, name: str) -> Provider[Any]:
-    """One configured provider by its settings name."""
+def provider_builder(settings: SwitchboardSettings, name: str) -> Callable[[], Provider[Any]]:
+    """How to build one provider by its settings name."""
     builders: dict[str, Callable[[], Provider[Any]]] = {
         "sendgrid": lambda: SendGridProvider(settings.sendgrid, sender=settings.default_sender),
         "smtp": lambda: SmtpProvider(settings.smtp, sender=settings.default_sender),
@@ -35,16 +38,16 @@ def build_provider(settings: SwitchboardSettings, name: str) -> Provider[Any]:
         "vonage": lambda: VonageProvider(settings.vonage),
         "fcm": lambda: FcmProvider(settings.fcm),
     }
-    return builders[name]()
+    return builders[name]
 
 
 def build_provider_chains(settings: SwitchboardSettings, outbox: Outbox) -> dict[Channel, list[Provider[Any]]]:
-    """Each channel's providers in failover order (``[switchboard.<channel>] providers``); the outbox
-    alone in dev mode."""
+    """Each channel's providers in failover order (``[switchboard.<channel>] providers``), each one
+    that cannot be built standing in as an UnusableProvider; the outbox alone in dev mode."""
     return {
-        channel: [build_provider(settings, name) for name in settings.provider_chain(channel)]
+        channel: [build_or_stand_in(channel, name, provider_builder(settings, name)) for name in chain]
         or [OutboxProvider(channel, outbox)]
-        for channel in Channel
+        for channel, chain in ((c, settings.provider_chain(c)) for c in Channel)
     }
 
 
@@ -53,9 +56,31 @@ def build_providers(settings: SwitchboardSettings, outbox: Outbox) -> dict[Chann
     takes the whole chain, for failover, with build_provider_chains)."""
     chains = {channel: settings.provider_chain(channel) for channel in Channel}
     return {
-        channel: build_provider(settings, chain[0]) if chain else OutboxProvider(channel, outbox)
+        channel: build_or_stand_in(channel, chain[0], provider_builder(settings, chain[0]))
+        if chain
+        else OutboxProvider(channel, outbox)
         for channel, chain in chains.items()
     }
+
+
+def provider_problems(settings: SwitchboardSettings) -> dict[Channel, str]:
+    """What ``switchboard run`` would find wrong with each configured provider (built, then closed)."""
+    problems: dict[Channel, str] = {}
+    for channel in Channel:
+        found = []
+        for name in settings.provider_chain(channel):
+            try:
+                provider_builder(settings, name)().close()
+            except ProviderConfigurationError as exc:
+                found.append(str(exc))
+        if found:
+            problems[channel] = "; ".join(found)
+    return problems
+
+
+def unusable(providers: Mapping[Channel, Provider[Any]]) -> dict[Channel, str]:
+    """The channels whose provider cannot be built from the settings, and why."""
+    return {c: p.problem for c, p in providers.items() if isinstance(p, UnusableProvider)}
 
 
 class Switchboard:
@@ -82,6 +107,7 @@ class Switchboard:
         self.providers = dict(providers) if providers is not None else build_providers(settings, self.outbox)
         self.deliveries = Deliveries(bus.redis, self.keys, retention=settings.retention_seconds, stale_after=60.0)
         self.suppressions = Suppressions(bus.redis, self.keys)
+        self.channel_states = ChannelStates(bus.redis, self.keys, clock)
         self.sender = Sender(
             bus=bus,
             settings=settings,
@@ -89,6 +115,7 @@ class Switchboard:
             providers=self.providers,
             deliveries=self.deliveries,
             suppressions=self.suppressions,
+            channel_states=self.channel_states,
             clock=clock,
         )
         self.dispatch = bus.dispatch(settings.app_key)

@@ -23,22 +23,64 @@ from switchboard.keys import SwitchboardKeys
 
 
 class Status(StrEnum):
-    """Where a delivery stands. ``sent``, ``failed`` and ``suppressed`` are final."""
+    """Where a delivery stands. ``sent``, ``partial``, ``failed``, ``suppressed`` and ``unknown`` are final."""
 
     SENDING = "sending"
     RETRYING = "retrying"
     SENT = "sent"
+    """The provider accepted the message (for every recipient)."""
+    PARTIAL = "partial"
+    """A push the provider accepted for some device tokens only (each token's outcome is in ``targets``)."""
     FAILED = "failed"
-    """The provider said no for good (or the request can never be sent as given)."""
+    """The provider said no for good, or the request can never be sent as given (``reason`` says which)."""
     SUPPRESSED = "suppressed"
     STALLED = "stalled"
-    """Given up for now (retries exhausted, template broken): a retry from the failed list resumes it."""
+    """Given up for now (retries exhausted, template broken): ``switchboard deliveries retry`` resumes it."""
+    UNKNOWN = "unknown"
+    """The provider got the request but never answered (a timeout): it may or may not have sent it."""
+    REQUEUED = "requeued"
+    """An operator asked for it to be sent again (``switchboard deliveries retry``): a fresh attempt budget."""
 
 
-FINAL = (Status.SENT, Status.FAILED, Status.SUPPRESSED)
-OUTCOMES = (Status.RETRYING, Status.SENT, Status.FAILED, Status.SUPPRESSED, Status.STALLED)
+FINAL = (Status.SENT, Status.PARTIAL, Status.FAILED, Status.SUPPRESSED, Status.UNKNOWN)
+OUTCOMES = (
+    Status.RETRYING,
+    Status.SENT,
+    Status.PARTIAL,
+    Status.FAILED,
+    Status.SUPPRESSED,
+    Status.STALLED,
+    Status.UNKNOWN,
+)
 """What a send can end in, each counted as it happens."""
+
+
+class Reason(StrEnum):
+    """Why a delivery failed or stalled, for programs (``reason`` in records and outcome events)."""
+
+    INVALID = "invalid"
+    """The event does not fit its schema (``errors`` names every bad field)."""
+    IDEMPOTENCY_CONFLICT = "idempotency_conflict"
+    """Its idempotency key was used before for a different message: not sent."""
+    RECIPIENT = "recipient"
+    """The provider refused a recipient for good (that recipient is suppressed, when it said which)."""
+    REFUSED = "refused"
+    """The provider refused the message itself for good."""
+    CONFIGURATION = "configuration"
+    """Our credentials or setup were refused (fix them, then ``switchboard deliveries retry``)."""
+    SENDER = "sender"
+    """The sender is not allowed by the settings, or not verified with the provider."""
+    TEMPLATE = "template"
+    RETRIES_EXHAUSTED = "retries_exhausted"
+    TIMEOUT = "timeout"
+    """No answer from the provider after it got the request: the message may have been sent."""
+
+
 DAY = 86400
+STEP_FIELDS = ("reason", "error", "error_code", "provider", "provider_message_id")
+"""What a timeline step keeps of an attempt's outcome (recipients never: errors are masked)."""
+TIMELINE_LENGTH = 100
+"""Steps a delivery's timeline keeps (the newest): attempts and provider events."""
 
 
 class Claim(StrEnum):
@@ -48,21 +90,27 @@ class Claim(StrEnum):
     AGAIN = "again"  # a retry (or a stale attempt) of this request
     BUSY = "busy"  # another attempt is sending right now
     DONE = "done"  # already decided for good: do not send
+    CONFLICT = "conflict"  # the key was used before for a different message
 
 
-# KEYS: the record. ARGV: now, stale_after, ttl, then field/value pairs for a new record.
-# A stalled record (given up, then retried by an operator) starts a fresh attempt budget.
+# KEYS: the record. ARGV: now, stale_after, ttl, fingerprint, then field/value pairs for a new record.
+# The fingerprint says what the message is: the same key with another one is a conflict, never a send.
+# A stalled or requeued record (given up, then sent again on purpose) starts a fresh attempt budget.
 _CLAIM = """
 local status = redis.call('HGET', KEYS[1], 'status')
-if status == 'sent' or status == 'failed' or status == 'suppressed' then return 'done' end
+local known = redis.call('HGET', KEYS[1], 'fingerprint')
+if status and known and known ~= ARGV[4] then return 'conflict' end
+if status == 'sent' or status == 'failed' or status == 'suppressed' or status == 'partial' or status == 'unknown' then
+  return 'done'
+end
 if status == 'sending' then
   local updated = tonumber(redis.call('HGET', KEYS[1], 'updated_at') or '0')
   if tonumber(ARGV[1]) - updated < tonumber(ARGV[2]) then return 'busy' end
 end
-if status == 'stalled' then redis.call('HSET', KEYS[1], 'attempts', 0) end
+if status == 'stalled' or status == 'requeued' then redis.call('HSET', KEYS[1], 'attempts', 0, 'ambiguous', 0) end
 if not status then
-  for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-  redis.call('HSET', KEYS[1], 'created_at', ARGV[1])
+  for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+  redis.call('HSET', KEYS[1], 'created_at', ARGV[1], 'fingerprint', ARGV[4])
 end
 redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 redis.call('HSET', KEYS[1], 'status', 'sending', 'updated_at', ARGV[1])
@@ -90,6 +138,9 @@ class Delivery:
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"id": self.id, **self.fields}
         data.pop("recipient_digests", None)
+        data.pop("fingerprint", None)
+        if "code" in data:  # records written before the field had one name
+            data.setdefault("error_code", data.pop("code"))
         for key in ("attempts", "created_at", "updated_at"):
             if key in data:
                 data[key] = _number(data[key])
@@ -120,31 +171,64 @@ class Deliveries:
         self.stale_after = stale_after
         self.scan_limit = SEARCH_SCAN_LIMIT
 
-    def queue_claim(self, pipe: Any, delivery_id: str, now: float, initial: dict[str, str]) -> None:
+    def queue_claim(
+        self, pipe: Any, delivery_id: str, now: float, initial: dict[str, str], fingerprint: str = ""
+    ) -> None:
         """Queue the claim on ``pipe`` (its reply comes first: read it with :func:`claim_of`),
         with the record's index entry and the index trim, so all take one round trip."""
         args: list[str] = []
         for key, value in initial.items():
             args += [key, value]
-        pipe_eval(pipe, _CLAIM, [self.keys.delivery(delivery_id)], now, self.stale_after, self.retention, *args)
+        record = self.keys.delivery(delivery_id)
+        pipe_eval(pipe, _CLAIM, [record], now, self.stale_after, self.retention, fingerprint, *args)
         # Trim first: an id whose record expired may still be in the index with its old
         # score, and the NX add (which keeps a live record's creation time) must replace it.
         pipe.zremrangebyscore(self.keys.deliveries, "-inf", now - self.retention)
         pipe.zadd(self.keys.deliveries, {delivery_id: now}, nx=True)
 
-    def claim(self, delivery_id: str, now: float, initial: dict[str, str]) -> Claim:
+    def claim(self, delivery_id: str, now: float, initial: dict[str, str], fingerprint: str = "") -> Claim:
         pipe = self.redis.pipeline(transaction=False)
-        self.queue_claim(pipe, delivery_id, now, initial)
+        self.queue_claim(pipe, delivery_id, now, initial, fingerprint)
         return claim_of(pipe.execute()[0])
 
-    def queue_update(self, pipe: Any, delivery_id: str, now: float, **fields: str | int | float | None) -> None:
-        """Queue a change of the record on ``pipe``; ``None`` values are left as they are."""
+    def queue_update(
+        self,
+        pipe: Any,
+        delivery_id: str,
+        now: float,
+        *,
+        clear: tuple[str, ...] = (),
+        **fields: Any,
+    ) -> None:
+        """Queue a change of the record on ``pipe``; ``None`` values are left as they are, ``clear``
+        names fields to remove (a sent record keeps no error of an earlier attempt)."""
         values = {k: str(v) for k, v in fields.items() if v is not None}
         values["updated_at"] = str(now)
-        pipe.hset(self.keys.delivery(delivery_id), mapping=values)
-        pipe.expire(self.keys.delivery(delivery_id), self.retention)
+        record = self.keys.delivery(delivery_id)
+        if clear:
+            pipe.hdel(record, *clear)
+        pipe.hset(record, mapping=values)
+        pipe.expire(record, self.retention)
 
-    def update(self, delivery_id: str, now: float, **fields: str | int | float | None) -> None:
+    def queue_step(self, pipe: Any, delivery_id: str, step: dict[str, Any]) -> None:
+        """Queue one entry of the delivery's timeline (every attempt and, later, every provider event)."""
+        timeline = self.keys.delivery_timeline(delivery_id)
+        pipe.rpush(timeline, json.dumps({k: v for k, v in step.items() if v is not None}))
+        pipe.ltrim(timeline, -TIMELINE_LENGTH, -1)
+        pipe.expire(timeline, self.retention)
+
+    def timeline(self, delivery_id: str) -> list[dict[str, Any]]:
+        """The delivery's steps, oldest first (an entry nobody can read says so)."""
+        steps = []
+        for raw in self.redis.lrange(self.keys.delivery_timeline(delivery_id), 0, -1):
+            try:
+                step = read_json(raw)
+            except ValueError:
+                step = None
+            steps.append(step if isinstance(step, dict) else {"status": "unreadable"})
+        return steps
+
+    def update(self, delivery_id: str, now: float, **fields: Any) -> None:
         pipe = self.redis.pipeline(transaction=False)
         self.queue_update(pipe, delivery_id, now, **fields)
         pipe.execute()
@@ -202,14 +286,29 @@ class Deliveries:
                 break
         return Found(out)
 
-    def queue_finish(self, pipe: Any, delivery_id: str, channel: str, now: float, status: str, **fields: Any) -> None:
-        """Queue what a send ended in: the record's new status and fields, and its outcome counted."""
-        self.queue_update(pipe, delivery_id, now, status=status, **fields)
+    def queue_finish(
+        self,
+        pipe: Any,
+        delivery_id: str,
+        channel: str,
+        now: float,
+        status: str,
+        *,
+        clear: tuple[str, ...] = (),
+        **fields: Any,
+    ) -> None:
+        """Queue what an attempt ended in: the record's new status and fields, a timeline step, and
+        the outcome counted."""
+        self.queue_update(pipe, delivery_id, now, clear=clear, status=status, **fields)
+        step = {"at": now, "status": status, **{k: fields.get(k) for k in STEP_FIELDS}}
+        self.queue_step(pipe, delivery_id, step)
         self.queue_outcome(pipe, channel, status, now)
 
-    def finish(self, delivery_id: str, channel: str, now: float, status: str, **fields: Any) -> None:
+    def finish(
+        self, delivery_id: str, channel: str, now: float, status: str, *, clear: tuple[str, ...] = (), **fields: Any
+    ) -> None:
         pipe = self.redis.pipeline(transaction=False)
-        self.queue_finish(pipe, delivery_id, channel, now, status, **fields)
+        self.queue_finish(pipe, delivery_id, channel, now, status, clear=clear, **fields)
         pipe.execute()
 
     def queue_outcome(self, pipe: Any, channel: str, status: str, now: float) -> None:

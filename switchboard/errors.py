@@ -31,7 +31,7 @@ class ProviderError(SwitchboardError):
 
 
 class TransientProviderError(ProviderError):
-    """Worth retrying: rate limits (429), 5xx, timeouts, network errors.
+    """Worth retrying: rate limits (429), 5xx, network errors before the request was sent.
 
     ``retry_after`` is the provider's own wait in seconds when it said one.
     """
@@ -44,21 +44,18 @@ class TransientProviderError(ProviderError):
 
 
 class AmbiguousProviderError(TransientProviderError):
-    """The request reached the provider and no answer came (a read timeout, a connection cut
-    after the message went out): the provider may have accepted it.
-
-    Retrying may send the message twice, and so may failing over to another provider; a
-    plain TransientProviderError (refused connection, 5xx, 429) never does.
-    """
+    """The request reached the provider but no answer came back (it timed out while waiting, or
+    the connection was cut after the request went out): the message may well have been
+    accepted, so another try, or failing over to another provider, can send it twice. A plain
+    TransientProviderError (refused connection, 5xx, 429) never does."""
 
 
 class PermanentProviderError(ProviderError):
     """Retrying cannot help (invalid recipient, payload rejected).
 
-    ``recipient_problem`` is True when the failure is about the recipient itself (invalid
-    number, STOP, unregistered device token): the recipient is then suppressed.
-    ``recipients`` names which ones when the provider said (an SMTP server refusing some
-    RCPT TO addresses); empty means every recipient of the message.
+    ``recipient_problem`` is True when the failure is about recipients (invalid number, STOP,
+    unregistered device token); ``recipients`` are the ones the provider named, the only ones
+    to suppress (empty when it did not say which: then nobody is suppressed).
     """
 
     def __init__(
@@ -76,4 +73,13 @@ class PermanentProviderError(ProviderError):
 
 
 class ProviderConfigurationError(ProviderError):
-    """The provider rejected our credentials or setup: the channel stops until fixed."""
+    """The provider rejected our credentials or setup: the channel stops until fixed.
+
+    ``sender`` set: only that sender is refused (e.g. an unverified from address), not the channel.
+    """
+
+    def __init__(
+        self, message: str, *, status: int | None = None, code: str | None = None, sender: str | None = None
+    ) -> None:
+        super().__init__(message, status=status, code=code)
+        self.sender = sender

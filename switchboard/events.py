@@ -7,6 +7,8 @@ Content is either a template (name + data) or inline; the switchboard alone rend
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from datetime import datetime
 from typing import Any, ClassVar, Literal
@@ -25,7 +27,7 @@ from pydantic import (
 from switchboard.channels import Channel
 from switchboard.errors import SwitchboardError
 from switchboard.quiet_hours import zone
-from switchboard.settings import describe
+from switchboard.settings import describe, problems_of
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 LOCALE = re.compile(r"^[a-z]{2}(_[A-Z]{2})?$")
@@ -36,7 +38,11 @@ MAX_SMS_BODY = 1600  # Twilio's limit
 
 
 class InvalidNotification(SwitchboardError):
-    """An event that does not fit its model: the message names every bad field."""
+    """An event that does not fit its model: the message names every bad field (``errors``: one each)."""
+
+    def __init__(self, message: str, errors: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors if errors is not None else [message]
 
 
 def _listify(value: Any) -> Any:
@@ -88,7 +94,18 @@ class Notification(BaseModel):
         return self.model_dump(mode="json", by_alias=True, exclude_defaults=True)
 
     def recipients(self) -> list[str]:
+        """Whom the message is addressed to (``to``)."""
         raise NotImplementedError
+
+    def all_recipients(self) -> list[str]:
+        """Everyone the message goes to: every one of them is checked against suppressions."""
+        return self.recipients()
+
+    def fingerprint(self) -> str:
+        """What the message is (everything but its idempotency key): the same key on another
+        message is a conflict, not a duplicate."""
+        content = self.model_dump(mode="json", by_alias=True, exclude={"idempotency_key"})
+        return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:32]
 
 
 class SendEmail(Notification):
@@ -140,6 +157,9 @@ class SendEmail(Notification):
 
     def recipients(self) -> list[str]:
         return [str(a) for a in self.to]
+
+    def all_recipients(self) -> list[str]:
+        return [str(a) for a in (*self.to, *self.cc, *self.bcc)]
 
 
 class SendSms(Notification):
@@ -209,6 +229,23 @@ EVENTS: dict[str, type[Notification]] = {cls.EVENT_TYPE: cls for cls in (SendEma
 BY_CHANNEL: dict[Channel, type[Notification]] = {cls.CHANNEL: cls for cls in (SendEmail, SendSms, SendPush)}
 
 
+def check_recipient(channel: Channel | str, recipient: str) -> str:
+    """One recipient as the channel's events take it (an address, an E.164 number, a device token);
+    InvalidNotification says what is wrong, without repeating it."""
+    model: type[Notification] = BY_CHANNEL[Channel(channel)]
+    content: dict[str, Any] = {
+        Channel.EMAIL: {"subject": "s", "text": "t"},
+        Channel.SMS: {"body": "b"},
+        Channel.PUSH: {"title": "t", "body": "b"},
+    }[Channel(channel)]
+    try:
+        model.model_validate({"to": recipient, **content})
+    except ValidationError as exc:
+        reasons = "; ".join(problems_of(exc, str(channel)))
+        raise InvalidNotification(f"not a {channel} recipient: {reasons}") from None
+    return recipient.strip()
+
+
 def parse_event(event_type: str, attributes: dict[str, Any]) -> Notification:
     """The notification inside a bus event (its ``bus_*`` metadata set aside), or InvalidNotification."""
     model = EVENTS.get(event_type)
@@ -218,4 +255,4 @@ def parse_event(event_type: str, attributes: dict[str, Any]) -> Notification:
     try:
         return model.model_validate(fields)
     except ValidationError as exc:
-        raise InvalidNotification(describe(exc, event_type)) from None
+        raise InvalidNotification(describe(exc, event_type), problems_of(exc, event_type)) from None

@@ -17,6 +17,10 @@ class SwitchboardKeys:
         """Hash: one delivery's record (status, attempts, masked recipient, provider id...)."""
         return f"{self.prefix}delivery:{delivery_id}"
 
+    def delivery_timeline(self, delivery_id: str) -> str:
+        """List of one delivery's steps (JSON each): every attempt's outcome, and the provider's events."""
+        return f"{self.prefix}delivery:{delivery_id}:timeline"
+
     @property
     def deliveries(self) -> str:
         """Sorted set of delivery ids by creation time: the index for listing and retention."""
@@ -42,8 +46,13 @@ class SwitchboardKeys:
 
     @property
     def channels(self) -> str:
-        """Hash channel -> JSON state, e.g. stopped because its credentials were rejected."""
+        """Hash channel (or ``email:sender:<address>``) -> JSON state: stopped because the provider
+        refused our configuration, and when it is probed again."""
         return f"{self.prefix}channels"
+
+    def channel_probe(self, scope: str) -> str:
+        """String, set while one worker sends the probe of a stopped channel or sender."""
+        return f"{self.prefix}channels:probe:{scope}"
 
     def preferences(self, recipient_key: str) -> str:
         """Hash ``<category>:<channel>`` -> JSON choice of one recipient key (a digest, never an address)."""

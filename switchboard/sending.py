@@ -1,42 +1,50 @@
-"""One notification request, end to end: validate, claim, render, send, record, announce.
+"""One notification request, end to end: validate, claim, choose recipients, render, send, record.
 
-Two round trips to Redis per send besides the bus's own: before the provider call, the
-claim with the suppression lookup; after it, the record with its outcome event.
+Two round trips to Redis per send besides the bus's own: before the provider call, the claim
+with the suppression and channel-state lookups; after it, the record with its outcome event.
 
-Outcomes map onto the bus: a passing provider failure raises ``RetryLater`` (the bus
-retries with backoff, at least as long as the provider asked); what can never succeed
-raises ``Reject`` (the bus records it in the failed list, where an operator can retry it
-once the cause is fixed); a provider's final "no" about a recipient is a delivery
-outcome, recorded and announced, and the recipient is suppressed.
+Outcomes map onto the bus: a passing provider failure raises ``RetryLater`` (the bus retries
+with backoff, at least as long as the provider asked); what can never succeed is recorded,
+announced (``<channel>_failed`` with a ``reason``) and raises ``Reject`` when an operator can
+act on it (the bus keeps the job in its failed list, and ``switchboard deliveries retry``
+sends it again once the cause is fixed); a provider's final "no" about a recipient is a
+delivery outcome, recorded and announced, and that recipient alone is suppressed.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from email.utils import parseaddr
 from typing import Any
 
 from bus import Bus, Reject, RetryLater
+from bus.backoff import exponential
+from switchboard.channel_states import ChannelStates, Stopped, sender_scope, stopped_in
 from switchboard.channels import Channel
-from switchboard.deliveries import Claim, Deliveries, Status, Suppressions, claim_of
+from switchboard.deliveries import Claim, Deliveries, Reason, Status, Suppressions, claim_of
 from switchboard.errors import (
+    AmbiguousProviderError,
     PermanentProviderError,
     ProviderConfigurationError,
     TemplateError,
     TransientProviderError,
 )
-from switchboard.events import InvalidNotification, Notification, SendEmail, SendPush, SendSms, parse_event
-from switchboard.privacy import mask, recipient_digest
+from switchboard.events import EVENTS, InvalidNotification, Notification, SendEmail, SendPush, SendSms, parse_event
+from switchboard.privacy import mask, mask_text, recipient_digest
 from switchboard.providers import EmailMessage, Provider, ProviderResult, PushMessage, PushResult, SmsMessage
 from switchboard.settings import SwitchboardSettings
-from switchboard.templating import TemplateStore
+from switchboard.templating import RenderedMessage, TemplateStore
 
 log = logging.getLogger("switchboard.sending")
 
 Message = EmailMessage | SmsMessage | PushMessage
+PROBE_WAIT = 5.0
+"""Seconds a send waits while another worker probes its stopped channel."""
 
 
 @dataclass(slots=True)
@@ -48,10 +56,13 @@ class Request:
     request_id: str
     delivery_id: str
     attributes: dict[str, Any]
+    dropped: list[str] = field(default_factory=list)
+    """Recipients left out of the message because they are suppressed (cc and bcc)."""
+    rendered: RenderedMessage | None = None
 
 
 class Sender:
-    """Turns ``send_*`` events into provider calls, with every outcome recorded."""
+    """Turns ``send_*`` events into provider calls, with every outcome recorded and announced."""
 
     def __init__(
         self,
@@ -62,6 +73,7 @@ class Sender:
         providers: Mapping[Channel, Provider[Any]],
         deliveries: Deliveries,
         suppressions: Suppressions,
+        channel_states: ChannelStates,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.bus = bus
@@ -70,8 +82,8 @@ class Sender:
         self.providers = providers
         self.deliveries = deliveries
         self.suppressions = suppressions
+        self.channel_states = channel_states
         self.clock = clock
-        self.stopped: dict[Channel, str] = {}
 
     # --- the pipeline ------------------------------------------------------------
     def handle(self, event_type: str, attributes: dict[str, Any]) -> None:
@@ -79,13 +91,14 @@ class Sender:
         try:
             notification = parse_event(event_type, attributes)
         except InvalidNotification as exc:
+            self._invalid(event_type, attributes, exc)
             raise Reject(str(exc)) from None
         if self._delay_until_due(notification, attributes):
             return
         request = self._request(notification, attributes)
-        recipients = notification.recipients()
-        digests = [recipient_digest(r) for r in recipients]
-        claim, suppressed = self._claim(request, digests)
+        everyone = notification.all_recipients()
+        digests = [recipient_digest(r) for r in everyone]
+        claim, suppressed, stopped = self._claim(request, digests)
         if claim is Claim.DONE:
             log.info("delivery %s already decided; not sending again", request.delivery_id)
             return
@@ -93,23 +106,39 @@ class Sender:
             raise RetryLater(
                 f"delivery {request.delivery_id} is being sent by another worker", self.deliveries.stale_after
             )
-        allowed = [r for r, d in zip(recipients, digests, strict=True) if d not in suppressed]
-        if not allowed:
+        if claim is Claim.CONFLICT:
+            self._conflict(request)
+            return
+        recipients = self._recipients(request, everyone, digests, suppressed)
+        if not recipients:
             self._finish(request, Status.SUPPRESSED, error="every recipient is suppressed")
             return
-        if request.channel in self.stopped:
-            self._retry_later(request, f"channel stopped: {self.stopped[request.channel]}", self._config_delay())
-        message = self._message(request, allowed)
-        self._send(request, message)
+        probing = self._wait_while_stopped(request, stopped)
+        message = self._message(request, recipients)
+        self._send(request, message, probing)
 
-    def _claim(self, request: Request, digests: list[str]) -> tuple[Claim, set[str]]:
-        """Claim the delivery and look its recipients up in the suppression list, in one round trip."""
+    def _claim(self, request: Request, digests: list[str]) -> tuple[Claim, set[str], list[Stopped]]:
+        """Claim the delivery, and look up its recipients' suppressions and its channel's state,
+        in one round trip."""
         pipe = self.deliveries.redis.pipeline(transaction=False)
-        self.deliveries.queue_claim(pipe, request.delivery_id, self.clock(), self._initial_record(request, digests))
-        if digests:
-            self.suppressions.queue_lookup(pipe, request.channel, digests)
+        n = request.notification
+        self.deliveries.queue_claim(
+            pipe, request.delivery_id, self.clock(), self._initial_record(request), fingerprint=n.fingerprint()
+        )
+        self.suppressions.queue_lookup(pipe, request.channel, digests)
+        scopes = self._scopes(request)
+        self.channel_states.queue_lookup(pipe, scopes)
         replies = pipe.execute()
-        return claim_of(replies[0]), self.suppressions.found(digests, replies[-1]) if digests else set()
+        suppressed = self.suppressions.found(digests, replies[-2])
+        return claim_of(replies[0]), suppressed, stopped_in(scopes, replies[-1])
+
+    def _scopes(self, request: Request) -> list[str]:
+        """The channel states a request depends on: its channel, and for email its sender."""
+        n = request.notification
+        if isinstance(n, SendEmail):
+            sender = parseaddr(n.from_ or self.settings.default_sender)[1]
+            return [request.channel.value, sender_scope(request.channel.value, sender)]
+        return [request.channel.value]
 
     def _request(self, notification: Notification, attributes: dict[str, Any]) -> Request:
         request_id = notification.idempotency_key or str(attributes.get("bus_id") or "")
@@ -118,18 +147,45 @@ class Sender:
         channel = notification.CHANNEL
         return Request(notification, channel, request_id, f"{channel}:{request_id}", attributes)
 
-    def _initial_record(self, request: Request, digests: list[str]) -> dict[str, str]:
+    def _initial_record(self, request: Request) -> dict[str, str]:
         n = request.notification
+        everyone = n.all_recipients()
         return {
             "channel": request.channel.value,
             "template": n.template or "",
             "locale": n.locale or "",
-            "recipients": ",".join(mask(r) for r in n.recipients()),
-            "recipient_digests": ",".join(digests),
+            "recipients": ",".join(mask(r) for r in everyone),
+            "recipient_digests": ",".join(recipient_digest(r) for r in everyone),
             "request_id": request.request_id,
             "idempotency_key": n.idempotency_key or "",
+            "bus_id": str(request.attributes.get("bus_id") or ""),
             "source": str(request.attributes.get("bus_app_hostname") or ""),
         }
+
+    def _recipients(self, request: Request, everyone: list[str], digests: list[str], suppressed: set[str]) -> list[str]:
+        """Who the message goes to: ``to`` without the suppressed ones (nobody left: not sent), and
+        for email cc and bcc without theirs (recorded as dropped)."""
+        allowed = [r for r, d in zip(everyone, digests, strict=True) if d not in suppressed]
+        request.dropped = [r for r, d in zip(everyone, digests, strict=True) if d in suppressed]
+        addressed = set(request.notification.recipients())
+        if not any(r in addressed for r in allowed):
+            return []
+        if request.dropped:
+            log.info("delivery %s: %d suppressed recipient(s) left out", request.delivery_id, len(request.dropped))
+        return allowed
+
+    def _wait_while_stopped(self, request: Request, stopped: list[Stopped]) -> list[str]:
+        """The stopped scopes this send probes (their probe time came and this worker took the
+        probe); a scope still stopped, or probed by another worker, makes the send wait."""
+        probing: list[str] = []
+        now = self.clock()
+        for state in stopped:
+            if now < state.probe_after:
+                self._retry_later(request, f"{state.scope} stopped: {state.reason}", state.probe_after - now)
+            if not self.channel_states.take_probe(state.scope):
+                self._retry_later(request, f"{state.scope} is being probed by another worker", PROBE_WAIT)
+            probing.append(state.scope)
+        return probing
 
     def _delay_until_due(self, notification: Notification, attributes: dict[str, Any]) -> bool:
         """A ``send_at`` in the future: hand the event to delayed publish, same request id."""
@@ -148,28 +204,33 @@ class Sender:
         try:
             rendered = self.templates.render(request.channel, n.template, n.data, n.locale) if n.template else None
         except TemplateError as exc:
-            self._finish(request, Status.STALLED, error=str(exc))
+            self._finish(request, Status.STALLED, reason=Reason.TEMPLATE, error=str(exc))
             raise Reject(f"template: {exc}") from None
+        request.rendered = rendered
         if isinstance(n, SendEmail):
             sender = n.from_ or self.settings.default_sender
             if not self.settings.sender_allowed(sender):
-                self._finish(request, Status.FAILED, error=f"sender {sender} is not allowed by the settings")
+                error = f"sender {sender} is not allowed by the settings"
+                self._finish(request, Status.FAILED, reason=Reason.SENDER, error=error)
                 raise Reject(f"sender {sender} is not allowed (see [switchboard] senders)")
+            addressed = {str(a) for a in n.to}
+            kept = set(recipients)
             return EmailMessage(
-                to=recipients,
+                to=[r for r in recipients if r in addressed],
                 subject=(rendered.subject if rendered else n.subject) or "",
                 text=rendered.text if rendered else n.text,
                 html=rendered.html if rendered else n.html,
                 from_email=sender,
-                cc=[str(a) for a in n.cc],
-                bcc=[str(a) for a in n.bcc],
+                cc=[str(a) for a in n.cc if str(a) in kept],
+                bcc=[str(a) for a in n.bcc if str(a) in kept],
                 reply_to=str(n.reply_to) if n.reply_to else None,
                 headers=dict(n.headers),
                 categories=list(n.categories),
             )
         if isinstance(n, SendSms):
             return SmsMessage(to=recipients[0], body=(rendered.body if rendered else n.body) or "")
-        assert isinstance(n, SendPush)
+        if not isinstance(n, SendPush):  # pragma: no cover - the three channels are all there are
+            raise Reject(f"no message for {type(n).__name__}")
         return PushMessage(
             tokens=tuple(recipients) if n.to else (),
             topic=n.topic,
@@ -180,98 +241,263 @@ class Sender:
         )
 
     # --- sending -------------------------------------------------------------------
-    def _send(self, request: Request, message: Message) -> None:
+    def _send(self, request: Request, message: Message, probing: list[str]) -> None:
         provider = self.providers[request.channel]
+        everyone = request.notification.all_recipients()
         try:
             result = provider.send(message)
+        except AmbiguousProviderError as exc:
+            self._resume(probing)  # the provider took the request: our configuration works
+            self._ambiguous(request, provider.name, mask_text(str(exc), everyone), exc.code)
         except TransientProviderError as exc:
-            self._transient(request, exc, exc.retry_after)
+            self._retry_later(request, mask_text(str(exc), everyone), exc.retry_after or 0.0, code=exc.code)
         except PermanentProviderError as exc:
-            if exc.recipient_problem:
-                self._suppress(request.channel, request.notification.recipients(), str(exc), exc.code)
-                self._finish(request, Status.FAILED, error=str(exc), code=exc.code, provider=provider.name)
-                return
-            self._finish(request, Status.FAILED, error=str(exc), code=exc.code, provider=provider.name)
-            raise Reject(f"{provider.name} refused the message: {exc}") from None
+            self._resume(probing)
+            self._refused(request, provider.name, exc)
         except ProviderConfigurationError as exc:
-            self.stopped[request.channel] = str(exc)
-            log.error("channel %s STOPPED: %s rejected our configuration: %s", request.channel, provider.name, exc)
-            self._retry_later(request, f"configuration: {exc}", self._config_delay())
+            self._stop(request, provider.name, exc)
         else:
+            self._resume(probing)
             self._sent(request, provider.name, result)
+
+    def _refused(self, request: Request, provider: str, exc: PermanentProviderError) -> None:
+        error = mask_text(str(exc), request.notification.all_recipients())
+        if not exc.recipient_problem:
+            self._finish(
+                request, Status.FAILED, reason=Reason.REFUSED, error=error, error_code=exc.code, provider=provider
+            )
+            raise Reject(f"{provider} refused the message: {error}")
+        if exc.recipients:
+            self._suppress(request.channel, list(exc.recipients), error, exc.code)
+        else:
+            error += " (the provider did not say which recipient: nobody was suppressed)"
+        self._finish(
+            request, Status.FAILED, reason=Reason.RECIPIENT, error=error, error_code=exc.code, provider=provider
+        )
+
+    def _stop(self, request: Request, provider: str, exc: ProviderConfigurationError) -> None:
+        """Our configuration was refused: stop the channel (or just the sender) until probed."""
+        error = mask_text(str(exc), request.notification.all_recipients())
+        scope = sender_scope(request.channel.value, exc.sender) if exc.sender else request.channel.value
+        delay = self.settings.retry.configuration_delay
+        if self.channel_states.stop(scope, error, delay=delay, provider=provider):
+            log.error(
+                "%s STOPPED: %s refused our configuration: %s (probed again in %.0fs)", scope, provider, error, delay
+            )
+        self._retry_later(request, f"configuration: {error}", delay, code=exc.code, reason=Reason.CONFIGURATION)
+
+    def _resume(self, probing: list[str]) -> None:
+        for scope in probing:
+            if self.channel_states.resume(scope):
+                log.warning("%s resumed: the provider accepted the probe", scope)
+
+    def _ambiguous(self, request: Request, provider: str, error: str, code: str | None) -> None:
+        """The provider had the request but never answered: retried ``ambiguous_retries`` times at
+        most (each may send a second copy), then recorded ``unknown``."""
+        record = self.deliveries.get(request.delivery_id)
+        tries = int(record.fields.get("ambiguous", "0") or 0) if record else 0
+        if tries >= self.settings.retry.ambiguous_retries:
+            error = f"{error} (it may have been sent; not tried again, to send no second copy)"
+            self._finish(
+                request, Status.UNKNOWN, reason=Reason.TIMEOUT, error=error, error_code=code, provider=provider
+            )
+            return
+        self.deliveries.update(request.delivery_id, self.clock(), ambiguous=tries + 1)
+        self._retry_later(request, f"{error} (it may have been sent: trying once more)", 0.0, code=code)
 
     def _sent(self, request: Request, provider: str, result: ProviderResult) -> None:
         if isinstance(result, PushResult) and result.failed:
-            if result.unregistered:
-                self._suppress(request.channel, list(result.unregistered), "unregistered device token", "UNREGISTERED")
-            if result.retry_targets:
-                self._retry_push_targets(request, result)
-            if not result.delivered:
-                error = "; ".join(str(o.error) for o in result.failed)
-                self._finish(request, Status.FAILED, error=error, provider=provider)
-                return
+            self._sent_in_part(request, provider, result)
+            return
         self._finish(
-            request, Status.SENT, provider=provider, provider_message_id=result.message_id, segments=result.segments
+            request,
+            Status.SENT,
+            provider=provider,
+            provider_message_id=result.message_id,
+            segments=result.segments,
+            clear=("error", "error_code", "reason", "code"),
+        )
+
+    def _sent_in_part(self, request: Request, provider: str, result: PushResult) -> None:
+        """A push some tokens refused: each token's outcome recorded, the gone ones suppressed,
+        the ones that failed for a passing reason sent again as a follow-up of their own."""
+        tokens = request.notification.all_recipients()
+        if result.unregistered:
+            self._suppress(request.channel, list(result.unregistered), "unregistered device token", "UNREGISTERED")
+        if result.retry_targets:
+            self._retry_push_targets(request, result)
+        targets = [
+            {
+                "target": mask(o.target),
+                "outcome": _push_outcome(o.target, result),
+                "error": mask_text(str(o.error), tokens),
+            }
+            if o.error is not None
+            else {"target": mask(o.target), "outcome": "accepted"}
+            for o in result.outcomes
+        ]
+        error = "; ".join(mask_text(str(o.error), tokens) for o in result.failed)
+        status = Status.PARTIAL if result.delivered else Status.FAILED
+        self._finish(
+            request,
+            status,
+            provider=provider,
+            provider_message_id=result.message_id,
+            reason=Reason.RECIPIENT if not result.delivered else None,
+            error=error,
+            targets=targets,
         )
 
     def _retry_push_targets(self, request: Request, result: PushResult) -> None:
         """Tokens that failed for a passing reason get a follow-up request of their own."""
-        assert isinstance(request.notification, SendPush)
+        if not isinstance(request.notification, SendPush):
+            return
         follow_up = request.notification.model_copy(
             update={"to": list(result.retry_targets), "idempotency_key": f"{request.request_id}:retry"}
         )
         delay = result.retry_after or self.settings.retry.base_delay
         self.bus.publish_in(delay, SendPush.EVENT_TYPE, follow_up.to_attributes())
 
-    def _transient(self, request: Request, exc: TransientProviderError, retry_after: float | None) -> None:
-        self._retry_later(request, str(exc), retry_after or 0.0, code=exc.code)
-
-    def _retry_later(self, request: Request, error: str, delay: float, code: str | None = None) -> None:
+    def _retry_later(
+        self, request: Request, error: str, delay: float, code: str | None = None, reason: Reason | None = None
+    ) -> None:
         """Try again later (after at least ``delay``), or give up once the attempt budget is spent."""
         record = self.deliveries.get(request.delivery_id)
         attempts = record.attempts if record else 1
-        if attempts > self.settings.retry.max_retries:
-            self._finish(request, Status.STALLED, error=f"gave up after {attempts} attempts: {error}", code=code)
+        retry = self.settings.retry
+        if attempts > retry.max_retries:
+            self._finish(
+                request,
+                Status.STALLED,
+                reason=reason or Reason.RETRIES_EXHAUSTED,
+                error=f"gave up after {attempts} attempts: {error}",
+                error_code=code,
+            )
             raise Reject(f"gave up after {attempts} attempts: {error}")
-        backoff = min(self.settings.retry.max_delay, self.settings.retry.base_delay * 2 ** (attempts - 1))
+        backoff = exponential(retry.base_delay, attempts, retry.max_delay)
         self.deliveries.finish(
             request.delivery_id, request.channel, self.clock(), Status.RETRYING.value, error=error, error_code=code
         )
         raise RetryLater(error, max(delay, backoff))
-
-    def _config_delay(self) -> float:
-        return self.settings.retry.configuration_delay
 
     def _suppress(self, channel: Channel, recipients: list[str], reason: str, code: str | None) -> None:
         for recipient in recipients:
             self.suppressions.add(channel, recipient_digest(recipient), mask(recipient), reason, self.clock(), code)
             log.info("suppressed %s on %s: %s", mask(recipient), channel, reason)
 
+    # --- what cannot be sent as given ---------------------------------------------------
+    def _invalid(self, event_type: str, attributes: dict[str, Any], exc: InvalidNotification) -> None:
+        """An event that does not fit its schema (from a publisher without our client): recorded
+        and announced with every bad field, so whoever published it learns of it."""
+        model = EVENTS.get(event_type)
+        if model is None:
+            return
+        key = attributes.get("idempotency_key")
+        idempotency_key = key if isinstance(key, str) and 0 < len(key) <= 200 else None
+        request_id = idempotency_key or str(attributes.get("bus_id") or "")
+        if not request_id:
+            return
+        delivery_id = f"{model.CHANNEL}:{request_id}"
+        now = self.clock()
+        initial = {
+            "channel": model.CHANNEL.value,
+            "request_id": request_id,
+            "idempotency_key": idempotency_key or "",
+            "bus_id": str(attributes.get("bus_id") or ""),
+            "source": str(attributes.get("bus_app_hostname") or ""),
+        }
+        if self.deliveries.claim(delivery_id, now, initial, fingerprint="invalid") is not Claim.NEW:
+            return  # redelivered: recorded and announced already
+        event = {
+            "delivery_id": delivery_id,
+            "request_id": request_id,
+            "idempotency_key": idempotency_key,
+            "bus_id": attributes.get("bus_id"),
+            "status": Status.FAILED.value,
+            "reason": Reason.INVALID.value,
+            "error": str(exc),
+            "errors": exc.errors,
+            "finished_at": _iso(now),
+        }
+
+        def record(pipe: Any) -> None:
+            self.deliveries.queue_finish(
+                pipe, delivery_id, model.CHANNEL, now, Status.FAILED.value, reason=Reason.INVALID, error=str(exc)
+            )
+
+        self.bus.publish_with(record, f"{model.CHANNEL}_failed", {k: v for k, v in event.items() if v is not None})
+
+    def _conflict(self, request: Request) -> None:
+        """The idempotency key was used before for another message: this one is not sent."""
+        bus_id = str(request.attributes.get("bus_id") or "")
+        conflict = Request(
+            request.notification,
+            request.channel,
+            request.request_id,
+            f"{request.delivery_id}:conflict:{bus_id}",
+            request.attributes,
+        )
+        self.deliveries.claim(
+            conflict.delivery_id, self.clock(), self._initial_record(conflict), fingerprint="conflict"
+        )
+        error = f"idempotency key {request.request_id!r} was used before for a different message; not sent"
+        log.warning("delivery %s: %s", request.delivery_id, error)
+        self._finish(conflict, Status.FAILED, reason=Reason.IDEMPOTENCY_CONFLICT, error=error)
+
     # --- recording and announcing ------------------------------------------------------
     def _finish(self, request: Request, status: Status, **fields: Any) -> None:
         now = self.clock()
-        outcome = "sent" if status is Status.SENT else "failed"
+        outcome = "sent" if status in (Status.SENT, Status.PARTIAL) else "failed"
         n = request.notification
+        rendered = request.rendered
+        if rendered is not None:
+            fields.setdefault("rendered_locale", rendered.locale)
+            fields.setdefault("template_version", rendered.version)
+        if request.dropped:
+            fields["dropped_recipients"] = [mask(r) for r in request.dropped]
         event: dict[str, Any] = {
             "delivery_id": request.delivery_id,
             "request_id": request.request_id,
             "idempotency_key": n.idempotency_key,
+            "bus_id": request.attributes.get("bus_id"),
             "status": status.value,
+            "reason": fields.get("reason"),
             "template": n.template,
-            "locale": n.locale,
-            "recipients": [mask(r) for r in n.recipients()],
+            "locale": fields.get("rendered_locale") or n.locale,
+            "template_version": fields.get("template_version"),
+            "recipients": [mask(r) for r in n.all_recipients()],
+            "dropped_recipients": fields.get("dropped_recipients"),
             "provider": fields.get("provider"),
             "provider_message_id": fields.get("provider_message_id"),
+            "targets": fields.get("targets"),
             "error": fields.get("error"),
-            "error_code": fields.get("code"),
-            "finished_at": datetime.fromtimestamp(now).astimezone().isoformat(),
+            "error_code": fields.get("error_code"),
+            "finished_at": _iso(now),
         }
+        stored = {k: _stored(v) for k, v in fields.items()}
 
         def record(pipe: Any) -> None:
-            self.deliveries.queue_finish(pipe, request.delivery_id, request.channel, now, status.value, **fields)
+            self.deliveries.queue_finish(pipe, request.delivery_id, request.channel, now, status.value, **stored)
 
         self.bus.publish_with(
-            record,
-            f"{request.channel}_{outcome}",
-            {k: v for k, v in event.items() if v is not None},
+            record, f"{request.channel}_{outcome}", {k: v for k, v in event.items() if v not in (None, [], "")}
         )
+
+
+def _push_outcome(target: str, result: PushResult) -> str:
+    if target in result.unregistered:
+        return "unregistered"
+    if target in result.unknown:
+        return "unknown"
+    if target in result.retry_targets:
+        return "retried"
+    return "failed"
+
+
+def _stored(value: Any) -> Any:
+    """A field as a record stores it (lists and dicts as JSON text; ``clear`` passes through)."""
+    return json.dumps(value) if isinstance(value, list | dict) else value
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch).astimezone().isoformat()

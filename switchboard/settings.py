@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from bus.errors import ConfigurationError
+from bus.safejson import read_json
 from bus.settings_loader import SettingsTable, apply, load
 from switchboard.admission import RateLimitSettings
 from switchboard.categories import DEFAULT_CATEGORIES, Category, parse_categories
@@ -59,13 +60,17 @@ class RetrySettings:
     base_delay: float = 5.0
     max_delay: float = 3600.0
     configuration_delay: float = 300.0
-    """Wait before retrying a channel whose credentials were rejected."""
+    """Wait before probing a channel (or sender) whose configuration the provider refused."""
+    ambiguous_retries: int = 1
+    """Tries again after a timeout that came once the provider had the request (it may have sent
+    the message: another try can send it twice). 0 records such a send ``unknown`` at once."""
 
     def __post_init__(self) -> None:
         _at_least("retry.max_retries", self.max_retries, 0)
         _at_least("retry.base_delay", self.base_delay, 0)
         _at_least("retry.max_delay", self.max_delay, 0)
         _positive("retry.configuration_delay", self.configuration_delay)
+        _at_least("retry.ambiguous_retries", self.ambiguous_retries, 0)
 
 
 PROVIDERS: dict[Channel, tuple[str, ...]] = {
@@ -197,6 +202,28 @@ class SwitchboardSettings:
             )
         return () if missing else named
 
+    def secrets(self) -> list[str]:
+        """Every credential these settings hold (for log redaction): API keys, auth tokens, the FCM
+        service account's JSON and its private key (from the file too)."""
+        held = (self.sendgrid.api_key, self.twilio.auth_token, self.smtp.password, self.vonage.api_secret)
+        found = [s.reveal() for s in held if s is not None]
+        account = self.fcm.service_account_json.reveal() if self.fcm.service_account_json else None
+        if account is None and self.fcm.service_account_file is not None:
+            try:
+                account = self.fcm.service_account_file.read_text(encoding="utf-8")
+            except OSError:
+                account = None
+        if account:
+            found.append(account)
+            try:
+                info = read_json(account)
+            except ValueError:
+                info = None
+            if isinstance(info, dict):
+                found += [str(info[k]) for k in ("private_key", "private_key_id") if info.get(k)]
+                found += [line for line in str(info.get("private_key", "")).splitlines() if len(line) > 20]
+        return found
+
     def live_channels(self) -> dict[Channel, str]:
         """Which provider each channel uses first: its name, or ``outbox`` in dev mode."""
         return {channel: next(iter(self.provider_chain(channel)), "outbox") for channel in Channel}
@@ -227,10 +254,15 @@ def _at_least(name: str, value: float, low: float) -> None:
         raise SettingsError(f"switchboard.{name} must be at least {low:g}")
 
 
-def describe(exc: ValidationError, what: str) -> str:
-    """Pydantic's errors without the input values: they may be secrets or personal data."""
+def problems_of(exc: ValidationError, what: str) -> list[str]:
+    """Pydantic's errors as ``field: reason`` lines, without the input values (secrets, personal data)."""
     problems = []
     for error in exc.errors():
         where = ".".join(str(part) for part in error["loc"]) or what
         problems.append(f"{where}: {error['msg']}")
-    return f"invalid {what}: " + "; ".join(problems)
+    return problems
+
+
+def describe(exc: ValidationError, what: str) -> str:
+    """Pydantic's errors in one line, without the input values."""
+    return f"invalid {what}: " + "; ".join(problems_of(exc, what))

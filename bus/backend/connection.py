@@ -276,6 +276,24 @@ def redact_url(url: str) -> str:
     return f"{scheme}://{rest}{question}{query}"
 
 
+def url_password(url: str | None) -> str:
+    """The password a Redis URL carries (in its userinfo or a secret query parameter), or "":
+    what log redaction must look for."""
+    if not url:
+        return ""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return ""
+    creds, _ = _split_userinfo(scheme, rest)
+    if ":" in creds:
+        return unquote(creds.split(":", 1)[1])
+    for part in rest.partition("?")[2].split("&"):
+        name, equals, value = part.partition("=")
+        if equals and _SECRET_PARAMETER.search(unquote(name)):
+            return unquote(value)
+    return ""
+
+
 def _split_userinfo(scheme: str, rest: str) -> tuple[str, str]:
     """``(userinfo, the rest)`` of what follows ``scheme://``; userinfo is "" when there is none.
 

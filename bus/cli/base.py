@@ -13,16 +13,18 @@ from typing import Any, TypeVar
 import click
 import redis.exceptions
 
-from bus.backend.connection import redact_url, redis_problem
+from bus.backend.connection import redact_url, redis_problem, url_password
 from bus.cli.loader import load_bus
 from bus.cli.output import to_json
 from bus.core import Bus
 from bus.errors import BusError, ConfigurationError, RedisRefused, RedisUnavailable
 from bus.safejson import read_json
 from bus.settings import BusSettings, load_settings
-from bus.telemetry.logs import FORMATS, configure_logging, use_format
+from bus.telemetry.logs import FORMATS, configure_logging, quiet_wire_loggers, redact_logs, use_format
 
 F = TypeVar("F", bound=Callable[..., Any])
+WIRE_VERBOSITY = 3
+"""-vvv: the SDKs' own request logging too (still redacted)."""
 
 
 @dataclass
@@ -54,6 +56,7 @@ def common(fn: F) -> F:
         *args: Any, redis_url: str | None, namespace: str | None, settings_file: str | None, as_json: bool, **kw: Any
     ) -> Any:
         settings = load_settings(settings_file, redis_url=redis_url, namespace=namespace)
+        redact_logs([url_password(settings.redis_url)])
         chosen = click.get_current_context().find_root().obj or {}
         if chosen.get("log_format") is None and settings.log_format != "text":
             use_format(settings.log_format)
@@ -84,7 +87,7 @@ def command_group(fn: Callable[[], None]) -> click.Group:
     """A top-level group with ``-h`` and ``-v``/``-vv`` logging, as both CLIs have."""
 
     @click.group(name=fn.__name__, help=fn.__doc__, context_settings={"help_option_names": ["-h", "--help"]})
-    @click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
+    @click.option("-v", "--verbose", count=True, help="More logging (-vv debug, -vvv the SDKs' HTTP traffic too).")
     @click.option(
         "--log-format",
         type=click.Choice(FORMATS),
@@ -94,6 +97,9 @@ def command_group(fn: Callable[[], None]) -> click.Group:
     def group(ctx: click.Context, verbose: int, log_format: str | None) -> None:
         level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
         configure_logging(level, log_format or "text")
+        redact_logs(())  # credential-shaped text, always; each command adds its own secrets
+        if verbose < WIRE_VERBOSITY:
+            quiet_wire_loggers()
         ctx.obj = {"log_format": log_format}
 
     return group

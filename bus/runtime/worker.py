@@ -296,13 +296,13 @@ class Worker:
         self.runner.drive(drives, self._pending)
 
     def _collect(self, timeout: float) -> None:
-        assert self._pool is not None
-        for outcome in self._pool.results(timeout):
-            self._pending.merge(outcome)
+        """Take the outcomes the pool's threads finished (none without a pool)."""
+        if self._pool is not None:
+            for outcome in self._pool.results(timeout):
+                self._pending.merge(outcome)
 
     def _drain_pool(self, deadline: float | None) -> None:
-        assert self._pool is not None
-        while self._pool.busy and (deadline is None or time.monotonic() < deadline):
+        while self._pool is not None and self._pool.busy and (deadline is None or time.monotonic() < deadline):
             self._collect(timeout=0.1)
 
     def _run_suspect(self, reserved: Reserved) -> None:

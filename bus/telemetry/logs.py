@@ -9,6 +9,8 @@ only the formatter changes.
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -68,3 +70,78 @@ def use_format(log_format: str) -> None:
     formatter = formatter_for(log_format)
     for handler in logging.getLogger().handlers:
         handler.setFormatter(formatter)
+
+
+# Credentials that can show up in any library's debug output whatever we configured: HTTP
+# authorization headers (as text or as a dict's repr), SendGrid keys, PEM private keys.
+_CREDENTIAL_PATTERNS = (
+    re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?\s*)(?:bearer|basic|token)\s+[^\s'\",}]+"),
+    re.compile(r"(?i)(\bbearer\s+)[A-Za-z0-9._~+/=-]{12,}"),
+    re.compile(r"(SG)\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
+    re.compile(r"(-----BEGIN [A-Z ]*PRIVATE KEY-----)[^-]*(?:-----END [A-Z ]*PRIVATE KEY-----)?"),
+)
+MIN_SECRET_LENGTH = 6
+"""Shorter values are not looked for: they would match ordinary words."""
+
+
+class SecretRedaction(logging.Filter):
+    """Replaces every configured secret, and anything shaped like a credential, in a record's
+    message and traceback before any handler writes it (attach it to the handlers)."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self.secrets = sorted({s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+        self.cleaners: list[Callable[[str], str]] = []
+        """More rewriting an app adds (the switchboard masks recipients)."""
+
+    def add(self, secrets: Iterable[str]) -> None:
+        self.secrets = sorted(
+            {*self.secrets, *(s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH)}, key=len, reverse=True
+        )
+
+    def clean(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "[redacted]")
+        for pattern in _CREDENTIAL_PATTERNS:
+            text = pattern.sub(lambda m: f"{m.group(1)}[redacted]", text)
+        for cleaner in self.cleaners:
+            text = cleaner(text)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if record.exc_info:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+            record.exc_info = None
+        record.msg, record.args = self.clean(message), None
+        if record.exc_text:
+            record.exc_text = self.clean(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.clean(record.stack_info)
+        return True
+
+
+def redact_logs(secrets: Iterable[str], cleaner: Callable[[str], str] | None = None) -> SecretRedaction:
+    """Make every root handler redact ``secrets`` (added to those already redacted), and pass each
+    line through ``cleaner`` too; returns the filter."""
+    handlers = logging.getLogger().handlers
+    redaction = (
+        next((f for handler in handlers for f in handler.filters if isinstance(f, SecretRedaction)), None)
+        or SecretRedaction()
+    )
+    redaction.add(secrets)
+    if cleaner is not None and cleaner not in redaction.cleaners:
+        redaction.cleaners.append(cleaner)
+    for handler in handlers:
+        if redaction not in handler.filters:
+            handler.addFilter(redaction)
+    return redaction
+
+
+WIRE_LOGGERS = ("python_http_client", "urllib3", "requests", "twilio.http_client", "google.auth", "aiohttp", "httpx")
+"""Libraries that log every request (headers, bodies): quiet unless asked for with -vvv."""
+
+
+def quiet_wire_loggers() -> None:
+    for name in WIRE_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -8,7 +8,9 @@ from typing import Any
 import click
 
 from bus.cli import Env, command_group
+from bus.telemetry.logs import redact_logs
 from switchboard.channels import Channel
+from switchboard.privacy import mask_log_line
 from switchboard.settings import SwitchboardSettings, load_switchboard_settings
 from switchboard.templating import TemplateStore
 
@@ -16,7 +18,10 @@ CHANNELS = click.Choice([c.value for c in Channel])
 
 
 def board_settings(env: Env) -> SwitchboardSettings:
-    return load_switchboard_settings(env.settings_file)
+    """The switchboard's settings; from here on, no log line shows one of their secrets."""
+    settings = load_switchboard_settings(env.settings_file)
+    redact_logs(settings.secrets(), mask_log_line)
+    return settings
 
 
 def store(env: Env) -> TemplateStore:

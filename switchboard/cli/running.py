@@ -12,7 +12,8 @@ from bus.backend.connection import redact_url
 from bus.cli import Env, common
 from bus.cli.running import run_worker
 from bus.keys import INCOMING_QUEUE
-from switchboard.app import Switchboard
+from switchboard.app import Switchboard, unusable
+from switchboard.channels import Channel
 from switchboard.cli.base import board_settings, cli, outbox_text, store
 from switchboard.client import send_email, send_push, send_sms
 
@@ -36,6 +37,8 @@ def _run(env: Env, *, concurrency: int | None, driver: bool, scheduler: bool, bu
     bus.subscribe_all()
     for problem in board.templates.problems:
         click.echo(f"template problem: {problem}", err=True)
+    for channel, reason in unusable(board.providers).items():
+        click.echo(f"{channel}: not sending until its settings are fixed (probed now and then): {reason}", err=True)
     queues = board.queues + ([INCOMING_QUEUE] if driver else [])
     worker = bus.worker(queues, concurrency=concurrency or settings.concurrency, burst=burst)
     live = ", ".join(f"{channel}: {provider}" for channel, provider in settings.live_channels().items())
@@ -73,10 +76,17 @@ SAMPLES: list[tuple[str, dict[str, Any]]] = [
 
 @cli.command()
 @click.option("--once", is_flag=True, help="Exit after showing the outbox instead of running on.")
+@click.option(
+    "--to",
+    "recipients",
+    multiple=True,
+    help="Where the samples go on a live channel: an address, an E.164 number or a device token (repeat).",
+)
 @common
-def demo(env: Env, once: bool) -> None:
+def demo(env: Env, once: bool, recipients: tuple[str, ...]) -> None:
     """Publish a sample of each event, send them (dev outbox by default), show the outbox, run on."""
     settings = board_settings(env)
+    samples = _demo_samples(settings.live_channels(), recipients)
     bus = env.bus()
     bus.connect()
     shown_url = redact_url(bus.url or "")
@@ -85,7 +95,7 @@ def demo(env: Env, once: bool) -> None:
     templates = store(env)
     senders = {"email": send_email, "sms": send_sms, "push": send_push}
     published = []
-    for channel, sample in SAMPLES:
+    for channel, sample in samples:
         data = {**templates.get(channel, sample["template"]).sample, **sample["data"]}
         bus_id = senders[channel](bus=bus, **{**sample, "data": data})
         published.append({"channel": channel, "template": sample["template"], "bus_id": bus_id})
@@ -94,7 +104,7 @@ def demo(env: Env, once: bool) -> None:
     bus.subscribe_all()
     worker = bus.worker([*board.queues, INCOMING_QUEUE], burst=True, concurrency=settings.concurrency)
     worker.run()
-    sent = board.outbox.list(len(SAMPLES))
+    sent = board.outbox.list(len(samples))
     board.close()
     summary = {
         "bus": shown_url,
@@ -106,6 +116,25 @@ def demo(env: Env, once: bool) -> None:
     if not once:
         say("\nrunning the switchboard; publish with `switchboard send ...`; Ctrl-C stops it")
         sys.exit(_run(env, concurrency=None, driver=True, scheduler=True, burst=False))
+
+
+def _demo_samples(live: dict[Channel, str], recipients: tuple[str, ...]) -> list[tuple[str, dict[str, Any]]]:
+    """The samples to send: to the built-in sample recipients on outbox channels only; a live
+    channel sends real messages, so it needs ``--to`` for its kind of recipient."""
+    given = {"email": [r for r in recipients if "@" in r], "sms": [r for r in recipients if r.startswith("+")]}
+    given["push"] = [r for r in recipients if r not in given["email"] + given["sms"]]
+    samples = []
+    for channel, sample in SAMPLES:
+        if live[Channel(channel)] == "outbox":
+            samples.append((channel, sample))
+        elif given[channel]:
+            samples.append((channel, {**sample, "to": given[channel] if channel != "sms" else given[channel][0]}))
+        else:
+            raise click.UsageError(
+                f"{channel} is live ({live[Channel(channel)]}): the demo would send real messages to its sample "
+                f"recipient; give --to with a {channel} recipient of yours, or run it without credentials"
+            )
+    return samples
 
 
 # --- web dashboard -----------------------------------------------------------------

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import re
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 import click
 
-from bus.cli import Env, common, parse_attributes
+from bus.cli import Env, common, parse_attributes, parse_since
 from switchboard.cli.base import cli, store
 from switchboard.client import send_email, send_push, send_sms
 from switchboard.errors import TemplateError
+
+_DELAY = re.compile(r"^\d+(\.\d+)?[smhd]?$")
 
 
 # --- sending test events ----------------------------------------------------------
@@ -26,11 +31,24 @@ def _content_options(fn: Any) -> Any:
     fn = click.option(
         "--no-check", is_flag=True, help="Publish even if the template does not render here with this data."
     )(fn)
+    fn = click.option("--idempotency-key", help="The request's key: the same key is never sent twice.")(fn)
+    fn = click.option(
+        "--send-at", help="When to send: an ISO time with its zone (2026-12-24T09:00:00+01:00) or a delay (10m, 2h)."
+    )(fn)
     return fn
+
+
+def _send_at(text: str | None) -> str | None:
+    """``--send-at``: a delay (``10m``) as the UTC time it ends, else the ISO time as given."""
+    if text is None or not _DELAY.match(text):
+        return text
+    return datetime.fromtimestamp(time.time() + parse_since(text), UTC).isoformat()
 
 
 def _publish(env: Env, sender: Any, channel: str, fields: dict[str, Any], sample: bool, check: bool) -> None:
     fields = {k: v for k, v in fields.items() if v not in (None, (), [])}
+    if "send_at" in fields:
+        fields["send_at"] = _send_at(fields["send_at"])
     if sample and not fields.get("template"):
         raise click.UsageError("--sample needs --template")
     if fields.get("template") and (sample or check):
@@ -52,6 +70,9 @@ def _publish(env: Env, sender: Any, channel: str, fields: dict[str, Any], sample
 @click.option("--text")
 @click.option("--html")
 @click.option("--from", "from_", help="Sender (must be allowed in settings).")
+@click.option("--cc", multiple=True, help="Copy to (repeatable).")
+@click.option("--bcc", multiple=True, help="Blind copy to (repeatable).")
+@click.option("--reply-to", help="Where replies go.")
 @_content_options
 @common
 def send_email_cmd(
@@ -61,15 +82,25 @@ def send_email_cmd(
     text: str | None,
     html: str | None,
     from_: str | None,
+    cc: tuple[str, ...],
+    bcc: tuple[str, ...],
+    reply_to: str | None,
     template: str | None,
     data_json: str | None,
     locale: str | None,
     sample: bool,
     no_check: bool,
+    idempotency_key: str | None,
+    send_at: str | None,
 ) -> None:
     """Publish send_email."""
     fields = {
         "to": list(to),
+        "cc": list(cc),
+        "bcc": list(bcc),
+        "reply_to": reply_to,
+        "idempotency_key": idempotency_key,
+        "send_at": send_at,
         "subject": subject,
         "text": text,
         "html": html,
@@ -95,10 +126,14 @@ def send_sms_cmd(
     locale: str | None,
     sample: bool,
     no_check: bool,
+    idempotency_key: str | None,
+    send_at: str | None,
 ) -> None:
     """Publish send_sms."""
     fields = {
         "to": to,
+        "idempotency_key": idempotency_key,
+        "send_at": send_at,
         "body": body,
         "template": template,
         "data": parse_attributes(data_json) if data_json else None,
@@ -127,10 +162,14 @@ def send_push_cmd(
     locale: str | None,
     sample: bool,
     no_check: bool,
+    idempotency_key: str | None,
+    send_at: str | None,
 ) -> None:
     """Publish send_push."""
     fields = {
         "to": list(to),
+        "idempotency_key": idempotency_key,
+        "send_at": send_at,
         "topic": topic,
         "title": title,
         "body": body,

@@ -16,7 +16,13 @@ import requests
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
 from switchboard.channels import Channel
-from switchboard.errors import PermanentProviderError, ProviderError, SettingsError, TransientProviderError
+from switchboard.errors import (
+    AmbiguousProviderError,
+    PermanentProviderError,
+    ProviderError,
+    SettingsError,
+    TransientProviderError,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +126,18 @@ class PushResult(ProviderResult):
 
     @property
     def retry_targets(self) -> tuple[str, ...]:
-        return tuple(o.target for o in self.failed if isinstance(o.error, TransientProviderError))
+        """Tokens worth another request: failed for a passing reason before FCM got the request
+        (one that timed out waiting for FCM may have been delivered: see ``unknown``)."""
+        return tuple(
+            o.target
+            for o in self.failed
+            if isinstance(o.error, TransientProviderError) and not isinstance(o.error, AmbiguousProviderError)
+        )
+
+    @property
+    def unknown(self) -> tuple[str, ...]:
+        """Tokens FCM got the request for but never answered about: delivered or not, nobody knows."""
+        return tuple(o.target for o in self.failed if isinstance(o.error, AmbiguousProviderError))
 
     @property
     def retry_after(self) -> float | None:

@@ -33,6 +33,7 @@ from switchboard.errors import (
     SettingsError,
     TransientProviderError,
 )
+from switchboard.privacy import mask_text
 from switchboard.providers.base import (
     PushMessage,
     PushOutcome,
@@ -89,7 +90,8 @@ class OneShotFCM(FCMNotification):  # type: ignore[misc]
 
     def __init__(self, credentials: service_account.Credentials, *, base_url: str, timeout: float) -> None:
         super().__init__(credentials=credentials, adapter=HTTPAdapter())
-        self.FCM_END_POINT_BASE = f"{base_url.rstrip('/')}/v1/projects"
+        base = base_url.rstrip("/").removesuffix("/v1/projects")  # either form of the URL is fine
+        self.FCM_END_POINT_BASE = f"{base}/v1/projects"
         self._timeout = timeout
 
     def request_headers(self) -> dict[str, str]:
@@ -112,11 +114,13 @@ class OneShotFCM(FCMNotification):  # type: ignore[misc]
                 self.fcm_end_point, data=payload, timeout=timeout or self._timeout
             )
             return response
+        except requests.ReadTimeout as exc:
+            # The request arrived: FCM may have accepted the push before the wait ran out.
+            raise AmbiguousProviderError(self.safe(f"FCM did not answer in time: {exc}")) from None
         except requests.RequestException as exc:
-            # Once the request went out, FCM may have accepted the push: a retry can duplicate it.
+            # A connection cut after the request went out is as ambiguous as a timeout.
             kind = AmbiguousProviderError if request_reached_server(exc) else TransientProviderError
-            what = "timed out" if isinstance(exc, requests.Timeout) else "unreachable"
-            raise kind(self.safe(f"FCM {what}: {type(exc).__name__}: {exc}")) from None
+            raise kind(self.safe(f"FCM unreachable: {type(exc).__name__}: {exc}")) from None
 
     def parse_response(self, response: requests.Response) -> dict[str, Any]:
         if response.status_code == 200:
@@ -128,7 +132,8 @@ class OneShotFCM(FCMNotification):  # type: ignore[misc]
         raise http_error(response, self.safe)
 
     def safe(self, text: str) -> str:
-        return redact(text, [str(self.credentials.token or "")])
+        """Provider text fit to store and log: no access token, the device tokens being sent to masked."""
+        return mask_text(redact(text, [str(self.credentials.token or "")]), getattr(self.thread_local, "targets", ()))
 
 
 class FcmProvider:
@@ -148,12 +153,15 @@ class FcmProvider:
         if message.topic is not None:
             targets = [(message.topic, {"topic_name": message.topic})]
         outcomes: list[PushOutcome] = []
+        self._fcm.thread_local.targets = tuple(message.tokens)
         for index, (target, address) in enumerate(targets):
             try:
                 outcomes.append(PushOutcome(target, message_id=self._notify(address, message)))
             except ProviderConfigurationError:
                 raise
             except ProviderError as exc:
+                if isinstance(exc, PermanentProviderError) and exc.recipient_problem:
+                    exc.recipients = (target,)  # this token: the one to suppress
                 outcomes.append(PushOutcome(target, error=exc))
                 if not _about_target(exc):
                     # The message or FCM itself is the problem: the other targets would fare alike.
@@ -229,6 +237,7 @@ def _conclude(provider: str, outcomes: list[PushOutcome]) -> PushResult:
                 status=first.status,
                 code=first.code,
                 recipient_problem=True,
+                recipients=tuple(o.target for o in outcomes),
             )
     status = "accepted" if not errors else "partial"
     return PushResult(provider, message_id=next(iter(delivered), None), status=status, outcomes=tuple(outcomes))

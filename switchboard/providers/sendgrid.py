@@ -10,6 +10,7 @@ import http.client
 import re
 import urllib.error
 from dataclasses import dataclass
+from email.utils import parseaddr
 from typing import Any
 
 from python_http_client.exceptions import HTTPError
@@ -27,6 +28,7 @@ from switchboard.errors import (
     ProviderError,
     TransientProviderError,
 )
+from switchboard.privacy import mask_text
 from switchboard.providers.base import (
     EmailMessage,
     ProviderResult,
@@ -38,7 +40,8 @@ from switchboard.providers.base import (
 
 SENDGRID_API = "https://api.sendgrid.com"
 # An error on one of these fields is about an address, not about the message.
-_ADDRESS_FIELD = re.compile(r"^personalizations\.\d+\.(to|cc|bcc)\.\d+\.email$")
+_ADDRESS_FIELD = re.compile(r"^personalizations\.(?P<personalization>\d+)\.(?P<kind>to|cc|bcc)\.(?P<index>\d+)\.email$")
+_SENDER_PROBLEM = re.compile(r"verified Sender Identity|from address does not match", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,12 +87,16 @@ class SendGridProvider:
         try:
             response = self._client.send(mail)
         except HTTPError as exc:
-            raise self._http_error(exc) from None
+            raise self._http_error(exc, message) from None
+        except urllib.error.URLError as exc:
+            # urllib raises these while connecting and sending: the request never arrived.
+            raise TransientProviderError(self._safe(f"SendGrid unreachable: {exc.reason}", message)) from None
         except (OSError, http.client.HTTPException) as exc:
-            # urllib wraps what fails while connecting and sending in URLError; anything after
-            # (a read timeout, a cut connection) may follow an accepted email: a retry can duplicate it.
-            kind = TransientProviderError if isinstance(exc, urllib.error.URLError) else AmbiguousProviderError
-            raise kind(self._safe(f"SendGrid request failed: {type(exc).__name__}: {exc}")) from None
+            # While waiting for the answer (a read timeout, a dropped connection): the request
+            # arrived, and SendGrid may have accepted the email.
+            raise AmbiguousProviderError(
+                self._safe(f"SendGrid did not answer: {type(exc).__name__}: {exc}", message)
+            ) from None
         return ProviderResult(provider=self.name, message_id=response.headers.get("X-Message-Id"))
 
     def close(self) -> None:
@@ -121,13 +128,17 @@ class SendGridProvider:
             raise PermanentProviderError(self._safe(f"SendGrid SDK refused the email: {type(exc).__name__}")) from None
         return body
 
-    def _http_error(self, exc: HTTPError) -> ProviderError:
+    def _http_error(self, exc: HTTPError, message: EmailMessage) -> ProviderError:
         status = int(exc.status_code)
         errors = _error_list(exc.body)
         detail = "; ".join(
             f"{e.get('message')} [{e.get('field')}]" if e.get("field") else str(e.get("message")) for e in errors
         )
-        text = self._safe(f"SendGrid answered {status}: {detail or exc.reason}")
+        text = self._safe(f"SendGrid answered {status}: {detail or exc.reason}", message)
+        if status == 403 and any(_SENDER_PROBLEM.search(str(e.get("message") or "")) for e in errors):
+            # One sender is not verified: the others (and the channel) still work.
+            sender = parseaddr(message.from_email or self.sender)[1].lower()
+            return ProviderConfigurationError(text, status=status, sender=sender)
         if status in (401, 403):
             return ProviderConfigurationError(text, status=status)
         if status == 429:
@@ -141,18 +152,41 @@ class SendGridProvider:
                 text, status=status, retry_after=parse_retry_after(exc.headers.get("Retry-After"))
             )
         fields = [str(e.get("field") or "") for e in errors]
-        recipient = bool(fields) and all(_ADDRESS_FIELD.match(f) for f in fields)
-        return PermanentProviderError(text, status=status, recipient_problem=recipient)
+        about_addresses = bool(fields) and all(_ADDRESS_FIELD.match(f) for f in fields)
+        named = tuple(a for a in (_address_at(f, message) for f in fields) if a is not None)
+        return PermanentProviderError(
+            text,
+            status=status,
+            recipient_problem=about_addresses,
+            recipients=named if about_addresses and len(named) == len(fields) else (),
+        )
 
-    def _safe(self, text: str) -> str:
-        return redact(text, [self._api_key])
+    def _safe(self, text: str, message: EmailMessage | None = None) -> str:
+        """Provider text fit to store and log: no API key, every recipient masked."""
+        recipients = [*message.to, *message.cc, *message.bcc] if message is not None else []
+        return mask_text(redact(text, [self._api_key]), recipients)
+
+
+def _address_at(field: str, message: EmailMessage) -> str | None:
+    """The address a SendGrid error field points at (``personalizations.0.cc.1.email``), if known.
+
+    Every message goes out as one personalization holding its to, cc and bcc lists in order.
+    """
+    match = _ADDRESS_FIELD.match(field)
+    if match is None or match.group("personalization") != "0":
+        return None
+    addresses = {"to": message.to, "cc": message.cc, "bcc": message.bcc}[match.group("kind")]
+    index = int(match.group("index"))
+    return addresses[index] if index < len(addresses) else None
 
 
 def _recipient(kind: type[Any], address: str) -> Any:
     """A To/Cc/Bcc; the helper reads an address without one '@' as a bare name, so refuse it here."""
     recipient = kind(address)
     if not recipient.email:
-        raise PermanentProviderError(f"not an email address: {address!r}", recipient_problem=True)
+        raise PermanentProviderError(
+            f"not an email address: {mask_text(address, [address])!r}", recipient_problem=True, recipients=(address,)
+        )
     return recipient
 
 

@@ -276,10 +276,13 @@ class SmtpProvider:
     def _response_error(self, exc: aiosmtplib.SMTPResponseException) -> ProviderError:
         if isinstance(exc, aiosmtplib.SMTPRecipientRefused):
             return self._refusal(exc)
-        step = "MAIL FROM" if isinstance(exc, aiosmtplib.SMTPSenderRefused) else "DATA"
-        text = self._safe(f"SMTP refused {step}: {exc.code} {_masked(exc.message)}")
+        sender = exc.sender if isinstance(exc, aiosmtplib.SMTPSenderRefused) else None
+        text = self._safe(f"SMTP refused {'MAIL FROM' if sender else 'DATA'}: {exc.code} {_masked(exc.message)}")
         if 400 <= exc.code < 500:
             return TransientProviderError(text, status=exc.code)
+        if sender is not None:
+            # The relay will not send from this address (not verified, not ours): the other senders still work.
+            return ProviderConfigurationError(text, status=exc.code, sender=sender.lower())
         return PermanentProviderError(text, status=exc.code)
 
     def _network_error(self, exc: Exception, *, ambiguous: bool) -> TransientProviderError:

@@ -24,6 +24,7 @@ from switchboard.errors import (
     ProviderError,
     TransientProviderError,
 )
+from switchboard.privacy import mask_text
 from switchboard.providers.base import (
     ProviderResult,
     SmsMessage,
@@ -71,6 +72,10 @@ class TwilioProvider:
     def __init__(self, config: TwilioConfig) -> None:
         if not config.account_sid or config.auth_token is None:
             raise ProviderConfigurationError("Twilio needs an account_sid and an auth_token")
+        if not config.from_number and not config.messaging_service_sid:
+            raise ProviderConfigurationError(
+                "Twilio needs a from_number or a messaging_service_sid ([switchboard.twilio]) to send from"
+            )
         self._config = config
         self._auth_token = config.auth_token.reveal()
         # TwilioRestException drops the response headers; this hook keeps Retry-After per thread.
@@ -91,15 +96,18 @@ class TwilioProvider:
     def send(self, message: SmsMessage) -> ProviderResult:
         """Create the Message resource; raise a ProviderError subclass when Twilio refuses it."""
         self._last.headers = None
+        self._last.to = message.to
         try:
             created = self._client.messages.create(**self._params(message))
         except (TwilioRestException, TwilioServiceException) as exc:
-            raise self._rest_error(exc) from None
+            raise self._rest_error(exc, message) from None
+        except requests.ReadTimeout as exc:
+            # The request arrived: Twilio may have queued the message before the wait ran out.
+            raise AmbiguousProviderError(self._safe(f"Twilio did not answer in time: {exc}")) from None
         except requests.RequestException as exc:
-            # Once the request went out, Twilio may have queued the message: a retry can duplicate it.
+            # A connection cut after the request went out is as ambiguous as a timeout.
             kind = AmbiguousProviderError if request_reached_server(exc) else TransientProviderError
-            what = "timed out" if isinstance(exc, requests.Timeout) else "unreachable"
-            raise kind(self._safe(f"Twilio {what}: {type(exc).__name__}: {exc}")) from None
+            raise kind(self._safe(f"Twilio unreachable: {type(exc).__name__}: {exc}")) from None
         except TwilioException as exc:
             raise PermanentProviderError(self._safe(f"Twilio SDK error: {exc}")) from None
         segments = int(created.num_segments) if created.num_segments is not None else None
@@ -126,7 +134,7 @@ class TwilioProvider:
     def _remember_headers(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         self._last.headers = response.headers
 
-    def _rest_error(self, exc: TwilioRestException | TwilioServiceException) -> ProviderError:
+    def _rest_error(self, exc: TwilioRestException | TwilioServiceException, message: SmsMessage) -> ProviderError:
         status = int(exc.status)
         code = int(exc.code) if exc.code is not None else None
         detail = exc.msg if isinstance(exc, TwilioRestException) else (exc.detail or exc.title)
@@ -140,7 +148,16 @@ class TwilioProvider:
             return TransientProviderError(text, status=status, code=code_text, retry_after=wait)
         if status == 403:
             return ProviderConfigurationError(text, status=status, code=code_text)
-        return PermanentProviderError(text, status=status, code=code_text, recipient_problem=code in RECIPIENT_CODES)
+        about_recipient = code in RECIPIENT_CODES
+        return PermanentProviderError(
+            text,
+            status=status,
+            code=code_text,
+            recipient_problem=about_recipient,
+            recipients=(message.to,) if about_recipient else (),
+        )
 
     def _safe(self, text: str) -> str:
-        return redact(text, [self._auth_token])
+        """Provider text fit to store and log: no auth token, the recipient masked."""
+        to = getattr(self._last, "to", None)
+        return mask_text(redact(text, [self._auth_token]), [to] if to else [])

@@ -53,7 +53,8 @@ from switchboard.providers.gsm import is_gsm7
 
 VONAGE_REST_HOST = "rest.nexmo.com"
 TRANSIENT_STATUSES = frozenset({1, 5, 10})  # throttled, internal error, too many binds
-CONFIGURATION_STATUSES = frozenset({4, 8, 9, 11, 14, 15, 32})  # credentials, account barred, no credit, sender
+CONFIGURATION_STATUSES = frozenset({4, 8, 9, 11, 14, 32})  # credentials, account barred, no credit, signature
+INVALID_SENDER = 15
 RECIPIENT_STATUSES = frozenset({6, 7, 33})  # unroutable number, barred number, number de-activated
 _ABOUT_TO = re.compile(r"\bto\b", re.IGNORECASE)  # status 3 names the bad parameter in its text
 
@@ -142,6 +143,8 @@ class VonageProvider:
     def __init__(self, config: VonageConfig) -> None:
         if not config.api_key or config.api_secret is None:
             raise ProviderConfigurationError("Vonage needs an api_key and an api_secret")
+        if not config.from_number:
+            raise ProviderConfigurationError("Vonage needs a from_number ([switchboard.vonage]) to send from")
         self._config = config
         self._secret = config.api_secret.reveal()
         logging.getLogger("vonage").addFilter(_SDK_LOG_FILTER)  # idempotent: one filter object
@@ -162,16 +165,14 @@ class VonageProvider:
         except requests.RequestException as exc:
             kind = AmbiguousProviderError if request_reached_server(exc) else TransientProviderError
             raise kind(self._safe(f"Vonage unreachable: {type(exc).__name__}: {exc}")) from None
-        return self._conclude(answer, message.to)
+        return self._conclude(answer, message.to, params["from"])
 
     def close(self) -> None:
         """Close the kept-alive connections."""
         self._http.close()
 
     def _params(self, message: SmsMessage) -> dict[str, Any]:
-        sender = message.from_ or self._config.from_number
-        if not sender:
-            raise ProviderConfigurationError("Vonage needs a from_number (switchboard.vonage.from_number)")
+        sender = message.from_ or self._config.from_number or ""
         callback = message.status_callback or self._config.status_callback
         try:
             sms = VonageSms(
@@ -188,13 +189,15 @@ class VonageProvider:
         params: dict[str, Any] = sms.model_dump(by_alias=True, exclude_none=True)
         return params
 
-    def _conclude(self, answer: Any, to: str) -> ProviderResult:
+    def _conclude(self, answer: Any, to: str, sender: str) -> ProviderResult:
         parts = answer.get("messages") if isinstance(answer, dict) else None
         if not isinstance(parts, list) or not parts or not all(isinstance(p, dict) for p in parts):
             raise AmbiguousProviderError("Vonage answered 200 without message parts")
         failed = [p for p in parts if str(p.get("status")) != "0"]
         if failed:
-            raise self._status_error(failed[0], accepted=len(parts) - len(failed), total=len(parts), to=to)
+            raise self._status_error(
+                failed[0], accepted=len(parts) - len(failed), total=len(parts), to=to, sender=sender
+            )
         message_id = parts[0].get("message-id")
         return ProviderResult(
             provider=self.name,
@@ -203,7 +206,7 @@ class VonageProvider:
             segments=len(parts),
         )
 
-    def _status_error(self, part: dict[str, Any], *, accepted: int, total: int, to: str) -> ProviderError:
+    def _status_error(self, part: dict[str, Any], *, accepted: int, total: int, to: str, sender: str) -> ProviderError:
         raw = str(part.get("status"))
         status = int(raw) if raw.isdigit() else -1
         error_text = str(part.get("error-text") or "")
@@ -214,10 +217,14 @@ class VonageProvider:
             # Parts already accepted would go out again with a retry: a duplicate, in part.
             kind = AmbiguousProviderError if accepted else TransientProviderError
             return kind(text, code=raw, retry_after=1.0 if status == 1 else None)
+        if status == INVALID_SENDER:
+            return ProviderConfigurationError(text, code=raw, sender=sender)  # that sender only, not the channel
         if status in CONFIGURATION_STATUSES:
             return ProviderConfigurationError(text, code=raw)
         recipient = status in RECIPIENT_STATUSES or (status == 3 and bool(_ABOUT_TO.search(error_text)))
-        return PermanentProviderError(text, code=raw, recipient_problem=recipient)
+        return PermanentProviderError(
+            text, code=raw, recipient_problem=recipient, recipients=(to,) if recipient else ()
+        )
 
     def _http_error(self, exc: HttpRequestError) -> ProviderError:
         response = exc.response

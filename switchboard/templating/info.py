@@ -32,6 +32,9 @@ class TemplateInfo:
     """One of the settings' categories; None: transactional (never held by quiet hours)."""
     recipient_limit: TemplateLimit | None = None
     """Counted on its own per recipient (e.g. an OTP); None: the channel's limit."""
+    version: str = ""
+    """A digest of the template's files and the layouts and partials it can use: what a delivery
+    record keeps, so a message can be traced to the exact text it was rendered from."""
 
     @property
     def key(self) -> str:
@@ -61,4 +64,5 @@ class TemplateInfo:
                 if self.recipient_limit
                 else None
             ),
+            "version": self.version,
         }

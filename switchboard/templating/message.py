@@ -24,6 +24,8 @@ class RenderedMessage:
     html: str | None = None
     title: str | None = None
     body: str | None = None
+    version: str = ""
+    """The template's version (a digest of its files) it was rendered from."""
 
     def parts(self) -> dict[str, str]:
         """The parts this message has, by field name, for printing and previews."""

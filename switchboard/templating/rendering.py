@@ -74,4 +74,5 @@ def render_message(envs: Environments, info: TemplateInfo, data: Mapping[str, ob
         html=fields.get("html"),
         title=fields.get("title"),
         body=fields.get("body"),
+        version=info.version,
     )

@@ -9,6 +9,7 @@ and a change to a layout or partial re-checks them all.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import logging
 import threading
 import time
@@ -92,6 +93,8 @@ class TemplateStore:
         """
         self._maybe_refresh()
         state = self._state  # one state for the whole render, even if a reload lands meanwhile
+        if (parse_channel(channel), name) not in state.templates and self.refresh():
+            state = self._state  # a template added since the last look: one synchronous refresh
         info = self._lookup(state, channel, name)
         fatal = next((problem for problem in info.problems if problem.fatal), None)
         if fatal is not None:
@@ -193,7 +196,7 @@ class TemplateStore:
         )
         for problem in problems if self.log_problems else ():
             log.warning("template problem: %s", problem)
-        return replace(info, problems=tuple(problems))
+        return replace(info, problems=tuple(problems), version=_version(info.files, sources))
 
     def _category_problems(self, info: TemplateInfo) -> list[Problem]:
         if self.categories is None or info.category is None or info.category in self.categories:
@@ -215,6 +218,14 @@ class TemplateStore:
         close = difflib.get_close_matches(wanted, known, n=3)
         hint = f"; did you mean {' or '.join(close)}?" if close else ""
         return TemplateError(f"no template {wanted}{hint}")
+
+
+def _version(files: tuple[str, ...], sources: Mapping[str, str]) -> str:
+    """A digest of a template's own files and every shared one (layouts, partials)."""
+    digest = hashlib.sha256()
+    for path in sorted({*files, *(p for p in sources if _affects_all(p))}):
+        digest.update(path.encode() + b"\0" + sources.get(path, "").encode() + b"\0")
+    return digest.hexdigest()[:12]
 
 
 def _affects_all(path: str) -> bool:

@@ -6,11 +6,13 @@ Handlers reach it through the request (:func:`board_of`), as bus pages reach the
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from starlette.requests import Request
 
 from bus import Bus
+from switchboard.channel_states import ChannelStates
 from switchboard.deliveries import Deliveries, Suppressions
 from switchboard.keys import SwitchboardKeys
 from switchboard.providers.outbox import Outbox
@@ -32,6 +34,7 @@ class Board:
     suppressions: Suppressions
     outbox: Outbox
     previews: Previews
+    channel_states: ChannelStates
 
     @classmethod
     def build(cls, bus: Bus, settings: SwitchboardSettings) -> Board:
@@ -49,6 +52,7 @@ class Board:
             suppressions=Suppressions(bus.redis, keys),
             outbox=Outbox(bus.redis, keys, size=settings.outbox_size),
             previews=Previews(),
+            channel_states=ChannelStates(bus.redis, keys, time.time),
         )
 
     def outbox_count(self) -> int:

@@ -32,6 +32,7 @@ def render(board: Board) -> str:
     providers = [
         (f'{{channel="{c.value}",provider="{label(p)}"}}', 1) for c, p in board.settings.live_channels().items()
     ]
+    stopped = [(f'{{scope="{label(s.scope)}"}}', 1) for s in board.channel_states.all()]
     outbox = [("", board.outbox_count())]
     problems = [("", len(board.templates.problems))]
     lines = [
@@ -45,6 +46,12 @@ def render(board: Board) -> str:
         *metric("switchboard_outbox_messages", "gauge", "Messages in the dev-mode outbox.", outbox),
         *metric("switchboard_template_problems", "gauge", "Problems found in the templates folder.", problems),
         *metric("switchboard_channel_provider", "gauge", "Each channel's provider (outbox: dev mode).", providers),
+        *metric(
+            "switchboard_channel_stopped",
+            "gauge",
+            "Channels (or email:sender:<address>) stopped because the provider refused our configuration.",
+            stopped,
+        ),
     ]
     return "\n".join(lines) + "\n"
 

@@ -72,7 +72,7 @@ def test_show_prints_field_types_and_the_sample_as_json(run: CliRun) -> None:
     ("args", "message"),
     [
         (["deliveries", "--status", "bogus"], "'bogus' is not one of"),
-        (["deliveries", "--since", "-5"], "-5.0 is not in the range x>0"),
+        (["deliveries", "--since", "-5"], "give a positive duration"),
         (["outbox", "--limit", "-1"], "-1 is not in the range x>=1"),
     ],
 )
@@ -142,9 +142,10 @@ def test_check_settings_shows_each_channels_failover_order(
 ) -> None:
     monkeypatch.setenv("SWITCHBOARD_VONAGE_API_KEY", "key")
     monkeypatch.setenv("SWITCHBOARD_VONAGE_API_SECRET", "vonage-secret-value")
+    monkeypatch.setenv("SWITCHBOARD_VONAGE_FROM_NUMBER", "+15550002222")
     templates = f'[switchboard]\ntemplates_dir = "{ROOT / "templates"}"\n'
     (tmp_path / "settings.toml").write_text(
-        templates + '[switchboard.twilio]\naccount_sid = "AC1"\nauth_token = "t"\n'
+        templates + '[switchboard.twilio]\naccount_sid = "AC1"\nauth_token = "t"\nfrom_number = "+15550001111"\n'
         '[switchboard.sms]\nproviders = ["vonage", "twilio"]\n'
     )
     code, out, err = run("check-settings")

@@ -200,11 +200,11 @@ def test_data_refusals(provider: SmtpProvider, server: SmtpServer, reply: str, k
     assert not isinstance(caught.value, AmbiguousProviderError)
 
 
-def test_a_refused_sender_is_permanent_but_not_about_the_recipient(provider: SmtpProvider, server: SmtpServer) -> None:
+def test_a_refused_sender_stops_that_sender_only(provider: SmtpProvider, server: SmtpServer) -> None:
     server.script("MAIL", Answer("550 5.7.1 Sender address rejected: not owned by user"))
-    with pytest.raises(PermanentProviderError) as caught:
+    with pytest.raises(ProviderConfigurationError) as caught:
         provider.send(HELLO)
-    assert caught.value.recipient_problem is False and "MAIL FROM" in str(caught.value)
+    assert caught.value.sender == "noreply@example.com" and "MAIL FROM" in str(caught.value)
 
 
 def test_a_wrong_password_is_a_configuration_error_that_never_shows_it(

@@ -100,6 +100,7 @@ def test_recipient_statuses_are_recipient_problems(provider: VonageProvider, to:
     with pytest.raises(PermanentProviderError) as caught:
         provider.send(SmsMessage(to=to, body="hi"))
     assert caught.value.code == status and caught.value.recipient_problem
+    assert caught.value.recipients == (to,)  # the one to suppress
     assert to not in str(caught.value)  # masked
 
 
@@ -130,13 +131,21 @@ def test_bad_credentials_are_a_configuration_error_that_never_shows_the_secret(
         assert secret not in everything  # the SDK logs the Authorization header and the recipient at DEBUG
 
 
-@pytest.mark.parametrize("status", [8, 9, 15])
+@pytest.mark.parametrize("status", [8, 9])
 def test_account_problems_are_configuration_errors(
     provider: VonageProvider, emulator: VonageEmulator, status: int
 ) -> None:
     emulator.script(emulator.status(status))
-    with pytest.raises(ProviderConfigurationError):
+    with pytest.raises(ProviderConfigurationError) as caught:
         provider.send(HELLO)
+    assert caught.value.sender is None  # the whole channel
+
+
+def test_an_invalid_sender_stops_that_sender_only(provider: VonageProvider, emulator: VonageEmulator) -> None:
+    emulator.script(emulator.status(15))
+    with pytest.raises(ProviderConfigurationError) as caught:
+        provider.send(HELLO)
+    assert caught.value.sender == "15550001111"
 
 
 def test_throttled_status_is_transient(provider: VonageProvider, emulator: VonageEmulator) -> None:
@@ -220,7 +229,5 @@ def test_settings_refuse_a_base_url_the_sdk_cannot_use() -> None:
 
 
 def test_without_a_sender_the_provider_says_so(config: VonageConfig) -> None:
-    provider = VonageProvider(replace(config, from_number=None))
     with pytest.raises(ProviderConfigurationError, match="from_number"):
-        provider.send(HELLO)
-    provider.close()
+        VonageProvider(replace(config, from_number=None))

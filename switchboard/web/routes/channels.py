@@ -15,19 +15,22 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bus.web import dashboard_of
+from switchboard.channel_states import Stopped
 from switchboard.channels import Channel
 from switchboard.deliveries import OUTCOMES
 from switchboard.settings import SwitchboardSettings
 from switchboard.web.board import Board, board_of
 
 
-def channel_rows(settings: SwitchboardSettings) -> list[dict[str, Any]]:
-    """One row per channel: its provider, live or dev mode, and what is safe to say about it."""
+def channel_rows(settings: SwitchboardSettings, stopped: list[Stopped]) -> list[dict[str, Any]]:
+    """One row per channel: its provider, live or dev mode, stopped (and why) or running, and
+    what is safe to say about its set-up."""
     return [
         {
             "channel": channel.value,
             "provider": provider,
             "live": provider != "outbox",
+            "stopped": [s for s in stopped if s.scope == channel.value or s.scope.startswith(f"{channel.value}:")],
             "notes": notes(settings, channel),
         }
         for channel, provider in settings.live_channels().items()
@@ -52,7 +55,7 @@ def overview_context(board: Board) -> dict[str, Any]:
     counts = board.deliveries.outcomes_since(time.time(), days)
     return {
         "title": "Switchboard",
-        "channels": channel_rows(board.settings),
+        "channels": channel_rows(board.settings, board.channel_states.all()),
         "statuses": [status.value for status in OUTCOMES],
         "counts": {channel.value: counts.get(channel.value, {}) for channel in Channel},
         "suppressed": {channel.value: board.suppressed_count(channel.value) for channel in Channel},

@@ -44,7 +44,7 @@ def record(
     to: str = "ada@example.com",
     status: str = "sent",
     created: float | None = None,
-    **fields: str,
+    **fields: Any,
 ) -> str:
     """A delivery record as the sender writes it: claimed, then finished; returns its id."""
     delivery_id = f"{channel}:{request_id}"

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+import time
 
 import redis
 
 from bus import Bus
 from bus.web import WebSettings
+from switchboard.channel_states import ChannelStates
+from switchboard.keys import SwitchboardKeys
 from switchboard.providers import SmsMessage
 from switchboard.web import create_switchboard_app
 from tests.switchboard.web.conftest import settings_for
@@ -80,3 +83,18 @@ def test_metrics_add_outcomes_by_channel_and_status(client: Client, bus: Bus) ->
     assert "# TYPE switchboard_outcomes_total counter" in text
     for line in text.splitlines():  # every line parses as Prometheus text
         assert line.startswith("# ") or re.fullmatch(r'[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? [0-9.]+', line)
+
+
+def test_a_stopped_channel_or_sender_shows_on_the_overview_and_in_metrics(client: Client, bus: Bus) -> None:
+    states = ChannelStates(bus.redis, SwitchboardKeys(bus.keys), time.time)
+    states.stop("sms", "Twilio answered 401 (code 20003): Authenticate", delay=300, provider="twilio")
+    states.stop("email:sender:ops@acme.example", "SendGrid answered 403: unverified sender", delay=300)
+    page = client.page("/switchboard").text
+    row = page[page.index('data-channel="sms"') :]
+    assert "stopped" in row[: row.index("</tr>")] and "Authenticate" in row[: row.index("</tr>")]
+    assert "ops@acme.example" in page
+    text = client.get("/metrics").text
+    assert 'switchboard_channel_stopped{scope="sms"} 1\n' in text
+    assert 'switchboard_channel_stopped{scope="email:sender:ops@acme.example"} 1\n' in text
+    states.resume("sms")
+    assert 'switchboard_channel_stopped{scope="sms"}' not in client.get("/metrics").text
