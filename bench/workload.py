@@ -52,11 +52,15 @@ def sample_job() -> bytes:
 
 
 def bench_bus(
-    url: str, handler: Handler | None = None, observe: ObserveSettings | None = None, publish_replicas: int = 0
+    url: str,
+    handler: Handler | None = None,
+    observe: ObserveSettings | None = None,
+    publish_replicas: int = 0,
+    tracer_provider: Any = None,
 ) -> Bus:
     """A Bus on ``url`` (no settings file, no environment) with the three apps subscribed."""
     settings = BusSettings(redis_url=url, observe=observe or ObserveSettings(), publish_replicas=publish_replicas)
-    bus = Bus(settings=settings)
+    bus = Bus(settings=settings, tracer_provider=tracer_provider)
     register_apps(bus, handler or _ignore)
     return bus
 

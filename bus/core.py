@@ -35,6 +35,7 @@ from bus.scheduling.scheduler import Scheduler
 from bus.settings import BusSettings, load_settings
 from bus.stores.delayed import Delayed, delayed_event, delayed_job, epoch_of
 from bus.stores.failures import Failures
+from bus.stores.queues import Queues
 from bus.stores.registry import Registry
 from bus.telemetry.otel import Tracer
 
@@ -370,6 +371,11 @@ class Bus:
         event = dict(attributes or {})
         event.setdefault("bus_event_type", event_type)
         return matching(event, self.registry.load())
+
+    @property
+    def queues(self) -> Queues:
+        """The queues as lists of jobs: depth, pages of jobs, removal (the dashboard's and CLI's view)."""
+        return self._part("queues", lambda: Queues(self.redis, self.keys))
 
     @property
     def failures(self) -> Failures:

@@ -366,6 +366,10 @@ class Suppressions:
             return set()
         return self.found(digests, self.redis.hmget(self.keys.suppressions(channel), digests))
 
+    def count(self, channel: str) -> int:
+        """Recipients suppressed on ``channel``, without reading them."""
+        return int(self.redis.hlen(self.keys.suppressions(channel)))
+
     def list(self, channel: str) -> list[dict[str, Any]]:
         """Every suppression of ``channel``, oldest first; an entry nobody can read says so."""
         out = []

@@ -24,6 +24,7 @@ from typing import Any
 
 from bus import Bus, Reject, RetryLater
 from bus.backoff import exponential
+from bus.pipeline.rider import ride_in_progress
 from switchboard.channel_states import ChannelStates, Stopped, sender_scope, stopped_in
 from switchboard.channels import Channel
 from switchboard.deliveries import Claim, Deliveries, Reason, Status, Suppressions, claim_of
@@ -245,7 +246,7 @@ class Sender:
         provider = self.providers[request.channel]
         everyone = request.notification.all_recipients()
         try:
-            result = provider.send(message)
+            result = self._call(request, provider, message)
         except AmbiguousProviderError as exc:
             self._resume(probing)  # the provider took the request: our configuration works
             self._ambiguous(request, provider.name, mask_text(str(exc), everyone), exc.code)
@@ -259,6 +260,33 @@ class Sender:
         else:
             self._resume(probing)
             self._sent(request, provider.name, result)
+
+    def _call(self, request: Request, provider: Provider[Any], message: Message) -> ProviderResult:
+        """The provider call, in an OpenTelemetry CLIENT span when an SDK records (provider, channel,
+        outcome, retry count: never a recipient or a secret)."""
+        ride = ride_in_progress()
+        attributes = {
+            "switchboard.provider": provider.name,
+            "switchboard.channel": request.channel.value,
+            "switchboard.retry": ride.attempt if ride is not None else 0,
+        }
+        with self.bus.tracer.client(f"{provider.name} send", attributes) as note:
+            try:
+                result = provider.send(message)
+            except AmbiguousProviderError:
+                note("switchboard.outcome", "unknown")
+                raise
+            except TransientProviderError:
+                note("switchboard.outcome", "transient")
+                raise
+            except PermanentProviderError:
+                note("switchboard.outcome", "refused")
+                raise
+            except ProviderConfigurationError:
+                note("switchboard.outcome", "configuration")
+                raise
+            note("switchboard.outcome", result.status)
+            return result
 
     def _refused(self, request: Request, provider: str, exc: PermanentProviderError) -> None:
         error = mask_text(str(exc), request.notification.all_recipients())

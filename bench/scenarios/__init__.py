@@ -11,10 +11,12 @@ from collections.abc import Callable
 
 from bench.harness import Bench
 from bench.scenarios import (
+    async_rides,
     cluster,
     e2e,
     latency,
     limits,
+    otel,
     profile,
     publish,
     publish_batch,
@@ -37,6 +39,8 @@ SCENARIOS: dict[str, Callable[[Bench], None]] = {
     "profile": profile.run,
     "switchboard": switchboard.run,
     "tracing": tracing.run,
+    "otel": otel.run,
+    "async_rides": async_rides.run,
     "cluster": cluster.run,
     "replicas": replicas.run,
     "limits": limits.run,

@@ -37,6 +37,9 @@ class ChildSpec:
     """The bus's ``publish_replicas``: drivers on a cluster wait for replicas before acking."""
     config: str = ""
     """System-specific settings as JSON (the switchboard's emulator endpoints, channel, count)."""
+    otel_sdk: bool = False
+    """Configure the OpenTelemetry SDK in the worker: every span recorded (batch processor,
+    in-memory exporter), as a deployment that traces everything would."""
 
 
 class Stop(Protocol):

@@ -40,7 +40,7 @@ class BusService:
     def __init__(self, spec: ChildSpec, handler: Handler) -> None:
         sample = ObserveSettings().trace_sample if spec.trace_sample is None else spec.trace_sample
         observe = ObserveSettings(tracing=spec.tracing, metrics=spec.metrics, trace_sample=sample)
-        self.bus = bench_bus(spec.url, handler, observe, spec.publish_replicas)
+        self.bus = bench_bus(spec.url, handler, observe, spec.publish_replicas, recording_provider(spec.otel_sdk))
         self.worker = self.bus.worker(
             ROLES[spec.role], install_signals=False, batch_size=spec.batch_size, concurrency=spec.concurrency
         )
@@ -49,6 +49,19 @@ class BusService:
     def run(self, stop: Stop) -> None:
         watch(stop, self.worker.request_stop)
         self.worker.run()
+
+
+def recording_provider(enabled: bool) -> Any:
+    """An OpenTelemetry SDK recording every span to memory (batch processor), or None."""
+    if not enabled:
+        return None
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(InMemorySpanExporter(), max_queue_size=100_000))
+    return provider
 
 
 class BusSystem:

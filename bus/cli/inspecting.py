@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from typing import Any
 
@@ -10,6 +11,7 @@ import click
 from bus.cli.base import Env, F, cli, common
 from bus.cli.output import table, to_json
 from bus.core import Bus
+from bus.stores.failure_search import FailureFilter, matching
 from bus.stores.failures import Failure
 from bus.stores.overview import queue_stats, totals, worker_stats
 
@@ -89,19 +91,14 @@ def _failure_row(f: Failure) -> dict[str, Any]:
     }
 
 
-def _matching_failures(b: Bus, queue: str | None, exception: str | None, app: str | None) -> list[Failure]:
-    return [
-        f
-        for f in b.failures.iterate()
-        if (queue is None or f.queue == queue)
-        and (exception is None or f.exception == exception)
-        and (app is None or f.app_key == app)
-    ]
+def _filter(queue: str | None, exception: str | None, app: str | None, text: str | None) -> FailureFilter:
+    return FailureFilter(queue or "", exception or "", app or "", text or "")
 
 
 def filter_options(fn: F) -> F:
     fn = click.option("--queue", help="Only failures from this queue.")(fn)
     fn = click.option("--exception", help="Only failures with this exception class.")(fn)
+    fn = click.option("--grep", "text", help="Only failures whose message, payload or backtrace has this text.")(fn)
     return click.option("--app", help="Only failures of this app.")(fn)
 
 
@@ -110,11 +107,14 @@ def filter_options(fn: F) -> F:
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1), help="How many entries.")
 @filter_options
 @common
-def failed_list(env: Env, start: int, limit: int, queue: str | None, exception: str | None, app: str | None) -> None:
-    """List failures (newest last, as Resque stores them)."""
+def failed_list(
+    env: Env, start: int, limit: int, queue: str | None, exception: str | None, app: str | None, text: str | None
+) -> None:
+    """List failures (oldest first, as Resque stores them)."""
     b = env.bus()
-    if queue or exception or app:
-        entries = _matching_failures(b, queue, exception, app)[start : start + limit]
+    flt = _filter(queue, exception, app, text)
+    if flt.active:
+        entries = list(itertools.islice(matching(b.failures, flt), start, start + limit))
     else:
         entries = b.failures.list(start, limit)
     total = b.failures.count()
@@ -150,13 +150,18 @@ def failed_show(env: Env, index: int) -> None:
 @filter_options
 @common
 def failed_retry(
-    env: Env, indexes: tuple[int, ...], everything: bool, queue: str | None, exception: str | None, app: str | None
+    env: Env,
+    indexes: tuple[int, ...],
+    everything: bool,
+    queue: str | None,
+    exception: str | None,
+    app: str | None,
+    text: str | None,
 ) -> None:
     """Push failures back onto their queues and remove them from the list."""
     b = env.bus()
-    chosen = _choose(b, indexes, everything, queue, exception, app)
-    done = sum(1 for f in chosen if b.failures.retry(f))
-    env.emit({"retried": done}, f"retried {done} failure(s)")
+    done, skipped = _act(b, "retry", indexes, everything, _filter(queue, exception, app, text))
+    env.emit({"retried": done, "skipped": skipped}, f"retried {done} failure(s){_skipped(skipped)}")
 
 
 @failed.command("remove")
@@ -165,13 +170,18 @@ def failed_retry(
 @filter_options
 @common
 def failed_remove(
-    env: Env, indexes: tuple[int, ...], everything: bool, queue: str | None, exception: str | None, app: str | None
+    env: Env,
+    indexes: tuple[int, ...],
+    everything: bool,
+    queue: str | None,
+    exception: str | None,
+    app: str | None,
+    text: str | None,
 ) -> None:
     """Remove failures without retrying them."""
     b = env.bus()
-    chosen = _choose(b, indexes, everything, queue, exception, app)
-    done = sum(1 for f in chosen if b.failures.remove(f))
-    env.emit({"removed": done}, f"removed {done} failure(s)")
+    done, skipped = _act(b, "remove", indexes, everything, _filter(queue, exception, app, text))
+    env.emit({"removed": done, "skipped": skipped}, f"removed {done} failure(s){_skipped(skipped)}")
 
 
 @failed.command("clear")
@@ -189,13 +199,20 @@ def _get_failure(b: Bus, index: int) -> Failure:
     return f
 
 
-def _choose(
-    b: Bus, indexes: tuple[int, ...], everything: bool, queue: str | None, exception: str | None, app: str | None
-) -> list[Failure]:
+def _act(b: Bus, action: str, indexes: tuple[int, ...], everything: bool, flt: FailureFilter) -> tuple[int, int]:
+    """(done, skipped): entries named by index, or every entry the filter matches, a chunk
+    (one script) at a time; an entry that moved or left meanwhile is skipped, never the wrong one."""
     if indexes and everything:
         raise click.UsageError("give INDEXES or --all, not both")
     if indexes:
-        return [_get_failure(b, i) for i in indexes]
-    if everything or queue or exception or app:
-        return _matching_failures(b, queue, exception, app)
+        chosen = [_get_failure(b, i) for i in indexes]
+        act = b.failures.retry_many if action == "retry" else b.failures.remove_many
+        done = act(chosen)
+        return done, len(chosen) - done
+    if everything or flt.active:
+        return b.failures.act_on_each(flt.matches, action)
     raise click.UsageError("give failure INDEXES, --all, or a filter")
+
+
+def _skipped(skipped: int) -> str:
+    return f" ({skipped} skipped: moved, gone or not retryable)" if skipped else ""

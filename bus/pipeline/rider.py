@@ -1,10 +1,19 @@
-"""Running one driven job: find its handler and call it through the middleware stack."""
+"""Running one driven job: find its handler and call it through the middleware stack.
+
+A handler is a plain function or an ``async def``. Async rides run on the worker's event loop
+(many in flight on one thread): the bus's own middleware has async forms, an app's ``async
+def`` middleware is awaited, and an app's plain middleware runs on a thread of its own whose
+``call_next()`` waits for the rest of the ride on the loop, so it sees the outcome exactly as
+in a sync ride.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextvars
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -53,9 +62,19 @@ def ride_in_progress() -> Ride | None:
 
 
 class Middleware(Protocol):
-    """Wraps every ride: call ``call_next()`` to continue, raise to fail the job."""
+    """Wraps every ride: call ``call_next()`` to continue, raise to fail the job.
+
+    An ``async def`` middleware awaits ``call_next()`` instead; either kind wraps either kind of
+    handler.
+    """
 
     def __call__(self, ride: Ride, call_next: Callable[[], Any]) -> Any: ...
+
+
+def is_async(call: object) -> bool:
+    """Whether ``call`` is an ``async def`` (or an object whose ``__call__`` is one)."""
+    dunder_call = vars(type(call)).get("__call__")
+    return inspect.iscoroutinefunction(call) or inspect.iscoroutinefunction(dunder_call)
 
 
 def find_route(job: Job, dispatches: Mapping[str, Dispatch]) -> Route:
@@ -98,7 +117,7 @@ def ride(
 
     call = call_handler
     for layer in reversed(middleware):
-        call = _wrap(layer, current, call)
+        call = _run_async_layer(layer, current, call) if is_async(layer) else _wrap(layer, current, call)
     token = _current.set(current)
     try:
         if "bus_locale" in attributes or "bus_timezone" in attributes:
@@ -113,3 +132,98 @@ def ride(
 
 def _wrap(layer: Middleware, current: Ride, call_next: Callable[[], Any]) -> Callable[[], Any]:
     return lambda: layer(current, call_next)
+
+
+def _run_async_layer(layer: Middleware, current: Ride, call_next: Callable[[], Any]) -> Callable[[], Any]:
+    """An ``async def`` middleware in a sync ride: run to completion on a loop of its own."""
+
+    async def next_async() -> Any:
+        return call_next()
+
+    return lambda: asyncio.run(layer(current, next_async))
+
+
+SyncRunner = Callable[[Callable[[], Any]], Awaitable[Any]]
+"""Runs a blocking call off the event loop (``asyncio.to_thread``, or an executor of the worker's)."""
+
+
+async def ride_async(
+    route: Route,
+    attributes: dict[str, Any],
+    *,
+    queue: str,
+    attempt: int,
+    middleware: Sequence[Middleware],
+    now: int,
+    run_sync: SyncRunner,
+) -> Ride:
+    """:func:`ride` for an ``async def`` handler, on the running event loop; exceptions propagate."""
+    attributes = dict(attributes)
+    attributes["bus_executed_at"] = now
+    sub = route.subscription
+    current = Ride(sub.app_key, sub.key, queue, attributes, attempt, route)
+    loop = asyncio.get_running_loop()
+
+    async def call_handler() -> Any:
+        return await route.handler(current.attributes)
+
+    call: Callable[[], Awaitable[Any]] = call_handler
+    for layer in reversed(middleware):
+        call = (
+            _await_layer(layer, current, call)
+            if is_async(layer)
+            else _thread_layer(layer, current, call, loop, run_sync)
+        )
+    token = _current.set(current)
+    try:
+        if "bus_locale" in attributes or "bus_timezone" in attributes:
+            with riding(attributes):
+                await call()
+        else:
+            await call()
+    finally:
+        _current.reset(token)
+    return current
+
+
+def _await_layer(
+    layer: Middleware, current: Ride, call_next: Callable[[], Awaitable[Any]]
+) -> Callable[[], Awaitable[Any]]:
+    async def call() -> Any:
+        return await layer(current, call_next)
+
+    return call
+
+
+def _thread_layer(
+    layer: Middleware,
+    current: Ride,
+    call_next: Callable[[], Awaitable[Any]],
+    loop: asyncio.AbstractEventLoop,
+    run_sync: SyncRunner,
+) -> Callable[[], Awaitable[Any]]:
+    """A plain middleware in an async ride: on a thread, its ``call_next()`` blocking on the loop."""
+
+    def next_blocking() -> Any:
+        # The rest of the ride runs as a task in this thread's context (the ride, its span),
+        # and hands back what it raised rather than raising it into the loop (SystemExit would
+        # stop the loop itself).
+        context = contextvars.copy_context()
+        outcome: concurrent.futures.Future[tuple[bool, Any]] = concurrent.futures.Future()
+
+        async def guarded() -> None:
+            try:
+                outcome.set_result((True, await call_next()))
+            except BaseException as exc:  # noqa: BLE001 - re-raised on the middleware's thread
+                outcome.set_result((False, exc))
+
+        loop.call_soon_threadsafe(lambda: loop.create_task(guarded(), context=context))
+        ok, value = outcome.result()
+        if not ok:
+            raise value
+        return value
+
+    async def call() -> Any:
+        return await run_sync(lambda: layer(current, next_blocking))
+
+    return call

@@ -8,7 +8,7 @@ into the batch's :class:`Observations`, written with a later round trip.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from bus.pipeline.rider import Middleware, Ride
@@ -35,20 +35,34 @@ class RideObserver:
             started = time.perf_counter()
             try:
                 result = call_next()
-            except RetryScheduled as retry:
-                self.record(
-                    observed, ride.attributes, ride.queue, ride.attempt, "retried", started, retry.error, retry.delay
-                )
-                raise
-            except GraceExpired:
-                raise
             except BaseException as exc:
-                self.record(observed, ride.attributes, ride.queue, ride.attempt, "failed", started, exc)
+                self._ended_badly(observed, ride, started, exc)
                 raise
             self.record(observed, ride.attributes, ride.queue, ride.attempt, "succeeded", started)
             return result
 
         return observing
+
+    def async_middleware(self, observed: Observations) -> Middleware:
+        """:meth:`middleware` for async rides."""
+
+        async def observing(ride: Ride, call_next: Callable[[], Awaitable[Any]]) -> Any:
+            started = time.perf_counter()
+            try:
+                result = await call_next()
+            except BaseException as exc:
+                self._ended_badly(observed, ride, started, exc)
+                raise
+            self.record(observed, ride.attributes, ride.queue, ride.attempt, "succeeded", started)
+            return result
+
+        return observing
+
+    def _ended_badly(self, observed: Observations, ride: Ride, started: float, exc: BaseException) -> None:
+        if isinstance(exc, RetryScheduled):
+            self.record(observed, ride.attributes, ride.queue, ride.attempt, "retried", started, exc.error, exc.delay)
+        elif not isinstance(exc, GraceExpired):
+            self.record(observed, ride.attributes, ride.queue, ride.attempt, "failed", started, exc)
 
     def record(
         self,

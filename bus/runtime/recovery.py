@@ -11,7 +11,7 @@ from typing import Any
 from bus.backend.connection import as_text
 from bus.keys import Keys
 from bus.safejson import read_json
-from bus.stores.queues import REQUEUE
+from bus.stores.reservations import REQUEUE
 
 log = logging.getLogger("bus.recovery")
 

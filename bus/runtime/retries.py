@@ -7,7 +7,7 @@ the runner as :class:`RetryScheduled`; anything else that escapes is the job's f
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bus.errors import Reject, RetryLater
@@ -32,15 +32,38 @@ def retry_policy(default: Retry) -> Middleware:
     def retrying(ride: Ride, call_next: Callable[[], Any]) -> Any:
         try:
             return call_next()
-        except (GraceExpired, Reject):
-            raise
         except BaseException as exc:  # SystemExit too: a handler never ends the worker
-            policy = ride.route.retry or default
-            if ride.attempt >= policy.max_retries:
+            retry = _retry_of(ride, exc, default)
+            if retry is None:
                 raise
-            delay = policy.delay(ride.attempt + 1)
-            if isinstance(exc, RetryLater):
-                delay = max(delay, exc.delay)
-            raise RetryScheduled(exc, delay) from exc
+            raise retry from exc
 
     return retrying
+
+
+def async_retry_policy(default: Retry) -> Middleware:
+    """:func:`retry_policy` for async rides."""
+
+    async def retrying(ride: Ride, call_next: Callable[[], Awaitable[Any]]) -> Any:
+        try:
+            return await call_next()
+        except BaseException as exc:  # SystemExit too
+            retry = _retry_of(ride, exc, default)
+            if retry is None:
+                raise
+            raise retry from exc
+
+    return retrying
+
+
+def _retry_of(ride: Ride, exc: BaseException, default: Retry) -> RetryScheduled | None:
+    """The retry for a ride that raised ``exc``, or None when it fails (or the grace period ends)."""
+    if isinstance(exc, GraceExpired | Reject):
+        return None
+    policy = ride.route.retry or default
+    if ride.attempt >= policy.max_retries:
+        return None
+    delay = policy.delay(ride.attempt + 1)
+    if isinstance(exc, RetryLater):
+        delay = max(delay, exc.delay)
+    return RetryScheduled(exc, delay)

@@ -28,16 +28,16 @@ from bus.pipeline.envelope import (
     truncated_payload,
 )
 from bus.pipeline.publisher import Publisher
-from bus.pipeline.rider import Middleware, find_route, ride
+from bus.pipeline.rider import Middleware, Ride, SyncRunner, find_route, is_async, ride, ride_async
 from bus.pipeline.subscription import Subscription
 from bus.runtime.grace import GraceExpired
 from bus.runtime.observing import RideObserver
-from bus.runtime.retries import RetryScheduled, retry_policy
+from bus.runtime.retries import RetryScheduled, async_retry_policy, retry_policy
 from bus.safejson import read_json
 from bus.scheduling.heartbeat import Heartbeat
 from bus.settings import BusSettings
 from bus.stores.failures import failure_entry
-from bus.stores.queues import Outcomes, Reserved
+from bus.stores.reservations import Outcomes, Reserved
 from bus.stores.traces import driven_entry, traced
 from bus.telemetry.otel import Tracer
 
@@ -72,8 +72,10 @@ class JobRunner:
         self.max_event_bytes = settings.max_event_bytes
         self.otel = tracer
         self._otel = [tracer.ride_middleware()] if tracer.enabled else []
+        self._async_otel = [tracer.async_ride_middleware()] if tracer.enabled else []
         self.observer = RideObserver(self.observe, clock=clock, worker_id=worker_id)
         self.retries = retry_policy(settings.retry)
+        self.async_retries = async_retry_policy(settings.retry)
         self.tracer = ":".join(worker_id.split(":")[:2])  # host:pid, short: it is in every trace entry
         self.processed = 0
         self.failed = 0
@@ -158,6 +160,53 @@ class JobRunner:
                 self._ride(reserved, job, out)
         except Exception as exc:  # noqa: BLE001
             self.fail(reserved, job, exc, out)
+
+    @property
+    def has_async_handlers(self) -> bool:
+        """Whether any handler of this process is an ``async def`` (the worker then runs an event loop)."""
+        return any(is_async(route.handler) for dispatch in self.dispatches.values() for route in dispatch.routes)
+
+    def rides_async(self, job: Job) -> bool:
+        """Whether ``job`` is a ride whose handler is an ``async def`` (:meth:`run_async` takes it)."""
+        if job.klass != WORKER_CLASS or job.proxy in (DRIVER_PROXY, PUBLISHER_PROXY, HEARTBEAT_PROXY):
+            return False
+        try:
+            return is_async(find_route(job, self.dispatches).handler)
+        except BusError:
+            return False  # run() records why it cannot be run
+
+    async def run_async(self, reserved: Reserved, job: Job, run_sync: SyncRunner) -> Outcomes:
+        """Ride one job with an ``async def`` handler on the running loop, with outcomes of its own;
+        ``run_sync`` runs the app's plain middleware off the loop."""
+        out = Outcomes()
+        route = find_route(job, self.dispatches)
+        middleware = [
+            self.observer.async_middleware(out.observed),
+            *self._async_otel,
+            self.async_retries,
+            *self.middleware,
+        ]
+        done: Ride | None = None
+        try:
+            done = await ride_async(
+                route,
+                job.attributes,
+                queue=reserved.queue,
+                attempt=job.attempt,
+                middleware=middleware,
+                now=int(self.clock()),
+                run_sync=run_sync,
+            )
+        except RetryScheduled as retry:
+            self._retry(reserved, job, retry.error, retry.delay, out)
+        except GraceExpired:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - handler errors (SystemExit too) are the job's outcome
+            self.fail(reserved, job, exc, out)
+        if done is not None:
+            out.acked_writes += done.acked_writes
+            self.done(reserved, out)
+        return out
 
     def _ride(self, reserved: Reserved, job: Job, out: Outcomes) -> None:
         """Find the handler and run it through the middleware: observing, OpenTelemetry, the retry

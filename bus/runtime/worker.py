@@ -35,7 +35,8 @@ from bus.runtime.recovery import iso_time, requeue_inflight, unregister
 from bus.runtime.runner import JobRunner
 from bus.safejson import read_json
 from bus.settings import BusSettings, WorkerSettings
-from bus.stores.queues import (
+from bus.stores.registry import Registry, SubscriptionCache
+from bus.stores.reservations import (
     MOVE_BACK,
     PROMOTE,
     RESERVE,
@@ -46,7 +47,6 @@ from bus.stores.queues import (
     job_digest,
     parse_reserve,
 )
-from bus.stores.registry import Registry, SubscriptionCache
 
 RunnerFactory = Callable[[str, Clock, Callable[[], list[Subscription]]], JobRunner]
 """Builds a worker's runner from its id, its clock and how it loads subscriptions (``Bus.worker`` gives it)."""
@@ -141,8 +141,10 @@ class Worker:
         crashed = False
         try:
             self.presence.start()
-            if self.settings.concurrency > 1:
-                self._pool = JobPool(self.settings.concurrency, self.runner.run_alone, self.runner.fail_alone)
+            if self.settings.concurrency > 1 or self.runner.has_async_handlers:
+                self._pool = JobPool(
+                    self.settings.concurrency, self.runner.run_alone, self.runner.fail_alone, self.runner.run_async
+                )
             self._loop()
         except GraceExpired:
             if self._grace_expired:
@@ -289,7 +291,10 @@ class Worker:
             if job.proxy == DRIVER_PROXY and job.klass == WORKER_CLASS:
                 drives.append((reserved, job))
             elif self._pool is not None:
-                self._pool.submit(reserved, job)
+                if self.runner.rides_async(job):
+                    self._pool.submit_async(reserved, job)
+                else:
+                    self._pool.submit(reserved, job)
                 self._collect(timeout=0)
             else:
                 self.runner.run(reserved, job, self._pending)

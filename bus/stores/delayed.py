@@ -19,6 +19,7 @@ from bus.errors import InvalidEvent
 from bus.keys import INCOMING_QUEUE, Keys
 from bus.pipeline.envelope import PUBLISHER_PROXY, WORKER_CLASS, bus_hash, dumps, encode_attributes
 from bus.safejson import read_json
+from bus.stores.queues import JobRef, locate_in, peek_list
 
 # KEYS: schedule, queues, failed, stat:failed.
 # ARGV: now ("" = the server's TIME), key prefix, max items, failure entry head and tail.
@@ -80,6 +81,39 @@ end
 if redis.call('LLEN', KEYS[2]) == 0 then redis.call('ZREM', KEYS[1], ARGV[2]) end
 return removed
 """
+
+
+OVERDUE_AFTER = 60
+"""A timestamp this many seconds past due means no scheduler is running."""
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """How much is scheduled; ``jobs`` is None when there are too many timestamps to count."""
+
+    timestamps: int
+    jobs: int | None
+    overdue: int
+    next_due: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """One timestamp of the schedule: how many jobs are due then, and some of them."""
+
+    timestamp: int
+    count: int
+    jobs: list[bytes]
+
+
+def _timestamp(value: Any) -> int | None:
+    """A schedule member or score as a timestamp; None for what any client may have written
+    instead (a word, a float too large): such an entry is passed over, never a crash."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return int(number) if math.isfinite(number) and abs(number) < 2**53 else None
 
 
 def drop_empty_timestamp(redis: Any, keys: Keys, ts: int) -> None:
@@ -187,15 +221,58 @@ class Delayed:
 
     def count(self) -> int:
         """How many jobs are scheduled (sums every timestamp's list)."""
-        timestamps = self.redis.zrange(self.keys.delayed_queue_schedule, 0, -1)
         pipe = self.redis.pipeline(transaction=False)
-        for ts in timestamps:
-            pipe.llen(self.keys.delayed(int(ts)))
+        for ts in self.timestamps():
+            pipe.llen(self.keys.delayed(ts))
         return sum(int(n) for n in pipe.execute())
+
+    def summary(self, now: float, *, max_timestamps: int = 10_000) -> Summary:
+        """Counts for the overview: timestamps, jobs (counted in chunks; None past ``max_timestamps``
+        timestamps), overdue timestamps, the next one due."""
+        key = self.keys.delayed_queue_schedule
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zcard(key)
+        pipe.zcount(key, "-inf", now - OVERDUE_AFTER)
+        pipe.zrange(key, 0, 0, withscores=True)
+        timestamps, overdue, first = pipe.execute()
+        jobs: int | None = None
+        if timestamps <= max_timestamps:
+            jobs = 0
+            for start in range(0, int(timestamps), 1000):
+                pipe = self.redis.pipeline(transaction=False)
+                for ts in self.timestamps(start, 1000):
+                    pipe.llen(self.keys.delayed(ts))
+                jobs += sum(int(n) for n in pipe.execute())
+        return Summary(int(timestamps), jobs, int(overdue), _timestamp(first[0][1]) if first else None)
+
+    def slots(self, start: int, count: int, *, per_slot: int = 10) -> list[Slot]:
+        """``count`` timestamps of the schedule from ``start``, earliest first, with their first jobs."""
+        if count <= 0 or start < 0:
+            return []
+        stamps = self.timestamps(start, count)
+        pipe = self.redis.pipeline(transaction=False)
+        for ts in stamps:
+            pipe.llen(self.keys.delayed(ts))
+            pipe.lrange(self.keys.delayed(ts), 0, per_slot - 1)
+        replies = pipe.execute()
+        return [
+            Slot(ts, int(replies[2 * i]), [bytes(raw) for raw in replies[2 * i + 1]]) for i, ts in enumerate(stamps)
+        ]
+
+    def slot(self, timestamp: int, start: int, count: int) -> Slot:
+        """One timestamp's jobs, a page at a time (``count`` says how many in all)."""
+        key = self.keys.delayed(timestamp)
+        return Slot(timestamp, int(self.redis.llen(key)), peek_list(self.redis, key, start, count))
+
+    def remove_ref(self, timestamp: int, ref: JobRef) -> bool:
+        """Unschedule the job ``ref`` names at ``timestamp``; False if it is gone."""
+        raw = locate_in(self.redis, self.keys.delayed(timestamp), ref)
+        return raw is not None and self.remove(DelayedEntry(timestamp, raw))
 
     def timestamps(self, start: int = 0, count: int = -1) -> list[int]:
         stop = -1 if count < 0 else start + count - 1
-        return [int(ts) for ts in self.redis.zrange(self.keys.delayed_queue_schedule, start, stop)]
+        found = (_timestamp(ts) for ts in self.redis.zrange(self.keys.delayed_queue_schedule, start, stop))
+        return [ts for ts in found if ts is not None]
 
     def entries(self, limit: int | None = None) -> Iterator[DelayedEntry]:
         """Scheduled jobs, earliest first."""

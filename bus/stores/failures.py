@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import traceback
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +13,43 @@ from bus.backend.connection import is_cluster
 from bus.keys import Keys
 from bus.pipeline.envelope import bus_hash, dumps
 from bus.safejson import read_json
+from bus.stores.queues import JobRef, digest
+
+ACT_CHUNK = 500
+
+# KEYS: failed. ARGV: tombstone, then (index, entry) pairs: each entry still at its index is
+# marked with the tombstone, then the tombstones leave the list in one LREM.
+_REMOVE_MANY = """
+local done = 0
+for i = 2, #ARGV, 2 do
+  local index = tonumber(ARGV[i])
+  if redis.call('LINDEX', KEYS[1], index) == ARGV[i + 1] then
+    redis.call('LSET', KEYS[1], index, ARGV[1])
+    done = done + 1
+  end
+end
+if done > 0 then redis.call('LREM', KEYS[1], 0, ARGV[1]) end
+return done
+"""
+
+# KEYS: failed, queues, then one queue key per entry. ARGV: tombstone, then (index, entry,
+# queue name, payload) per entry. Each entry still in place is pushed back to its queue and
+# leaves the list in the same step, as Failures.retry does.
+_RETRY_MANY = """
+local done = 0
+for i = 3, #KEYS do
+  local base = 2 + (i - 3) * 4
+  local index = tonumber(ARGV[base])
+  if redis.call('LINDEX', KEYS[1], index) == ARGV[base + 1] then
+    redis.call('LSET', KEYS[1], index, ARGV[1])
+    redis.call('SADD', KEYS[2], ARGV[base + 2])
+    redis.call('RPUSH', KEYS[i], ARGV[base + 3])
+    done = done + 1
+  end
+end
+if done > 0 then redis.call('LREM', KEYS[1], 0, ARGV[1]) end
+return done
+"""
 
 # KEYS: failed, queues, queue. ARGV: entry, payload, queue name.
 # Removing the entry and pushing its job back happen together or not at all.
@@ -99,6 +137,10 @@ class Failure:
         return {"index": self.index, **self.data}
 
 
+Found = list[Failure]
+"""Entries found (a name the class's own ``list`` method does not shadow)."""
+
+
 class Failures:
     """Operations on the ``failed`` list."""
 
@@ -163,12 +205,86 @@ class Failures:
     def remove(self, failure: Failure) -> bool:
         return bool(self.redis.lrem(self.keys.failed, 1, failure.raw))
 
+    def select(self, refs: Sequence[JobRef]) -> Found:
+        """The entries named by ``refs`` that are still where they were seen, in one round trip."""
+        if not refs:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for ref in refs:
+            pipe.lindex(self.keys.failed, ref.index)
+        found = []
+        for ref, raw in zip(refs, pipe.execute(), strict=True):
+            if raw is not None and digest(raw) == ref.sha:
+                found.append(_decode(ref.index, raw))
+        return found
+
+    def find(self, ref: JobRef) -> Failure | None:
+        """One entry by reference; if it moved (entries before it left), searched for by its digest."""
+        found = self.select([ref])
+        if found:
+            return found[0]
+        return next((f for f in self.iterate() if digest(f.raw) == ref.sha), None)
+
+    def retry_many(self, entries: Sequence[Failure]) -> int:
+        """Push entries back to their queues and out of the list, each only if still at its index: one
+        script (one round trip) on a single server."""
+        retryable = [f for f in entries if f.queue and f.payload]
+        if not retryable:
+            return 0
+        if is_cluster(self.redis):  # the list and the queues are on different shards
+            return sum(1 for f in retryable if self.retry(f))
+        keys = [self.keys.failed, self.keys.queues, *(self.keys.queue(f.queue) for f in retryable)]
+        args: list[Any] = [_tombstone()]
+        for f in retryable:
+            args += [f.index, f.raw, f.queue, dumps({k: v for k, v in f.payload.items() if k != "bus_attempt"})]
+        return int(self.redis.eval(_RETRY_MANY, len(keys), *keys, *args))
+
+    def remove_many(self, entries: Sequence[Failure]) -> int:
+        """Remove entries, each only if still at its index, in one script."""
+        if not entries:
+            return 0
+        args: list[Any] = [_tombstone()]
+        for f in entries:
+            args += [f.index, f.raw]
+        return int(self.redis.eval(_REMOVE_MANY, 1, self.keys.failed, *args))
+
+    def act_on_each(self, keep: Callable[[Failure], bool], action: str, *, chunk: int = ACT_CHUNK) -> tuple[int, int]:
+        """Retry or remove every entry ``keep`` says, oldest first, a chunk (one script) at a time:
+        (done, skipped). Entries added meanwhile (retried jobs failing again) are left alone."""
+        remaining = self.count()
+        position = done = skipped = 0
+        act = self.retry_many if action == "retry" else self.remove_many
+        while remaining > 0:
+            entries = self.list(position, min(chunk, remaining))
+            if not entries:
+                break
+            remaining -= len(entries)
+            chosen = [f for f in entries if keep(f)]
+            acted = act(chosen)
+            done += acted
+            skipped += len(chosen) - acted
+            position += len(entries) - acted  # acted entries left the list
+        return done, skipped
+
+    def version(self) -> tuple[Any, ...]:
+        """What changes whenever the list does (length, first and last entries): for caches."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.llen(self.keys.failed)
+        pipe.lindex(self.keys.failed, -1)
+        pipe.lindex(self.keys.failed, 0)
+        return tuple(pipe.execute())
+
     def clear(self) -> int:
         pipe = self.redis.pipeline(transaction=True)
         pipe.llen(self.keys.failed)
         pipe.delete(self.keys.failed)
         count, _ = pipe.execute()
         return int(count)
+
+
+def _tombstone() -> str:
+    """A value no entry can hold: entries to drop are set to it, then removed in one LREM."""
+    return f"bus-removing:{uuid.uuid4()}"
 
 
 def _decode(index: int, raw: bytes) -> Failure:

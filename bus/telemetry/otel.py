@@ -16,7 +16,7 @@ events is one trace. A retry is a new ride span in the same trace.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -171,6 +171,24 @@ class Tracer:
             try:
                 with self.running(span):
                     result = call_next()
+            except BaseException as exc:
+                self.end(span, exc)
+                raise
+            self.end(span)
+            return result
+
+        return otel_ride
+
+    def async_ride_middleware(self) -> Middleware:
+        """:meth:`ride_middleware` for async rides."""
+
+        async def otel_ride(ride: Ride, call_next: Callable[[], Awaitable[Any]]) -> Any:
+            span = self.consume(
+                ride.attributes, ride.queue, app=ride.app_key, subscription=ride.sub_key, attempt=ride.attempt
+            )
+            try:
+                with self.running(span):
+                    result = await call_next()
             except BaseException as exc:
                 self.end(span, exc)
                 raise

@@ -16,6 +16,7 @@ from starlette.templating import Jinja2Templates
 from bus.backend.connection import redact_url
 from bus.core import Bus
 from bus.stores.failures import Failures
+from bus.stores.queues import Queues
 from bus.web import snapshot
 from bus.web.auth import signed_in
 from bus.web.csrf import csrf_token
@@ -77,6 +78,10 @@ class Dashboard:
     @property
     def failures(self) -> Failures:
         return self.bus.failures
+
+    @property
+    def queues(self) -> Queues:
+        return self.bus.queues
 
     def snapshot(self) -> snapshot.Snapshot:
         return snapshot.take(

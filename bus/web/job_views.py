@@ -7,18 +7,12 @@ clicks, the job may have moved towards the head; :func:`locate` looks for it the
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from bus.errors import MalformedJob
 from bus.pipeline.envelope import decode_job
-
-SCAN_CHUNK = 1000
-
-
-def digest(raw: bytes) -> str:
-    return hashlib.sha1(raw, usedforsecurity=False).hexdigest()
+from bus.stores.queues import JobRef
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +28,7 @@ class JobView:
 
     @property
     def ref(self) -> str:
-        return f"{self.index}:{digest(self.raw)}"
+        return str(JobRef.of(self.index, self.raw))
 
     @property
     def text(self) -> str:
@@ -82,51 +76,6 @@ def view_job(index: int, raw: bytes) -> JobView:
     return JobView(index, raw, job.klass, job.attributes, job.extra)
 
 
-def parse_ref(value: str) -> tuple[int, str] | None:
-    index, _, sha = value.partition(":")
-    if not index.isdigit() or len(sha) != 40:
-        return None
-    return int(index), sha
-
-
-def peek(redis: Any, key: str, start: int, count: int) -> list[JobView]:
-    """``count`` jobs of a list from ``start`` (one LRANGE; never the whole list)."""
-    if count <= 0:
-        return []
-    return [view_job(start + i, raw) for i, raw in enumerate(redis.lrange(key, start, start + count - 1))]
-
-
-def locate(redis: Any, key: str, index: int, sha: str, *, scan_limit: int = 200_000) -> bytes | None:
-    """The job named ``index:sha``: at ``index``, or nearer the head if jobs were taken since."""
-    raw = redis.lindex(key, index)
-    if raw is not None and digest(raw) == sha:
-        return bytes(raw)
-    start = 0
-    end = min(index + 1, scan_limit)
-    while start < end:
-        chunk = redis.lrange(key, start, min(start + SCAN_CHUNK, end) - 1)
-        for item in chunk:
-            if digest(item) == sha:
-                return bytes(item)
-        if len(chunk) < SCAN_CHUNK:
-            return None
-        start += SCAN_CHUNK
-    return None
-
-
-def remove_job(redis: Any, key: str, ref: str) -> bool:
-    """Remove one job named ``index:sha`` from a list; False if it is no longer there."""
-    parsed = parse_ref(ref)
-    if parsed is None:
-        return False
-    raw = locate(redis, key, *parsed)
-    return raw is not None and bool(redis.lrem(key, 1, raw))
-
-
-def clear_list(redis: Any, key: str) -> int:
-    """Empty a queue in one step; how many jobs it held."""
-    pipe = redis.pipeline(transaction=True)
-    pipe.llen(key)
-    pipe.delete(key)
-    count, _ = pipe.execute()
-    return int(count)
+def view_jobs(start: int, raws: list[bytes]) -> list[JobView]:
+    """A page of jobs read from ``start``, decoded."""
+    return [view_job(start + i, raw) for i, raw in enumerate(raws)]

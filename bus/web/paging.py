@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from bus.web.params import parse_int
+
 PER_PAGE = 50
 MAX_PER_PAGE = 500
 
@@ -18,9 +20,9 @@ class Pager:
     @classmethod
     def of(cls, params: Mapping[str, str], total: int, *, per_page: int = PER_PAGE) -> Pager:
         """The page asked for in ``?page=&per_page=``, kept within the list."""
-        size = min(MAX_PER_PAGE, max(1, _int(params.get("per_page"), per_page)))
+        size = parse_int(params.get("per_page"), low=1, high=MAX_PER_PAGE) or per_page
         last = max(1, -(-total // size))
-        return cls(min(last, max(1, _int(params.get("page"), 1))), size, total)
+        return cls(min(last, parse_int(params.get("page"), low=1) or 1), size, total)
 
     @property
     def offset(self) -> int:
@@ -45,10 +47,3 @@ class Pager:
     @property
     def next(self) -> int | None:
         return self.page + 1 if self.page < self.pages else None
-
-
-def _int(value: str | None, default: int) -> int:
-    try:
-        return int(value) if value is not None else default
-    except ValueError:
-        return default

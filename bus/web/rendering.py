@@ -60,9 +60,13 @@ def duration(seconds: float) -> str:
 
 
 def utc(epoch: float | None) -> str:
+    """A time as people read it; one no date can show (from hostile data) says so instead of failing."""
     if not epoch:
         return "-"
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    try:
+        return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, OSError, ValueError, TypeError):
+        return "invalid time"
 
 
 def number(value: int | float | None) -> str:

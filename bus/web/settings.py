@@ -27,6 +27,7 @@ WEB_TABLE = SettingsTable(
         "BUS_WEB_PASSWORD": "password",
         "BUS_WEB_SECRET_KEY": "secret_key",
         "BUS_WEB_TRUSTED_PROXIES": "trusted_proxies",
+        "BUS_WEB_OTEL_TRACE_URL": "otel_trace_url",
     },
 )
 MIN_SECRET_KEY = 32
@@ -48,6 +49,9 @@ class WebSettings:
     """Signs sign-in cookies and form tokens. Unset: a random key per process, so a restart
     signs everyone out and several dashboard processes do not accept each other's cookies."""
     trusted_proxies: tuple[str, ...] = field(default=(), metadata={"kind": "a list of IP addresses"})
+    otel_trace_url: str | None = None
+    """Where the trace view links an event's OpenTelemetry trace: a URL with ``{trace_id}`` in it
+    (``https://jaeger.example.com/trace/{trace_id}``); unset, the trace id is shown without a link."""
     """Addresses of reverse proxies whose ``X-Forwarded-For``/``-Proto`` are believed. None by
     default: every client behind a proxy then shares the proxy's address (and its throttle)."""
 
@@ -70,6 +74,10 @@ class WebSettings:
                 ipaddress.ip_network(address)
             except ValueError:
                 raise ConfigurationError(f"web.trusted_proxies: {address!r} is not an IP address or network") from None
+        if self.otel_trace_url is not None and (
+            "{trace_id}" not in self.otel_trace_url or not self.otel_trace_url.startswith(("https://", "http://"))
+        ):
+            raise ConfigurationError("web.otel_trace_url must be an http(s) URL with {trace_id} in it")
         if self.secret_key is not None and len(self.secret_key) < MIN_SECRET_KEY:
             raise ConfigurationError(
                 f"web.secret_key must be at least {MIN_SECRET_KEY} characters "

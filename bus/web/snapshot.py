@@ -10,9 +10,10 @@ from bus.backend.connection import as_text
 from bus.keys import Keys
 from bus.runtime.recovery import parse_iso_time
 from bus.safejson import read_json
+from bus.stores.delayed import Delayed
 from bus.stores.overview import MinuteCount, WorkerStat, queue_stats, throughput, totals, worker_stats
-from bus.web import delayed
-from bus.web.job_views import JobView, view_job
+from bus.stores.queues import Queues
+from bus.web.job_views import view_job
 
 RESQUE_DEAD_AFTER = 300.0
 """Resque prunes a worker whose heartbeat is older than this (its PRUNE_INTERVAL)."""
@@ -79,7 +80,7 @@ def take(redis: Any, keys: Keys, *, now: float, dead_after: float, hostname: str
     workers += _resque_workers(redis, keys, {w.id for w in workers}, now=now)
     names = [s.name for s in stats]
     per_queue = throughput(redis, keys, names, now=now)
-    heads = _heads(redis, keys, names)
+    heads = {name: view_job(0, raw) for name, raw in Queues(redis, keys).heads(names).items()}
     rows = []
     for stat in stats:
         minutes = per_queue.get(stat.name, [])
@@ -98,7 +99,7 @@ def take(redis: Any, keys: Keys, *, now: float, dead_after: float, hostname: str
             )
         )
     counts = totals(redis, keys)
-    scheduled = delayed.summary(redis, keys, now)
+    scheduled = Delayed(redis, keys).summary(now)
     counters: dict[str, int | None] = {
         **counts,
         "pending": sum(r.pending for r in rows),
@@ -184,13 +185,19 @@ def _resque_workers(redis: Any, keys: Keys, known: set[str], *, now: float) -> l
                 heartbeat=heartbeat,
                 alive=heartbeat is not None and now - heartbeat <= RESQUE_DEAD_AFTER,
                 in_flight=0,
-                processed=int(processed or 0),
-                failed=int(failed or 0),
+                processed=_count(processed),
+                failed=_count(failed),
                 current=(_marked_job(job),) if job else (),
                 kind="resque",
             )
         )
     return rows
+
+
+def _count(raw: bytes | None) -> int:
+    """A Resque stat counter another app wrote: a non-number reads as 0 rather than failing the page."""
+    text = as_text(raw or b"0")
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 20 else 0
 
 
 def _marked_job(raw: bytes) -> str:
@@ -201,13 +208,6 @@ def _marked_job(raw: bytes) -> str:
     except (ValueError, AttributeError):
         return "unreadable current job"
     return view_job(0, payload).summary
-
-
-def _heads(redis: Any, keys: Keys, names: list[str]) -> dict[str, JobView]:
-    pipe = redis.pipeline(transaction=False)
-    for name in names:
-        pipe.lindex(keys.queue(name), 0)
-    return {name: view_job(0, raw) for name, raw in zip(names, pipe.execute(), strict=True) if raw is not None}
 
 
 def _summed(per_queue: dict[str, list[MinuteCount]], now: float) -> list[MinuteCount]:

@@ -34,6 +34,10 @@ class Outbox:
         pipe.ltrim(self.keys.outbox, 0, self.size - 1)
         pipe.execute()
 
+    def count(self) -> int:
+        """Messages in the outbox, without reading them."""
+        return int(self.redis.llen(self.keys.outbox))
+
     def list(self, limit: int = 20, channel: str | None = None) -> list[dict[str, Any]]:
         entries = [read_json(raw) for raw in self.redis.lrange(self.keys.outbox, 0, self.size - 1)]
         if channel:

@@ -57,11 +57,11 @@ class Board:
 
     def outbox_count(self) -> int:
         """Messages in the outbox, without reading them."""
-        return int(self.outbox.redis.llen(self.outbox.keys.outbox))
+        return self.outbox.count()
 
     def suppressed_count(self, channel: str) -> int:
         """Recipients suppressed on ``channel``, without reading them."""
-        return int(self.suppressions.redis.hlen(self.suppressions.keys.suppressions(channel)))
+        return self.suppressions.count(channel)
 
 
 def board_of(request: Request) -> Board:

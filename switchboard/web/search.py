@@ -13,11 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bus.web.params import parse_int
 from switchboard.channels import Channel
 from switchboard.deliveries import Status
 from switchboard.privacy import mask, recipient_digest
 
 PER_PAGE = 50
+MAX_PAGE = 1_000_000
 WINDOWS = {"15m": 900, "1h": 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400}
 WINDOW_LABELS = {"": "any time", "15m": "last 15 minutes", "1h": "last hour", "24h": "last 24 hours"}
 WINDOW_LABELS |= {"7d": "last 7 days", "30d": "last 30 days"}
@@ -51,7 +53,7 @@ class DeliveryQuery:
             recipient=recipient if _DIGEST.fullmatch(recipient) else "",
             masked=str(params.get("masked") or "")[:80] if _DIGEST.fullmatch(recipient) else "",
             since=since if since in WINDOWS else "",
-            page=int(page) if page.isdigit() and int(page) > 0 else 1,
+            page=parse_int(page, low=1, high=MAX_PAGE) or 1,
         )
 
     @classmethod

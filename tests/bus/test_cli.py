@@ -119,9 +119,13 @@ def test_work_queues_and_failed_commands(run: CliRun, r: redis.Redis) -> None:
     code, out, _ = run("failed", "show", "1")
     assert "RuntimeError: exploded 9" in out and "in `explode'" in out and '"id": 9' in out
 
-    assert run.json("failed", "retry", "0") == {"retried": 1}
+    assert [f["error"] for f in run.json("failed", "list", "--grep", "PLODED 9")["failures"]] == ["exploded 9"]
+    assert run.json("failed", "list", "--exception", "KeyError")["failures"] == []
+
+    assert run.json("failed", "retry", "0") == {"retried": 1, "skipped": 0}
     assert [j["id"] for j in queue_jobs(r, "profile_default")] == [8]
-    assert run.json("failed", "remove", "--all", "--exception", "RuntimeError") == {"removed": 1}
+    assert run.json("failed", "remove", "--all", "--exception", "KeyError") == {"removed": 0, "skipped": 0}
+    assert run.json("failed", "remove", "--all", "--exception", "RuntimeError") == {"removed": 1, "skipped": 0}
     assert run.json("failed", "clear") == {"removed": 0}
 
 

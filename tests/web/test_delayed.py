@@ -8,8 +8,8 @@ import time
 import redis
 
 from bus.keys import Keys
-from bus.web import delayed
-from bus.web.job_views import digest
+from bus.stores.delayed import Delayed
+from bus.stores.queues import JobRef, digest
 from tests.web.conftest import Client
 from tests.web.helpers import delayed_job, schedule
 
@@ -64,10 +64,11 @@ def test_a_job_scheduled_twice_at_one_time_keeps_its_timestamps_entry_until_both
     ts, job = 2_000_000_000, delayed_job("twice")
     schedule(r, ts, job)
     schedule(r, ts, job)
-    keys = Keys()
-    assert delayed.remove(r, keys, ts, f"0:{digest(job.encode())}")
+    store = Delayed(r, Keys())
+    ref = JobRef(0, digest(job.encode()))
+    assert store.remove_ref(ts, ref)
     assert r.llen(f"resque:delayed:{ts}") == 1 and r.sismember(f"resque:timestamps:{job}", f"delayed:{ts}")
-    assert delayed.remove(r, keys, ts, f"0:{digest(job.encode())}")
+    assert store.remove_ref(ts, ref)
     assert not r.exists(f"resque:timestamps:{job}") and not r.exists("resque:delayed_queue_schedule")
 
 

@@ -16,6 +16,7 @@ from bus.keys import Keys
 from bus.logger import LoggerApp, LoggerSettings
 from bus.logger.stream import EventLog, entry_fields
 from bus.settings import BusSettings, ObserveSettings
+from bus.stores.traces import read_trace
 from bus.web import WebSettings, create_app
 from tests.bus.helpers import drain, failed_orders_in_and_out_of_the_sample
 from tests.web.conftest import Client
@@ -269,3 +270,24 @@ def test_hostile_events_are_escaped_in_the_feed_the_rates_and_the_trace(client: 
     assert page.text.count('data-step="ride"') == 1 and "unreadable" in page.text
     metrics_text = client.get("/metrics").text
     assert 'bus_events_total{type="<script>window.__xss=1</script>\\"><img' in metrics_text
+
+
+def test_the_trace_view_shows_the_opentelemetry_trace_and_links_it_when_configured(redis_url: str) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    settings = BusSettings(redis_url=redis_url, observe=ObserveSettings(trace_sample=1.0))
+    traced = Bus(settings=settings, tracer_provider=TracerProvider())
+    traced.dispatch("app").add("ping", lambda a: None)
+    traced.subscribe_all()
+    bus_id = traced.publish("ping", {})
+    drain(traced, ["bus_incoming", "app_default"])
+    trace_id = next(s.data["trace_id"] for s in read_trace(traced.redis, traced.keys, bus_id) if s.data.get("trace_id"))
+    with Client(create_app(traced, WebSettings()), base_url="http://localhost") as c:
+        page = c.page(f"/events/trace/{bus_id}").text
+        assert f"OpenTelemetry trace <code>{trace_id}</code>" in page and "otel_trace_url</code> to link it" in page
+    linked = WebSettings(otel_trace_url="https://jaeger.example.com/trace/{trace_id}")
+    with Client(create_app(traced, linked), base_url="http://localhost") as c:
+        page = c.page(f"/events/trace/{bus_id}").text
+        assert (
+            f'<a href="https://jaeger.example.com/trace/{trace_id}" rel="noopener noreferrer" target="_blank">' in page
+        )

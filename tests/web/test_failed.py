@@ -11,8 +11,8 @@ import redis
 from bus import Bus, Retry
 from bus.keys import Keys
 from bus.stores.failures import Failures
-from bus.web import failed
-from bus.web.job_views import digest
+from bus.stores.queues import digest
+from bus.web.failed import refs_of
 from tests.support.polling import wait_for
 from tests.web.conftest import Client
 from tests.web.helpers import declare_shop, failure, running_worker
@@ -157,5 +157,5 @@ def test_selected_checks_the_entry_is_still_there(r: redis.Redis) -> None:
     entry = failure()
     r.rpush("resque:failed", entry)
     failures = Failures(r, Keys())
-    assert [f.index for f in failed.selected(failures, [f"0:{digest(entry.encode())}"])] == [0]
-    assert failed.selected(failures, [f"0:{'1' * 40}", "nonsense", f"5:{digest(entry.encode())}"]) == []
+    assert [f.index for f in failures.select(refs_of([f"0:{digest(entry.encode())}"]))] == [0]
+    assert failures.select(refs_of([f"0:{'1' * 40}", "nonsense", f"5:{digest(entry.encode())}"])) == []

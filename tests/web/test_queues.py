@@ -8,7 +8,7 @@ import time
 import redis
 
 from bus import Bus
-from bus.web.job_views import digest
+from bus.stores.queues import digest
 from tests.web.conftest import Client
 from tests.web.helpers import fill_queue, rider_job
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import pytest
 import redis
 
-from bus.web.job_views import digest
+from bus.stores.queues import digest
 from tests.bus.helpers import ROOT
 from tests.web.conftest import Client
 from tests.web.helpers import failure, fill_queue, rider_job

@@ -20,10 +20,7 @@ def apps_context(dash: Dashboard) -> dict[str, Any]:
     """Apps and their subscriptions, with the depth of each subscription's queue."""
     subs = dash.bus.registry.load()
     queues = sorted({s.queue_name for s in subs})
-    pipe = dash.redis.pipeline(transaction=False)
-    for name in queues:
-        pipe.llen(dash.bus.keys.queue(name))
-    depth = dict(zip(queues, (int(n) for n in pipe.execute()), strict=True))
+    depth = dash.queues.depths(queues)
     by_app: dict[str, list[dict[str, Any]]] = {app: [] for app in dash.bus.registry.apps()}
     for sub in subs:
         by_app.setdefault(sub.app_key, []).append(_row(sub, depth.get(sub.queue_name, 0)))

@@ -9,21 +9,25 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bus.web import delayed as schedule
+from bus.stores.queues import JobRef
 from bus.web.confirm import confirm_page, confirmed
 from bus.web.dashboard import dashboard_of
+from bus.web.delayed import DelayedSlot
 from bus.web.paging import Pager
+from bus.web.params import parse_timestamp
+from bus.web.rendering import utc
 
 JOBS_PER_TIMESTAMP = 10
 
 
 def delayed(request: Request) -> Response:
     dash = dashboard_of(request)
-    redis, keys = dash.redis, dash.bus.keys
     now = time.time()
-    summary = schedule.summary(redis, keys, now)
+    summary = dash.bus.delayed.summary(now)
     pager = Pager.of(request.query_params, summary.timestamps)
-    slots = schedule.slots(redis, keys, pager.offset, pager.per_page, per_slot=JOBS_PER_TIMESTAMP)
+    slots = [
+        DelayedSlot.of(s) for s in dash.bus.delayed.slots(pager.offset, pager.per_page, per_slot=JOBS_PER_TIMESTAMP)
+    ]
     context = {"title": "Delayed", "summary": summary, "pager": pager, "slots": slots, "now": now}
     return dash.render(request, "delayed.html", context, partial="delayed_live.html")
 
@@ -31,10 +35,9 @@ def delayed(request: Request) -> Response:
 def delayed_slot(request: Request) -> Response:
     dash = dashboard_of(request)
     timestamp = int(request.path_params["ts"])
-    total = int(dash.redis.llen(dash.bus.keys.delayed(timestamp)))
+    total = dash.bus.delayed.slot(timestamp, 0, 0).count
     pager = Pager.of(request.query_params, total)
-    _, entries = schedule.slot_jobs(dash.redis, dash.bus.keys, timestamp, pager.offset, pager.per_page)
-    slot = schedule.DelayedSlot(timestamp, total, entries)
+    slot = DelayedSlot.of(dash.bus.delayed.slot(timestamp, pager.offset, pager.per_page), pager.offset)
     context = {"title": "Delayed", "slot": slot, "pager": pager, "now": time.time()}
     return dash.render(request, "delayed_slot.html", context)
 
@@ -42,14 +45,13 @@ def delayed_slot(request: Request) -> Response:
 async def remove(request: Request) -> Response:
     dash = dashboard_of(request)
     form = await request.form()
-    ts_text = str(form.get("ts") or "")
-    ref = str(form.get("ref") or "")
+    timestamp = parse_timestamp(str(form.get("ts") or ""))
+    ref = JobRef.parse(str(form.get("ref") or ""))
     back = str(request.url_for("delayed").path)
-    if not ts_text.lstrip("-").isdigit():
+    if timestamp is None or ref is None:
         return dash.redirect(request, back, flash="No such scheduled entry.", level="error")
-    timestamp = int(ts_text)
     if not confirmed(form):
-        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(timestamp))
+        when = utc(timestamp)
         return confirm_page(
             dash,
             request,
@@ -59,7 +61,7 @@ async def remove(request: Request) -> Response:
             button="Unschedule",
             cancel=back,
         )
-    removed = await run_in_threadpool(schedule.remove, dash.redis, dash.bus.keys, timestamp, ref)
+    removed = await run_in_threadpool(dash.bus.delayed.remove_ref, timestamp, ref)
     if removed:
         return dash.redirect(request, back, flash="Unscheduled the event.")
     return dash.redirect(request, back, flash="That entry is no longer scheduled (already delivered?).", level="error")

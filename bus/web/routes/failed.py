@@ -13,11 +13,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bus.web import failed as failed_list
-from bus.web import failed_actions
+from bus.stores import failure_search
+from bus.stores.failure_search import FailureFilter
+from bus.stores.queues import JobRef
 from bus.web.confirm import confirm_page, confirmed
 from bus.web.dashboard import Dashboard, dashboard_of
-from bus.web.failed import FailureFilter
+from bus.web.failed import act_on_matching, act_on_selection, ref_of, refs_of
 from bus.web.paging import Pager
 
 
@@ -25,17 +26,17 @@ def failed_context(dash: Dashboard, params: Any) -> dict[str, Any]:
     flt = FailureFilter.from_params(params)
     newest_first = params.get("order") != "oldest"
     asked = Pager.of(params, sys.maxsize)
-    result = failed_list.page(dash.failures, flt, asked.offset, asked.per_page, newest_first=newest_first)
+    result = failure_search.page(dash.failures, flt, asked.offset, asked.per_page, newest_first=newest_first)
     pager = Pager.of(params, result.matched)
     if pager.page != asked.page:  # asked beyond the end: show the last page
-        result = failed_list.page(dash.failures, flt, pager.offset, pager.per_page, newest_first=newest_first)
+        result = failure_search.page(dash.failures, flt, pager.offset, pager.per_page, newest_first=newest_first)
     return {
         "title": "Failed",
         "filter": flt,
         "order": "newest" if newest_first else "oldest",
         "result": result,
         "pager": pager,
-        "rows": [{"f": f, "ref": failed_list.ref_of(f)} for f in result.entries],
+        "rows": [{"f": f, "ref": ref_of(f)} for f in result.entries],
         "breakdown": dash.breakdowns.get(dash.failures),
     }
 
@@ -48,10 +49,11 @@ def failed(request: Request) -> Response:
 
 def failure(request: Request) -> Response:
     dash = dashboard_of(request)
-    entry = failed_list.find(dash.failures, request.path_params["ref"])
+    ref = JobRef.parse(request.path_params["ref"])
+    entry = dash.failures.find(ref) if ref is not None else None
     if entry is None:
         raise HTTPException(404, "That failure is no longer in the list (retried or removed?).")
-    context = {"title": f"Failure #{entry.index}", "f": entry, "ref": failed_list.ref_of(entry)}
+    context = {"title": f"Failure #{entry.index}", "f": entry, "ref": ref_of(entry)}
     return dash.render(request, "failure.html", context)
 
 
@@ -79,7 +81,7 @@ async def act(request: Request, action: str) -> Response:
     if needs_confirm and not confirmed(form):
         count = len(form.getlist("ref"))
         if form.get("scope") == "matching":
-            page = await run_in_threadpool(failed_list.page, dash.failures, flt, 0, 1)
+            page = await run_in_threadpool(failure_search.page, dash.failures, flt, 0, 1)
             count = page.matched
         return confirm_page(
             dash,
@@ -91,17 +93,19 @@ async def act(request: Request, action: str) -> Response:
             cancel=back,
         )
     if form.get("scope") == "matching":
-        outcome = await run_in_threadpool(failed_actions.act_on_matching, dash.failures, flt, action)
+        done, skipped = await run_in_threadpool(act_on_matching, dash.failures, flt, action)
     else:
-        refs = [str(r) for r in form.getlist("ref")]
-        if not refs:
+        values = [str(r) for r in form.getlist("ref")]
+        if not values:
             return dash.redirect(request, back, flash="Select some failures first.", level="error")
-        outcome = await run_in_threadpool(failed_actions.act_on_selection, dash.failures, refs, action)
+        refs = refs_of(values)
+        done, skipped = await run_in_threadpool(act_on_selection, dash.failures, refs, action)
+        skipped += len(values) - len(refs)
     verb = "Retried" if action == "retry" else "Removed"
-    text = f"{verb} {outcome.done:,} failure(s)."
-    if outcome.skipped:
-        text += f" {outcome.skipped:,} had changed or could not be {verb.lower()}; reload and check."
-    return dash.redirect(request, back, flash=text, level="ok" if outcome.done or not outcome.skipped else "error")
+    text = f"{verb} {done:,} failure(s)."
+    if skipped:
+        text += f" {skipped:,} had changed or could not be {verb.lower()}; reload and check."
+    return dash.redirect(request, back, flash=text, level="ok" if done or not skipped else "error")
 
 
 async def retry(request: Request) -> Response:

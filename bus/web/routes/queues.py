@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from bus.runtime.recovery import registered_workers
 from bus.stores.overview import queue_names
+from bus.stores.queues import JobRef
 from bus.web import job_views
 from bus.web.confirm import confirm_page, confirmed
 from bus.web.dashboard import Dashboard, dashboard_of
@@ -30,31 +31,26 @@ def queues(request: Request) -> Response:
 
 
 def queue_context(dash: Dashboard, name: str, params: Any) -> dict[str, Any]:
-    redis, keys = dash.redis, dash.bus.keys
-    pipe = redis.pipeline(transaction=False)
-    pipe.llen(keys.queue(name))
-    pipe.zcard(keys.retries(name))
-    pipe.zrange(keys.retries(name), 0, IN_FLIGHT_SHOWN - 1, withscores=True)
-    pipe.sismember(keys.queues, name)
-    depth, retry_count, retry_entries, known = pipe.execute()
-    pager = Pager.of(params, int(depth))
-    in_flight = []
-    for info in registered_workers(redis, keys):
-        if name in info.queues:
-            for job in job_views.peek(redis, keys.inflight(name, info.id), 0, IN_FLIGHT_SHOWN):
-                in_flight.append({"worker": info.id, "job": job})
-    retrying = [
-        {"due": float(score), "job": job_views.view_job(i, raw)} for i, (raw, score) in enumerate(retry_entries)
+    queues = dash.queues
+    depth = queues.depth(name)
+    retry_count, retry_entries = queues.retrying(name, IN_FLIGHT_SHOWN)
+    pager = Pager.of(params, depth)
+    in_flight = [
+        {"worker": info.id, "job": job}
+        for info in registered_workers(dash.redis, dash.bus.keys)
+        if name in info.queues
+        for job in job_views.view_jobs(0, queues.in_flight(name, info.id, IN_FLIGHT_SHOWN))
     ]
+    retrying = [{"due": due, "job": job_views.view_job(i, raw)} for i, (raw, due) in enumerate(retry_entries)]
     return {
         "title": f"Queue {name}",
         "name": name,
-        "known": bool(known) or bool(depth),
+        "known": queues.known(name) or bool(depth),
         "pager": pager,
-        "jobs": job_views.peek(redis, keys.queue(name), pager.offset, pager.per_page),
+        "jobs": job_views.view_jobs(pager.offset, queues.peek(name, pager.offset, pager.per_page)),
         "in_flight": in_flight,
         "retrying": retrying,
-        "retry_count": int(retry_count),
+        "retry_count": retry_count,
         "now": time.time(),
     }
 
@@ -85,7 +81,8 @@ async def remove(request: Request) -> Response:
             button="Remove the job",
             cancel=back,
         )
-    removed = await run_in_threadpool(job_views.remove_job, dash.redis, dash.bus.keys.queue(name), ref)
+    parsed = JobRef.parse(ref)
+    removed = parsed is not None and await run_in_threadpool(dash.queues.remove, name, parsed)
     if removed:
         return dash.redirect(request, back, flash=f"Removed a job from {name}.")
     return dash.redirect(request, back, flash="That job is no longer in the queue (a worker took it?).", level="error")
@@ -97,7 +94,7 @@ async def clear(request: Request) -> Response:
     form = await request.form()
     back = url_path(request, "queue", name=name)
     if not confirmed(form):
-        depth = await run_in_threadpool(dash.redis.llen, dash.bus.keys.queue(name))
+        depth = await run_in_threadpool(dash.queues.depth, name)
         return confirm_page(
             dash,
             request,
@@ -108,7 +105,7 @@ async def clear(request: Request) -> Response:
             button=f"Clear {name}",
             cancel=back,
         )
-    count = await run_in_threadpool(job_views.clear_list, dash.redis, dash.bus.keys.queue(name))
+    count = await run_in_threadpool(dash.queues.clear, name)
     return dash.redirect(request, back, flash=f"Cleared {name}: removed {count:,} job(s).")
 
 
