@@ -130,10 +130,16 @@ class SmtpProvider:
         envelope_from = parseaddr(message.from_email or self.sender)[1]
         recipients = _addresses([*message.to, *message.cc, *message.bcc])
         data = mime.as_bytes(policy=_POLICY)
+        if not envelope_from.isascii():
+            raise PermanentProviderError(f"SMTP: the sender {mask(envelope_from)} needs SMTPUTF8, which is not used")
+        # Addresses outside ASCII need SMTPUTF8 (not used here): refused before anything is sent.
+        unsendable = [RecipientRefusal(a, _needs_smtputf8(a)) for a in recipients if not a.isascii()]
+        if len(unsendable) == len(recipients):
+            raise _all_refused(unsendable)
         connection = await self._connection(envelope_from)
         sent = reusable = False
         try:
-            refusals = await self._recipients(connection, recipients)
+            refusals = unsendable + await self._recipients(connection, [a for a in recipients if a.isascii()])
             if len(refusals) == len(recipients):
                 reusable = await _reset(connection)
                 raise _all_refused(refusals)
@@ -294,17 +300,26 @@ class SmtpProvider:
 
 
 def _all_refused(refusals: list[RecipientRefusal]) -> ProviderError:
-    """Every recipient refused: one error, permanent only when every refusal is."""
+    """Every recipient refused: one error, permanent only when every refusal is; it names for
+    suppression only the recipients refused for being bad addresses."""
     first = refusals[0].error
     if all(isinstance(r.error, PermanentProviderError) for r in refusals):
+        bad = tuple(
+            r.recipient for r in refusals if isinstance(r.error, PermanentProviderError) and r.error.recipient_problem
+        )
         return PermanentProviderError(
             f"SMTP refused all {len(refusals)} recipients; first: {first}",
             status=first.status,
-            recipient_problem=True,
-            recipients=tuple(r.recipient for r in refusals),
+            recipient_problem=bool(bad),
+            recipients=bad,
         )
     transient = next(r.error for r in refusals if isinstance(r.error, TransientProviderError))
     return TransientProviderError(f"SMTP refused all {len(refusals)} recipients; {transient}", status=transient.status)
+
+
+def _needs_smtputf8(address: str) -> ProviderError:
+    # Not the recipient's fault: no suppression, but retrying cannot help either.
+    return PermanentProviderError(f"SMTP: {mask(address)} needs SMTPUTF8, which is not used")
 
 
 async def _reset(connection: Connection) -> bool:

@@ -283,6 +283,18 @@ def test_no_answer_to_rcpt_is_transient_but_not_ambiguous(config: SmtpConfig, se
     provider.close()
 
 
+def test_addresses_outside_ascii_are_refused_without_suppressing_anyone(
+    provider: SmtpProvider, server: SmtpServer
+) -> None:
+    result = provider.send(EmailMessage(to=["ada@example.com", "josé@exämple.com"], subject="s", text="t"))
+    assert isinstance(result, EmailResult) and result.suppress == ()
+    assert [r.recipient for r in result.refused] == ["josé@exämple.com"]
+    assert server.messages[0].rcpt_tos == ("ada@example.com",)
+    with pytest.raises(PermanentProviderError) as caught:
+        provider.send(EmailMessage(to=["josé@exämple.com"], subject="s", text="t"))
+    assert (caught.value.recipient_problem, caught.value.recipients) == (False, ())
+
+
 def test_a_header_with_a_line_break_is_refused_before_sending(provider: SmtpProvider, server: SmtpServer) -> None:
     with pytest.raises(PermanentProviderError):
         provider.send(EmailMessage(to=["ada@example.com"], subject="s", text="t", headers={"X-Tag": "a\r\nBcc: x@y"}))
