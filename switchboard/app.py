@@ -14,7 +14,14 @@ from switchboard.deliveries import Deliveries, Suppressions
 from switchboard.errors import ProviderConfigurationError
 from switchboard.events import BY_CHANNEL
 from switchboard.keys import SwitchboardKeys
-from switchboard.providers import FcmProvider, Provider, SendGridProvider, TwilioProvider
+from switchboard.providers import (
+    FcmProvider,
+    Provider,
+    SendGridProvider,
+    SmtpProvider,
+    TwilioProvider,
+    VonageProvider,
+)
 from switchboard.providers.outbox import Outbox, OutboxProvider
 from switchboard.providers.unusable import UnusableProvider, build_or_stand_in
 from switchboard.sending import Sender
@@ -22,39 +29,52 @@ from switchboard.settings import SwitchboardSettings
 from switchboard.templating import TemplateStore
 
 
-def build_providers(settings: SwitchboardSettings, outbox: Outbox) -> dict[Channel, Provider[Any]]:
-    """The real provider where credentials are configured, the outbox elsewhere."""
-    sendgrid, twilio, fcm = settings.sendgrid, settings.twilio, settings.fcm
-    real: dict[Channel, tuple[bool, str, Callable[[], Provider[Any]]]] = {
-        Channel.EMAIL: (
-            sendgrid.configured,
-            "sendgrid",
-            lambda: SendGridProvider(sendgrid, sender=settings.default_sender),
-        ),
-        Channel.SMS: (twilio.configured, "twilio", lambda: TwilioProvider(twilio)),
-        Channel.PUSH: (fcm.configured, "fcm", lambda: FcmProvider(fcm)),
+def provider_builder(settings: SwitchboardSettings, name: str) -> Callable[[], Provider[Any]]:
+    """How to build one provider by its settings name."""
+    builders: dict[str, Callable[[], Provider[Any]]] = {
+        "sendgrid": lambda: SendGridProvider(settings.sendgrid, sender=settings.default_sender),
+        "smtp": lambda: SmtpProvider(settings.smtp, sender=settings.default_sender),
+        "twilio": lambda: TwilioProvider(settings.twilio),
+        "vonage": lambda: VonageProvider(settings.vonage),
+        "fcm": lambda: FcmProvider(settings.fcm),
     }
+    return builders[name]
+
+
+def build_provider_chains(settings: SwitchboardSettings, outbox: Outbox) -> dict[Channel, list[Provider[Any]]]:
+    """Each channel's providers in failover order (``[switchboard.<channel>] providers``), each one
+    that cannot be built standing in as an UnusableProvider; the outbox alone in dev mode."""
     return {
-        channel: build_or_stand_in(channel, name, build) if configured else OutboxProvider(channel, outbox)
-        for channel, (configured, name, build) in real.items()
+        channel: [build_or_stand_in(channel, name, provider_builder(settings, name)) for name in chain]
+        or [OutboxProvider(channel, outbox)]
+        for channel, chain in ((c, settings.provider_chain(c)) for c in Channel)
+    }
+
+
+def build_providers(settings: SwitchboardSettings, outbox: Outbox) -> dict[Channel, Provider[Any]]:
+    """The provider each channel sends through today: the first of its chain (the send pipeline
+    takes the whole chain, for failover, with build_provider_chains)."""
+    chains = {channel: settings.provider_chain(channel) for channel in Channel}
+    return {
+        channel: build_or_stand_in(channel, chain[0], provider_builder(settings, chain[0]))
+        if chain
+        else OutboxProvider(channel, outbox)
+        for channel, chain in chains.items()
     }
 
 
 def provider_problems(settings: SwitchboardSettings) -> dict[Channel, str]:
     """What ``switchboard run`` would find wrong with each configured provider (built, then closed)."""
     problems: dict[Channel, str] = {}
-    builders: dict[Channel, Callable[[], Provider[Any]]] = {}
-    if settings.sendgrid.configured:
-        builders[Channel.EMAIL] = lambda: SendGridProvider(settings.sendgrid, sender=settings.default_sender)
-    if settings.twilio.configured:
-        builders[Channel.SMS] = lambda: TwilioProvider(settings.twilio)
-    if settings.fcm.configured:
-        builders[Channel.PUSH] = lambda: FcmProvider(settings.fcm)
-    for channel, build in builders.items():
-        try:
-            build().close()
-        except ProviderConfigurationError as exc:
-            problems[channel] = str(exc)
+    for channel in Channel:
+        found = []
+        for name in settings.provider_chain(channel):
+            try:
+                provider_builder(settings, name)().close()
+            except ProviderConfigurationError as exc:
+                found.append(str(exc))
+        if found:
+            problems[channel] = "; ".join(found)
     return problems
 
 
@@ -81,6 +101,7 @@ class Switchboard:
             settings.templates_dir,
             default_locale=settings.default_locale,
             refresh_interval=settings.template_refresh_seconds,
+            categories=settings.categories,
         )
         self.outbox = Outbox(bus.redis, self.keys, size=settings.outbox_size)
         self.providers = dict(providers) if providers is not None else build_providers(settings, self.outbox)

@@ -44,8 +44,10 @@ class TransientProviderError(ProviderError):
 
 
 class AmbiguousProviderError(TransientProviderError):
-    """The request reached the provider but no answer came back (it timed out while waiting):
-    the message may well have been accepted, so another try can send it twice."""
+    """The request reached the provider but no answer came back (it timed out while waiting, or
+    the connection was cut after the request went out): the message may well have been
+    accepted, so another try, or failing over to another provider, can send it twice. A plain
+    TransientProviderError (refused connection, 5xx, 429) never does."""
 
 
 class PermanentProviderError(ProviderError):

@@ -26,6 +26,7 @@ from pydantic import (
 
 from switchboard.channels import Channel
 from switchboard.errors import SwitchboardError
+from switchboard.quiet_hours import zone
 from switchboard.settings import describe, problems_of
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -62,6 +63,17 @@ class Notification(BaseModel):
     locale: str | None = None
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
     send_at: datetime | None = None
+    timezone: str | None = Field(default=None, max_length=64)
+    """The recipient's IANA timezone ("Europe/Paris"), for quiet hours."""
+    priority: Literal["normal", "high"] = "normal"
+    """"high" sends through quiet hours (what cannot wait: a delivery at the door)."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str | None) -> str | None:
+        if value is not None and zone(value) is None:
+            raise ValueError("timezone must be an IANA name like 'Europe/Paris'")
+        return value
 
     @field_validator("locale")
     @classmethod

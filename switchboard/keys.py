@@ -74,3 +74,26 @@ class SwitchboardKeys:
         """List: a window's items taken for sending, kept until the digest is recorded (a flush redone after
         a crash finds them here)."""
         return f"{self.prefix}digest:{{{digest_id}}}:flushing:{window}"
+
+    # Provider circuits and rate limits share one hash slot ({providers}): the admission of a
+    # send reads and changes several of them in one script, also on Redis Cluster.
+    def circuit(self, provider: str) -> str:
+        """Hash: one provider's circuit (state, consecutive failures, window counts, probe lease)."""
+        return f"{self.prefix}{{providers}}:circuit:{provider}"
+
+    def provider_rate(self, provider: str) -> str:
+        """String: the GCRA theoretical arrival time of a provider's next send (epoch seconds)."""
+        return f"{self.prefix}{{providers}}:rate:{provider}"
+
+    def sender_rate(self, provider: str, sender: str) -> str:
+        """String: the same for one sender number of a provider (Twilio long codes send 1/s)."""
+        return f"{self.prefix}{{providers}}:rate:{provider}:sender:{sender}"
+
+    def recipient_sends(self, scope: str, digest: str) -> str:
+        """Sorted set: delivery ids sent to one recipient (a digest) in ``scope`` (a channel, or a
+        template with a limit of its own), scored by time: the per-recipient limit's window."""
+        return f"{self.prefix}recipient_sends:{scope}:{digest}"
+
+    def rate_limited_recipients(self, scope: str) -> str:
+        """Sorted set ``<digest> <masked recipient>`` -> when a send to them was last refused."""
+        return f"{self.prefix}rate_limited:{scope}"

@@ -18,9 +18,14 @@ from pydantic import ValidationError
 from bus.errors import ConfigurationError
 from bus.safejson import read_json
 from bus.settings_loader import SettingsTable, apply, load
+from switchboard.admission import RateLimitSettings
+from switchboard.categories import DEFAULT_CATEGORIES, Category, parse_categories
 from switchboard.channels import Channel
+from switchboard.circuits import CircuitSettings
+from switchboard.countries import check_regions
 from switchboard.errors import SettingsError
-from switchboard.providers import FcmConfig, SendGridConfig, TwilioConfig
+from switchboard.providers import FcmConfig, SendGridConfig, SmtpConfig, TwilioConfig, VonageConfig
+from switchboard.quiet_hours import QuietHoursSettings
 
 SWITCHBOARD_TABLE = SettingsTable(
     "switchboard",
@@ -35,6 +40,13 @@ SWITCHBOARD_TABLE = SettingsTable(
         "SWITCHBOARD_FCM_SERVICE_ACCOUNT_JSON": "fcm.service_account_json",
         "SWITCHBOARD_FCM_BASE_URL": "fcm.base_url",
         "SWITCHBOARD_FCM_TOKEN_URI": "fcm.token_uri",
+        "SWITCHBOARD_SMTP_HOST": "smtp.host",
+        "SWITCHBOARD_SMTP_USERNAME": "smtp.username",
+        "SWITCHBOARD_SMTP_PASSWORD": "smtp.password",
+        "SWITCHBOARD_VONAGE_API_KEY": "vonage.api_key",
+        "SWITCHBOARD_VONAGE_API_SECRET": "vonage.api_secret",
+        "SWITCHBOARD_VONAGE_FROM_NUMBER": "vonage.from_number",
+        "SWITCHBOARD_VONAGE_BASE_URL": "vonage.base_url",
     },
 )
 """Environment variables that override secrets (and the odd non-secret) from the file."""
@@ -61,6 +73,45 @@ class RetrySettings:
         _at_least("retry.ambiguous_retries", self.ambiguous_retries, 0)
 
 
+PROVIDERS: dict[Channel, tuple[str, ...]] = {
+    Channel.EMAIL: ("sendgrid", "smtp"),
+    Channel.SMS: ("twilio", "vonage"),
+    Channel.PUSH: ("fcm",),
+}
+"""The providers each channel can use, in the order used when a channel names none."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSettings:
+    """``[switchboard.email]`` / ``[switchboard.push]``: a channel's providers and its per-recipient limit."""
+
+    providers: tuple[str, ...] = ()
+    """In the order tried; empty: every configured provider of the channel, in PROVIDERS order."""
+    failover_on_timeout: bool = False
+    """Also fail over when a provider took the message and did not answer (may send it twice)."""
+    recipient_limit: int = 0
+    """Messages one recipient may get per ``recipient_window`` seconds on this channel; 0: no limit."""
+    recipient_window: float = 3600.0
+
+    def __post_init__(self) -> None:
+        _at_least("recipient_limit", self.recipient_limit, 0)
+        _positive("recipient_window", self.recipient_window)
+        if len(set(self.providers)) != len(self.providers):
+            raise SettingsError("switchboard: a channel names the same provider twice")
+
+
+@dataclass(frozen=True, slots=True)
+class SmsChannelSettings(ChannelSettings):
+    """``[switchboard.sms]``: also the countries SMS may go to (the defence against SMS pumping)."""
+
+    allowed_countries: tuple[str, ...] = ()
+    """ISO 3166 region codes ("US", "GB"); empty: every country."""
+
+    def __post_init__(self) -> None:
+        ChannelSettings.__post_init__(self)
+        check_regions(self.allowed_countries)
+
+
 @dataclass(frozen=True, slots=True)
 class SwitchboardSettings:
     """Everything the switchboard needs besides the bus itself."""
@@ -77,7 +128,19 @@ class SwitchboardSettings:
     sendgrid: SendGridConfig = field(default_factory=SendGridConfig)
     twilio: TwilioConfig = field(default_factory=TwilioConfig)
     fcm: FcmConfig = field(default_factory=FcmConfig)
+    smtp: SmtpConfig = field(default_factory=SmtpConfig)
+    vonage: VonageConfig = field(default_factory=VonageConfig)
+    email: ChannelSettings = field(default_factory=lambda: ChannelSettings(recipient_limit=20))
+    sms: SmsChannelSettings = field(default_factory=lambda: SmsChannelSettings(recipient_limit=5))
+    push: ChannelSettings = field(default_factory=ChannelSettings)
     retry: RetrySettings = field(default_factory=RetrySettings)
+    circuit: CircuitSettings = field(default_factory=CircuitSettings)
+    rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
+    quiet_hours: QuietHoursSettings = field(default_factory=QuietHoursSettings)
+    categories: Mapping[str, Category] = field(
+        default_factory=lambda: DEFAULT_CATEGORIES, metadata={"parse": parse_categories}
+    )
+    """``[switchboard.categories.<name>]``: a table here replaces the four defaults as a whole."""
 
     def __post_init__(self) -> None:
         if not self.senders:
@@ -89,6 +152,13 @@ class SwitchboardSettings:
         _positive("outbox_size", self.outbox_size)
         _positive("concurrency", self.concurrency)
         _positive("template_refresh_seconds", self.template_refresh_seconds)
+        for channel, known in PROVIDERS.items():
+            unknown = [name for name in self.channel(channel).providers if name not in known]
+            if unknown:
+                raise SettingsError(
+                    f"switchboard.{channel}.providers: unknown {', '.join(map(repr, unknown))} "
+                    f"(a {channel} provider is one of {', '.join(known)})"
+                )
 
     @classmethod
     def from_table(cls, values: Mapping[str, Any], source: str = "settings") -> SwitchboardSettings:
@@ -107,10 +177,36 @@ class SwitchboardSettings:
         address = parseaddr(sender)[1].lower()
         return any(parseaddr(allowed)[1].lower() == address for allowed in self.senders)
 
+    def channel(self, channel: Channel) -> ChannelSettings:
+        """The ``[switchboard.<channel>]`` table."""
+        return {Channel.EMAIL: self.email, Channel.SMS: self.sms, Channel.PUSH: self.push}[channel]
+
+    def configured(self, provider: str) -> bool:
+        config: SendGridConfig | TwilioConfig | FcmConfig | SmtpConfig | VonageConfig = getattr(self, provider)
+        return config.configured
+
+    def provider_chain(self, channel: Channel) -> tuple[str, ...]:
+        """The providers a channel sends through, in order; () means dev mode (the outbox).
+
+        A channel naming providers of which only some are configured is refused: a failover
+        chain with a hole would show only during an outage.
+        """
+        named = self.channel(channel).providers
+        if not named:
+            return tuple(name for name in PROVIDERS[channel] if self.configured(name))
+        missing = [name for name in named if not self.configured(name)]
+        if missing and len(missing) < len(named):
+            raise SettingsError(
+                f"switchboard.{channel}.providers names {', '.join(missing)} without credentials "
+                f"([switchboard.{missing[0]}])"
+            )
+        return () if missing else named
+
     def secrets(self) -> list[str]:
         """Every credential these settings hold (for log redaction): API keys, auth tokens, the FCM
         service account's JSON and its private key (from the file too)."""
-        found = [s.reveal() for s in (self.sendgrid.api_key, self.twilio.auth_token) if s is not None]
+        held = (self.sendgrid.api_key, self.twilio.auth_token, self.smtp.password, self.vonage.api_secret)
+        found = [s.reveal() for s in held if s is not None]
         account = self.fcm.service_account_json.reveal() if self.fcm.service_account_json else None
         if account is None and self.fcm.service_account_file is not None:
             try:
@@ -129,12 +225,8 @@ class SwitchboardSettings:
         return found
 
     def live_channels(self) -> dict[Channel, str]:
-        """Which provider each channel uses: its name, or ``outbox`` in dev mode."""
-        return {
-            Channel.EMAIL: "sendgrid" if self.sendgrid.configured else "outbox",
-            Channel.SMS: "twilio" if self.twilio.configured else "outbox",
-            Channel.PUSH: "fcm" if self.fcm.configured else "outbox",
-        }
+        """Which provider each channel uses first: its name, or ``outbox`` in dev mode."""
+        return {channel: next(iter(self.provider_chain(channel)), "outbox") for channel in Channel}
 
 
 def load_switchboard_settings(

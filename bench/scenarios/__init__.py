@@ -15,6 +15,7 @@ from bench.scenarios import (
     cluster,
     e2e,
     latency,
+    limits,
     otel,
     profile,
     publish,
@@ -42,4 +43,5 @@ SCENARIOS: dict[str, Callable[[Bench], None]] = {
     "async_rides": async_rides.run,
     "cluster": cluster.run,
     "replicas": replicas.run,
+    "limits": limits.run,
 }

@@ -27,7 +27,13 @@ def board_settings(env: Env) -> SwitchboardSettings:
 def store(env: Env) -> TemplateStore:
     s = board_settings(env)
     # The commands report problems themselves (templates check/list/show): no log lines besides.
-    return TemplateStore(s.templates_dir, default_locale=s.default_locale, refresh_interval=None, log_problems=False)
+    return TemplateStore(
+        s.templates_dir,
+        default_locale=s.default_locale,
+        refresh_interval=None,
+        log_problems=False,
+        categories=s.categories,
+    )
 
 
 @command_group

@@ -213,6 +213,7 @@ def check_settings(env: Env) -> None:
     senders, templates. Exits 1 when anything would not work."""
     settings = board_settings(env)
     live = {channel.value: provider for channel, provider in settings.live_channels().items()}
+    chains = {channel.value: list(settings.provider_chain(channel)) for channel in settings.live_channels()}
     broken = {channel.value: problem for channel, problem in provider_problems(settings).items()}
     problems = [str(p) for p in store(env).problems]
     try:
@@ -223,6 +224,7 @@ def check_settings(env: Env) -> None:
         stopped, states_known = [], False
     data = {
         "channels": live,
+        "providers": chains,
         "broken": broken,
         "stopped": stopped,
         "senders": list(settings.senders),
@@ -230,11 +232,9 @@ def check_settings(env: Env) -> None:
         "template_problems": problems,
     }
     lines = []
-    for channel, provider in live.items():
-        if channel in broken:
-            lines.append(f"{channel}: {provider} BROKEN: {broken[channel]}")
-        else:
-            lines.append(f"{channel}: {provider}{' (dev mode)' if provider == 'outbox' else ''}")
+    for channel in live:
+        shown = " -> ".join(chains[channel]) or "outbox (dev mode)"
+        lines.append(f"{channel}: {shown} BROKEN: {broken[channel]}" if channel in broken else f"{channel}: {shown}")
     lines += [
         f"{s['scope']}: STOPPED since {_when(s['since'])}: {s['reason']} (probed at {_when(s['probe_after'])})"
         for s in stopped

@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Protocol, TypeVar
 
+import requests
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
+
 from switchboard.channels import Channel
 from switchboard.errors import (
     AmbiguousProviderError,
@@ -143,6 +146,37 @@ class PushResult(ProviderResult):
         return max(known) if known else None
 
 
+@dataclass(frozen=True, slots=True)
+class RecipientRefusal:
+    """One recipient of an email that the provider refused, and why."""
+
+    recipient: str
+    error: ProviderError
+
+
+@dataclass(frozen=True, slots=True)
+class EmailResult(ProviderResult):
+    """An email accepted for some recipients and refused for others (SMTP answers per RCPT TO).
+
+    ``suppress`` lists the recipients refused for good, ``retry_recipients`` those refused for
+    a passing reason (a full mailbox, greylisting).
+    """
+
+    refused: tuple[RecipientRefusal, ...] = ()
+
+    @property
+    def suppress(self) -> tuple[str, ...]:
+        return tuple(
+            r.recipient
+            for r in self.refused
+            if isinstance(r.error, PermanentProviderError) and r.error.recipient_problem
+        )
+
+    @property
+    def retry_recipients(self) -> tuple[str, ...]:
+        return tuple(r.recipient for r in self.refused if isinstance(r.error, TransientProviderError))
+
+
 MessageT_contra = TypeVar("MessageT_contra", contravariant=True)
 
 
@@ -185,6 +219,17 @@ def seconds_until(unix_time: str | None, *, now: float | None = None) -> float |
     except ValueError:
         return None
     return max(0.0, target - (time.time() if now is None else now))
+
+
+def request_reached_server(exc: requests.RequestException) -> bool:
+    """Whether a failed ``requests`` call may have reached the provider: False only when the
+    connection was never made (refused, connect timeout), so resending cannot duplicate."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return False
+    cause = exc.args[0] if exc.args else None
+    if isinstance(cause, MaxRetryError):
+        return not isinstance(cause.reason, NewConnectionError | ConnectTimeoutError)
+    return isinstance(exc, requests.ConnectionError | requests.Timeout)
 
 
 def check_timeout(provider: str, timeout: float) -> None:

@@ -41,6 +41,7 @@ from switchboard.providers.base import (
     check_timeout,
     parse_retry_after,
     redact,
+    request_reached_server,
 )
 
 FCM_API = "https://fcm.googleapis.com"
@@ -117,7 +118,9 @@ class OneShotFCM(FCMNotification):  # type: ignore[misc]
             # The request arrived: FCM may have accepted the push before the wait ran out.
             raise AmbiguousProviderError(self.safe(f"FCM did not answer in time: {exc}")) from None
         except requests.RequestException as exc:
-            raise TransientProviderError(self.safe(f"FCM unreachable: {type(exc).__name__}: {exc}")) from None
+            # A connection cut after the request went out is as ambiguous as a timeout.
+            kind = AmbiguousProviderError if request_reached_server(exc) else TransientProviderError
+            raise kind(self.safe(f"FCM unreachable: {type(exc).__name__}: {exc}")) from None
 
     def parse_response(self, response: requests.Response) -> dict[str, Any]:
         if response.status_code == 200:

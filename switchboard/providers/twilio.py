@@ -25,7 +25,14 @@ from switchboard.errors import (
     TransientProviderError,
 )
 from switchboard.privacy import mask_text
-from switchboard.providers.base import ProviderResult, SmsMessage, check_timeout, parse_retry_after, redact
+from switchboard.providers.base import (
+    ProviderResult,
+    SmsMessage,
+    check_timeout,
+    parse_retry_after,
+    redact,
+    request_reached_server,
+)
 
 # Codes about the recipient itself: invalid number, not a mobile, replied STOP, unreachable.
 RECIPIENT_CODES = frozenset({21211, 21614, 21610, 21612})
@@ -98,7 +105,9 @@ class TwilioProvider:
             # The request arrived: Twilio may have queued the message before the wait ran out.
             raise AmbiguousProviderError(self._safe(f"Twilio did not answer in time: {exc}")) from None
         except requests.RequestException as exc:
-            raise TransientProviderError(self._safe(f"Twilio unreachable: {type(exc).__name__}: {exc}")) from None
+            # A connection cut after the request went out is as ambiguous as a timeout.
+            kind = AmbiguousProviderError if request_reached_server(exc) else TransientProviderError
+            raise kind(self._safe(f"Twilio unreachable: {type(exc).__name__}: {exc}")) from None
         except TwilioException as exc:
             raise PermanentProviderError(self._safe(f"Twilio SDK error: {exc}")) from None
         segments = int(created.num_segments) if created.num_segments is not None else None

@@ -74,6 +74,8 @@ def build_info(
         sample=manifest.sample,
         files=tuple(sorted(files + bad)),
         problems=tuple(problems),
+        category=manifest.category,
+        recipient_limit=manifest.recipient_limit,
     )
 
 

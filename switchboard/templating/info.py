@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from .channels import Channel
 from .fields import FieldSpec
+from .manifest import TemplateLimit
 from .problems import Problem
 
 
@@ -27,6 +28,10 @@ class TemplateInfo:
     sample: Mapping[str, object]
     files: tuple[str, ...]  # paths relative to the templates folder
     problems: tuple[Problem, ...] = ()
+    category: str | None = None
+    """One of the settings' categories; None: transactional (never held by quiet hours)."""
+    recipient_limit: TemplateLimit | None = None
+    """Counted on its own per recipient (e.g. an OTP); None: the channel's limit."""
     version: str = ""
     """A digest of the template's files and the layouts and partials it can use: what a delivery
     record keeps, so a message can be traced to the exact text it was rendered from."""
@@ -53,5 +58,11 @@ class TemplateInfo:
             "sample": dict(self.sample),
             "files": list(self.files),
             "problems": [str(problem) for problem in self.problems],
+            "category": self.category,
+            "recipient_limit": (
+                {"count": self.recipient_limit.count, "window": self.recipient_limit.window}
+                if self.recipient_limit
+                else None
+            ),
             "version": self.version,
         }

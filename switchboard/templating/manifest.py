@@ -2,6 +2,11 @@
 
 description = "Sent right after sign-up."
 default_locale = "en"        # optional: the language of the files without a suffix
+category = "account"         # optional: one of [switchboard.categories] (quiet hours hold non-transactional ones)
+
+[recipient_limit]            # optional: counted on its own, not against the channel's limit
+count = 3                    # messages per recipient per window; 0: no limit at all
+window = 600                 # seconds
 
 [fields]
 first_name = "str"
@@ -14,6 +19,7 @@ trial_days = 14
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,7 +28,16 @@ from types import MappingProxyType
 from .fields import FieldSpec, parse_fields
 from .locales import is_canonical_locale
 
-_KEYS = frozenset({"description", "default_locale", "fields", "sample"})
+_KEYS = frozenset({"description", "default_locale", "category", "recipient_limit", "fields", "sample"})
+_CATEGORY = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+
+
+@dataclass(frozen=True)
+class TemplateLimit:
+    """A template's own per-recipient limit: ``count`` per ``window`` seconds (0: none)."""
+
+    count: int
+    window: float
 
 
 @dataclass(frozen=True)
@@ -33,6 +48,8 @@ class Manifest:
     default_locale: str | None
     fields: Mapping[str, FieldSpec] = field(default_factory=dict)
     sample: Mapping[str, object] = field(default_factory=dict)
+    category: str | None = None
+    recipient_limit: TemplateLimit | None = None
 
 
 def parse_manifest(text: str) -> Manifest:
@@ -55,7 +72,30 @@ def parse_manifest(text: str) -> Manifest:
         default_locale=_default_locale(document.get("default_locale")),
         fields=MappingProxyType(parse_fields(document.get("fields", {}))),
         sample=MappingProxyType(sample),
+        category=_category(document.get("category")),
+        recipient_limit=_limit(document.get("recipient_limit")),
     )
+
+
+def _category(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _CATEGORY.match(value):
+        raise ValueError(f"category {value!r} must be a name like 'orders'")
+    return value
+
+
+def _limit(value: object) -> TemplateLimit | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) != {"count", "window"}:
+        raise ValueError("[recipient_limit] needs count and window (seconds), nothing else")
+    count, window = value["count"], value["window"]
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise ValueError("[recipient_limit] count must be a whole number, 0 or more")
+    if isinstance(window, bool) or not isinstance(window, int | float) or not window > 0:
+        raise ValueError("[recipient_limit] window must be a number of seconds above 0")
+    return TemplateLimit(count, float(window))
 
 
 def _default_locale(value: object) -> str | None:

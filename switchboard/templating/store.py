@@ -13,14 +13,14 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from switchboard.errors import TemplateError
 
 from .catalog import CHANNEL_FOLDERS, SHARED, build_info, layout_problems, template_keys
-from .channels import Channel, parse_channel
+from .channels import MANIFEST, Channel, parse_channel
 from .checking import check_shared, check_template
 from .fields import validate_data
 from .info import TemplateInfo
@@ -63,6 +63,7 @@ class TemplateStore:
         refresh_interval: float | None = 2.0,
         clock: Callable[[], float] = time.monotonic,
         log_problems: bool = True,
+        categories: Collection[str] | None = None,
     ) -> None:
         self.root = Path(root).resolve()
         if not self.root.is_dir():
@@ -70,6 +71,8 @@ class TemplateStore:
         self.default_locale = normalize_locale(default_locale)
         self.refresh_interval = refresh_interval
         self.log_problems = log_problems
+        self.categories = frozenset(categories) if categories is not None else None
+        """The settings' categories: a template naming another is a problem (None: not checked)."""
         self._clock = clock
         self._lock = threading.Lock()
         self._checked_at = clock()
@@ -188,10 +191,19 @@ class TemplateStore:
 
     def _checked(self, envs: Environments, key: _Key, sources: Mapping[str, str], unreadable: set[str]) -> TemplateInfo:
         info = build_info(key[0], key[1], sources, unreadable, self.default_locale)
-        problems = sorted([*info.problems, *check_template(envs, info)], key=Problem.sort_key)
+        problems = sorted(
+            [*info.problems, *check_template(envs, info), *self._category_problems(info)], key=Problem.sort_key
+        )
         for problem in problems if self.log_problems else ():
             log.warning("template problem: %s", problem)
         return replace(info, problems=tuple(problems), version=_version(info.files, sources))
+
+    def _category_problems(self, info: TemplateInfo) -> list[Problem]:
+        if self.categories is None or info.category is None or info.category in self.categories:
+            return []
+        known = ", ".join(sorted(self.categories)) or "none"
+        message = f"category {info.category!r} is not in [switchboard.categories] ({known})"
+        return [Problem(info.key, message, file=MANIFEST)]
 
     def _lookup(self, state: _State, channel: Channel | str, name: str) -> TemplateInfo:
         key = (parse_channel(channel), name)

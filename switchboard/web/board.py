@@ -46,6 +46,7 @@ class Board:
                 settings.templates_dir,
                 default_locale=settings.default_locale,
                 refresh_interval=settings.template_refresh_seconds,
+                categories=settings.categories,
             ),
             deliveries=Deliveries(bus.redis, keys, retention=settings.retention_seconds, stale_after=STALE_AFTER),
             suppressions=Suppressions(bus.redis, keys),

@@ -89,3 +89,15 @@ def test_a_tiny_run_end_to_end(tmp_path: Path) -> None:
     assert metrics["e2e/bus, 2 procs, combined"]["ratios"].keys() == {"floor"}
     assert metrics["e2e/bus, 2 procs, combined"]["details"][0]["events"] == 100
     assert set(report["meta"]["scenario_seconds"]) == {"publish", "e2e"} and report["meta"]["workload"]["fanout"] == 3
+
+
+@pytest.mark.slow
+def test_the_limits_scenario_runs(tmp_path: Path) -> None:
+    report_path = tmp_path / "bench.json"
+    args = ["--scenario", "limits", "--events", "100", "--repeat", "1", "--json", str(report_path)]
+    done = subprocess.run([sys.executable, "-m", "bench", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    metrics = {m["key"]: m for m in json.loads(report_path.read_text())["metrics"]}
+    admit = metrics["limits/admit: 2 circuits + provider and sender rates"]
+    assert admit["values"][0] > 0 and admit["ratios"].keys() == {"raw round trip"}
+    assert admit["details"][0]["evalsha_per_admit"] == 1.0  # one round trip, one script

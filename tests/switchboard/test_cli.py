@@ -137,6 +137,26 @@ def test_check_settings_reports_channels_without_revealing_secrets(
     assert data["channels"] == {"email": "sendgrid", "sms": "outbox", "push": "outbox"}
 
 
+def test_check_settings_shows_each_channels_failover_order(
+    run: CliRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SWITCHBOARD_VONAGE_API_KEY", "key")
+    monkeypatch.setenv("SWITCHBOARD_VONAGE_API_SECRET", "vonage-secret-value")
+    monkeypatch.setenv("SWITCHBOARD_VONAGE_FROM_NUMBER", "+15550002222")
+    templates = f'[switchboard]\ntemplates_dir = "{ROOT / "templates"}"\n'
+    (tmp_path / "settings.toml").write_text(
+        templates + '[switchboard.twilio]\naccount_sid = "AC1"\nauth_token = "t"\nfrom_number = "+15550001111"\n'
+        '[switchboard.sms]\nproviders = ["vonage", "twilio"]\n'
+    )
+    code, out, err = run("check-settings")
+    assert code == 0 and "sms: vonage -> twilio" in out and "email: outbox (dev mode)" in out
+    assert run.json("check-settings")["providers"]["sms"] == ["vonage", "twilio"]
+    assert "vonage-secret-value" not in out + err
+    (tmp_path / "settings.toml").write_text(templates + '[switchboard.sms]\nproviders = ["twilio", "vonage"]\n')
+    code, _, err = run("check-settings")  # vonage has credentials, twilio none: a chain with a hole
+    assert code == 2 and "twilio without credentials" in err and len(err.strip().splitlines()) == 1
+
+
 def test_bad_settings_are_one_line_without_the_secret(run: CliRun, tmp_path: Path) -> None:
     (tmp_path / "settings.toml").write_text(
         '[switchboard.sendgrid]\napi_key = "SG.secret-in-file"\ntimeout = -1\nbogus = 1\n'
@@ -157,3 +177,13 @@ def test_demo_sends_one_of_each_to_the_outbox(run: CliRun, redis_url: str) -> No
     assert all(p["bus_id"] for p in shown["published"])
     assert sorted(e["channel"] for e in shown["outbox"]) == ["email", "push", "sms"]
     assert (shown["worker"]["processed"], shown["worker"]["failed"]) == (9, 0)
+
+
+def test_templates_check_reports_a_category_the_settings_lack(run: CliRun, tmp_path: Path) -> None:
+    (tmp_path / "settings.toml").write_text(
+        f'[switchboard]\ntemplates_dir = "{ROOT / "templates"}"\n'
+        '[switchboard.categories.orders]\ndescription = "Orders"\n'
+    )
+    code, out, _ = run("templates", "check")
+    assert code == 1
+    assert "email/welcome template.toml: category 'account' is not in [switchboard.categories] (orders)" in out

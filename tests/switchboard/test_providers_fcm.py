@@ -12,7 +12,12 @@ from typing import Any
 import pytest
 
 from bus.settings_loader import Secret
-from switchboard.errors import PermanentProviderError, ProviderConfigurationError, TransientProviderError
+from switchboard.errors import (
+    AmbiguousProviderError,
+    PermanentProviderError,
+    ProviderConfigurationError,
+    TransientProviderError,
+)
 from switchboard.providers import FcmConfig, FcmProvider, PushMessage
 from tests.support.emulators import FcmEmulator, ServiceAccount, generate_service_account
 from tests.support.emulators.fcm import JWT_BEARER
@@ -194,7 +199,7 @@ def test_server_errors_are_one_request(fcm_provider: FcmProvider, fcm_emulator: 
 
 def test_dropped_connection_is_one_request(fcm_provider: FcmProvider, fcm_emulator: FcmEmulator) -> None:
     fcm_emulator.script(fcm_emulator.drop())
-    with pytest.raises(TransientProviderError):
+    with pytest.raises(AmbiguousProviderError):
         fcm_provider.send(PING)
     assert len(fcm_emulator.requests_to("send")) == 1
 
@@ -204,7 +209,7 @@ def test_slow_answer_times_out_once(fcm_config: FcmConfig, fcm_emulator: FcmEmul
     provider.send(PING)  # the token fetch is not what this test times
     fcm_emulator.script(fcm_emulator.slow(2.0))
     started = time.monotonic()
-    with pytest.raises(TransientProviderError) as caught:
+    with pytest.raises(AmbiguousProviderError) as caught:
         provider.send(PING)
     assert time.monotonic() - started < 1.5
     assert "timed out" in str(caught.value)
@@ -227,6 +232,7 @@ def test_stopped_server_is_a_transient_network_error(fcm_provider: FcmProvider, 
     with pytest.raises(TransientProviderError) as caught:
         fcm_provider.send(PING)
     assert caught.value.status is None
+    assert not isinstance(caught.value, AmbiguousProviderError)
 
 
 def test_unreachable_token_endpoint_is_transient(fcm_provider: FcmProvider, fcm_emulator: FcmEmulator) -> None:

@@ -1,4 +1,4 @@
-"""Local emulators of SendGrid, Twilio and FCM: the real SDKs talk to them over real HTTP.
+"""Local emulators of SendGrid, Twilio, Vonage and FCM: the real SDKs talk to them over real HTTP.
 
 Each records every request and can be scripted per test (``emulator.script(...)``);
 ``python -m tests.support.emulators`` runs all three for manual use and benchmarks.
@@ -9,6 +9,7 @@ from tests.support.emulators.elasticsearch import ElasticsearchEmulator
 from tests.support.emulators.fcm import FcmEmulator, ServiceAccount, generate_service_account
 from tests.support.emulators.sendgrid import SendGridEmulator
 from tests.support.emulators.twilio import TwilioEmulator
+from tests.support.emulators.vonage import VonageEmulator
 
 __all__ = [
     "ElasticsearchEmulator",
@@ -20,5 +21,6 @@ __all__ = [
     "SendGridEmulator",
     "ServiceAccount",
     "TwilioEmulator",
+    "VonageEmulator",
     "generate_service_account",
 ]

@@ -9,6 +9,7 @@ import contextlib
 import json
 import socket
 import socketserver
+import ssl
 import sys
 import threading
 from abc import ABC, abstractmethod
@@ -93,8 +94,12 @@ class Emulator(ABC):
     #: The endpoint scripts apply to unless told otherwise.
     main_endpoint = "send"
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, verbose: bool = False) -> None:
+    def __init__(
+        self, *, host: str = "127.0.0.1", port: int = 0, verbose: bool = False, tls: ssl.SSLContext | None = None
+    ) -> None:
         self._address = (host, port)
+        self.tls = tls
+        """A server context: the emulator speaks https (e.g. for an SDK that knows no other scheme)."""
         self.verbose = verbose
         self.latency = 0.0
         """Seconds every unscripted answer waits, as a real provider's API takes time."""
@@ -161,7 +166,7 @@ class Emulator(ABC):
     @property
     def url(self) -> str:
         """The base URL to give the SDK (no trailing slash)."""
-        return f"http://{self._address[0]}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self._address[0]}:{self.port}"
 
     # -- what tests use ----------------------------------------------------------------
     def script(self, *answers: Scripted, endpoint: str | None = None) -> None:
@@ -226,6 +231,19 @@ class _Server(ThreadingHTTPServer):
         self._connections_lock = threading.Lock()
         super().__init__(address, _Handler)
 
+    def get_request(self) -> tuple[socket.socket, Any]:
+        connection, address = super().get_request()
+        if self.emulator.tls is None:
+            return connection, address
+        # The handshake happens in the connection's own thread (see _Handler.setup), not here.
+        wrapped = self.emulator.tls.wrap_socket(connection, server_side=True, do_handshake_on_connect=False)
+        return wrapped, address
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], OSError):  # a client that refused our certificate, or hung up
+            return
+        super().handle_error(request, client_address)
+
     def server_bind(self) -> None:
         # HTTPServer.server_bind resolves the host name (a DNS lookup); loopback needs none.
         socketserver.TCPServer.server_bind(self)
@@ -257,6 +275,13 @@ class _Handler(BaseHTTPRequestHandler):
     # client's delayed ACK, a stall no real provider adds (and one that hides the sender's cost).
     disable_nagle_algorithm = True
     server: _Server
+
+    def setup(self) -> None:
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.settimeout(10)
+            self.request.do_handshake()
+            self.request.settimeout(None)
+        super().setup()
 
     def do_GET(self) -> None:
         self._serve()
