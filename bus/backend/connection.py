@@ -143,8 +143,8 @@ def connect(url: str, *, socket_timeout: float = 30.0) -> Any:
                 **_OPTIONS,
             )
         if topology.kind == "sentinel":
-            sentinel = redis.sentinel.Sentinel(list(topology.addresses), socket_timeout=5.0, **_OPTIONS)  # type: ignore[no-untyped-call]
-            return sentinel.master_for(  # type: ignore[no-untyped-call]
+            sentinel = redis.sentinel.Sentinel(list(topology.addresses), socket_timeout=5.0, **_OPTIONS)  # type: ignore[no-untyped-call, unused-ignore]
+            return sentinel.master_for(  # type: ignore[no-untyped-call, unused-ignore]
                 topology.service,
                 db=topology.db,
                 username=topology.username,
@@ -173,7 +173,7 @@ def connect_async(url: str) -> Any:
             startup_nodes=nodes, username=topology.username, password=topology.password, socket_timeout=30.0
         )
     if topology.kind == "sentinel":
-        sentinel = redis.asyncio.sentinel.Sentinel(list(topology.addresses), socket_timeout=5.0)  # type: ignore[no-untyped-call]
+        sentinel = redis.asyncio.sentinel.Sentinel(list(topology.addresses), socket_timeout=5.0)  # type: ignore[no-untyped-call, unused-ignore]
         return sentinel.master_for(
             topology.service, db=topology.db, username=topology.username, password=topology.password
         )

@@ -434,8 +434,8 @@ class RedisSentinel(Topology):
 
     def master_client(self, **options: Any) -> redis.Redis:
         """A redis-py client that asks the sentinels where the master is (again after errors)."""
-        sentinel = redis.sentinel.Sentinel(self.sentinel_addresses, socket_timeout=5)  # type: ignore[no-untyped-call]
-        client: redis.Redis = sentinel.master_for(SERVICE, **options)  # type: ignore[no-untyped-call]
+        sentinel = redis.sentinel.Sentinel(self.sentinel_addresses, socket_timeout=5)  # type: ignore[no-untyped-call, unused-ignore]
+        client: redis.Redis = sentinel.master_for(SERVICE, **options)  # type: ignore[no-untyped-call, unused-ignore]
         return client
 
     def master_port(self) -> int:
