@@ -76,6 +76,11 @@ class Keys:
     def stat_failed_of(self, worker_id: str) -> str:
         return f"{self.prefix}stat:failed:{worker_id}"
 
+    def applied(self, worker_id: str) -> str:
+        """The token of the last round trip a worker's MULTI applied: after a lost reply, the
+        worker asks it whether its writes went in before it sends them again."""
+        return f"{self.prefix}bus:applied:{worker_id}"
+
     @property
     def workers(self) -> str:
         """Set of registered worker ids ``host:pid:queue,queue`` (Resque)."""

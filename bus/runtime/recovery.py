@@ -120,6 +120,7 @@ def unregister(redis: Any, keys: Keys, worker_id: str) -> None:
         keys.worker_started(worker_id),
         keys.stat_processed_of(worker_id),
         keys.stat_failed_of(worker_id),
+        keys.applied(worker_id),
     ):
         pipe.delete(key)  # one key each: a cluster pipeline cannot delete keys of several slots at once
     pipe.hdel(keys.workers_heartbeat, worker_id)

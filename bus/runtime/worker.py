@@ -51,6 +51,9 @@ from bus.stores.reservations import (
 RunnerFactory = Callable[[str, Clock, Callable[[], list[Subscription]]], JobRunner]
 """Builds a worker's runner from its id, its clock and how it loads subscriptions (``Bus.worker`` gives it)."""
 
+APPLIED_TTL = 86_400
+"""Seconds a worker's last applied token is kept (it is deleted when the worker stops)."""
+
 log = logging.getLogger("bus.worker")
 STOP_ERRORS: tuple[type[Exception], ...] = (RedisUnavailable, RedisRefused, *TRANSIENT_ERRORS)
 
@@ -356,9 +359,7 @@ class Worker:
                 self._write_first(pending)
                 written = True
             pipe = self.redis.pipeline(transaction=self.atomic)
-            if self.atomic:
-                pending.write(pipe, self.keys, self.id, int(self.clock() // 60), self._trace_ttl, scripts=self.atomic)
-            checks = self.inflight.queue_acks(pipe, pending)
+            checks = self._queue_outcomes(pipe, pending)
             if promote:
                 now = self.clock()
                 for queue in self.queues:
@@ -406,11 +407,29 @@ class Worker:
         if not self.atomic:
             self._write_first(outcomes)
         pipe = self.redis.pipeline(transaction=self.atomic)
-        if self.atomic:
-            outcomes.write(pipe, self.keys, self.id, int(self.clock() // 60), self._trace_ttl, scripts=self.atomic)
-        checks = self.inflight.queue_acks(pipe, outcomes)
+        checks = self._queue_outcomes(pipe, outcomes)
         results = pipe.execute()
         self.inflight.settle(self.redis, results, checks, outcomes)
+
+    def _queue_outcomes(self, pipe: Any, outcomes: Outcomes) -> list[AckCheck]:
+        """Queue the acks (and on a single server the writes) of ``outcomes``, at most once.
+
+        A MULTI whose reply was lost may have run: it stored the outcomes' token, so a retry
+        that finds the token sends neither the writes (fan-out, failures, counts) nor the acks
+        again, and reruns nothing. On a cluster the writes go first, apart (at least once).
+        """
+        if not outcomes or not self.atomic:
+            return self.inflight.queue_acks(pipe, outcomes)
+        applied = self.keys.applied(self.id)
+        if outcomes.token:
+            if self.redis.get(applied) in (outcomes.token, outcomes.token.encode()):
+                return []  # applied already: settle() drops the acks from the local record
+        else:
+            outcomes.token = os.urandom(8).hex()
+        outcomes.write(pipe, self.keys, self.id, int(self.clock() // 60), self._trace_ttl, scripts=True)
+        checks = self.inflight.queue_acks(pipe, outcomes)
+        pipe.set(applied, outcomes.token, ex=APPLIED_TTL)
+        return checks
 
     def _write_first(self, outcomes: Outcomes) -> None:
         """On a cluster, where one MULTI cannot span the slots: record new work, then ack.

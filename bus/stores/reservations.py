@@ -128,6 +128,8 @@ class Outcomes:
     observed: Observations = field(default_factory=Observations)
     processed: Counter[str] = field(default_factory=Counter)
     failed: Counter[str] = field(default_factory=Counter)
+    token: str = ""
+    """Set when these outcomes are first sent in a MULTI, which stores it as applied."""
 
     def __bool__(self) -> bool:
         return bool(

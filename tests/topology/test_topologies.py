@@ -183,8 +183,10 @@ def test_eval_in_a_cluster_pipeline_goes_through_execute_command(cluster_client:
     assert pipe.execute() == ["j1", "j2", True]
     with pytest.raises(RedisClusterException, match="not implemented"):
         pipeline(cluster_client).eval()
-    with pytest.raises(RedisClusterException, match="blocked when running redis in cluster mode"):
-        cluster_client.register_script(RESERVE)(keys=[QUEUE, INFLIGHT], client=pipeline(cluster_client))
+    if tuple(int(part) for part in redis.__version__.split(".")[:2]) < (8, 2):
+        # Before redis-py 8.2 a Script object refused cluster pipelines: the reason for execute_command.
+        with pytest.raises(RedisClusterException, match="blocked when running redis in cluster mode"):
+            cluster_client.register_script(RESERVE)(keys=[QUEUE, INFLIGHT], client=pipeline(cluster_client))
 
 
 def test_transactions_work_on_one_slot_only(cluster_client: redis.cluster.RedisCluster) -> None:
