@@ -10,10 +10,12 @@ from typing import Any
 from bus import Bus, Retry
 from switchboard.channel_states import ChannelStates
 from switchboard.channels import Channel
+from switchboard.consent import ConsentCheck
 from switchboard.deliveries import Deliveries, Suppressions
 from switchboard.errors import ProviderConfigurationError
 from switchboard.events import BY_CHANNEL
 from switchboard.keys import SwitchboardKeys
+from switchboard.preferences import Preferences
 from switchboard.providers import (
     FcmProvider,
     Provider,
@@ -108,6 +110,7 @@ class Switchboard:
         self.deliveries = Deliveries(bus.redis, self.keys, retention=settings.retention_seconds, stale_after=60.0)
         self.suppressions = Suppressions(bus.redis, self.keys)
         self.channel_states = ChannelStates(bus.redis, self.keys, clock)
+        self.preferences = Preferences(bus.redis, self.keys, clock)
         self.sender = Sender(
             bus=bus,
             settings=settings,
@@ -116,6 +119,7 @@ class Switchboard:
             deliveries=self.deliveries,
             suppressions=self.suppressions,
             channel_states=self.channel_states,
+            consent=ConsentCheck(self.preferences, settings, self.templates),
             clock=clock,
         )
         self.dispatch = bus.dispatch(settings.app_key)

@@ -2,8 +2,9 @@
 
 A template names its category in template.toml (``category = "orders"``); the settings say
 what each category means (``[switchboard.categories.<name>]``). Quiet hours hold only
-messages of non-transactional categories. Issue 22 adds ``opt_out`` here (whether people may
-opt out of a category), read by ``preferences.check_change``.
+messages of non-transactional categories; ``opt_out`` says whether people may turn a category
+off (``security`` may not): read by ``preferences.check_change``, the send path and the
+unsubscribe links.
 """
 
 from __future__ import annotations
@@ -27,11 +28,13 @@ class Category:
     description: str = ""
     transactional: bool = True
     """Sent whenever it is due; False: held through the recipient's quiet hours."""
+    opt_out: bool = True
+    """People may turn it off (preferences, unsubscribe links); False: always sent."""
 
 
 DEFAULT_CATEGORIES: Mapping[str, Category] = MappingProxyType(
     {
-        "security": Category("Sign-in codes, password resets, security alerts", transactional=True),
+        "security": Category("Sign-in codes, password resets, security alerts", transactional=True, opt_out=False),
         "account": Category("Sign-up and changes to the account", transactional=True),
         "orders": Category("Receipts, shipping and delivery", transactional=True),
         "marketing": Category("Newsletters, offers and reminders", transactional=False),
@@ -54,3 +57,8 @@ def parse_categories(value: Any) -> Mapping[str, Category]:
             raise ConfigurationError(f"[switchboard.categories.{name}] must be a table")
         categories[name] = apply(Category(), table, "settings", table="switchboard", _path=f"categories.{name}")
     return MappingProxyType(categories)
+
+
+def opt_outs(categories: Mapping[str, Category]) -> dict[str, bool]:
+    """Each category and whether people may opt out of it (what ``check_change`` takes)."""
+    return {name: category.opt_out for name, category in categories.items()}

@@ -23,7 +23,8 @@ from switchboard.keys import SwitchboardKeys
 
 
 class Status(StrEnum):
-    """Where a delivery stands. ``sent``, ``partial``, ``failed``, ``suppressed`` and ``unknown`` are final."""
+    """Where a delivery stands. ``sent``, ``partial``, ``failed``, ``suppressed``, ``opted_out`` and ``unknown``
+    are final."""
 
     SENDING = "sending"
     RETRYING = "retrying"
@@ -34,6 +35,8 @@ class Status(StrEnum):
     FAILED = "failed"
     """The provider said no for good, or the request can never be sent as given (``reason`` says which)."""
     SUPPRESSED = "suppressed"
+    OPTED_OUT = "opted_out"
+    """The recipient turned the message's category off (their preferences): not sent."""
     STALLED = "stalled"
     """Given up for now (retries exhausted, template broken): ``switchboard deliveries retry`` resumes it."""
     UNKNOWN = "unknown"
@@ -42,13 +45,14 @@ class Status(StrEnum):
     """An operator asked for it to be sent again (``switchboard deliveries retry``): a fresh attempt budget."""
 
 
-FINAL = (Status.SENT, Status.PARTIAL, Status.FAILED, Status.SUPPRESSED, Status.UNKNOWN)
+FINAL = (Status.SENT, Status.PARTIAL, Status.FAILED, Status.SUPPRESSED, Status.OPTED_OUT, Status.UNKNOWN)
 OUTCOMES = (
     Status.RETRYING,
     Status.SENT,
     Status.PARTIAL,
     Status.FAILED,
     Status.SUPPRESSED,
+    Status.OPTED_OUT,
     Status.STALLED,
     Status.UNKNOWN,
 )
@@ -100,7 +104,8 @@ _CLAIM = """
 local status = redis.call('HGET', KEYS[1], 'status')
 local known = redis.call('HGET', KEYS[1], 'fingerprint')
 if status and known and known ~= ARGV[4] then return 'conflict' end
-if status == 'sent' or status == 'failed' or status == 'suppressed' or status == 'partial' or status == 'unknown' then
+if status == 'sent' or status == 'failed' or status == 'suppressed' or status == 'opted_out' or status == 'partial'
+  or status == 'unknown' then
   return 'done'
 end
 if status == 'sending' then

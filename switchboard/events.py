@@ -67,6 +67,16 @@ class Notification(BaseModel):
     """The recipient's IANA timezone ("Europe/Paris"), for quiet hours."""
     priority: Literal["normal", "high"] = "normal"
     """"high" sends through quiet hours (what cannot wait: a delivery at the door)."""
+    category: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_-]{0,39}$")
+    """What an inline (template-less) message is for (a template names its own): preferences apply."""
+    user_id: str | None = Field(default=None, min_length=1, max_length=200)
+    """The publisher's id of the person: their preferences follow them across addresses."""
+
+    @model_validator(mode="after")
+    def _one_category(self) -> Notification:
+        if self.template and self.category:
+            raise ValueError("a template names its own category (template.toml): leave out category")
+        return self
 
     @field_validator("timezone")
     @classmethod

@@ -27,6 +27,7 @@ from bus.backoff import exponential
 from bus.pipeline.rider import ride_in_progress
 from switchboard.channel_states import ChannelStates, Stopped, sender_scope, stopped_in
 from switchboard.channels import Channel
+from switchboard.consent import Consent, ConsentCheck
 from switchboard.deliveries import Claim, Deliveries, Reason, Status, Suppressions, claim_of
 from switchboard.errors import (
     AmbiguousProviderError,
@@ -60,6 +61,9 @@ class Request:
     dropped: list[str] = field(default_factory=list)
     """Recipients left out of the message because they are suppressed (cc and bcc)."""
     rendered: RenderedMessage | None = None
+    consent: Consent | None = None
+    """Its category and whose preferences it depends on (None: no category, always sent)."""
+    opted_out: bool = False
 
 
 class Sender:
@@ -75,6 +79,7 @@ class Sender:
         deliveries: Deliveries,
         suppressions: Suppressions,
         channel_states: ChannelStates,
+        consent: ConsentCheck,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.bus = bus
@@ -84,6 +89,7 @@ class Sender:
         self.deliveries = deliveries
         self.suppressions = suppressions
         self.channel_states = channel_states
+        self.consent = consent
         self.clock = clock
 
     # --- the pipeline ------------------------------------------------------------
@@ -97,6 +103,7 @@ class Sender:
         if self._delay_until_due(notification, attributes):
             return
         request = self._request(notification, attributes)
+        request.consent = self.consent.of(notification)
         everyone = notification.all_recipients()
         digests = [recipient_digest(r) for r in everyone]
         claim, suppressed, stopped = self._claim(request, digests)
@@ -110,6 +117,9 @@ class Sender:
         if claim is Claim.CONFLICT:
             self._conflict(request)
             return
+        if request.opted_out:
+            self._finish(request, Status.OPTED_OUT, error="the recipient opted out of this category")
+            return
         recipients = self._recipients(request, everyone, digests, suppressed)
         if not recipients:
             self._finish(request, Status.SUPPRESSED, error="every recipient is suppressed")
@@ -119,8 +129,8 @@ class Sender:
         self._send(request, message, probing)
 
     def _claim(self, request: Request, digests: list[str]) -> tuple[Claim, set[str], list[Stopped]]:
-        """Claim the delivery, and look up its recipients' suppressions and its channel's state,
-        in one round trip."""
+        """Claim the delivery, and look up its recipients' suppressions, their preferences and its
+        channel's state, in one round trip."""
         pipe = self.deliveries.redis.pipeline(transaction=False)
         n = request.notification
         self.deliveries.queue_claim(
@@ -129,7 +139,9 @@ class Sender:
         self.suppressions.queue_lookup(pipe, request.channel, digests)
         scopes = self._scopes(request)
         self.channel_states.queue_lookup(pipe, scopes)
+        looked_up = self.consent.queue(pipe, request.consent, request.channel)
         replies = pipe.execute()
+        request.opted_out = looked_up and not self.consent.allowed(replies.pop())
         suppressed = self.suppressions.found(digests, replies[-2])
         return claim_of(replies[0]), suppressed, stopped_in(scopes, replies[-1])
 
@@ -202,8 +214,10 @@ class Sender:
     # --- rendering -----------------------------------------------------------------
     def _message(self, request: Request, recipients: list[str]) -> Message:
         n = request.notification
+        unsubscribe_url = self.consent.unsubscribe_url(request.consent, request.channel)
+        data = {**n.data, "unsubscribe_url": unsubscribe_url}
         try:
-            rendered = self.templates.render(request.channel, n.template, n.data, n.locale) if n.template else None
+            rendered = self.templates.render(request.channel, n.template, data, n.locale) if n.template else None
         except TemplateError as exc:
             self._finish(request, Status.STALLED, reason=Reason.TEMPLATE, error=str(exc))
             raise Reject(f"template: {exc}") from None
@@ -225,7 +239,7 @@ class Sender:
                 cc=[str(a) for a in n.cc if str(a) in kept],
                 bcc=[str(a) for a in n.bcc if str(a) in kept],
                 reply_to=str(n.reply_to) if n.reply_to else None,
-                headers=dict(n.headers),
+                headers={**n.headers, **self.consent.headers(unsubscribe_url)},
                 categories=list(n.categories),
             )
         if isinstance(n, SendSms):
@@ -491,6 +505,7 @@ class Sender:
             "status": status.value,
             "reason": fields.get("reason"),
             "template": n.template,
+            "category": request.consent.category if request.consent else None,
             "locale": fields.get("rendered_locale") or n.locale,
             "template_version": fields.get("template_version"),
             "recipients": [mask(r) for r in n.all_recipients()],

@@ -26,12 +26,15 @@ from switchboard.countries import check_regions
 from switchboard.errors import SettingsError
 from switchboard.providers import FcmConfig, SendGridConfig, SmtpConfig, TwilioConfig, VonageConfig
 from switchboard.quiet_hours import QuietHoursSettings
+from switchboard.unsubscribe import UnsubscribeSettings
 
 SWITCHBOARD_TABLE = SettingsTable(
     "switchboard",
     {
         "SWITCHBOARD_SENDGRID_API_KEY": "sendgrid.api_key",
         "SWITCHBOARD_SENDGRID_BASE_URL": "sendgrid.base_url",
+        "SWITCHBOARD_PUBLIC_URL": "public_url",
+        "SWITCHBOARD_UNSUBSCRIBE_SECRET": "unsubscribe.secret",
         "SWITCHBOARD_TWILIO_ACCOUNT_SID": "twilio.account_sid",
         "SWITCHBOARD_TWILIO_AUTH_TOKEN": "twilio.auth_token",
         "SWITCHBOARD_TWILIO_FROM_NUMBER": "twilio.from_number",
@@ -125,6 +128,10 @@ class SwitchboardSettings:
     outbox_size: int = 500
     concurrency: int = 8
     template_refresh_seconds: float = 2.0
+    public_url: str | None = None
+    """Where the internet reaches ``switchboard hooks`` (``https://hooks.example.com``): unsubscribe links
+    point there."""
+    unsubscribe: UnsubscribeSettings = field(default_factory=UnsubscribeSettings)
     sendgrid: SendGridConfig = field(default_factory=SendGridConfig)
     twilio: TwilioConfig = field(default_factory=TwilioConfig)
     fcm: FcmConfig = field(default_factory=FcmConfig)
@@ -152,6 +159,8 @@ class SwitchboardSettings:
         _positive("outbox_size", self.outbox_size)
         _positive("concurrency", self.concurrency)
         _positive("template_refresh_seconds", self.template_refresh_seconds)
+        if self.public_url and not self.public_url.startswith(("https://", "http://")):
+            raise SettingsError("switchboard.public_url must be an http(s) URL")
         for channel, known in PROVIDERS.items():
             unknown = [name for name in self.channel(channel).providers if name not in known]
             if unknown:
@@ -205,7 +214,13 @@ class SwitchboardSettings:
     def secrets(self) -> list[str]:
         """Every credential these settings hold (for log redaction): API keys, auth tokens, the FCM
         service account's JSON and its private key (from the file too)."""
-        held = (self.sendgrid.api_key, self.twilio.auth_token, self.smtp.password, self.vonage.api_secret)
+        held = (
+            self.sendgrid.api_key,
+            self.twilio.auth_token,
+            self.smtp.password,
+            self.vonage.api_secret,
+            self.unsubscribe.secret,
+        )
         found = [s.reveal() for s in held if s is not None]
         account = self.fcm.service_account_json.reveal() if self.fcm.service_account_json else None
         if account is None and self.fcm.service_account_file is not None:

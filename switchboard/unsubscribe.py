@@ -16,11 +16,32 @@ from urllib.parse import quote
 
 from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
 
-from switchboard.errors import SwitchboardError
+from bus.settings_loader import Secret
+from switchboard.errors import SettingsError, SwitchboardError
 
 SALT = "switchboard.unsubscribe.v1"
 MAX_TOKEN_LENGTH = 1024
 """Longer than any token we issue: anything bigger is refused before it is decoded."""
+
+
+@dataclass(frozen=True, slots=True)
+class UnsubscribeSettings:
+    """``[switchboard.unsubscribe]``: the links' signing secret, their lifetime, the mailto address."""
+
+    secret: Secret | None = None
+    """At least 32 characters (``SWITCHBOARD_UNSUBSCRIBE_SECRET``); unset: emails carry no unsubscribe link."""
+    max_age_days: float = 60.0
+    """How long a link works after its email went out."""
+    mailto: str | None = None
+    """An address for mail clients that unsubscribe by email (``List-Unsubscribe: <mailto:...>``)."""
+
+    def __post_init__(self) -> None:
+        if self.secret is not None and self.secret and len(self.secret.reveal()) < 32:
+            raise SettingsError("switchboard.unsubscribe.secret must be at least 32 characters")
+        if isinstance(self.max_age_days, bool) or not self.max_age_days > 0:
+            raise SettingsError("switchboard.unsubscribe.max_age_days must be greater than 0")
+        if self.mailto is not None and ("@" not in self.mailto or any(c in self.mailto for c in "<>?, \r\n")):
+            raise SettingsError("switchboard.unsubscribe.mailto must be a plain address like unsubscribe@example.com")
 
 
 class InvalidToken(SwitchboardError):
