@@ -15,6 +15,7 @@ from switchboard.deliveries import Deliveries, Suppressions
 from switchboard.errors import ProviderConfigurationError
 from switchboard.events import BY_CHANNEL
 from switchboard.keys import SwitchboardKeys
+from switchboard.preference_changes import SET_PREFERENCE, PreferenceChanges
 from switchboard.preferences import Preferences
 from switchboard.providers import (
     FcmProvider,
@@ -132,6 +133,8 @@ class Switchboard:
         for channel, model in BY_CHANNEL.items():
             handler = functools.partial(self.sender.handle, model.EVENT_TYPE)
             self.dispatch.add(model.EVENT_TYPE, handler, queue=channel.value, retry=retry)
+        self.preference_changes = PreferenceChanges(bus, self.preferences, settings)
+        self.dispatch.add(SET_PREFERENCE, self.preference_changes.handle, queue="preferences")
 
     @property
     def queues(self) -> list[str]:
