@@ -63,6 +63,36 @@ class PreferenceChanges:
             log.info("preference %s on %s: %s (%s)", change.category, change.channel, change.allowed, change.source)
         return changed
 
+    def clear(
+        self,
+        key: str,
+        source: str,
+        *,
+        category: str | None = None,
+        channel: Channel | None = None,
+        user_id: str | None = None,
+    ) -> int:
+        """Forget choices (back to the defaults: everything sent); each opt-out forgotten is announced."""
+        cleared = [
+            p
+            for p in self.preferences.show(key)
+            if category in (None, p.category) and (channel is None or p.channel == channel.value)
+        ]
+        removed = self.preferences.clear(key, category, channel)
+        for p in cleared:
+            if not p.allowed and p.channel in {c.value for c in Channel}:
+                event: dict[str, Any] = {
+                    "recipient_key": key,
+                    "category": p.category,
+                    "channel": p.channel,
+                    "allowed": True,
+                    "source": source,
+                }
+                if user_id:
+                    event["user_id"] = user_id
+                self.bus.publish(PREFERENCE_CHANGED, event)
+        return removed
+
     def handle(self, attributes: dict[str, Any]) -> None:
         """The bus handler for ``set_preference`` from apps: a bad event is rejected with its reason."""
         try:

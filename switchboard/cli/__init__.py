@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from bus.cli import run_cli
-from switchboard.cli import records, running, sending, templates
+from switchboard.cli import preferences, records, running, sending, templates
 from switchboard.cli.base import cli
 from switchboard.errors import SettingsError, SwitchboardError, TemplateError
 from switchboard.events import InvalidNotification
+from switchboard.preferences import PreferenceRefused
 
-__all__ = ["cli", "main", "records", "running", "sending", "templates"]
+__all__ = ["cli", "main", "preferences", "records", "running", "sending", "templates"]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -17,6 +18,6 @@ def main(argv: list[str] | None = None) -> None:
         cli,
         "switchboard",
         argv,
-        bad_input=(SettingsError, InvalidNotification, TemplateError),
+        bad_input=(SettingsError, InvalidNotification, TemplateError, PreferenceRefused),
         failures=(SwitchboardError,),
     )

@@ -1,0 +1,91 @@
+"""Managing preferences: the CLI, apps' set_preference events, and preference_changed announcements."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from switchboard.cli import main
+from switchboard.preferences import recipient_key
+from tests.bus.helpers import queue_jobs
+from tests.support.clirun import CliRun
+from tests.switchboard.test_sending import Make, failures, listen, make_board, run
+
+__all__ = ["make_board"]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], redis_url: str, tmp_path: Path) -> CliRun:
+    settings = tmp_path / "settings.toml"
+    settings.write_text(f'[switchboard]\ntemplates_dir = "{ROOT / "templates"}"\n')
+    return CliRun(main, capsys, "--redis-url", redis_url, "--settings", str(settings))
+
+
+def announced(r: redis.Redis) -> list[dict[str, Any]]:
+    return [job for job in queue_jobs(r, "bus_incoming") if job.get("bus_event_type") == "preference_changed"]
+
+
+def one_line_error(cli: CliRun, *args: str, message: str) -> None:
+    code, out, err = cli(*args)
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and message in err, err
+
+
+def test_cli_show_set_clear(cli: CliRun, r: redis.Redis) -> None:
+    assert cli.json("preferences", "set", "marketing", "email", "off", "--to", "ada@example.com") == {"changed": True}
+    assert cli.json("preferences", "set", "marketing", "email", "off", "--to", "ada@example.com") == {"changed": False}
+    rows = {
+        (row["category"], row["channel"]): row for row in cli.json("preferences", "show", "--to", "ada@example.com")
+    }
+    assert rows["marketing", "email"]["state"] == "opted out" and rows["marketing", "email"]["source"] == "cli"
+    assert rows["marketing", "sms"]["state"] == "sent" and rows["security", "email"]["state"] == "always"
+    code, out, _ = cli("preferences", "show", "--to", "ada@example.com")
+    assert code == 0 and "opted out" in out and "ada@example.com" not in out
+    [event] = announced(r)
+    assert (event["category"], event["channel"], event["allowed"]) == ("marketing", "email", False)
+    assert event["recipient_key"] == recipient_key(None, "ada@example.com") and "ada" not in json.dumps(event)
+
+    one_line_error(
+        cli, "preferences", "set", "security", "email", "off", "--user", "u-1", message="cannot be opted out"
+    )
+    one_line_error(cli, "preferences", "set", "nope", "email", "off", "--user", "u-1", message="unknown category")
+    one_line_error(cli, "preferences", "show", message="exactly one of --user and --to")
+    one_line_error(cli, "preferences", "set", "orders", "sms", "off", "--to", "not-a-number", message="E.164")
+
+    assert cli.json("preferences", "clear", "--to", "ada@example.com") == {"removed": 1}
+    rows = {
+        (row["category"], row["channel"]): row for row in cli.json("preferences", "show", "--to", "ada@example.com")
+    }
+    assert rows["marketing", "email"]["state"] == "sent"
+    assert [e["allowed"] for e in announced(r)] == [False, True]  # clearing an opt-out is announced too
+
+
+def test_apps_set_preferences_with_events_and_bad_ones_fail_with_their_reason(make_board: Make, r: redis.Redis) -> None:
+    board = make_board()
+    seen = listen(board, "preference_changed")
+    change = {"user_id": "u-9", "category": "marketing", "channel": "sms", "allowed": False, "source": "settings page"}
+    board.bus.publish("set_preference", change)
+    board.bus.publish("set_preference", {**change, "category": "security"})
+    board.bus.publish("set_preference", {**change, "channel": "fax"})
+    board.bus.publish("set_preference", {**change, "allowed": "no"})
+    board.bus.publish("set_preference", {k: v for k, v in change.items() if k != "user_id"})
+    run(board)
+    [choice] = board.preferences.show(recipient_key("u-9", None))
+    assert (choice.category, choice.channel, choice.allowed, choice.source) == (
+        "marketing",
+        "sms",
+        False,
+        "settings page",
+    )
+    [event] = seen
+    assert event["user_id"] == "u-9" and event["allowed"] is False and event["source"] == "settings page"
+    reasons = sorted(entry["error"] for entry in failures(r))
+    assert len(reasons) == 4, reasons
+    assert any("cannot be opted out" in e for e in reasons) and any("channel must be one of" in e for e in reasons)
+    assert any("allowed must be true or false" in e for e in reasons) and any(
+        "user_id or a recipient" in e for e in reasons
+    )
