@@ -12,6 +12,8 @@ from switchboard.channel_states import ChannelStates
 from switchboard.channels import Channel
 from switchboard.consent import ConsentCheck
 from switchboard.deliveries import Deliveries, Suppressions
+from switchboard.digesting import FLUSH_EVENT, Digester
+from switchboard.digests import Digests
 from switchboard.errors import ProviderConfigurationError
 from switchboard.events import BY_CHANNEL
 from switchboard.keys import SwitchboardKeys
@@ -121,6 +123,7 @@ class Switchboard:
             suppressions=self.suppressions,
             channel_states=self.channel_states,
             consent=ConsentCheck(self.preferences, settings, self.templates),
+            digester=Digester(bus, Digests(bus.redis, self.keys), self.templates),
             clock=clock,
         )
         self.dispatch = bus.dispatch(settings.app_key)
@@ -135,6 +138,10 @@ class Switchboard:
             self.dispatch.add(model.EVENT_TYPE, handler, queue=channel.value, retry=retry)
         self.preference_changes = PreferenceChanges(bus, self.preferences, settings)
         self.dispatch.add(SET_PREFERENCE, self.preference_changes.handle, queue="preferences")
+        self.dispatch.add(FLUSH_EVENT, self._flush_digest, queue="digests", retry=retry)
+
+    def _flush_digest(self, attributes: dict[str, Any]) -> None:
+        self.sender.digester.flush(attributes, functools.partial(self.sender.handle, collect=False))
 
     @property
     def queues(self) -> list[str]:

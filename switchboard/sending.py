@@ -29,6 +29,7 @@ from switchboard.channel_states import ChannelStates, Stopped, sender_scope, sto
 from switchboard.channels import Channel
 from switchboard.consent import Consent, ConsentCheck
 from switchboard.deliveries import Claim, Deliveries, Reason, Status, Suppressions, claim_of
+from switchboard.digesting import Digester
 from switchboard.errors import (
     AmbiguousProviderError,
     PermanentProviderError,
@@ -80,6 +81,7 @@ class Sender:
         suppressions: Suppressions,
         channel_states: ChannelStates,
         consent: ConsentCheck,
+        digester: Digester,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.bus = bus
@@ -90,17 +92,20 @@ class Sender:
         self.suppressions = suppressions
         self.channel_states = channel_states
         self.consent = consent
+        self.digester = digester
         self.clock = clock
 
     # --- the pipeline ------------------------------------------------------------
-    def handle(self, event_type: str, attributes: dict[str, Any]) -> None:
-        """The bus handler for one ``send_*`` event."""
+    def handle(self, event_type: str, attributes: dict[str, Any], *, collect: bool = True) -> None:
+        """The bus handler for one ``send_*`` event (``collect=False``: a digest's own send)."""
         try:
             notification = parse_event(event_type, attributes)
         except InvalidNotification as exc:
             self._invalid(event_type, attributes, exc)
             raise Reject(str(exc)) from None
         if self._delay_until_due(notification, attributes):
+            return
+        if collect and self.digester.collect(notification, attributes):
             return
         request = self._request(notification, attributes)
         request.consent = self.consent.of(notification)

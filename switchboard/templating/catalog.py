@@ -76,6 +76,7 @@ def build_info(
         problems=tuple(problems),
         category=manifest.category,
         recipient_limit=manifest.recipient_limit,
+        digest=manifest.digest,
     )
 
 

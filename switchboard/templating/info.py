@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from switchboard.digests import DigestSpec
+
 from .channels import Channel
 from .fields import FieldSpec
 from .manifest import TemplateLimit
@@ -32,6 +34,8 @@ class TemplateInfo:
     """One of the settings' categories; None: transactional (never held by quiet hours)."""
     recipient_limit: TemplateLimit | None = None
     """Counted on its own per recipient (e.g. an OTP); None: the channel's limit."""
+    digest: DigestSpec | None = None
+    """``[digest]``: events are collected for a window and sent as one message; None: each is sent."""
     version: str = ""
     """A digest of the template's files and the layouts and partials it can use: what a delivery
     record keeps, so a message can be traced to the exact text it was rendered from."""
@@ -62,6 +66,11 @@ class TemplateInfo:
             "recipient_limit": (
                 {"count": self.recipient_limit.count, "window": self.recipient_limit.window}
                 if self.recipient_limit
+                else None
+            ),
+            "digest": (
+                {"window": self.digest.window, "max_items": self.digest.max_items, "key": list(self.digest.key)}
+                if self.digest
                 else None
             ),
             "version": self.version,

@@ -4,6 +4,11 @@ description = "Sent right after sign-up."
 default_locale = "en"        # optional: the language of the files without a suffix
 category = "account"         # optional: one of [switchboard.categories] (quiet hours hold non-transactional ones)
 
+[digest]                     # optional: events for one recipient inside the window go out as one message
+window = "1h"                # with `items` (each event's data), `count`, `first` and `last` in the data
+max_items = 100              # a window this full is sent at once
+key = ["post_id"]            # data fields that, with the recipient, make one digest
+
 [recipient_limit]            # optional: counted on its own, not against the channel's limit
 count = 3                    # messages per recipient per window; 0: no limit at all
 window = 600                 # seconds
@@ -25,10 +30,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from switchboard.digests import DigestSpec, parse_digest
+
 from .fields import FieldSpec, parse_fields
 from .locales import is_canonical_locale
 
-_KEYS = frozenset({"description", "default_locale", "category", "recipient_limit", "fields", "sample"})
+_KEYS = frozenset({"description", "default_locale", "category", "recipient_limit", "digest", "fields", "sample"})
 _CATEGORY = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 
 
@@ -50,6 +57,7 @@ class Manifest:
     sample: Mapping[str, object] = field(default_factory=dict)
     category: str | None = None
     recipient_limit: TemplateLimit | None = None
+    digest: DigestSpec | None = None
 
 
 def parse_manifest(text: str) -> Manifest:
@@ -74,6 +82,7 @@ def parse_manifest(text: str) -> Manifest:
         sample=MappingProxyType(sample),
         category=_category(document.get("category")),
         recipient_limit=_limit(document.get("recipient_limit")),
+        digest=parse_digest(document["digest"]) if "digest" in document else None,
     )
 
 

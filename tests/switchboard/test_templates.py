@@ -19,6 +19,7 @@ EXPECTED_LOCALES = {
     ("email", "welcome"): ("en", "fr"),
     ("email", "password_reset"): ("en", "fr"),
     ("email", "order_shipped"): ("en",),
+    ("email", "new_comments"): ("en",),
     ("sms", "password_reset"): ("en", "fr"),
     ("sms", "order_shipped"): ("en",),
     ("push", "welcome"): ("en", "fr"),
@@ -492,6 +493,7 @@ def test_a_layout_edit_that_breaks_emails_is_reported_for_each_at_reload(copy: P
         ("email/password_reset", "en"),
         ("email/password_reset", "fr"),
         ("email/order_shipped", "en"),
+        ("email/new_comments", "en"),
     }
     assert "email/welcome [fr] body.fr.html: 'brand' is undefined (in layouts/email.html line 1)" in problem_lines(
         store
