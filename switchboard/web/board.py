@@ -15,6 +15,8 @@ from bus import Bus
 from switchboard.channel_states import ChannelStates
 from switchboard.deliveries import Deliveries, Suppressions
 from switchboard.keys import SwitchboardKeys
+from switchboard.preference_changes import PreferenceChanges
+from switchboard.preferences import Preferences
 from switchboard.providers.outbox import Outbox
 from switchboard.settings import SwitchboardSettings
 from switchboard.templating import TemplateStore
@@ -35,6 +37,7 @@ class Board:
     outbox: Outbox
     previews: Previews
     channel_states: ChannelStates
+    preference_changes: PreferenceChanges
 
     @classmethod
     def build(cls, bus: Bus, settings: SwitchboardSettings) -> Board:
@@ -53,6 +56,7 @@ class Board:
             outbox=Outbox(bus.redis, keys, size=settings.outbox_size),
             previews=Previews(),
             channel_states=ChannelStates(bus.redis, keys, time.time),
+            preference_changes=PreferenceChanges(bus, Preferences(bus.redis, keys, time.time), settings),
         )
 
     def outbox_count(self) -> int:

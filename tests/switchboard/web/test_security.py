@@ -25,6 +25,8 @@ POSTS = [
     "/switchboard/outbox/clear",
     "/switchboard/suppressions/add",
     "/switchboard/suppressions/remove",
+    "/switchboard/preferences/find",
+    "/switchboard/preferences/change",
 ]
 WEB_TOKEN = "web-token-4b7e-not-for-pages"
 
