@@ -6,7 +6,7 @@ category = "account"         # optional: one of [switchboard.categories] (quiet 
 
 [digest]                     # optional: events for one recipient inside the window go out as one message
 window = "1h"                # with `items` (each event's data), `count`, `first` and `last` in the data
-max_items = 100              # a window this full is sent at once
+max_items = 100              # a window this full is flushed at once (events before the flush runs still join)
 key = ["post_id"]            # data fields that, with the recipient, make one digest
 
 [recipient_limit]            # optional: counted on its own, not against the channel's limit

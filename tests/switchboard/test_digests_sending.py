@@ -16,6 +16,8 @@ import redis
 
 from switchboard.app import Switchboard
 from switchboard.client import send_email
+from switchboard.digests import digest_id_of
+from switchboard.preferences import recipient_key
 from tests.bus.helpers import FAST_SETTINGS_TOML
 from tests.support.emulators import SendGridEmulator
 from tests.support.emulators.base import Scripted
@@ -170,3 +172,23 @@ def test_a_worker_killed_mid_flush_loses_and_duplicates_nothing(
     assert record.fields["template"] == "new_comments"
     assert digest_keys(r) == []
     assert r.lrange("resque:failed", 0, -1) == []
+
+
+def test_a_full_window_goes_out_at_once(make_board: Make, sendgrid_emulator: SendGridEmulator, templates: Path) -> None:
+    toml = templates / "email" / "new_comments" / "template.toml"
+    toml.write_text(TWO_SECONDS.replace('window = "2s"', 'window = "1h"').replace("max_items = 1000", "max_items = 5"))
+    board = make_board(templates_dir=str(templates))
+    for n in range(5):
+        send_email(bus=board.bus, to="ada@example.com", template="new_comments", data=comment(n))
+    run(board)
+    [mail] = [r.json for r in sendgrid_emulator.requests_to()]  # the full window, long before its hour
+    assert mail["subject"] == '5 new comments on "Notes"'
+    for n in range(5, 7):
+        send_email(bus=board.bus, to="ada@example.com", template="new_comments", data=comment(n))
+    run(board)
+    assert len(sendgrid_emulator.requests_to()) == 1
+    assert board.sender.digester.digests.pending(digest_id_of_ada()) == 2  # the next window holds the rest
+
+
+def digest_id_of_ada() -> str:
+    return digest_id_of("email", "new_comments", recipient_key(None, "ada@example.com"), ["42"])
