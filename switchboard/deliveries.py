@@ -66,6 +66,10 @@ PROVIDER_STATUSES = (
     Status.UNDELIVERED,
 )
 """What the provider's webhooks move an accepted delivery to."""
+PROGRESS = {"unknown": 0, "accepted": 1, "sent": 1, "deferred": 2}
+PROGRESS |= {"delivered": 3, "bounced": 3, "dropped": 3, "undelivered": 3, "complained": 4}
+"""How far along a delivery is, by status: provider events only ever move it forward (``unknown``, a
+timeout once the provider had the request, moves on when the provider says it sent the message)."""
 FINAL = (
     Status.ACCEPTED,
     Status.SENT,
@@ -260,7 +264,7 @@ class Deliveries:
         attempts, events = pipe.execute()
         steps = [_step(raw) for raw in attempts]
         provider = [_step(raw) for field, raw in events.items() if not as_text(field).endswith(PENDING)]
-        return steps + sorted(provider, key=lambda step: _number(step.get("at")) or 0.0) if provider else steps
+        return steps + sorted(provider, key=_provider_order) if provider else steps
 
     def update(self, delivery_id: str, now: float, **fields: Any) -> None:
         pipe = self.redis.pipeline(transaction=False)
@@ -413,6 +417,11 @@ class Suppressions:
         for digest, raw in self.redis.hgetall(self.keys.suppressions(channel)).items():
             out.append({**_suppression_entry(raw), "channel": channel, "digest": as_text(digest)})
         return sorted(out, key=lambda e: e["added_at"] or 0)
+
+
+def _provider_order(step: dict[str, Any]) -> tuple[float, int]:
+    """Provider events by time, and within a second (SendGrid's resolution) by progress."""
+    return (_number(step.get("at")) or 0.0, PROGRESS.get(str(step.get("status")), 0))
 
 
 def _step(raw: bytes | str) -> dict[str, Any]:

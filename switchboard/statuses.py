@@ -20,7 +20,7 @@ from typing import Any
 from bus import Bus, RetryLater
 from bus.backend.connection import as_text, pipe_eval
 from bus.safejson import read_json
-from switchboard.deliveries import PENDING, Deliveries, Delivery, Suppressions
+from switchboard.deliveries import PENDING, PROGRESS, Deliveries, Delivery, Suppressions
 from switchboard.keys import SwitchboardKeys
 
 log = logging.getLogger("switchboard.statuses")
@@ -39,9 +39,8 @@ BUSY_RETRY = 2.0
 OPT_OUT_CODES = ("twilio:inbound", "21610")
 """Suppressions an inbound START lifts: the recipient's own STOP (by reply, or as Twilio reported it)."""
 
-# How far along each status is (the ranks below): a provider event moves a delivery forward only;
-# ``unknown`` (a timeout after the provider had the request) moves on once the provider says it sent
-# it; a record that never reached the provider (failed, suppressed) keeps its status.
+# A provider event moves a delivery forward only (PROGRESS); a record that never reached the
+# provider (failed, suppressed) keeps its status.
 # KEYS: the record, its provider events. ARGV: event id, step JSON, status, now, retention,
 # outcome event type ('' for none), then field/value pairs the record takes when its status moves.
 # Replies {verdict, accepted_at or '', pending outcome or ''}.
@@ -55,8 +54,7 @@ if not status then return {'missing', '', ''} end
 if status == 'sending' or status == 'retrying' then return {'busy', '', ''} end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('EXPIRE', KEYS[2], ARGV[5])
-local ranks = {unknown = 0, accepted = 1, sent = 1, deferred = 2, delivered = 3, bounced = 3, dropped = 3,
-  undelivered = 3, complained = 4}
+local ranks = {RANKS}
 local before, after = ranks[status], ranks[ARGV[3]]
 local accepted_at = redis.call('HGET', KEYS[1], 'accepted_at')
 if before == nil or after == nil or after <= before then return {'kept', accepted_at or '', ''} end
@@ -68,7 +66,7 @@ redis.call('HSET', KEYS[1], 'status', ARGV[3], 'updated_at', ARGV[4])
 for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[2], ARGV[1] .. ':pending', ARGV[6]) end
 return {'changed', accepted_at or '', ARGV[6]}
-"""
+""".replace("{RANKS}", "{" + ", ".join(f"{status} = {rank}" for status, rank in PROGRESS.items()) + "}")
 
 
 class StatusApplier:

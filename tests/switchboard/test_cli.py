@@ -89,7 +89,7 @@ def test_send_run_deliveries_outbox_and_suppressions(run: CliRun, r: redis.Redis
     assert (ran["processed"], ran["failed"]) == (9, 0)  # 3 events driven, 3 messages sent, 3 outcomes driven
     deliveries = run.json("deliveries")
     assert sorted(d["channel"] for d in deliveries) == ["email", "push", "sms"]
-    assert all(d["status"] == "sent" for d in deliveries)
+    assert all(d["status"] == "accepted" for d in deliveries)
     assert [d["recipients"] for d in run.json("deliveries", "--to", "ADA@example.com")] == ["a***@example.com"]
     assert run.json("deliveries", "--status", "failed") == []
     outbox = run.json("outbox")

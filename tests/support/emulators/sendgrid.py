@@ -71,6 +71,8 @@ class SendGridEmulator(Emulator):
         self.batch_size = 1000
         self._events: list[dict[str, Any]] = []
         self._events_lock = threading.Lock()
+        self.posted: list[list[dict[str, Any]]] = []
+        """Every batch posted so far (SendGrid posts one again when the answer was not 2xx)."""
 
     def send_webhooks_to(self, url: str, keys: WebhookKeys, *, batch_size: int = 1000) -> None:
         self.webhook_url, self.webhook_keys, self.batch_size = url, keys, batch_size
@@ -79,14 +81,26 @@ class SendGridEmulator(Emulator):
         """Post every queued event, signed, ``batch_size`` to a request; the receiver's answers."""
         with self._events_lock:
             events, self._events = self._events, []
-        if self.webhook_url is None or self.webhook_keys is None:
-            return []
-        return [
-            post_sendgrid(self.webhook_url, events[i : i + self.batch_size], self.webhook_keys)
-            for i in range(0, len(events), self.batch_size)
-        ]
+        batches = [events[i : i + self.batch_size] for i in range(0, len(events), self.batch_size)]
+        self.posted += batches
+        return [self._post(batch) for batch in batches]
 
-    def _queue_events(self, mail: dict[str, Any], message_id: str) -> None:
+    def repost_webhooks(self) -> list[Posted]:
+        """Post every batch posted so far again, freshly signed (as SendGrid's retries do)."""
+        return [self._post(batch) for batch in self.posted]
+
+    def _post(self, batch: list[dict[str, Any]]) -> Posted:
+        if self.webhook_url is None or self.webhook_keys is None:
+            raise RuntimeError("send_webhooks_to() first")
+        return post_sendgrid(self.webhook_url, batch, self.webhook_keys)
+
+    def discard_webhooks(self) -> None:
+        """Forget the queued events (as if SendGrid never sent them)."""
+        with self._events_lock:
+            self._events.clear()
+
+    def queue_events(self, mail: dict[str, Any], message_id: str) -> None:
+        """Queue the Event Webhook's events for every recipient of ``mail`` (a Mail Send body)."""
         custom = {k: str(v) for k, v in (mail.get("custom_args") or {}).items()}
         now = int(time.time())
         for personalization in mail.get("personalizations") or []:
@@ -132,7 +146,7 @@ class SendGridEmulator(Emulator):
             return Reply.json(400, errors_body(*problem))
         message_id = secrets.token_urlsafe(16)[:22]
         if self.webhook_url is not None:
-            self._queue_events(request.json, message_id)
+            self.queue_events(request.json, message_id)
         return Reply(202, b"", {"X-Message-Id": message_id})
 
     def error(
