@@ -179,7 +179,7 @@ class Delivery:
         data.pop("fingerprint", None)
         if "code" in data:  # records written before the field had one name
             data.setdefault("error_code", data.pop("code"))
-        for key in ("attempts", "created_at", "updated_at"):
+        for key in ("attempts", "created_at", "updated_at", "accepted_at"):
             if key in data:
                 data[key] = _number(data[key])
         if data.get("attempts") is not None:

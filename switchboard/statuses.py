@@ -241,3 +241,29 @@ def _checked(attributes: dict[str, Any]) -> dict[str, Any] | None:
     if isinstance(at, bool) or not isinstance(at, int | float):
         return None
     return {**attributes, "suppress": attributes.get("suppress") is True}
+
+
+class DeliveryStats:
+    """What /metrics reads of the provider's outcomes: final statuses and the delivery delay."""
+
+    def __init__(self, redis: Any, keys: SwitchboardKeys) -> None:
+        self.redis = redis
+        self.keys = keys
+
+    def finals(self) -> dict[str, dict[str, int]]:
+        """Deliveries that reached each provider status, by channel (a complaint follows a delivery)."""
+        out: dict[str, dict[str, int]] = {}
+        for field, count in self.redis.hgetall(self.keys.delivery_finals).items():
+            channel, _, status = as_text(field).partition(":")
+            out.setdefault(channel, {})[status] = int(count)
+        return out
+
+    def delays(self) -> dict[str, tuple[list[tuple[str, int]], float, int]]:
+        """Per channel: cumulative (upper bound, count) buckets, the sum of delays and their count."""
+        raw = {as_text(k): as_text(v) for k, v in self.redis.hgetall(self.keys.delivery_delays).items()}
+        out = {}
+        for channel in sorted({field.partition(":")[0] for field in raw}):
+            count = int(raw.get(f"{channel}:count", "0"))
+            buckets = [(str(bound), int(raw.get(f"{channel}:le:{bound}", "0"))) for bound in DELAY_BUCKETS]
+            out[channel] = ([*buckets, ("+Inf", count)], float(raw.get(f"{channel}:sum", "0")), count)
+        return out

@@ -52,7 +52,11 @@ def _when(epoch: Any) -> str:
 
 
 @cli.group(invoke_without_command=True)
-@click.option("--status", type=click.Choice([s.value for s in Status]), help="Only records with this status.")
+@click.option(
+    "--status",
+    type=click.Choice([s.value for s in Status]),
+    help="Only records with this status (accepted also finds the older 'sent').",
+)
 @click.option("--channel", type=CHANNELS)
 @click.option("--to", "recipient", help="A recipient's exact address, number or token.")
 @click.option("--since", help="Only the last 90s, 10m, 2h, 1d...")
@@ -101,7 +105,9 @@ def deliveries_show(env: Env, delivery_id: str) -> None:
     lines.append("timeline:")
     lines += [
         f"  {_when(step.get('at'))}  {step.get('status')}"
-        + "".join(f"  {key}={step[key]}" for key in ("provider", "reason", "error_code", "error") if step.get(key))
+        + "".join(
+            f"  {key}={step[key]}" for key in ("provider", "event", "reason", "error_code", "error") if step.get(key)
+        )
         for step in data["timeline"]
     ] or ["  (nothing yet)"]
     env.emit(data, "\n".join(lines))

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
 
 from bus import RetryLater
+from switchboard.cli import main
 from switchboard.client import send_email, send_sms
 from switchboard.privacy import recipient_digest
+from tests.support.clirun import CliRun
 from tests.support.emulators import SendGridEmulator, TwilioEmulator
 from tests.support.emulators.webhooks import WebhookKeys, webhook_keys
 from tests.switchboard.hooks_support import Stack, stack
@@ -236,3 +239,45 @@ def test_events_wait_for_a_delivery_still_being_sent(s: Stack, r: redis.Redis) -
     r.hset(record, "status", "accepted")
     s.board.statuses.handle(delivered)
     assert r.hget(record, "status") == b"delivered"
+
+
+def test_the_cli_filters_by_the_new_statuses_and_shows_the_timeline(
+    s: Stack, redis_url: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    send_email(bus=s.bus, to="bounce@example.com", subject="Hi", text="Hello", idempotency_key="cli-b")
+    send_email(bus=s.bus, to="ada@example.com", subject="Hi", text="Hello", idempotency_key="cli-d")
+    s.run()
+    s.deliver_webhooks()
+    settings = tmp_path / "settings.toml"
+    settings.write_text("[switchboard]\n")
+    run = CliRun(main, capsys, "--redis-url", redis_url, "--settings", str(settings))
+    assert [d["id"] for d in run.json("deliveries", "--status", "bounced")] == ["email:cli-b"]
+    assert [d["id"] for d in run.json("deliveries", "--status", "delivered")] == ["email:cli-d"]
+    shown = run.json("deliveries", "show", "email:cli-b")
+    assert shown["status"] == "bounced" and shown["provider_code"] == "bounce"
+    assert [step["status"] for step in shown["timeline"]] == ["accepted", "accepted", "bounced"]
+    code, out, _ = run("deliveries", "show", "email:cli-b")
+    assert code == 0 and "bounced  provider=sendgrid  event=bounce  reason=550 5.1.1 <b***@example.com>" in out
+    assert "bounce@example.com" not in out
+
+
+def test_metrics_count_final_statuses_and_the_delay_to_delivery(s: Stack) -> None:
+    from bus.web import WebSettings
+    from switchboard.web import create_switchboard_app
+    from tests.web.conftest import Client
+
+    send_email(bus=s.bus, to="ada@example.com", subject="Hi", text="Hello", idempotency_key="m-1")
+    send_email(bus=s.bus, to="bounce@example.com", subject="Hi", text="Hello", idempotency_key="m-2")
+    send_sms(bus=s.bus, to="+14155550123", body="Hi", idempotency_key="m-3")
+    s.run()
+    s.deliver_webhooks()
+    app = create_switchboard_app(s.bus, WebSettings(), s.board.settings)
+    with Client(app, base_url="http://localhost") as client:
+        text = client.get("/metrics").text
+    assert 'switchboard_delivery_final_total{channel="email",status="bounced"} 1\n' in text
+    assert 'switchboard_delivery_final_total{channel="email",status="delivered"} 1\n' in text
+    assert 'switchboard_delivery_final_total{channel="sms",status="delivered"} 1\n' in text
+    assert "# TYPE switchboard_delivery_delay_seconds histogram" in text
+    assert 'switchboard_delivery_delay_seconds_bucket{channel="email",le="+Inf"} 1\n' in text
+    assert 'switchboard_delivery_delay_seconds_bucket{channel="email",le="86400"} 1\n' in text
+    assert 'switchboard_delivery_delay_seconds_count{channel="sms"} 1\n' in text
