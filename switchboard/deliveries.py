@@ -456,10 +456,13 @@ def utc_day(epoch: float) -> str:
 
 
 def _by_channel(raw: dict[Any, Any]) -> dict[str, dict[str, int]]:
+    """Counters by channel and status (``sent``, counted before it was called ``accepted``, joins it)."""
     out: dict[str, dict[str, int]] = {}
     for field, count in raw.items():
         channel, _, status = as_text(field).partition(":")
-        out.setdefault(channel, {})[status] = int(count)
+        status = Status.ACCEPTED.value if status == Status.SENT.value else status
+        mine = out.setdefault(channel, {})
+        mine[status] = mine.get(status, 0) + int(count)
     return out
 
 
