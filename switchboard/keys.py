@@ -44,8 +44,8 @@ class SwitchboardKeys:
 
     @property
     def delivery_delays(self) -> str:
-        """Hash ``<channel>:<bucket>`` (and ``:sum``, ``:count``) -> the accepted-to-delivered delay
-        histogram: /metrics."""
+        """Hash ``<channel>:in:<bucket>`` (deliveries whose delay fell in it, not cumulated), ``:sum``,
+        ``:count``: the accepted-to-delivered delay histogram of /metrics."""
         return f"{self.prefix}delivery_delays"
 
     @property

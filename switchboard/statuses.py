@@ -20,7 +20,7 @@ from typing import Any
 from bus import Bus, RetryLater
 from bus.backend.connection import as_text, pipe_eval
 from bus.safejson import read_json
-from switchboard.deliveries import PENDING, PROGRESS, Deliveries, Delivery, Suppressions
+from switchboard.deliveries import PENDING, PROGRESS, Deliveries, Suppressions
 from switchboard.keys import SwitchboardKeys
 
 log = logging.getLogger("switchboard.statuses")
@@ -35,6 +35,8 @@ OUTCOME_EVENTS = {
 }
 DELAY_BUCKETS = (1, 5, 15, 60, 300, 900, 3600, 21600, 86400)
 """Upper bounds (seconds) of the accepted-to-delivered histogram on /metrics."""
+ANNOUNCED = ("request_id", "idempotency_key", "bus_id", "template", "provider_message_id")
+"""What an outcome event repeats of the record (read by the script that decides it)."""
 BUSY_RETRY = 2.0
 OPT_OUT_CODES = ("twilio:inbound", "21610")
 """Suppressions an inbound START lifts: the recipient's own STOP (by reply, or as Twilio reported it)."""
@@ -43,11 +45,13 @@ OPT_OUT_CODES = ("twilio:inbound", "21610")
 # provider (failed, suppressed) keeps its status.
 # KEYS: the record, its provider events. ARGV: event id, step JSON, status, now, retention,
 # outcome event type ('' for none), then field/value pairs the record takes when its status moves.
-# Replies {verdict, accepted_at or '', pending outcome or ''}.
+# Replies {verdict, accepted_at or '', pending outcome or '', then the record's ANNOUNCED fields}.
 _APPLY = """
 local step = redis.call('HGET', KEYS[2], ARGV[1])
 if step then
-  return {'duplicate', '', redis.call('HGET', KEYS[2], ARGV[1] .. ':pending') or ''}
+  local pending = redis.call('HGET', KEYS[2], ARGV[1] .. ':pending')
+  if not pending then return {'duplicate', '', ''} end
+  return {'duplicate', '', pending, unpack(redis.call('HMGET', KEYS[1], {ANNOUNCED}))}
 end
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'missing', '', ''} end
@@ -65,8 +69,11 @@ end
 redis.call('HSET', KEYS[1], 'status', ARGV[3], 'updated_at', ARGV[4])
 for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[2], ARGV[1] .. ':pending', ARGV[6]) end
-return {'changed', accepted_at or '', ARGV[6]}
-""".replace("{RANKS}", "{" + ", ".join(f"{status} = {rank}" for status, rank in PROGRESS.items()) + "}")
+if ARGV[6] == '' then return {'changed', accepted_at or '', ''} end
+return {'changed', accepted_at or '', ARGV[6], unpack(redis.call('HMGET', KEYS[1], {ANNOUNCED}))}
+""".replace("{RANKS}", "{" + ", ".join(f"{status} = {rank}" for status, rank in PROGRESS.items()) + "}").replace(
+    "{ANNOUNCED}", ", ".join(f"'{name}'" for name in ANNOUNCED)
+)
 
 
 class StatusApplier:
@@ -95,14 +102,14 @@ class StatusApplier:
             self._inbound(event)
             return
         delivery_id = self._delivery_id(event)
-        kind, accepted_at, pending = self._apply(delivery_id, event) if delivery_id else ("missing", "", "")
+        kind, accepted_at, pending, record = self._apply(delivery_id, event) if delivery_id else ("missing", "", "", {})
         if kind == "busy":
             raise RetryLater(f"delivery {delivery_id} is still being sent", BUSY_RETRY)
         if kind == "missing":
             log.info("%s event %s matches no delivery record", event["provider"], event["event_id"])
         writes = self._writes(event, kind, accepted_at)
         if pending and delivery_id:
-            self._announce(delivery_id, event, pending, writes)
+            self._announce(delivery_id, event, pending, record, writes)
             return
         pipe = self.deliveries.redis.pipeline(transaction=False)
         writes(pipe)
@@ -117,7 +124,7 @@ class StatusApplier:
             return as_text(found) if found is not None else None
         return None
 
-    def _apply(self, delivery_id: str, event: dict[str, Any]) -> tuple[str, str, str]:
+    def _apply(self, delivery_id: str, event: dict[str, Any]) -> tuple[str, str, str, dict[str, str]]:
         step = {
             "at": event["at"],
             "status": event["status"],
@@ -147,8 +154,9 @@ class StatusApplier:
             outcome,
             *fields,
         )
-        kind, accepted_at, pending = (as_text(x) for x in pipe.execute()[0])
-        return kind, accepted_at, pending
+        kind, accepted_at, pending, *fields = pipe.execute()[0]
+        record = {name: as_text(value) for name, value in zip(ANNOUNCED, fields, strict=False) if value}
+        return as_text(kind), as_text(accepted_at), as_text(pending), record
 
     def _writes(self, event: dict[str, Any], kind: str, accepted_at: str) -> Callable[[Any], None]:
         """What goes with the outcome: the suppression, the counters of /metrics."""
@@ -162,18 +170,22 @@ class StatusApplier:
             pipe.hincrby(self.keys.delivery_finals, f"{channel}:{status}", 1)
             if status == "delivered" and accepted_at:
                 delay = max(0.0, float(event["at"]) - float(accepted_at))
-                for bound in DELAY_BUCKETS:
-                    if delay <= bound:
-                        pipe.hincrby(self.keys.delivery_delays, f"{channel}:le:{bound}", 1)
+                bucket = next((str(bound) for bound in DELAY_BUCKETS if delay <= bound), "inf")
+                pipe.hincrby(self.keys.delivery_delays, f"{channel}:in:{bucket}", 1)  # cumulated when read
                 pipe.hincrby(self.keys.delivery_delays, f"{channel}:count", 1)
                 pipe.hincrbyfloat(self.keys.delivery_delays, f"{channel}:sum", delay)
 
         return writes
 
-    def _announce(self, delivery_id: str, event: dict[str, Any], outcome: str, writes: Callable[[Any], None]) -> None:
+    def _announce(
+        self,
+        delivery_id: str,
+        event: dict[str, Any],
+        outcome: str,
+        f: dict[str, str],
+        writes: Callable[[Any], None],
+    ) -> None:
         """Publish the outcome event with the writes, and clear the event's pending mark."""
-        record = self.deliveries.get(delivery_id) or Delivery(delivery_id, {})
-        f = record.fields
         announcement = {
             "delivery_id": delivery_id,
             "request_id": f.get("request_id"),
@@ -263,7 +275,10 @@ class DeliveryStats:
         raw = {as_text(k): as_text(v) for k, v in self.redis.hgetall(self.keys.delivery_delays).items()}
         out = {}
         for channel in sorted({field.partition(":")[0] for field in raw}):
-            count = int(raw.get(f"{channel}:count", "0"))
-            buckets = [(str(bound), int(raw.get(f"{channel}:le:{bound}", "0"))) for bound in DELAY_BUCKETS]
+            count, below = int(raw.get(f"{channel}:count", "0")), 0
+            buckets = []
+            for bound in DELAY_BUCKETS:
+                below += int(raw.get(f"{channel}:in:{bound}", "0"))
+                buckets.append((str(bound), below))
             out[channel] = ([*buckets, ("+Inf", count)], float(raw.get(f"{channel}:sum", "0")), count)
         return out

@@ -15,7 +15,6 @@ from urllib.parse import parse_qs
 
 import redis.exceptions
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -131,7 +130,7 @@ class Receiver:
             log.warning("%s: %d event(s) rejected (malformed or unknown)", request.url.path, parsed.rejected)
         if parsed.events:
             try:
-                await run_in_threadpool(self.bus.publish_many, [(EVENT_TYPE, e) for e in parsed.events])
+                await self.bus.apublish_many([(EVENT_TYPE, e) for e in parsed.events])
             except (RedisUnavailable, RedisRefused, redis.exceptions.RedisError) as exc:
                 log.error("%s: Redis unreachable, answering 503 (the provider retries): %s", request.url.path, exc)
                 return JSONResponse({"error": "try again later"}, status_code=503)

@@ -281,3 +281,15 @@ def test_metrics_count_final_statuses_and_the_delay_to_delivery(s: Stack) -> Non
     assert 'switchboard_delivery_delay_seconds_bucket{channel="email",le="+Inf"} 1\n' in text
     assert 'switchboard_delivery_delay_seconds_bucket{channel="email",le="86400"} 1\n' in text
     assert 'switchboard_delivery_delay_seconds_count{channel="sms"} 1\n' in text
+
+
+@pytest.mark.parametrize("delivery_id", ["email:signup-42", "email:a{b}c", "email:x{y", "sms:{b}{c}"])
+def test_a_delivery_and_its_provider_events_share_a_hash_slot(delivery_id: str) -> None:
+    from redis.crc import key_slot
+
+    from bus.keys import Keys
+    from switchboard.keys import SwitchboardKeys
+
+    keys = SwitchboardKeys(Keys())
+    record, events = keys.delivery(delivery_id), keys.delivery_events(delivery_id)
+    assert key_slot(record.encode()) == key_slot(events.encode())
