@@ -1,8 +1,9 @@
 """The webhook receiver: verify, read, publish ``provider_status`` events, answer.
 
 Stateless and quick on purpose: a request is checked (size, signature, freshness) before
-anything reads it, then its events go onto the bus in one ``publish_many`` round trip and
-the switchboard worker applies them. Any number of receivers can run behind a load
+anything reads it, then its events go onto the bus in one ``publish_many`` round trip (shared
+with the requests waiting at the same time: see ``coalescing``) and the switchboard worker
+applies them. Any number of receivers can run behind a load
 balancer; while Redis is unreachable a request answers 503 and the provider sends it again.
 """
 
@@ -24,6 +25,7 @@ from bus.errors import RedisRefused, RedisUnavailable
 from bus.safejson import read_json
 from switchboard.callbacks import TWILIO_STATUS_PATH
 from switchboard.errors import SettingsError
+from switchboard.hooks.coalescing import Coalescer
 from switchboard.hooks.parsing import EVENT_TYPE, Parsed, sendgrid_events, twilio_inbound, twilio_status
 from switchboard.hooks.verify import (
     SENDGRID_SIGNATURE,
@@ -67,7 +69,7 @@ class Receiver:
         found = problems(settings)
         if found:
             raise SettingsError(found[0])
-        self.bus = bus
+        self.coalescer = Coalescer(bus)
         self.hooks = settings.hooks
         self.public_url = (settings.public_url or "").rstrip("/")
         self.clock = clock
@@ -130,7 +132,7 @@ class Receiver:
             log.warning("%s: %d event(s) rejected (malformed or unknown)", request.url.path, parsed.rejected)
         if parsed.events:
             try:
-                await self.bus.apublish_many([(EVENT_TYPE, e) for e in parsed.events])
+                await self.coalescer.publish([(EVENT_TYPE, e) for e in parsed.events])
             except (RedisUnavailable, RedisRefused, redis.exceptions.RedisError) as exc:
                 log.error("%s: Redis unreachable, answering 503 (the provider retries): %s", request.url.path, exc)
                 return JSONResponse({"error": "try again later"}, status_code=503)

@@ -276,3 +276,40 @@ def test_switchboard_hooks_says_in_one_line_why_it_does_not_start(
     code, _, err = run("hooks")
     assert code != 0 and len(err.strip().splitlines()) == 1
     assert "public_url" in err and "t0ken" not in err
+
+
+# --- publishing -------------------------------------------------------------------------
+def test_concurrent_requests_share_a_publish_round_trip(redis_url: str, r: redis.Redis) -> None:
+    import asyncio
+
+    from switchboard.hooks.coalescing import Coalescer
+
+    bus = Bus(redis_url)
+    coalescer = Coalescer(bus)
+
+    async def requests() -> None:
+        await coalescer.publish([("warm", {"n": -1})])  # the connection and the queue's registration
+        r.config_resetstat()
+        await asyncio.gather(*(coalescer.publish([("e", {"n": n}), ("e", {"n": n})]) for n in range(20)))
+
+    asyncio.run(requests())
+    assert sorted(e["n"] for e in published(r))[1:] == sorted(list(range(20)) * 2)
+    pushes = int(r.info("commandstats")["cmdstat_rpush"]["calls"])
+    assert 1 <= pushes < 20  # the first request's publish, then the rest together
+    bus.close()
+
+
+def test_a_failed_shared_publish_fails_every_request_waiting_on_it() -> None:
+    import asyncio
+
+    from bus.errors import RedisUnavailable
+    from switchboard.hooks.coalescing import Coalescer
+
+    bus = Bus(settings=BusSettings(redis_url="redis://127.0.0.1:9/0", publish_timeout=0.2))
+    coalescer = Coalescer(bus)
+
+    async def requests() -> list[BaseException | None]:
+        return await asyncio.gather(*(coalescer.publish([("e", {"n": n})]) for n in range(5)), return_exceptions=True)
+
+    outcomes = asyncio.run(requests())
+    assert all(isinstance(outcome, RedisUnavailable) for outcome in outcomes)
