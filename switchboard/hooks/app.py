@@ -16,7 +16,7 @@ from urllib.parse import parse_qs
 
 import redis.exceptions
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
@@ -145,11 +145,14 @@ class Receiver:
         if length is not None and (not length.isdigit() or int(length) > limit):
             raise Refused(413, f"body over {limit} bytes")
         chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise Refused(413, f"body over {limit} bytes")
-            chunks.append(chunk)
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise Refused(413, f"body over {limit} bytes")
+                chunks.append(chunk)
+        except ClientDisconnect:
+            raise Refused(400, "the client hung up before the end of the body") from None
         return b"".join(chunks)
 
 

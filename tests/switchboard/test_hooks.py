@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -313,3 +313,34 @@ def test_a_failed_shared_publish_fails_every_request_waiting_on_it() -> None:
 
     outcomes = asyncio.run(requests())
     assert all(isinstance(outcome, RedisUnavailable) for outcome in outcomes)
+
+
+def test_a_client_hanging_up_mid_body_is_not_a_500(redis_url: str, keys: WebhookKeys, r: redis.Redis) -> None:
+    import asyncio
+
+    app = create_hooks_app(Bus(redis_url), settings_for(keys))
+    sent: list[MutableMapping[str, Any]] = []
+    arrivals: list[dict[str, Any]] = [
+        {"type": "http.request", "body": b"[", "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+
+    async def receive() -> dict[str, Any]:
+        return arrivals.pop(0)
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/hooks/sendgrid",
+        "raw_path": b"/hooks/sendgrid",
+        "query_string": b"",
+        "headers": [(b"host", b"hooks.example.com")],
+        "scheme": "https",
+        "server": ("hooks.example.com", 443),
+        "client": ("127.0.0.1", 5),
+    }
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 400 and r.dbsize() == 0
