@@ -107,7 +107,10 @@ class StatusApplier:
             raise RetryLater(f"delivery {delivery_id} is still being sent", BUSY_RETRY)
         if kind == "missing":
             log.info("%s event %s matches no delivery record", event["provider"], event["event_id"])
-        writes = self._writes(event, kind, accepted_at)
+        # A duplicate changes nothing (an operator may have lifted its suppression since), unless its
+        # announcement is still pending: then what went with it may have been lost too.
+        suppress = event["suppress"] and (kind != "duplicate" or bool(pending))
+        writes = self._writes(event, kind, accepted_at, suppress)
         if pending and delivery_id:
             self._announce(delivery_id, event, pending, record, writes)
             return
@@ -158,11 +161,11 @@ class StatusApplier:
         record = {name: as_text(value) for name, value in zip(ANNOUNCED, fields, strict=False) if value}
         return as_text(kind), as_text(accepted_at), as_text(pending), record
 
-    def _writes(self, event: dict[str, Any], kind: str, accepted_at: str) -> Callable[[Any], None]:
+    def _writes(self, event: dict[str, Any], kind: str, accepted_at: str, suppress: bool) -> Callable[[Any], None]:
         """What goes with the outcome: the suppression, the counters of /metrics."""
 
         def writes(pipe: Any) -> None:
-            if event["suppress"]:
+            if suppress:
                 self._suppress(pipe, event)
             if kind != "changed" or event["status"] not in FINALS:
                 return

@@ -293,3 +293,44 @@ def test_a_delivery_and_its_provider_events_share_a_hash_slot(delivery_id: str) 
     keys = SwitchboardKeys(Keys())
     record, events = keys.delivery(delivery_id), keys.delivery_events(delivery_id)
     assert key_slot(record.encode()) == key_slot(events.encode())
+
+
+def test_a_duplicate_does_not_bring_back_a_lifted_suppression(s: Stack) -> None:
+    send_email(bus=s.bus, to="bounce@example.com", subject="Hi", text="Hello", idempotency_key="lifted")
+    s.run()
+    s.deliver_webhooks()
+    assert s.board.suppressions.remove("email", recipient_digest("bounce@example.com"))  # an operator lifts it
+    assert all(answer.status == 200 for answer in s.sendgrid.repost_webhooks())
+    s.run()
+    assert s.board.suppressions.list("email") == []
+
+
+def test_an_announcement_lost_in_a_crash_goes_out_when_the_event_comes_again(s: Stack, r: redis.Redis) -> None:
+    send_email(bus=s.bus, to="ada@example.com", subject="Hi", text="Hello", idempotency_key="crash")
+    s.run()
+    delivered = {
+        "provider": "sendgrid",
+        "channel": "email",
+        "event_id": "ev-crash",
+        "event": "delivered",
+        "status": "delivered",
+        "at": 1.0,
+        "recipient": "a***@example.com",
+        "recipient_digest": recipient_digest("ada@example.com"),
+        "delivery_id": "email:crash",
+    }
+    publish_with = s.bus.publish_with
+
+    def crash(*args: object, **kwargs: object) -> str:
+        raise SystemExit("the worker died before announcing")
+
+    s.bus.publish_with = crash  # type: ignore[method-assign]
+    with pytest.raises(SystemExit):
+        s.board.statuses.handle(delivered)
+    s.bus.publish_with = publish_with  # type: ignore[method-assign]
+    seen = s.listen("email_delivered")
+    s.board.statuses.handle(delivered)  # the bus runs the job again
+    s.board.statuses.handle(delivered)  # and a duplicate after that announces nothing more
+    s.run()
+    assert [e["delivery_id"] for e in seen] == ["email:crash"]
+    assert statuses(s, "email:crash") == ["accepted", "delivered"]
