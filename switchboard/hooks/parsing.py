@@ -54,6 +54,7 @@ TWILIO_STATUSES = {
 PERMANENT_SMS_CODES = frozenset({"30004", "30005", "30006"})
 """Twilio delivery errors about the number itself: blocked by the recipient, unknown number,
 landline. 30003 (handset off), 30007 (carrier filtered the content) and 30008 pass."""
+IGNORED, REJECTED = "ignored", "rejected"
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 START_WORDS = frozenset({"START", "YES", "UNSTOP"})
 
@@ -77,37 +78,35 @@ def sendgrid_events(batch: Any) -> Parsed:
     parsed = Parsed()
     for item in batch:
         event = _sendgrid_event(item)
-        if event is None:
+        if event == REJECTED:
             parsed.rejected += 1
-        elif event is _IGNORED:
+        elif event == IGNORED:
             parsed.ignored += 1
-        else:
+        elif isinstance(event, dict):
             parsed.events.append(event)
     return parsed
 
 
-_IGNORED: dict[str, Any] = {}
-
-
-def _sendgrid_event(item: Any) -> dict[str, Any] | None:
+def _sendgrid_event(item: Any) -> dict[str, Any] | str:
+    """The event's attributes, else IGNORED (nothing for a delivery) or REJECTED (does not fit)."""
     if not isinstance(item, dict):
-        return None
+        return REJECTED
     name, email, event_id = item.get("event"), item.get("email"), item.get("sg_event_id")
     stamp = item.get("timestamp")
     if not isinstance(name, str) or name not in SENDGRID_EVENTS:
-        return None
+        return REJECTED
     if not isinstance(email, str) or "@" not in email or len(email) > 320:
-        return None
+        return REJECTED
     if not isinstance(event_id, str) or not _ID.match(event_id):
-        return None
+        return REJECTED
     if isinstance(stamp, bool) or not isinstance(stamp, int | float) or not 0 < stamp < 1e11:
-        return None
+        return REJECTED
     status = SENDGRID_EVENTS[name]
     if status is None:
-        return _IGNORED
+        return IGNORED
     optional = {key: item.get(key) for key in ("sg_message_id", DELIVERY_ARG, "reason", "response", "type", "status")}
     if any(value is not None and not isinstance(value, str) for value in optional.values()):
-        return None
+        return REJECTED
     message_id = optional["sg_message_id"]
     delivery_id = optional[DELIVERY_ARG]
     bounce_type = optional["type"] if name == "bounce" else None
