@@ -12,6 +12,7 @@ from bus.cli import Env, common
 from bus.errors import ConfigurationError
 from switchboard.cli.base import board_settings, cli
 from switchboard.errors import SettingsError
+from switchboard.hooks.config import hook_problems
 
 log = logging.getLogger("switchboard.hooks")
 
@@ -29,12 +30,12 @@ def hooks(env: Env, host: str | None, port: int | None) -> None:
     try:
         import uvicorn
 
-        from switchboard.hooks.app import create_hooks_app, problems
+        from switchboard.hooks.app import create_hooks_app
     except ImportError as exc:  # the web extra is optional
         needed = exc.name or exc
         raise ConfigurationError(f"switchboard hooks needs {needed}: pip install 'switchboard-bus[web]'") from exc
     settings = board_settings(env)
-    found = problems(settings)
+    found = hook_problems(settings)
     if found:
         raise SettingsError(f"switchboard hooks cannot start: {'; '.join(found)}")
     bus = Bus(settings=dataclasses.replace(env.settings, publish_timeout=settings.hooks.publish_timeout))

@@ -26,6 +26,7 @@ from bus.safejson import read_json
 from switchboard.callbacks import TWILIO_STATUS_PATH
 from switchboard.errors import SettingsError
 from switchboard.hooks.coalescing import Coalescer
+from switchboard.hooks.config import hook_problems
 from switchboard.hooks.parsing import EVENT_TYPE, Parsed, sendgrid_events, twilio_inbound, twilio_status
 from switchboard.hooks.verify import (
     SENDGRID_SIGNATURE,
@@ -45,28 +46,11 @@ MAX_FORM_FIELDS = 100
 EMPTY_TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
-def problems(settings: SwitchboardSettings) -> list[str]:
-    """Why ``switchboard hooks`` cannot start with these settings (nothing: it can)."""
-    found = []
-    if not settings.public_url:
-        found.append("switchboard.public_url is not set (the URL the providers call; Twilio signs it)")
-    enabled = settings.hooks.enabled
-    if not enabled:
-        found.append("switchboard.hooks.enabled names no hook")
-    if "sendgrid" in enabled and not settings.sendgrid.webhook_public_key:
-        found.append(
-            "the sendgrid hook needs switchboard.sendgrid.webhook_public_key (SWITCHBOARD_SENDGRID_WEBHOOK_PUBLIC_KEY)"
-        )
-    if "twilio" in enabled and settings.twilio.auth_token is None:
-        found.append("the twilio hook needs switchboard.twilio.auth_token (SWITCHBOARD_TWILIO_AUTH_TOKEN)")
-    return found
-
-
 class Receiver:
     """The hooks' handlers, with what they share: the verifiers, the limits, the bus."""
 
     def __init__(self, bus: Bus, settings: SwitchboardSettings, *, clock: Callable[[], float] = time.time) -> None:
-        found = problems(settings)
+        found = hook_problems(settings)
         if found:
             raise SettingsError(found[0])
         self.coalescer = Coalescer(bus)

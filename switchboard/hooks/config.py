@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from switchboard.errors import SettingsError
+
+if TYPE_CHECKING:
+    from switchboard.settings import SwitchboardSettings
 
 HOOKS = ("sendgrid", "twilio")
 
@@ -34,3 +38,20 @@ class HooksSettings:
                 raise SettingsError(f"switchboard.hooks.{name} must be greater than 0")
         if not 0 <= self.port <= 65535:
             raise SettingsError("switchboard.hooks.port must be 0 to 65535")
+
+
+def hook_problems(settings: SwitchboardSettings) -> list[str]:
+    """Why ``switchboard hooks`` cannot start with these settings (nothing: it can)."""
+    found = []
+    if not settings.public_url:
+        found.append("switchboard.public_url is not set (the URL the providers call; Twilio signs it)")
+    enabled = settings.hooks.enabled
+    if not enabled:
+        found.append("switchboard.hooks.enabled names no hook")
+    if "sendgrid" in enabled and not settings.sendgrid.webhook_public_key:
+        found.append(
+            "the sendgrid hook needs switchboard.sendgrid.webhook_public_key (SWITCHBOARD_SENDGRID_WEBHOOK_PUBLIC_KEY)"
+        )
+    if "twilio" in enabled and settings.twilio.auth_token is None:
+        found.append("the twilio hook needs switchboard.twilio.auth_token (SWITCHBOARD_TWILIO_AUTH_TOKEN)")
+    return found
