@@ -21,6 +21,8 @@ EVENT_TYPE = "provider_status"
 REASON_LENGTH = 300
 """Characters of a provider's reason kept (bounce texts quote whole SMTP conversations)."""
 _ID = re.compile(r"^[A-Za-z0-9._:@+=/-]{1,200}$")
+_DELIVERY_ID = re.compile(r"^(email|sms):[^\x00-\x1f\x7f]{1,200}$")
+"""``<channel>:<idempotency key or bus_id>``: any printable key the publisher chose."""
 _TWILIO_SID = re.compile(r"^(SM|MM)[0-9a-fA-F]{32}$")
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
@@ -119,7 +121,7 @@ def _sendgrid_event(item: Any) -> dict[str, Any] | str:
         status=status,
         at=float(stamp),
         recipient=email,
-        delivery_id=delivery_id if delivery_id and _ID.match(delivery_id) else None,
+        delivery_id=delivery_id if delivery_id and _DELIVERY_ID.match(delivery_id) else None,
         message_id=message_id.split(".")[0] if message_id else None,
         reason=optional["reason"] or optional["response"],
         code=bounce_type or optional["status"],
@@ -144,7 +146,7 @@ def twilio_status(form: Mapping[str, Sequence[str]], query: Mapping[str, Sequenc
         status=ours,
         at=now,
         recipient=to,
-        delivery_id=delivery_id if delivery_id and _ID.match(delivery_id) else None,
+        delivery_id=delivery_id if delivery_id and _DELIVERY_ID.match(delivery_id) else None,
         message_id=sid,
         reason=f"Twilio error {code}" if code else None,
         code=code or None,

@@ -334,3 +334,14 @@ def test_an_announcement_lost_in_a_crash_goes_out_when_the_event_comes_again(s: 
     s.run()
     assert [e["delivery_id"] for e in seen] == ["email:crash"]
     assert statuses(s, "email:crash") == ["accepted", "delivered"]
+
+
+def test_any_idempotency_key_comes_back_through_both_providers(s: Stack) -> None:
+    key = "reset code 42 / ünïcode & more?"
+    send_email(bus=s.bus, to="ada@example.com", subject="Hi", text="Hello", idempotency_key=key)
+    send_sms(bus=s.bus, to="+14155550123", body="Hi", idempotency_key=key)
+    s.run()
+    s.deliver_webhooks()
+    for channel in ("email", "sms"):
+        record = s.board.deliveries.get(f"{channel}:{key}")
+        assert record is not None and record.status == "delivered"
