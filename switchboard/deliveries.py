@@ -37,7 +37,7 @@ class Status(StrEnum):
     DEFERRED = "deferred"
     """The receiving server put it off for now; the provider keeps trying."""
     BOUNCED = "bounced"
-    """The receiving server refused it (``bounce_type`` says hard or blocked)."""
+    """The receiving server refused it (``provider_code``: ``bounce`` hard, ``blocked`` soft)."""
     DROPPED = "dropped"
     """The provider did not send it (its own suppression list, an invalid message)."""
     COMPLAINED = "complained"
