@@ -344,3 +344,47 @@ def test_a_client_hanging_up_mid_body_is_not_a_500(redis_url: str, keys: Webhook
     }
     asyncio.run(app(scope, receive, send))
     assert sent[0]["status"] == 400 and r.dbsize() == 0
+
+
+def test_switchboard_hooks_serves_until_sigterm(redis_url: str, keys: WebhookKeys, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    from bus.backend.embedded import free_port
+    from tests.support.polling import wait_for
+
+    port = free_port()
+    settings = tmp_path / "settings.toml"
+    settings.write_text(
+        f'[switchboard]\npublic_url = "{PUBLIC}"\n[switchboard.sendgrid]\nwebhook_public_key = "{keys.public_key}"\n'
+        f'[switchboard.twilio]\nauth_token = "{TOKEN}"\n[switchboard.hooks]\nport = {port}\n'
+    )
+    command = [sys.executable, "-m", "switchboard.cli", "hooks", "--settings", str(settings), "--redis-url", redis_url]
+    env = {**os.environ, "NO_PROXY": "127.0.0.1"}
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+
+        def healthy() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(process.stdout.read().decode() if process.stdout else "exited")
+            try:
+                return bool(opener.open(f"http://127.0.0.1:{port}/healthz", timeout=1).status == 200)
+            except OSError:
+                return False
+
+        wait_for(healthy, timeout=20, message="switchboard hooks did not start")
+        body = json.dumps([event()]).encode()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/hooks/sendgrid", data=body, headers=signed(keys, body), method="POST"
+        )
+        assert opener.open(request, timeout=5).status == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=20)[0].decode()
+    # uvicorn finishes its requests, then re-raises the signal it caught (exit status -SIGTERM).
+    assert process.returncode in (0, -signal.SIGTERM) and "Finished server process" in output, output
+    assert TOKEN not in output and keys.public_key not in output
