@@ -13,6 +13,7 @@ from switchboard.channels import Channel
 from switchboard.deliveries import Deliveries, Suppressions
 from switchboard.errors import ProviderConfigurationError
 from switchboard.events import BY_CHANNEL
+from switchboard.hooks.parsing import EVENT_TYPE as PROVIDER_STATUS
 from switchboard.keys import SwitchboardKeys
 from switchboard.providers import (
     FcmProvider,
@@ -26,7 +27,10 @@ from switchboard.providers.outbox import Outbox, OutboxProvider
 from switchboard.providers.unusable import UnusableProvider, build_or_stand_in
 from switchboard.sending import Sender
 from switchboard.settings import SwitchboardSettings
+from switchboard.statuses import StatusApplier
 from switchboard.templating import TemplateStore
+
+STATUS_RETRY = Retry(max_retries=10, base_delay=1.0, max_delay=30.0)
 
 
 def provider_builder(settings: SwitchboardSettings, name: str) -> Callable[[], Provider[Any]]:
@@ -128,6 +132,9 @@ class Switchboard:
         for channel, model in BY_CHANNEL.items():
             handler = functools.partial(self.sender.handle, model.EVENT_TYPE)
             self.dispatch.add(model.EVENT_TYPE, handler, queue=channel.value, retry=retry)
+        self.statuses = StatusApplier(bus=bus, deliveries=self.deliveries, suppressions=self.suppressions, clock=clock)
+        # A provider event for a delivery still being recorded waits for it (seconds, not hours).
+        self.dispatch.add(PROVIDER_STATUS, self.statuses.handle, queue="status", retry=STATUS_RETRY)
 
     @property
     def queues(self) -> list[str]:

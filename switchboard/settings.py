@@ -24,6 +24,7 @@ from switchboard.channels import Channel
 from switchboard.circuits import CircuitSettings
 from switchboard.countries import check_regions
 from switchboard.errors import SettingsError
+from switchboard.hooks.config import HooksSettings
 from switchboard.providers import FcmConfig, SendGridConfig, SmtpConfig, TwilioConfig, VonageConfig
 from switchboard.quiet_hours import QuietHoursSettings
 
@@ -32,6 +33,8 @@ SWITCHBOARD_TABLE = SettingsTable(
     {
         "SWITCHBOARD_SENDGRID_API_KEY": "sendgrid.api_key",
         "SWITCHBOARD_SENDGRID_BASE_URL": "sendgrid.base_url",
+        "SWITCHBOARD_SENDGRID_WEBHOOK_PUBLIC_KEY": "sendgrid.webhook_public_key",
+        "SWITCHBOARD_PUBLIC_URL": "public_url",
         "SWITCHBOARD_TWILIO_ACCOUNT_SID": "twilio.account_sid",
         "SWITCHBOARD_TWILIO_AUTH_TOKEN": "twilio.auth_token",
         "SWITCHBOARD_TWILIO_FROM_NUMBER": "twilio.from_number",
@@ -125,6 +128,10 @@ class SwitchboardSettings:
     outbox_size: int = 500
     concurrency: int = 8
     template_refresh_seconds: float = 2.0
+    public_url: str | None = None
+    """Where the providers reach ``switchboard hooks`` (``https://hooks.example.com``): Twilio signs the
+    URL it calls, so behind a proxy the signature is checked against this one."""
+    hooks: HooksSettings = field(default_factory=HooksSettings)
     sendgrid: SendGridConfig = field(default_factory=SendGridConfig)
     twilio: TwilioConfig = field(default_factory=TwilioConfig)
     fcm: FcmConfig = field(default_factory=FcmConfig)
@@ -152,6 +159,8 @@ class SwitchboardSettings:
         _positive("outbox_size", self.outbox_size)
         _positive("concurrency", self.concurrency)
         _positive("template_refresh_seconds", self.template_refresh_seconds)
+        if self.public_url and not self.public_url.startswith(("https://", "http://")):
+            raise SettingsError("switchboard.public_url must be an http(s) URL")
         for channel, known in PROVIDERS.items():
             unknown = [name for name in self.channel(channel).providers if name not in known]
             if unknown:
