@@ -284,6 +284,25 @@ class Bus:
         )
         return str(event["bus_id"])
 
+    async def apublish_many(self, events: Iterable[Event]) -> list[str]:
+        """``publish_many`` for asyncio apps: one round trip on an asyncio connection."""
+        built = self.publisher.build_many(events)
+        jobs = [self.publisher.job(event) for event in built]
+        mode = current_local_mode(self._local_mode or self.settings.local_mode)
+        if mode is not None:
+            for event in built:
+                self._publish_locally(event, mode)
+        elif jobs and self.publisher.waits:
+            # WAIT needs the slot master's own connection, which the blocking client gives.
+            await asyncio.to_thread(self._retrying, lambda: self.publisher.push(self.redis, jobs), "publish_many")
+        elif jobs:
+            await awith_retries(
+                lambda: self.publisher.apush(self.async_redis, jobs),
+                what="publish_many",
+                patience=self.settings.publish_timeout,
+            )
+        return [str(event["bus_id"]) for event in built]
+
     async def apublish_with(
         self, writes: Callable[[Any], None], event_type: str, attributes: Mapping[str, Any] | None = None
     ) -> str:

@@ -16,6 +16,7 @@ from switchboard.digesting import FLUSH_EVENT, Digester
 from switchboard.digests import Digests
 from switchboard.errors import ProviderConfigurationError
 from switchboard.events import BY_CHANNEL
+from switchboard.hooks.parsing import EVENT_TYPE as PROVIDER_STATUS
 from switchboard.keys import SwitchboardKeys
 from switchboard.preference_changes import SET_PREFERENCE, PreferenceChanges
 from switchboard.preferences import Preferences
@@ -31,7 +32,10 @@ from switchboard.providers.outbox import Outbox, OutboxProvider
 from switchboard.providers.unusable import UnusableProvider, build_or_stand_in
 from switchboard.sending import Sender
 from switchboard.settings import SwitchboardSettings
+from switchboard.statuses import StatusApplier
 from switchboard.templating import TemplateStore
+
+STATUS_RETRY = Retry(max_retries=10, base_delay=1.0, max_delay=30.0)
 
 
 def provider_builder(settings: SwitchboardSettings, name: str) -> Callable[[], Provider[Any]]:
@@ -136,6 +140,9 @@ class Switchboard:
         for channel, model in BY_CHANNEL.items():
             handler = functools.partial(self.sender.handle, model.EVENT_TYPE)
             self.dispatch.add(model.EVENT_TYPE, handler, queue=channel.value, retry=retry)
+        self.statuses = StatusApplier(bus=bus, deliveries=self.deliveries, suppressions=self.suppressions, clock=clock)
+        # A provider event for a delivery still being recorded waits for it (seconds, not hours).
+        self.dispatch.add(PROVIDER_STATUS, self.statuses.handle, queue="status", retry=STATUS_RETRY)
         self.preference_changes = PreferenceChanges(bus, self.preferences, settings)
         self.dispatch.add(SET_PREFERENCE, self.preference_changes.handle, queue="preferences")
         self.dispatch.add(FLUSH_EVENT, self._flush_digest, queue="digests", retry=retry)

@@ -23,13 +23,27 @@ from switchboard.keys import SwitchboardKeys
 
 
 class Status(StrEnum):
-    """Where a delivery stands. ``sent``, ``partial``, ``failed``, ``suppressed``, ``opted_out`` and ``unknown``
-    are final."""
+    """Where a delivery stands. Every status but ``sending``, ``retrying``, ``stalled`` and ``requeued``
+    is final for the send; an accepted one moves on with the provider's word (its webhooks)."""
 
     SENDING = "sending"
     RETRYING = "retrying"
+    ACCEPTED = "accepted"
+    """The provider accepted the message (for every recipient); its webhooks may say more later."""
     SENT = "sent"
-    """The provider accepted the message (for every recipient)."""
+    """What ``accepted`` was called before provider webhooks: records stored then still say it."""
+    DELIVERED = "delivered"
+    """The provider says the message reached the recipient's server or handset."""
+    DEFERRED = "deferred"
+    """The receiving server put it off for now; the provider keeps trying."""
+    BOUNCED = "bounced"
+    """The receiving server refused it (``provider_code``: ``bounce`` hard, ``blocked`` soft)."""
+    DROPPED = "dropped"
+    """The provider did not send it (its own suppression list, an invalid message)."""
+    COMPLAINED = "complained"
+    """The recipient marked it as spam (the recipient is suppressed)."""
+    UNDELIVERED = "undelivered"
+    """The carrier could not deliver the SMS (``error_code`` is Twilio's 30xxx code)."""
     PARTIAL = "partial"
     """A push the provider accepted for some device tokens only (each token's outcome is in ``targets``)."""
     FAILED = "failed"
@@ -45,10 +59,32 @@ class Status(StrEnum):
     """An operator asked for it to be sent again (``switchboard deliveries retry``): a fresh attempt budget."""
 
 
-FINAL = (Status.SENT, Status.PARTIAL, Status.FAILED, Status.SUPPRESSED, Status.OPTED_OUT, Status.UNKNOWN)
+PROVIDER_STATUSES = (
+    Status.DELIVERED,
+    Status.DEFERRED,
+    Status.BOUNCED,
+    Status.DROPPED,
+    Status.COMPLAINED,
+    Status.UNDELIVERED,
+)
+"""What the provider's webhooks move an accepted delivery to."""
+PROGRESS = {"unknown": 0, "accepted": 1, "sent": 1, "deferred": 2}
+PROGRESS |= {"delivered": 3, "bounced": 3, "dropped": 3, "undelivered": 3, "complained": 4}
+"""How far along a delivery is, by status: provider events only ever move it forward (``unknown``, a
+timeout once the provider had the request, moves on when the provider says it sent the message)."""
+FINAL = (
+    Status.ACCEPTED,
+    Status.SENT,
+    Status.PARTIAL,
+    Status.FAILED,
+    Status.SUPPRESSED,
+    Status.OPTED_OUT,
+    Status.UNKNOWN,
+    *PROVIDER_STATUSES,
+)
 OUTCOMES = (
     Status.RETRYING,
-    Status.SENT,
+    Status.ACCEPTED,
     Status.PARTIAL,
     Status.FAILED,
     Status.SUPPRESSED,
@@ -83,6 +119,8 @@ class Reason(StrEnum):
 DAY = 86400
 STEP_FIELDS = ("reason", "error", "error_code", "provider", "provider_message_id")
 """What a timeline step keeps of an attempt's outcome (recipients never: errors are masked)."""
+PENDING = ":pending"
+"""Suffix of a provider event's field while its outcome event is still to be published."""
 TIMELINE_LENGTH = 100
 """Steps a delivery's timeline keeps (the newest): attempts and provider events."""
 
@@ -104,8 +142,7 @@ _CLAIM = """
 local status = redis.call('HGET', KEYS[1], 'status')
 local known = redis.call('HGET', KEYS[1], 'fingerprint')
 if status and known and known ~= ARGV[4] then return 'conflict' end
-if status == 'sent' or status == 'failed' or status == 'suppressed' or status == 'opted_out' or status == 'partial'
-  or status == 'unknown' then
+if status and status ~= 'sending' and status ~= 'retrying' and status ~= 'stalled' and status ~= 'requeued' then
   return 'done'
 end
 if status == 'sending' then
@@ -146,7 +183,7 @@ class Delivery:
         data.pop("fingerprint", None)
         if "code" in data:  # records written before the field had one name
             data.setdefault("error_code", data.pop("code"))
-        for key in ("attempts", "created_at", "updated_at"):
+        for key in ("attempts", "created_at", "updated_at", "accepted_at"):
             if key in data:
                 data[key] = _number(data[key])
         if data.get("attempts") is not None:
@@ -223,15 +260,15 @@ class Deliveries:
         pipe.expire(timeline, self.retention)
 
     def timeline(self, delivery_id: str) -> list[dict[str, Any]]:
-        """The delivery's steps, oldest first (an entry nobody can read says so)."""
-        steps = []
-        for raw in self.redis.lrange(self.keys.delivery_timeline(delivery_id), 0, -1):
-            try:
-                step = read_json(raw)
-            except ValueError:
-                step = None
-            steps.append(step if isinstance(step, dict) else {"status": "unreadable"})
-        return steps
+        """The delivery's steps, oldest first: its attempts and the provider's events (an entry
+        nobody can read says so)."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.lrange(self.keys.delivery_timeline(delivery_id), 0, -1)
+        pipe.hgetall(self.keys.delivery_events(delivery_id))
+        attempts, events = pipe.execute()
+        steps = [_step(raw) for raw in attempts]
+        provider = [_step(raw) for field, raw in events.items() if not as_text(field).endswith(PENDING)]
+        return steps + sorted(provider, key=_provider_order) if provider else steps
 
     def update(self, delivery_id: str, now: float, **fields: Any) -> None:
         pipe = self.redis.pipeline(transaction=False)
@@ -277,7 +314,7 @@ class Deliveries:
             f = delivery.fields
             if since is not None and float(f.get("created_at", "0")) < since:
                 break
-            if status and f.get("status") != status:
+            if status and f.get("status") != status and not (status == Status.ACCEPTED and f.get("status") == "sent"):
                 continue
             if channel and f.get("channel") != channel:
                 continue
@@ -305,6 +342,9 @@ class Deliveries:
         """Queue what an attempt ended in: the record's new status and fields, a timeline step, and
         the outcome counted."""
         self.queue_update(pipe, delivery_id, now, clear=clear, status=status, **fields)
+        provider, message_id = fields.get("provider"), fields.get("provider_message_id")
+        if provider and message_id:  # webhooks without our delivery id find the record by this
+            pipe.set(self.keys.provider_message(str(provider), str(message_id)), delivery_id, ex=self.retention)
         step = {"at": now, "status": status, **{k: fields.get(k) for k in STEP_FIELDS}}
         self.queue_step(pipe, delivery_id, step)
         self.queue_outcome(pipe, channel, status, now)
@@ -383,6 +423,19 @@ class Suppressions:
         return sorted(out, key=lambda e: e["added_at"] or 0)
 
 
+def _provider_order(step: dict[str, Any]) -> tuple[float, int]:
+    """Provider events by time, and within a second (SendGrid's resolution) by progress."""
+    return (_number(step.get("at")) or 0.0, PROGRESS.get(str(step.get("status")), 0))
+
+
+def _step(raw: bytes | str) -> dict[str, Any]:
+    try:
+        step = read_json(raw)
+    except ValueError:
+        step = None
+    return step if isinstance(step, dict) else {"status": "unreadable"}
+
+
 def _suppression_entry(raw: bytes | str) -> dict[str, Any]:
     try:
         entry = read_json(raw)
@@ -407,10 +460,13 @@ def utc_day(epoch: float) -> str:
 
 
 def _by_channel(raw: dict[Any, Any]) -> dict[str, dict[str, int]]:
+    """Counters by channel and status (``sent``, counted before it was called ``accepted``, joins it)."""
     out: dict[str, dict[str, int]] = {}
     for field, count in raw.items():
         channel, _, status = as_text(field).partition(":")
-        out.setdefault(channel, {})[status] = int(count)
+        status = Status.ACCEPTED.value if status == Status.SENT.value else status
+        mine = out.setdefault(channel, {})
+        mine[status] = mine.get(status, 0) + int(count)
     return out
 
 

@@ -21,6 +21,33 @@ class SwitchboardKeys:
         """List of one delivery's steps (JSON each): every attempt's outcome, and the provider's events."""
         return f"{self.prefix}delivery:{delivery_id}:timeline"
 
+    def delivery_events(self, delivery_id: str) -> str:
+        """Hash provider event id -> JSON step (time, status, masked reason): the provider's word on one
+        delivery, the duplicates guard, and ``<id>:pending`` until its outcome event is out. In the
+        record's hash slot (its hash tag is the record's key), so one script changes both on Cluster."""
+        return f"{same_slot(self.delivery(delivery_id))}:provider_events"
+
+    def provider_message(self, provider: str, message_id: str) -> str:
+        """String: the delivery id a provider's message id belongs to (for events that carry no
+        delivery id of ours)."""
+        return f"{self.prefix}provider_message:{provider}:{message_id}"
+
+    def inbound_seen(self, message_sid: str) -> str:
+        """String, set once an inbound SMS (STOP, START...) was applied: a replay changes nothing."""
+        return f"{self.prefix}inbound_seen:{message_sid}"
+
+    @property
+    def delivery_finals(self) -> str:
+        """Hash ``<channel>:<status>`` -> deliveries that reached a provider status (delivered,
+        bounced...), never reset: /metrics."""
+        return f"{self.prefix}delivery_finals"
+
+    @property
+    def delivery_delays(self) -> str:
+        """Hash ``<channel>:in:<bucket>`` (deliveries whose delay fell in it, not cumulated), ``:sum``,
+        ``:count``: the accepted-to-delivered delay histogram of /metrics."""
+        return f"{self.prefix}delivery_delays"
+
     @property
     def deliveries(self) -> str:
         """Sorted set of delivery ids by creation time: the index for listing and retention."""
@@ -97,3 +124,14 @@ class SwitchboardKeys:
     def rate_limited_recipients(self, scope: str) -> str:
         """Sorted set ``<digest> <masked recipient>`` -> when a send to them was last refused."""
         return f"{self.prefix}rate_limited:{scope}"
+
+
+def same_slot(key: str) -> str:
+    """A prefix for keys that must share ``key``'s Cluster hash slot: ``key`` itself when it has a
+    hash tag (``{...}``, appending keeps it), else ``key`` made the tag (a key with a ``}`` but no
+    tag, from an idempotency key holding braces, cannot be matched: Cluster refuses that script)."""
+    start = key.find("{")
+    end = key.find("}", start + 1) if start >= 0 else -1
+    if start >= 0 and end > start + 1:
+        return key
+    return "{" + key + "}"

@@ -13,9 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bus.stores.failures import Failure, Failures
-from switchboard.deliveries import Deliveries, Status
+from switchboard.deliveries import PROVIDER_STATUSES, Deliveries, Status
 
-SENT = (Status.SENT.value, Status.PARTIAL.value, "sent")
+SENT = (Status.ACCEPTED.value, Status.SENT.value, Status.PARTIAL.value, *(s.value for s in PROVIDER_STATUSES))
 
 
 @dataclass(frozen=True, slots=True)

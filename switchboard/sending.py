@@ -25,6 +25,7 @@ from typing import Any
 from bus import Bus, Reject, RetryLater
 from bus.backoff import exponential
 from bus.pipeline.rider import ride_in_progress
+from switchboard import callbacks
 from switchboard.channel_states import ChannelStates, Stopped, sender_scope, stopped_in
 from switchboard.channels import Channel
 from switchboard.consent import Consent, ConsentCheck
@@ -246,9 +247,14 @@ class Sender:
                 reply_to=str(n.reply_to) if n.reply_to else None,
                 headers={**n.headers, **self.consent.headers(unsubscribe_url)},
                 categories=list(n.categories),
+                custom_args=callbacks.custom_args(request.delivery_id),
             )
         if isinstance(n, SendSms):
-            return SmsMessage(to=recipients[0], body=(rendered.body if rendered else n.body) or "")
+            return SmsMessage(
+                to=recipients[0],
+                body=(rendered.body if rendered else n.body) or "",
+                status_callback=callbacks.status_callback(self.settings, request.delivery_id),
+            )
         if not isinstance(n, SendPush):  # pragma: no cover - the three channels are all there are
             raise Reject(f"no message for {type(n).__name__}")
         return PushMessage(
@@ -358,7 +364,7 @@ class Sender:
             return
         self._finish(
             request,
-            Status.SENT,
+            Status.ACCEPTED,
             provider=provider,
             provider_message_id=result.message_id,
             segments=result.segments,
@@ -494,7 +500,7 @@ class Sender:
     # --- recording and announcing ------------------------------------------------------
     def _finish(self, request: Request, status: Status, **fields: Any) -> None:
         now = self.clock()
-        outcome = "sent" if status in (Status.SENT, Status.PARTIAL) else "failed"
+        outcome = "sent" if status in (Status.ACCEPTED, Status.PARTIAL) else "failed"
         n = request.notification
         rendered = request.rendered
         if rendered is not None:

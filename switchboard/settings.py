@@ -24,6 +24,7 @@ from switchboard.channels import Channel
 from switchboard.circuits import CircuitSettings
 from switchboard.countries import check_regions
 from switchboard.errors import SettingsError
+from switchboard.hooks.config import HooksSettings
 from switchboard.providers import FcmConfig, SendGridConfig, SmtpConfig, TwilioConfig, VonageConfig
 from switchboard.quiet_hours import QuietHoursSettings
 from switchboard.unsubscribe import UnsubscribeSettings
@@ -33,6 +34,7 @@ SWITCHBOARD_TABLE = SettingsTable(
     {
         "SWITCHBOARD_SENDGRID_API_KEY": "sendgrid.api_key",
         "SWITCHBOARD_SENDGRID_BASE_URL": "sendgrid.base_url",
+        "SWITCHBOARD_SENDGRID_WEBHOOK_PUBLIC_KEY": "sendgrid.webhook_public_key",
         "SWITCHBOARD_PUBLIC_URL": "public_url",
         "SWITCHBOARD_UNSUBSCRIBE_SECRET": "unsubscribe.secret",
         "SWITCHBOARD_TWILIO_ACCOUNT_SID": "twilio.account_sid",
@@ -129,8 +131,9 @@ class SwitchboardSettings:
     concurrency: int = 8
     template_refresh_seconds: float = 2.0
     public_url: str | None = None
-    """Where the internet reaches ``switchboard hooks`` (``https://hooks.example.com``): unsubscribe links
-    point there."""
+    """Where the internet reaches ``switchboard hooks`` (``https://hooks.example.com``): Twilio signs the
+    URL it calls, so behind a proxy the signature is checked against this one; unsubscribe links point there."""
+    hooks: HooksSettings = field(default_factory=HooksSettings)
     unsubscribe: UnsubscribeSettings = field(default_factory=UnsubscribeSettings)
     sendgrid: SendGridConfig = field(default_factory=SendGridConfig)
     twilio: TwilioConfig = field(default_factory=TwilioConfig)

@@ -14,6 +14,7 @@ from bench.scenarios import (
     async_rides,
     cluster,
     e2e,
+    hooks,
     latency,
     limits,
     otel,
@@ -44,4 +45,5 @@ SCENARIOS: dict[str, Callable[[Bench], None]] = {
     "cluster": cluster.run,
     "replicas": replicas.run,
     "limits": limits.run,
+    "hooks": hooks.run,
 }

@@ -17,6 +17,7 @@ from switchboard.channels import Channel
 from switchboard.cli.base import CHANNELS, board_settings, cli, outbox_text, store
 from switchboard.deliveries import Deliveries, Status, Suppressions
 from switchboard.events import check_recipient
+from switchboard.hooks.config import hook_problems
 from switchboard.keys import SwitchboardKeys
 from switchboard.privacy import mask, recipient_digest
 from switchboard.providers.outbox import Outbox
@@ -52,7 +53,11 @@ def _when(epoch: Any) -> str:
 
 
 @cli.group(invoke_without_command=True)
-@click.option("--status", type=click.Choice([s.value for s in Status]), help="Only records with this status.")
+@click.option(
+    "--status",
+    type=click.Choice([s.value for s in Status]),
+    help="Only records with this status (accepted also finds the older 'sent').",
+)
 @click.option("--channel", type=CHANNELS)
 @click.option("--to", "recipient", help="A recipient's exact address, number or token.")
 @click.option("--since", help="Only the last 90s, 10m, 2h, 1d...")
@@ -101,7 +106,9 @@ def deliveries_show(env: Env, delivery_id: str) -> None:
     lines.append("timeline:")
     lines += [
         f"  {_when(step.get('at'))}  {step.get('status')}"
-        + "".join(f"  {key}={step[key]}" for key in ("provider", "reason", "error_code", "error") if step.get(key))
+        + "".join(
+            f"  {key}={step[key]}" for key in ("provider", "event", "reason", "error_code", "error") if step.get(key)
+        )
         for step in data["timeline"]
     ] or ["  (nothing yet)"]
     env.emit(data, "\n".join(lines))
@@ -216,6 +223,7 @@ def check_settings(env: Env) -> None:
     chains = {channel.value: list(settings.provider_chain(channel)) for channel in settings.live_channels()}
     broken = {channel.value: problem for channel, problem in provider_problems(settings).items()}
     problems = [str(p) for p in store(env).problems]
+    hooks_problems = hook_problems(settings)
     try:
         b = env.bus()
         stopped = [s.to_json() for s in ChannelStates(b.redis, SwitchboardKeys(b.keys), time.time).all()]
@@ -230,6 +238,7 @@ def check_settings(env: Env) -> None:
         "senders": list(settings.senders),
         "templates_dir": str(settings.templates_dir),
         "template_problems": problems,
+        "hooks_problems": hooks_problems,
     }
     lines = []
     for channel in live:
@@ -242,6 +251,10 @@ def check_settings(env: Env) -> None:
     if not states_known:
         lines.append("stopped channels: unknown (Redis unreachable)")
     lines.append(f"senders: {', '.join(settings.senders)}\ntemplates: {settings.templates_dir}")
+    hooks = ", ".join(settings.hooks.enabled)
+    lines += [f"switchboard hooks would not start: {p}" for p in hooks_problems] or [
+        f"switchboard hooks: ready ({hooks}) for {settings.public_url}"
+    ]
     lines += [f"template problem: {p}" for p in problems] or ["all templates render"]
     env.emit(data, "\n".join(lines))
     if broken or problems:

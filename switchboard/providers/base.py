@@ -39,6 +39,8 @@ class EmailMessage:
     reply_to: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     categories: Sequence[str] = ()
+    custom_args: Mapping[str, str] = field(default_factory=dict)
+    """Come back in the provider's webhook events (SendGrid): the delivery id."""
 
     def __post_init__(self) -> None:
         if not self.to:

@@ -15,7 +15,7 @@ from typing import Any
 
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
-from sendgrid.helpers.mail import Bcc, Category, Cc, From, Header, Mail, ReplyTo, To
+from sendgrid.helpers.mail import Bcc, Category, Cc, CustomArg, From, Header, Mail, ReplyTo, To
 from sendgrid.helpers.mail.exceptions import SendGridException
 
 from bus.safejson import read_json
@@ -54,6 +54,8 @@ class SendGridConfig:
     api_key: Secret | None = None
     base_url: str | None = None
     timeout: float = 10.0
+    webhook_public_key: str | None = None
+    """The Event Webhook's verification key (base64 DER, from SendGrid's settings): ``switchboard hooks``."""
 
     def __post_init__(self) -> None:
         check_timeout("sendgrid", self.timeout)
@@ -122,6 +124,8 @@ class SendGridProvider:
                 mail.add_header(Header(key, value))
             for category in message.categories:
                 mail.add_category(Category(category))
+            for key, value in message.custom_args.items():
+                mail.add_custom_arg(CustomArg(key, value))
             body: dict[str, Any] = mail.get()
         except (SendGridException, ValueError, TypeError, KeyError) as exc:
             # The SDK refuses e.g. a body that contains an API key; retrying cannot help.

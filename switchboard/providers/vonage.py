@@ -173,7 +173,8 @@ class VonageProvider:
 
     def _params(self, message: SmsMessage) -> dict[str, Any]:
         sender = message.from_ or self._config.from_number or ""
-        callback = message.status_callback or self._config.status_callback
+        # A message's own status_callback is Twilio's (``switchboard hooks``): Vonage keeps its configured one.
+        callback = self._config.status_callback
         try:
             sms = VonageSms(
                 to=message.to.removeprefix("+"),

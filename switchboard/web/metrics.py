@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from bus.web.metrics import CONTENT_TYPE, label, metric
 from switchboard.channels import Channel
+from switchboard.statuses import DeliveryStats
 from switchboard.web.board import Board, board_of
 
 
@@ -33,6 +34,16 @@ def render(board: Board) -> str:
         (f'{{channel="{c.value}",provider="{label(p)}"}}', 1) for c, p in board.settings.live_channels().items()
     ]
     stopped = [(f'{{scope="{label(s.scope)}"}}', 1) for s in board.channel_states.all()]
+    stats = DeliveryStats(board.deliveries.redis, board.deliveries.keys)
+    finals = [
+        (f'{{channel="{label(channel)}",status="{label(status)}"}}', n)
+        for channel, by_status in sorted(stats.finals().items())
+        for status, n in sorted(by_status.items())
+    ]
+    delays: list[tuple[str, float]] = []
+    for channel, (buckets, total, count) in stats.delays().items():
+        delays += [(f'_bucket{{channel="{label(channel)}",le="{bound}"}}', n) for bound, n in buckets]
+        delays += [(f'_sum{{channel="{label(channel)}"}}', total), (f'_count{{channel="{label(channel)}"}}', count)]
     outbox = [("", board.outbox_count())]
     problems = [("", len(board.templates.problems))]
     lines = [
@@ -41,6 +52,19 @@ def render(board: Board) -> str:
             "counter",
             "Send outcomes by channel and status (sent, failed, suppressed, stalled, retrying: each retry counts).",
             outcomes,
+        ),
+        *metric(
+            "switchboard_delivery_final_total",
+            "counter",
+            "Deliveries by the status the provider's webhooks gave them (delivered, bounced, dropped, "
+            "complained, undelivered).",
+            finals,
+        ),
+        *metric(
+            "switchboard_delivery_delay_seconds",
+            "histogram",
+            "Seconds from the provider accepting a message to its delivery, by the provider's word.",
+            delays,
         ),
         *metric("switchboard_suppressions", "gauge", "Recipients not to contact, by channel.", suppressed),
         *metric("switchboard_outbox_messages", "gauge", "Messages in the dev-mode outbox.", outbox),

@@ -101,3 +101,15 @@ def test_the_limits_scenario_runs(tmp_path: Path) -> None:
     admit = metrics["limits/admit: 2 circuits + provider and sender rates"]
     assert admit["values"][0] > 0 and admit["ratios"].keys() == {"raw round trip"}
     assert admit["details"][0]["evalsha_per_admit"] == 1.0  # one round trip, one script
+
+
+@pytest.mark.slow
+def test_the_hooks_scenario_runs(tmp_path: Path) -> None:
+    report_path = tmp_path / "bench.json"
+    args = ["--scenario", "hooks", "--events", "1000", "--repeat", "1", "--json", str(report_path)]
+    done = subprocess.run([sys.executable, "-m", "bench", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    metrics = {m["key"]: m for m in json.loads(report_path.read_text())["metrics"]}
+    received = metrics["hooks/Twilio callbacks/s through the receiver"]
+    assert received["values"][0] > 0 and received["ratios"].keys() == {"bare"}
+    assert metrics["hooks/provider events applied/s by one worker"]["values"][0] > 0

@@ -103,7 +103,7 @@ def test_each_command_says_what_is_wrong_in_one_line(
         done = run_cli(program, command, url, tmp_path)
         lines = done.stderr.strip().splitlines()
         assert done.returncode != 0, (url, done.stdout)
-        assert len(lines) == 1, f"{program} {' '.join(command)} against {url}:\n{done.stderr}"
+        assert len(lines) == 1, f"{program} {' '.join(command)} against {url} (exit {done.returncode}):\n{done.stderr}"
         assert cause in lines[0], lines[0]
         assert PASSWORD not in done.stderr + done.stdout
 

@@ -107,6 +107,17 @@ def test_publish_many_is_one_batch_in_order(bus: Bus, r: redis.Redis) -> None:
     assert len(set(ids)) == 500
 
 
+def test_apublish_many_is_one_batch_in_order_on_the_event_loop(bus: Bus, r: redis.Redis) -> None:
+    ids = asyncio.run(bus.apublish_many([("n", {"i": i}) for i in range(300)]))
+    events = queue_jobs(r, "bus_incoming")
+    assert [e["i"] for e in events] == list(range(300)) and [e["bus_id"] for e in events] == ids
+    assert r.smembers("resque:queues") == {b"bus_incoming"}
+    assert asyncio.run(bus.apublish_many([])) == []
+    with local_mode("suppress"):
+        assert len(asyncio.run(bus.apublish_many([("n", {"i": 1})]))) == 1
+    assert r.llen("resque:queue:bus_incoming") == 300
+
+
 def test_publish_with_sends_the_callers_writes_and_the_event_together(bus: Bus, r: redis.Redis) -> None:
     bus_id = bus.publish_with(lambda pipe: pipe.hset("record:7", "status", "sent"), "record_sent", {"id": 7})
     assert r.hget("record:7", "status") == b"sent"
@@ -226,7 +237,8 @@ def test_publish_waits_only_for_replicas_the_master_has_and_says_so(
     b.publish_with(lambda pipe: pipe.set("record", "1"), "x", {"n": 3})
     asyncio.run(b.apublish("x", {"n": 4}))
     asyncio.run(b.apublish_with(lambda pipe: pipe.set("record", "2"), "x", {"n": 5}))
-    assert [job["n"] for job in queue_jobs(r, "bus_incoming")] == [1, 2, 3, 4, 5]
+    asyncio.run(b.apublish_many([("x", {"n": 6})]))
+    assert [job["n"] for job in queue_jobs(r, "bus_incoming")] == [1, 2, 3, 4, 5, 6]
     assert r.get("record") == b"2"
     assert r.smembers("resque:queues") == {b"bus_incoming"}
     # No replica: said once, and publishes do not wait for one that is not there.
@@ -254,11 +266,12 @@ def test_every_publish_waits_for_a_replica(own_server: RedisProcess, tmp_path: P
             lambda: b.publish_with(lambda pipe: pipe.set("record", "1"), "x", {"n": 3}),
             lambda: asyncio.run(b.apublish("x", {"n": 4})),
             lambda: asyncio.run(b.apublish_with(lambda pipe: pipe.set("record", "2"), "x", {"n": 5})),
+            lambda: asyncio.run(b.apublish_many([("x", {"n": 6})])),
         ):
             publish()
             waits.append(master.info("commandstats").get("cmdstat_wait", {}).get("calls", 0))
-        assert waits == [1, 2, 3, 4, 5]
-        assert replica.client().llen("resque:queue:bus_incoming") == 5  # held there when publish returned
+        assert waits == [1, 2, 3, 4, 5, 6]
+        assert replica.client().llen("resque:queue:bus_incoming") == 6  # held there when publish returned
     finally:
         replica.kill()
 

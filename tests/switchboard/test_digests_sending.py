@@ -168,7 +168,7 @@ def test_a_worker_killed_mid_flush_loses_and_duplicates_nothing(
     text = requests[1].json["content"][0]["value"]
     assert requests[1].json["subject"] == '100 new comments on "Notes"'
     assert all(f"author-{n}: comment number {n}\n" in text for n in range(100))
-    [record] = board.deliveries.search(status="sent", limit=5).deliveries
+    [record] = board.deliveries.search(status="accepted", limit=5).deliveries
     assert record.fields["template"] == "new_comments"
     assert digest_keys(r) == []
     assert r.lrange("resque:failed", 0, -1) == []

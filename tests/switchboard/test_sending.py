@@ -108,7 +108,7 @@ def test_email_reaches_sendgrid_with_the_right_request(make_board: Make, sendgri
 
     record = board.deliveries.get(f"email:{bus_id}")
     assert record is not None
-    assert record.status == "sent" and record.attempts == 1
+    assert record.status == "accepted" and record.attempts == 1
     assert record.fields["recipients"] == "a***@example.com"
     assert record.fields["provider_message_id"]
     [event] = seen
@@ -152,7 +152,7 @@ def test_rate_limits_are_honoured(make_board: Make, sendgrid_emulator: SendGridE
     assert len(requests) == 2
     assert time.monotonic() - started >= 0.4
     record = board.deliveries.get(f"email:{bus_id}")
-    assert record is not None and (record.status, record.attempts) == ("sent", 2)
+    assert record is not None and (record.status, record.attempts) == ("accepted", 2)
 
 
 def test_server_errors_are_retried_to_the_limit_then_stall(
@@ -173,9 +173,9 @@ def test_server_errors_are_retried_to_the_limit_then_stall(
     assert board.bus.failures.retry(board.bus.failures.list()[0])
     run(board)
     record = board.deliveries.get(f"email:{bus_id}")
-    assert record is not None and record.status == "sent"
+    assert record is not None and record.status == "accepted"
     # every outcome counted, for /metrics and the dashboard: two retries, the stall, then the send
-    assert board.deliveries.outcome_totals() == {"email": {"retrying": 2, "stalled": 1, "sent": 1}}
+    assert board.deliveries.outcome_totals() == {"email": {"retrying": 2, "stalled": 1, "accepted": 1}}
     assert board.deliveries.outcomes_since(time.time(), 1) == board.deliveries.outcome_totals()
 
 

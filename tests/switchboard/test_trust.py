@@ -40,7 +40,7 @@ def test_a_refused_address_is_suppressed_alone_and_its_co_recipient_is_not(
     bus_id = send_email(bus=board.bus, to="good@example.com", subject="Hi again", text="Hello")
     run(board)
     record = board.deliveries.get(f"email:{bus_id}")
-    assert record is not None and record.status == "sent"
+    assert record is not None and record.status == "accepted"
 
 
 def test_a_refusal_that_names_no_recipient_suppresses_nobody_and_says_so(
@@ -91,9 +91,9 @@ def test_a_suppressed_cc_or_bcc_is_dropped_and_recorded_and_a_suppressed_to_stop
     assert personalization["cc"] == [{"email": "ok-cc@example.com"}]
     assert "bcc" not in personalization
     record = board.deliveries.get(f"email:{bus_id}")
-    assert record is not None and record.status == "sent"
+    assert record is not None and record.status == "accepted"
     assert json.loads(record.fields["dropped_recipients"]) == ["b***@example.com", "b***@example.com"]
-    assert sorted(e["status"] for e in seen) == ["sent", "suppressed"]
+    assert sorted(e["status"] for e in seen) == ["accepted", "suppressed"]
 
 
 # --- 3. the same idempotency key on another message ------------------------------------------
@@ -112,7 +112,7 @@ def test_reusing_an_idempotency_key_for_another_message_is_a_recorded_conflict(
     assert len(sendgrid_emulator.requests_to()) == 1
     conflicts = [e for e in seen if e.get("reason") == "idempotency_conflict"]
     assert [(e["idempotency_key"], e["bus_id"], e["status"]) for e in conflicts] == [("order-1", second, "failed")]
-    assert [e["status"] for e in seen if e.get("reason") != "idempotency_conflict"] == ["sent"]
+    assert [e["status"] for e in seen if e.get("reason") != "idempotency_conflict"] == ["accepted"]
     assert board.deliveries.get(f"email:order-1:conflict:{second}") is not None
 
 
@@ -175,7 +175,7 @@ def test_a_stopped_channel_is_probed_and_resumes_when_the_provider_takes_us_agai
     assert other.channel_states.all() == []
     for bus_id in (first, second):
         record = board.deliveries.get(f"email:{bus_id}")
-        assert record is not None and record.status == "sent"
+        assert record is not None and record.status == "accepted"
     assert len(sendgrid_emulator.requests_to()) == 4  # 2 refused (the first try, a failed probe), then 2 sent
 
 
@@ -191,11 +191,11 @@ def test_an_unverified_sender_stops_that_sender_only(make_board: Make, sendgrid_
     run(board)
     record = board.deliveries.get(f"email:{fine}")
     # Driven after the refused one, yet sent at its first try: the channel itself never stopped.
-    assert record is not None and record.status == "sent" and record.attempts == 1
+    assert record is not None and record.status == "accepted" and record.attempts == 1
     stopped_step, *_ = board.deliveries.timeline(f"email:{ops}")
     assert stopped_step["status"] == "retrying" and "Sender Identity" in stopped_step["error"]
     record = board.deliveries.get(f"email:{ops}")
-    assert record is not None and record.status == "sent"  # probed after configuration_delay, then resumed
+    assert record is not None and record.status == "accepted"  # probed after configuration_delay, then resumed
 
 
 # --- 7. resending on purpose once the cause is fixed -----------------------------------------
@@ -220,7 +220,7 @@ def test_a_failure_fixed_later_is_resent_on_purpose(
     assert done.requeued
     run(board)
     record = board.deliveries.get(f"sms:{bus_id}")
-    assert record is not None and record.status == "sent" and failures(r) == []
+    assert record is not None and record.status == "accepted" and failures(r) == []
     assert len(twilio_emulator.requests_to()) == 2
     (again,) = resend(board.deliveries, board.bus.failures, [f"sms:{bus_id}"], 2e9)
     assert not again.requeued and "sent already" in again.outcome
@@ -237,7 +237,7 @@ def test_a_template_added_while_running_renders_at_once(
     bus_id = send_email(bus=board.bus, to="ada@example.com", template="welcome_back", data=WELCOME)
     run(board)
     record = board.deliveries.get(f"email:{bus_id}")
-    assert record is not None and record.status == "sent"
+    assert record is not None and record.status == "accepted"
 
 
 # --- 10. recipients masked inside provider error texts --------------------------------------------
@@ -271,11 +271,11 @@ def test_a_sent_record_keeps_no_earlier_error_and_says_what_was_rendered(
     bus_id = send_email(bus=board.bus, to="ada@example.com", template="welcome", data=WELCOME, locale="fr_CA")
     run(board)
     record = board.deliveries.get(f"email:{bus_id}")
-    assert record is not None and record.status == "sent"
+    assert record is not None and record.status == "accepted"
     assert "error" not in record.fields and "error_code" not in record.fields and "code" not in record.fields
     assert record.fields["rendered_locale"] == "fr" and len(record.fields["template_version"]) == 12
     steps = board.deliveries.timeline(f"email:{bus_id}")
-    assert [s["status"] for s in steps] == ["retrying", "sent"]
+    assert [s["status"] for s in steps] == ["retrying", "accepted"]
     assert "503" in steps[0]["error"]
 
 

@@ -152,7 +152,7 @@ def test_run_starts_the_channels_that_work_and_stops_the_broken_one(
     done = switchboard("run", "--burst", env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "push: not sending until its settings are fixed" in done.stderr
-    assert redis.Redis.from_url(redis_url).hget(f"resque:switchboard:delivery:email:{mail}", "status") == b"sent"
+    assert redis.Redis.from_url(redis_url).hget(f"resque:switchboard:delivery:email:{mail}", "status") == b"accepted"
     checked = switchboard("check-settings", "--json", env=env, cwd=tmp_path)
     assert checked.returncode == 1
     assert [s["scope"] for s in json.loads(checked.stdout)["stopped"]] == ["push"]

@@ -13,6 +13,7 @@ import pytest
 from switchboard.app import Switchboard
 from switchboard.client import send_email
 from switchboard.errors import SettingsError
+from switchboard.hooks.app import create_hooks_app
 from switchboard.preferences import recipient_key
 from switchboard.settings import SwitchboardSettings
 from switchboard.unsubscribe import Unsubscribe, UnsubscribeTokens
@@ -27,7 +28,11 @@ with warnings.catch_warnings():  # Starlette nudges towards httpx2; httpx is ins
 __all__ = ["make_board"]
 
 SECRET = "k" * 40
-LINKS = {"public_url": "https://hooks.example.com", "unsubscribe": {"secret": SECRET, "mailto": "leave@acme.example"}}
+LINKS = {
+    "public_url": "https://hooks.example.com",
+    "unsubscribe": {"secret": SECRET, "mailto": "leave@acme.example"},
+    "hooks": {"enabled": ["twilio"]},  # switchboard hooks serves the links beside the webhooks
+}
 ONE_CLICK = {"content": b"List-Unsubscribe=One-Click", "headers": {"Content-Type": "application/x-www-form-urlencoded"}}
 
 
@@ -36,7 +41,7 @@ def shipped(board: Switchboard) -> dict[str, Any]:
 
 
 def client(board: Switchboard) -> TestClient:
-    return TestClient(create_unsubscribe_app(board.bus, board.settings), base_url="https://hooks.example.com")
+    return TestClient(create_hooks_app(board.bus, board.settings), base_url="https://hooks.example.com")
 
 
 def link_of(request: Any) -> str:
@@ -82,7 +87,7 @@ def test_the_one_click_post_from_a_sent_emails_header_opts_the_recipient_out(
 
 
 def test_forged_expired_and_other_recipients_tokens_are_refused(make_board: Make) -> None:
-    board = make_board(public_url=LINKS["public_url"], unsubscribe={"secret": SECRET, "max_age_days": 1.5 / 86400})
+    board = make_board(**{**LINKS, "unsubscribe": {"secret": SECRET, "max_age_days": 1.5 / 86400}})
     web = client(board)
     ada = recipient_key(None, "ada@example.com")
     bob = recipient_key(None, "bob@example.com")
@@ -118,3 +123,9 @@ def test_no_secret_no_links_and_no_app(make_board: Make, sendgrid_emulator: Send
     assert "List-Unsubscribe" not in (request.json.get("headers") or {})
     with pytest.raises(SettingsError, match=r"unsubscribe\.secret"):
         create_unsubscribe_app(board.bus, SwitchboardSettings())
+    hooks = TestClient(
+        create_hooks_app(
+            board.bus, SwitchboardSettings.from_table({**LINKS, "unsubscribe": {}, "twilio": {"auth_token": "t"}})
+        )
+    )
+    assert hooks.post("/unsubscribe/anything", **ONE_CLICK).status_code == 404  # no secret: no links served

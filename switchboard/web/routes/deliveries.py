@@ -73,7 +73,13 @@ async def delivery(request: Request) -> Response:
     record = await run_in_threadpool(board.deliveries.get, wanted) if wanted else None
     if record is None:
         raise HTTPException(404, "No such delivery record (expired after the retention period?).")
-    context = {"title": f"Delivery {record.id}", "record": record.to_json(), "status": record.status}
+    timeline = await run_in_threadpool(board.deliveries.timeline, record.id)
+    context = {
+        "title": f"Delivery {record.id}",
+        "record": record.to_json(),
+        "status": record.status,
+        "timeline": timeline,
+    }
     return dashboard_of(request).render(request, "sb_delivery.html", context)
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 import secrets
+import threading
 import time
 from typing import Any
 
 from tests.support.emulators.base import Emulator, RecordedRequest, Reply, Scripted
+from tests.support.emulators.webhooks import Posted, WebhookKeys, post_sendgrid
 
 HELP = "http://sendgrid.com/docs/API_Reference/Web_API_v3/Mail/errors.html"
 MAX_RECIPIENTS = 1000
@@ -30,12 +32,102 @@ def errors_body(message: str, field: str | None = None, help: str | None = None)
     return {"errors": [{"message": message, "field": field, "help": help}]}
 
 
+# What the Event Webhook reports for a recipient, by the start of its local part (designated
+# recipients); anyone else: processed, then delivered. Each step: (event, extra fields, same id as
+# the step at this index or None).
+EVENT_SCRIPTS: dict[str, list[tuple[str, dict[str, Any], int | None]]] = {
+    "bounce": [
+        ("processed", {}, None),
+        ("bounce", {"type": "bounce", "status": "5.1.1", "reason": "550 5.1.1 <{email}>: no such user"}, None),
+    ],
+    "blocked": [("processed", {}, None), ("bounce", {"type": "blocked", "reason": "421 try later"}, None)],
+    "deferred": [
+        ("processed", {}, None),
+        ("deferred", {"response": "451 4.7.1 greylisted, try again", "attempt": "1"}, None),
+        ("delivered", {"response": "250 OK"}, None),
+    ],
+    "late": [("delivered", {"response": "250 OK"}, None), ("deferred", {}, None), ("processed", {}, None)],
+    "duplicate": [("processed", {}, None), ("delivered", {}, None), ("delivered", {}, 1)],
+    "spam": [("processed", {}, None), ("delivered", {}, None), ("spamreport", {}, None)],
+    "unsubscribe": [("processed", {}, None), ("delivered", {}, None), ("unsubscribe", {}, None)],
+    "dropped": [("dropped", {"reason": "Bounced Address"}, None)],
+    "silent": [],
+}
+DEFAULT_EVENTS: list[tuple[str, dict[str, Any], int | None]] = [("processed", {}, None), ("delivered", {}, None)]
+
+
 class SendGridEmulator(Emulator):
-    """Accepts mail for ``api_key`` with 202 and an ``X-Message-Id``, validates like SendGrid."""
+    """Accepts mail for ``api_key`` with 202 and an ``X-Message-Id``, validates like SendGrid.
+
+    With :meth:`send_webhooks_to`, each accepted message also queues the Event Webhook's events
+    for its recipients (see EVENT_SCRIPTS); :meth:`flush_webhooks` posts them, signed, in batches.
+    """
 
     def __init__(self, api_key: str = "SG.emulator-key.secret-part", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.api_key = api_key
+        self.webhook_url: str | None = None
+        self.webhook_keys: WebhookKeys | None = None
+        self.batch_size = 1000
+        self._events: list[dict[str, Any]] = []
+        self._events_lock = threading.Lock()
+        self.posted: list[list[dict[str, Any]]] = []
+        """Every batch posted so far (SendGrid posts one again when the answer was not 2xx)."""
+
+    def send_webhooks_to(self, url: str, keys: WebhookKeys, *, batch_size: int = 1000) -> None:
+        self.webhook_url, self.webhook_keys, self.batch_size = url, keys, batch_size
+
+    def flush_webhooks(self) -> list[Posted]:
+        """Post every queued event, signed, ``batch_size`` to a request; the receiver's answers."""
+        with self._events_lock:
+            events, self._events = self._events, []
+        batches = [events[i : i + self.batch_size] for i in range(0, len(events), self.batch_size)]
+        self.posted += batches
+        return [self._post(batch) for batch in batches]
+
+    def repost_webhooks(self) -> list[Posted]:
+        """Post every batch posted so far again, freshly signed (as SendGrid's retries do)."""
+        return [self._post(batch) for batch in self.posted]
+
+    def _post(self, batch: list[dict[str, Any]]) -> Posted:
+        if self.webhook_url is None or self.webhook_keys is None:
+            raise RuntimeError("send_webhooks_to() first")
+        return post_sendgrid(self.webhook_url, batch, self.webhook_keys)
+
+    def discard_webhooks(self) -> None:
+        """Forget the queued events (as if SendGrid never sent them)."""
+        with self._events_lock:
+            self._events.clear()
+
+    def queue_events(self, mail: dict[str, Any], message_id: str) -> None:
+        """Queue the Event Webhook's events for every recipient of ``mail`` (a Mail Send body)."""
+        custom = {k: str(v) for k, v in (mail.get("custom_args") or {}).items()}
+        now = int(time.time())
+        for personalization in mail.get("personalizations") or []:
+            args = {**custom, **{k: str(v) for k, v in (personalization.get("custom_args") or {}).items()}}
+            for kind in ("to", "cc", "bcc"):
+                for entry in personalization.get(kind) or []:
+                    email = str(entry["email"])
+                    script = next(
+                        (steps for prefix, steps in EVENT_SCRIPTS.items() if email.startswith(prefix)), DEFAULT_EVENTS
+                    )
+                    ids: list[str] = []
+                    for name, extra, same_as in script:
+                        event_id = ids[same_as] if same_as is not None else secrets.token_urlsafe(16)
+                        ids.append(event_id)
+                        fields = {k: v.format(email=email) if isinstance(v, str) else v for k, v in extra.items()}
+                        event = {
+                            "email": email,
+                            "timestamp": now,
+                            "event": name,
+                            "sg_event_id": event_id,
+                            "sg_message_id": f"{message_id}.filter0001.{now}.0",
+                            "smtp-id": f"<{message_id}@ismtpd0001p1>",
+                            **fields,
+                            **args,
+                        }
+                        with self._events_lock:
+                            self._events.append(event)
 
     def route(self, method: str, path: str) -> str | None:
         return "send" if (method, path) == ("POST", "/v3/mail/send") else None
@@ -53,6 +145,8 @@ class SendGridEmulator(Emulator):
         if problem is not None:
             return Reply.json(400, errors_body(*problem))
         message_id = secrets.token_urlsafe(16)[:22]
+        if self.webhook_url is not None:
+            self.queue_events(request.json, message_id)
         return Reply(202, b"", {"X-Message-Id": message_id})
 
     def error(

@@ -9,11 +9,13 @@ from __future__ import annotations
 import math
 import re
 import secrets
+import threading
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
 
 from tests.support.emulators.base import Emulator, RecordedRequest, Reply, Scripted
+from tests.support.emulators.webhooks import Posted, post_twilio
 
 _MESSAGES_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)/Messages\.json$")
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -50,6 +52,15 @@ _CODE_MESSAGES = {
     21614: "'To' number is not a valid mobile number",
     21617: "The concatenated message body exceeds the 1600 character limit.",
 }
+# What the status callback reports for designated recipients, in order: (MessageStatus, ErrorCode).
+# Anyone else: sent, then delivered.
+CALLBACK_SCRIPTS: dict[str, list[tuple[str, str | None]]] = {
+    "+14155550030": [("sent", None), ("undelivered", "30005")],  # unknown handset: permanent
+    "+14155550031": [("sent", None), ("undelivered", "30003")],  # unreachable for now: not permanent
+    "+14155550032": [("delivered", None), ("sent", None)],  # out of order
+    "+14155550033": [("sent", None), ("delivered", None), ("delivered", None)],  # a duplicate
+}
+DEFAULT_CALLBACKS: list[tuple[str, str | None]] = [("sent", None), ("delivered", None)]
 _STATUS_CODES = {400: 21604, 401: 20003, 404: 20404, 429: 20429, 500: 20500, 503: 20503}
 
 
@@ -82,6 +93,26 @@ class TwilioEmulator(Emulator):
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.recipient_errors: dict[str, int] = dict(MAGIC_RECIPIENTS)
+        self._callbacks: list[tuple[str, dict[str, str]]] = []
+        self._callbacks_lock = threading.Lock()
+
+    def flush_webhooks(self) -> list[Posted]:
+        """Post every queued status callback, signed with the auth token, one request each, in order."""
+        with self._callbacks_lock:
+            callbacks, self._callbacks = self._callbacks, []
+        return [post_twilio(url, params, self.auth_token) for url, params in callbacks]
+
+    def send_inbound(self, url: str, from_: str, body: str, to: str = "+15550001111") -> Posted:
+        """An incoming SMS to our number, posted (signed) as Twilio posts it."""
+        params = {
+            "MessageSid": "SM" + secrets.token_hex(16),
+            "AccountSid": self.account_sid,
+            "From": from_,
+            "To": to,
+            "Body": body,
+            "NumMedia": "0",
+        }
+        return post_twilio(url, params, self.auth_token)
 
     def reject(self, number: str, code: int) -> None:
         """Make every message to ``number`` fail with Twilio error ``code`` (e.g. 21610 for STOP)."""
@@ -105,7 +136,28 @@ class TwilioEmulator(Emulator):
         if code is not None:
             message = _CODE_MESSAGES[code].format(to=to, from_=from_)
             return Reply.json(400, error_body(400, code, message))
-        return Reply.json(201, self._message(to or "", from_, service, body or ""))
+        created = self._message(to or "", from_, service, body or "")
+        callback = request.form_value("StatusCallback")
+        if callback:
+            self._queue_callbacks(callback, created)
+        return Reply.json(201, created)
+
+    def _queue_callbacks(self, url: str, message: dict[str, Any]) -> None:
+        for status, code in CALLBACK_SCRIPTS.get(message["to"], DEFAULT_CALLBACKS):
+            params = {
+                "MessageSid": message["sid"],
+                "SmsSid": message["sid"],
+                "AccountSid": self.account_sid,
+                "MessageStatus": status,
+                "SmsStatus": status,
+                "To": message["to"],
+                "From": message["from"] or "",
+                "ApiVersion": "2010-04-01",
+            }
+            if code:
+                params["ErrorCode"] = code
+            with self._callbacks_lock:
+                self._callbacks.append((url, params))
 
     def _problem(
         self, to: str | None, from_: str | None, service: str | None, body: str | None, media: bool

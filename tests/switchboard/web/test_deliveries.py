@@ -31,7 +31,7 @@ def test_a_real_send_is_listed_with_its_recipient_masked(client: Client, bus: Bu
         bus, ("send_email", {"to": "ada@example.com", "template": "welcome", "data": WELCOME, "locale": "fr"})
     )
     page = client.page("/switchboard/deliveries").text
-    row = page.split('<tr data-status="sent">')[1].split("</tr>")[0]
+    row = page.split('<tr data-status="accepted">')[1].split("</tr>")[0]
     assert "a***@example.com" in row and ">email<" in row and "welcome" in row and "outbox" in row
     assert "ada@example.com" not in page
     link = re.search(r'href="(/switchboard/deliveries/record\?id=[^"]+)"', row)
@@ -132,3 +132,37 @@ def test_a_record_with_malformed_numbers_is_still_listed(client: Client, bus: Bu
     assert listing.status_code == 200 and "mangled" in listing.text
     detail = client.page(f"/switchboard/deliveries/record?id={delivery_id}")
     assert detail.status_code == 200 and "two" not in detail.text.split("<main")[1].split("Tries")[0]
+
+
+def test_a_delivery_page_shows_the_providers_events_in_its_timeline(client: Client, bus: Bus) -> None:
+    from switchboard.deliveries import Suppressions
+    from switchboard.keys import SwitchboardKeys
+    from switchboard.statuses import StatusApplier
+    from tests.switchboard.web.helpers import deliveries
+
+    delivery_id = record(bus, "bounced", status="accepted", provider="sendgrid", provider_message_id="m-1")
+    applier = StatusApplier(
+        bus=bus, deliveries=deliveries(bus), suppressions=Suppressions(bus.redis, SwitchboardKeys(bus.keys))
+    )
+    applier.handle(
+        {
+            "provider": "sendgrid",
+            "channel": "email",
+            "event_id": "ev-1",
+            "event": "bounce",
+            "status": "bounced",
+            "at": time.time(),
+            "recipient": "a***@example.com",
+            "recipient_digest": recipient_digest("ada@example.com"),
+            "message_id": "m-1",
+            "reason": f"550 no such user {XSS}",
+            "code": "bounce",
+        }
+    )
+    page = client.page(f"/switchboard/deliveries/record?id={delivery_id}").text
+    timeline = page.split('id="delivery-timeline"')[1].split("</table>")[0]
+    assert [re.sub(r"<[^>]+>", "", s) for s in re.findall(r'data-status="([a-z]+)"', timeline)] == [
+        "accepted",
+        "bounced",
+    ]
+    assert "550 no such user" in timeline and XSS not in page and "bounce" in timeline

@@ -49,7 +49,7 @@ def test_counts_by_channel_and_status(client: Client, bus: Bus) -> None:
     page = client.page("/switchboard").text
     counts = page.split('id="counts-table"')[1].split("</table>")[0]
     email = channel_row(counts, "email")
-    assert '?channel=email&amp;status=sent">3</a>' in email and '?channel=email&amp;status=failed">1</a>' in email
+    assert '?channel=email&amp;status=accepted">3</a>' in email and '?channel=email&amp;status=failed">1</a>' in email
     assert '?channel=push&amp;status=retrying">1</a>' in channel_row(counts, "push")
     assert '<a href="/switchboard/suppressions?channel=email">1</a>' in email
     assert "1 message(s)" in page
@@ -60,8 +60,8 @@ def test_counts_come_from_counters_not_from_reading_every_record(client: Client,
     record(bus, "s2")
     r.delete(f"resque:switchboard:delivery:{delivery_id}")  # expired: its outcome still counts
     counts = client.page("/switchboard").text.split('id="counts-table"')[1].split("</table>")[0]
-    assert '?channel=email&amp;status=sent">2</a>' in channel_row(counts, "email")
-    assert 'switchboard_outcomes_total{channel="email",status="sent"} 2\n' in client.get("/metrics").text
+    assert '?channel=email&amp;status=accepted">2</a>' in channel_row(counts, "email")
+    assert 'switchboard_outcomes_total{channel="email",status="accepted"} 2\n' in client.get("/metrics").text
 
 
 def test_metrics_add_outcomes_by_channel_and_status(client: Client, bus: Bus) -> None:
@@ -74,9 +74,9 @@ def test_metrics_add_outcomes_by_channel_and_status(client: Client, bus: Bus) ->
     assert response.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
     text = response.text
     assert "bus_processed_total" in text and text.index("bus_workers") < text.index("switchboard_outcomes_total")
-    assert 'switchboard_outcomes_total{channel="email",status="sent"} 2\n' in text
+    assert 'switchboard_outcomes_total{channel="email",status="accepted"} 2\n' in text
     assert 'switchboard_outcomes_total{channel="email",status="failed"} 1\n' in text
-    assert 'switchboard_outcomes_total{channel="sms",status="sent"} 1\n' in text
+    assert 'switchboard_outcomes_total{channel="sms",status="accepted"} 1\n' in text
     assert 'switchboard_suppressions{channel="sms"} 1\n' in text
     assert 'switchboard_channel_provider{channel="email",provider="sendgrid"} 1\n' in text
     assert "switchboard_template_problems 0\n" in text and "switchboard_outbox_messages 0\n" in text
