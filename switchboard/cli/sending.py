@@ -32,6 +32,8 @@ def _content_options(fn: Any) -> Any:
         "--no-check", is_flag=True, help="Publish even if the template does not render here with this data."
     )(fn)
     fn = click.option("--idempotency-key", help="The request's key: the same key is never sent twice.")(fn)
+    fn = click.option("--user-id", help="The person's id in your apps (their preferences follow it).")(fn)
+    fn = click.option("--category", help="What an inline message is for (a template names its own).")(fn)
     fn = click.option(
         "--send-at", help="When to send: an ISO time with its zone (2026-12-24T09:00:00+01:00) or a delay (10m, 2h)."
     )(fn)
@@ -91,6 +93,8 @@ def send_email_cmd(
     sample: bool,
     no_check: bool,
     idempotency_key: str | None,
+    user_id: str | None,
+    category: str | None,
     send_at: str | None,
 ) -> None:
     """Publish send_email."""
@@ -100,6 +104,8 @@ def send_email_cmd(
         "bcc": list(bcc),
         "reply_to": reply_to,
         "idempotency_key": idempotency_key,
+        "user_id": user_id,
+        "category": category,
         "send_at": send_at,
         "subject": subject,
         "text": text,
@@ -127,12 +133,16 @@ def send_sms_cmd(
     sample: bool,
     no_check: bool,
     idempotency_key: str | None,
+    user_id: str | None,
+    category: str | None,
     send_at: str | None,
 ) -> None:
     """Publish send_sms."""
     fields = {
         "to": to,
         "idempotency_key": idempotency_key,
+        "user_id": user_id,
+        "category": category,
         "send_at": send_at,
         "body": body,
         "template": template,
@@ -163,12 +173,16 @@ def send_push_cmd(
     sample: bool,
     no_check: bool,
     idempotency_key: str | None,
+    user_id: str | None,
+    category: str | None,
     send_at: str | None,
 ) -> None:
     """Publish send_push."""
     fields = {
         "to": list(to),
         "idempotency_key": idempotency_key,
+        "user_id": user_id,
+        "category": category,
         "send_at": send_at,
         "topic": topic,
         "title": title,

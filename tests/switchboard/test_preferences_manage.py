@@ -64,6 +64,14 @@ def test_cli_show_set_clear(cli: CliRun, r: redis.Redis) -> None:
     assert [e["allowed"] for e in announced(r)] == [False, True]  # clearing an opt-out is announced too
 
 
+def test_send_names_a_user_id_and_an_inline_category(cli: CliRun, r: redis.Redis) -> None:
+    assert cli.json("preferences", "set", "marketing", "sms", "off", "--user", "u-5")["changed"]
+    cli.json("send", "sms", "--to", "+14155550123", "--body", "Sale!", "--category", "marketing", "--user-id", "u-5")
+    cli.json("send", "sms", "--to", "+14155550123", "--body", "Sale!", "--category", "marketing")
+    cli.json("run", "--burst", "--no-scheduler")
+    assert sorted(d["status"] for d in cli.json("deliveries")) == ["accepted", "opted_out"]
+
+
 def test_apps_set_preferences_with_events_and_bad_ones_fail_with_their_reason(make_board: Make, r: redis.Redis) -> None:
     board = make_board()
     seen = listen(board, "preference_changed")
