@@ -22,6 +22,7 @@ from switchboard.keys import SwitchboardKeys
 from switchboard.privacy import mask, recipient_digest
 from switchboard.providers.outbox import Outbox
 from switchboard.resending import resend
+from switchboard.settings import SwitchboardSettings
 
 
 # --- deliveries, outbox, suppressions -----------------------------------------------
@@ -239,6 +240,7 @@ def check_settings(env: Env) -> None:
         "templates_dir": str(settings.templates_dir),
         "template_problems": problems,
         "hooks_problems": hooks_problems,
+        "unsubscribe_links": unsubscribe_links(settings),
     }
     lines = []
     for channel in live:
@@ -255,7 +257,21 @@ def check_settings(env: Env) -> None:
     lines += [f"switchboard hooks would not start: {p}" for p in hooks_problems] or [
         f"switchboard hooks: ready ({hooks}) for {settings.public_url}"
     ]
+    lines.append(f"unsubscribe links: {data['unsubscribe_links']}")
     lines += [f"template problem: {p}" for p in problems] or ["all templates render"]
     env.emit(data, "\n".join(lines))
     if broken or problems:
         sys.exit(1)
+
+
+def unsubscribe_links(settings: SwitchboardSettings) -> str:
+    """Whether emails carry one-click unsubscribe links, and if not what is missing."""
+    missing = [
+        name
+        for name, value in (
+            ("[switchboard] public_url", settings.public_url),
+            ("[switchboard.unsubscribe] secret", settings.unsubscribe.secret),
+        )
+        if not value
+    ]
+    return f"off (set {' and '.join(missing)})" if missing else f"on ({settings.public_url}/unsubscribe/...)"

@@ -138,6 +138,7 @@ def test_check_settings_reports_channels_without_revealing_secrets(
     # The webhook receiver is optional: what it lacks is said, and check-settings still passes.
     assert "switchboard hooks would not start: switchboard.public_url is not set" in out
     assert any("webhook_public_key" in p for p in data["hooks_problems"])
+    assert "unsubscribe links: off (set [switchboard] public_url and [switchboard.unsubscribe] secret)" in out
 
 
 def test_check_settings_shows_each_channels_failover_order(
