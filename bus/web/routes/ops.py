@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bus.backend.connection import TRANSIENT_ERRORS
 from bus.errors import BusError
-from bus.stores.metrics import prometheus_lines
+from bus.stores.metrics import totals
 from bus.web import metrics
 from bus.web.dashboard import dashboard_of
 
@@ -17,8 +17,8 @@ DOWN: tuple[type[Exception], ...] = (*TRANSIENT_ERRORS, BusError)
 
 def prometheus(request: Request) -> Response:
     dash = dashboard_of(request)
-    text = metrics.render(dash.snapshot(), prometheus_lines(dash.redis, dash.bus.keys))
-    return PlainTextResponse(text, media_type=metrics.CONTENT_TYPE)
+    body = metrics.render(dash.snapshot(), totals(dash.redis, dash.bus.keys))
+    return Response(body, media_type=metrics.CONTENT_TYPE)
 
 
 def healthz(request: Request) -> Response:
