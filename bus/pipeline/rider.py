@@ -14,7 +14,7 @@ import concurrent.futures
 import contextvars
 import inspect
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -70,6 +70,21 @@ class Middleware(Protocol):
     """
 
     def __call__(self, ride: Ride, call_next: Callable[[], Any]) -> Any: ...
+
+
+def scoped_middleware(scope: Callable[[Ride], AbstractContextManager[Any]]) -> tuple[Middleware, Middleware]:
+    """A plain and an ``async def`` middleware that run the rest of each ride inside ``scope(ride)``
+    (which sees what it raised): one definition for the worker's own sync and async rides."""
+
+    def plain(ride: Ride, call_next: Callable[[], Any]) -> Any:
+        with scope(ride):
+            return call_next()
+
+    async def awaiting(ride: Ride, call_next: Callable[[], Awaitable[Any]]) -> Any:
+        with scope(ride):
+            return await call_next()
+
+    return plain, awaiting
 
 
 def is_async(call: object) -> bool:
