@@ -1,23 +1,30 @@
-"""The dashboard's metrics: ``/metrics`` in the Prometheus text format (version 0.0.4), and
-the Events page's rates panel (events per type, rides per app, latency per subscription)."""
+"""The dashboard's metrics: ``/metrics`` (the Prometheus text format, or OpenMetrics when the
+scraper asks for it), and the Events page's rates panel (events per type, rides per app,
+latency per subscription).
+
+Packages that add pages add their metrics with :func:`add_collector`: each scrape asks them
+for a prometheus_client collector and reports it after the bus's own families."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
+from starlette.applications import Starlette
+from starlette.requests import Request
 
 from bus.keys import Keys
 from bus.stores.metrics import BUCKETS_MS, LatencyStats, Totals, event_counts, latency
 from bus.stores.overview import throughput
 from bus.web.snapshot import Snapshot
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-"""What :func:`exposition` writes (prometheus_client's newer default announces 1.0.0)."""
+CollectorFactory = Callable[[Request], Collector]
+"""Makes the collector of one scrape, from the request (to reach the app's state)."""
 
 # (metric, type, help, QueueRow attribute)
 PER_QUEUE = [
@@ -56,12 +63,23 @@ def single(name: str, kind: str, help_text: str, value: float) -> Metric:
     return family(name, kind, help_text, (), [((), value)])
 
 
-def exposition(*collectors: Collector) -> bytes:
-    """What ``collectors`` report, in the text format (prometheus_client escapes labels and help)."""
+def exposition(accept: str, collectors: Iterable[Collector]) -> tuple[bytes, str]:
+    """What ``collectors`` report, in the format ``accept`` asks for (the text format 0.0.4 unless
+    it asks for OpenMetrics), and its content type; prometheus_client escapes labels and help."""
+    encoder, content_type = choose_encoder(accept)
     registry = CollectorRegistry(auto_describe=False)
     for collector in collectors:
         registry.register(collector)
-    return generate_latest(registry)
+    return encoder(registry), content_type
+
+
+def add_collector(app: Starlette, factory: CollectorFactory) -> None:
+    """Report ``factory(request)``'s metrics on this dashboard's ``/metrics`` too."""
+    app.state.metric_collectors = [*extra_collectors(app), factory]
+
+
+def extra_collectors(app: Starlette) -> list[CollectorFactory]:
+    return list(getattr(app.state, "metric_collectors", ()))
 
 
 class BusCollector(Collector):
@@ -104,11 +122,6 @@ class BusCollector(Collector):
                 buckets.append((bound, running))
             histograms.add_metric([app, sub], buckets, round(totals.latency_sum_ms.get((app, sub), 0.0), 3))
         yield histograms
-
-
-def render(snap: Snapshot, totals: Totals) -> bytes:
-    """``/metrics``: the bus's gauges, counters and histograms."""
-    return exposition(BusCollector(snap, totals))
 
 
 # --- the rates panel ------------------------------------------------------------------

@@ -1,23 +1,14 @@
-"""The switchboard's lines on ``/metrics``, appended to the bus dashboard's own.
-
-The bus dashboard has no hook for extra metrics, so :func:`extend_metrics` wraps its
-``metrics`` route: the bus lines first, unchanged, then these.
-"""
+"""The switchboard's families on ``/metrics``, reported after the bus dashboard's own."""
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.applications import Starlette
 
-from bus.web.metrics import CONTENT_TYPE, exposition, family, single
+from bus.web.metrics import add_collector, family, single
 from switchboard.channels import Channel
 from switchboard.web.board import Board, board_of
 
@@ -68,28 +59,6 @@ class SwitchboardCollector(Collector):
         )
 
 
-def render(board: Board) -> bytes:
-    return exposition(SwitchboardCollector(board))
-
-
-def extend_metrics(routes: list[BaseRoute]) -> None:
-    """Replace the bus ``metrics`` route, in place, with one that also reports the switchboard."""
-    for index, route in enumerate(routes):
-        if isinstance(route, Route) and route.name == "metrics":
-            routes[index] = Route(route.path, _with_board(route.endpoint), name="metrics")
-            return
-    raise LookupError("the bus dashboard has no route named 'metrics' to extend")
-
-
-def _with_board(bus_endpoint: Callable[[Request], Any]) -> Callable[[Request], Any]:
-    async def metrics(request: Request) -> Response:
-        if inspect.iscoroutinefunction(bus_endpoint):
-            base: Response = await bus_endpoint(request)
-        else:
-            base = await run_in_threadpool(bus_endpoint, request)
-        if base.status_code != 200:
-            return base
-        extra = await run_in_threadpool(render, board_of(request))
-        return Response(bytes(base.body) + extra, media_type=CONTENT_TYPE)
-
-    return metrics
+def extend_metrics(app: Starlette) -> None:
+    """Report the switchboard on the dashboard's ``/metrics`` too."""
+    add_collector(app, lambda request: SwitchboardCollector(board_of(request)))

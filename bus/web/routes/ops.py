@@ -16,9 +16,14 @@ DOWN: tuple[type[Exception], ...] = (*TRANSIENT_ERRORS, BusError)
 
 
 def prometheus(request: Request) -> Response:
+    """The bus's metrics, then those of packages that added theirs (:func:`metrics.add_collector`)."""
     dash = dashboard_of(request)
-    body = metrics.render(dash.snapshot(), totals(dash.redis, dash.bus.keys))
-    return Response(body, media_type=metrics.CONTENT_TYPE)
+    collectors = [
+        metrics.BusCollector(dash.snapshot(), totals(dash.redis, dash.bus.keys)),
+        *(factory(request) for factory in metrics.extra_collectors(request.app)),
+    ]
+    body, content_type = metrics.exposition(request.headers.get("accept", ""), collectors)
+    return Response(body, media_type=content_type)
 
 
 def healthz(request: Request) -> Response:

@@ -85,6 +85,14 @@ def test_metrics_add_outcomes_by_channel_and_status(client: Client, bus: Bus) ->
         assert line.startswith("# ") or re.fullmatch(r'[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? [0-9.]+', line)
 
 
+def test_openmetrics_has_the_switchboard_families_before_its_one_end(client: Client, bus: Bus) -> None:
+    record(bus, "s1")
+    accept = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
+    text = client.get("/metrics", headers={"accept": accept}).text
+    assert text.count("# EOF") == 1 and text.endswith("# EOF\n")
+    assert text.index("bus_workers") < text.index('switchboard_outcomes_total{channel="email",status="sent"} 1.0\n')
+
+
 def test_a_stopped_channel_or_sender_shows_on_the_overview_and_in_metrics(client: Client, bus: Bus) -> None:
     states = ChannelStates(bus.redis, SwitchboardKeys(bus.keys), time.time)
     states.stop("sms", "Twilio answered 401 (code 20003): Authenticate", delay=300, provider="twilio")
