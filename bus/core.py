@@ -27,7 +27,7 @@ from bus.pipeline.dispatch import Dispatch
 from bus.pipeline.driver import driven_attributes, matching
 from bus.pipeline.envelope import DRIVER_PROXY, dumps, encode_attributes, encode_job
 from bus.pipeline.publisher import BeforePublish, Event, Publisher
-from bus.pipeline.rider import Middleware, ride
+from bus.pipeline.rider import Middleware, ride, start_ride
 from bus.pipeline.subscription import Subscription, app_key_of
 from bus.runtime.runner import JobRunner
 from bus.runtime.worker import Worker
@@ -388,7 +388,7 @@ class Bus:
                 route = self._dispatches[sub.app_key].route(sub.key)
                 if route is None:  # local subscriptions come from these dispatches: never
                     raise UnknownSubscription(f"no handler for {sub.app_key}/{sub.key}")
-                done = ride(route, driven, queue=sub.queue_name, attempt=0, middleware=self.middleware, now=now)
+                done = ride(start_ride(route, driven, queue=sub.queue_name, attempt=0, now=now), self.middleware)
                 if done.acked_writes:
                     pipe = self.redis.pipeline(transaction=not is_cluster(self.redis))
                     for write in done.acked_writes:

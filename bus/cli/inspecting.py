@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import time
 from typing import Any
@@ -91,15 +92,20 @@ def _failure_row(f: Failure) -> dict[str, Any]:
     }
 
 
-def _filter(queue: str | None, exception: str | None, app: str | None, text: str | None) -> FailureFilter:
-    return FailureFilter(queue or "", exception or "", app or "", text or "")
-
-
 def filter_options(fn: F) -> F:
-    fn = click.option("--queue", help="Only failures from this queue.")(fn)
-    fn = click.option("--exception", help="Only failures with this exception class.")(fn)
-    fn = click.option("--grep", "text", help="Only failures whose message, payload or backtrace has this text.")(fn)
-    return click.option("--app", help="Only failures of this app.")(fn)
+    """The filter options, handed to the command as one ``flt: FailureFilter``."""
+
+    @click.option("--app", help="Only failures of this app.")
+    @click.option("--grep", "text", help="Only failures whose message, payload or backtrace has this text.")
+    @click.option("--exception", help="Only failures with this exception class.")
+    @click.option("--queue", help="Only failures from this queue.")
+    @functools.wraps(fn)
+    def filtered(
+        *args: Any, queue: str | None, exception: str | None, app: str | None, text: str | None, **kw: Any
+    ) -> Any:
+        return fn(*args, flt=FailureFilter(queue or "", exception or "", app or "", text or ""), **kw)
+
+    return filtered  # type: ignore[return-value]
 
 
 @failed.command("list")
@@ -107,12 +113,9 @@ def filter_options(fn: F) -> F:
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1), help="How many entries.")
 @filter_options
 @common
-def failed_list(
-    env: Env, start: int, limit: int, queue: str | None, exception: str | None, app: str | None, text: str | None
-) -> None:
+def failed_list(env: Env, start: int, limit: int, flt: FailureFilter) -> None:
     """List failures (oldest first, as Resque stores them)."""
     b = env.bus()
-    flt = _filter(queue, exception, app, text)
     if flt.active:
         entries = list(itertools.islice(matching(b.failures, flt), start, start + limit))
     else:
@@ -149,18 +152,9 @@ def failed_show(env: Env, index: int) -> None:
 @click.option("--all", "everything", is_flag=True, help="Retry every failure (that matches the filters).")
 @filter_options
 @common
-def failed_retry(
-    env: Env,
-    indexes: tuple[int, ...],
-    everything: bool,
-    queue: str | None,
-    exception: str | None,
-    app: str | None,
-    text: str | None,
-) -> None:
+def failed_retry(env: Env, indexes: tuple[int, ...], everything: bool, flt: FailureFilter) -> None:
     """Push failures back onto their queues and remove them from the list."""
-    b = env.bus()
-    done, skipped = _act(b, "retry", indexes, everything, _filter(queue, exception, app, text))
+    done, skipped = _act(env.bus(), "retry", indexes, everything, flt)
     env.emit({"retried": done, "skipped": skipped}, f"retried {done} failure(s){_skipped(skipped)}")
 
 
@@ -169,18 +163,9 @@ def failed_retry(
 @click.option("--all", "everything", is_flag=True, help="Remove every failure (that matches the filters).")
 @filter_options
 @common
-def failed_remove(
-    env: Env,
-    indexes: tuple[int, ...],
-    everything: bool,
-    queue: str | None,
-    exception: str | None,
-    app: str | None,
-    text: str | None,
-) -> None:
+def failed_remove(env: Env, indexes: tuple[int, ...], everything: bool, flt: FailureFilter) -> None:
     """Remove failures without retrying them."""
-    b = env.bus()
-    done, skipped = _act(b, "remove", indexes, everything, _filter(queue, exception, app, text))
+    done, skipped = _act(env.bus(), "remove", indexes, everything, flt)
     env.emit({"removed": done, "skipped": skipped}, f"removed {done} failure(s){_skipped(skipped)}")
 
 

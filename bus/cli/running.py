@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import importlib
 import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
 from bus.backend.embedded import EmbeddedServer
-from bus.cli.base import Env, announce, app_bus_of, cli, common, worker_options
+from bus.cli.base import Env, F, announce, app_bus_of, cli, common, worker_options
 from bus.core import Bus
 from bus.errors import ConfigurationError
 from bus.keys import INCOMING_QUEUE
 from bus.runtime.worker import Worker
+
+if TYPE_CHECKING:
+    from bus.web.settings import WebSettings
 
 
 @cli.command()
@@ -141,18 +146,30 @@ def server(env: Env, action: str) -> None:
 
 
 # --- web dashboard ----------------------------------------------------------------
-@cli.command()
-@click.option("--host", help="Address to listen on (default: [web] host, else 127.0.0.1).")
-@click.option("--port", type=click.IntRange(0, 65535), help="Port (default: [web] port, else 8484).")
-@common
-def web(env: Env, host: str | None, port: int | None) -> None:
-    """Serve the web dashboard; beyond 127.0.0.1 only with a token or user/password set."""
+def web_options(fn: F) -> F:
+    """``--host`` and ``--port`` of a dashboard command."""
+    fn = click.option("--port", type=click.IntRange(0, 65535), help="Port (default: [web] port, else 8484).")(fn)
+    return click.option("--host", help="Address to listen on (default: [web] host, else 127.0.0.1).")(fn)
+
+
+def dashboard(env: Env, serving: str, host: str | None, port: int | None) -> tuple[Callable[..., None], WebSettings]:
+    """The ``serve`` of module ``serving`` and the ``[web]`` settings with the flags applied;
+    without the web extra, one line saying how to install it."""
     try:
-        from bus.web.serving import serve
+        serve = importlib.import_module(serving).serve
         from bus.web.settings import load_web_settings
     except ImportError as exc:  # the web extra is optional
         raise ConfigurationError(f"the dashboard needs {exc.name or exc}: pip install 'switchboard-bus[web]'") from exc
-    serve(env.bus(), load_web_settings(env.settings_file, host=host, port=port))
+    return serve, load_web_settings(env.settings_file, host=host, port=port)
+
+
+@cli.command()
+@web_options
+@common
+def web(env: Env, host: str | None, port: int | None) -> None:
+    """Serve the web dashboard; beyond 127.0.0.1 only with a token or user/password set."""
+    serve, settings = dashboard(env, "bus.web.serving", host, port)
+    serve(env.bus(), settings)
 
 
 # --- logger, event feed ------------------------------------------------------------

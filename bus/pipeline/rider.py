@@ -13,7 +13,8 @@ import asyncio
 import concurrent.futures
 import contextvars
 import inspect
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -71,6 +72,21 @@ class Middleware(Protocol):
     def __call__(self, ride: Ride, call_next: Callable[[], Any]) -> Any: ...
 
 
+def scoped_middleware(scope: Callable[[Ride], AbstractContextManager[Any]]) -> tuple[Middleware, Middleware]:
+    """A plain and an ``async def`` middleware that run the rest of each ride inside ``scope(ride)``
+    (which sees what it raised): one definition for the worker's own sync and async rides."""
+
+    def plain(ride: Ride, call_next: Callable[[], Any]) -> Any:
+        with scope(ride):
+            return call_next()
+
+    async def awaiting(ride: Ride, call_next: Callable[[], Awaitable[Any]]) -> Any:
+        with scope(ride):
+            return await call_next()
+
+    return plain, awaiting
+
+
 def is_async(call: object) -> bool:
     """Whether ``call`` is an ``async def`` (or an object whose ``__call__`` is one)."""
     dunder_call = vars(type(call)).get("__call__")
@@ -94,23 +110,32 @@ def find_route(job: Job, dispatches: Mapping[str, Dispatch]) -> Route:
     return route
 
 
-def ride(
-    route: Route,
-    attributes: dict[str, Any],
-    *,
-    queue: str,
-    attempt: int,
-    middleware: Sequence[Middleware],
-    now: int,
-) -> Ride:
-    """Call the handler with the event plus ``bus_executed_at``; exceptions propagate."""
-    attributes = dict(attributes)
-    attributes["bus_executed_at"] = now
+def start_ride(route: Route, attributes: dict[str, Any], *, queue: str, attempt: int, now: int) -> Ride:
+    """The ride of one job: its handler's route, and the event plus ``bus_executed_at``."""
     sub = route.subscription
-    current = Ride(sub.app_key, sub.key, queue, attributes, attempt, route)
+    return Ride(sub.app_key, sub.key, queue, {**attributes, "bus_executed_at": now}, attempt, route)
+
+
+@contextmanager
+def _riding_now(current: Ride) -> Iterator[None]:
+    """``current`` is :func:`current_ride`, and publishes inherit its event's locale and timezone."""
+    attributes = current.attributes
+    token = _current.set(current)
+    try:
+        if "bus_locale" in attributes or "bus_timezone" in attributes:
+            with riding(attributes):
+                yield
+        else:
+            yield
+    finally:
+        _current.reset(token)
+
+
+def ride(current: Ride, middleware: Sequence[Middleware]) -> Ride:
+    """Call the handler through ``middleware`` (outermost first); exceptions propagate."""
 
     def call_handler() -> Any:
-        result = route.handler(current.attributes)
+        result = current.route.handler(current.attributes)
         if inspect.iscoroutine(result):
             result = asyncio.run(result)
         return result
@@ -118,15 +143,8 @@ def ride(
     call = call_handler
     for layer in reversed(middleware):
         call = _run_async_layer(layer, current, call) if is_async(layer) else _wrap(layer, current, call)
-    token = _current.set(current)
-    try:
-        if "bus_locale" in attributes or "bus_timezone" in attributes:
-            with riding(attributes):
-                call()
-        else:
-            call()
-    finally:
-        _current.reset(token)
+    with _riding_now(current):
+        call()
     return current
 
 
@@ -147,25 +165,12 @@ SyncRunner = Callable[[Callable[[], Any]], Awaitable[Any]]
 """Runs a blocking call off the event loop (``asyncio.to_thread``, or an executor of the worker's)."""
 
 
-async def ride_async(
-    route: Route,
-    attributes: dict[str, Any],
-    *,
-    queue: str,
-    attempt: int,
-    middleware: Sequence[Middleware],
-    now: int,
-    run_sync: SyncRunner,
-) -> Ride:
+async def ride_async(current: Ride, middleware: Sequence[Middleware], run_sync: SyncRunner) -> Ride:
     """:func:`ride` for an ``async def`` handler, on the running event loop; exceptions propagate."""
-    attributes = dict(attributes)
-    attributes["bus_executed_at"] = now
-    sub = route.subscription
-    current = Ride(sub.app_key, sub.key, queue, attributes, attempt, route)
     loop = asyncio.get_running_loop()
 
     async def call_handler() -> Any:
-        return await route.handler(current.attributes)
+        return await current.route.handler(current.attributes)
 
     call: Callable[[], Awaitable[Any]] = call_handler
     for layer in reversed(middleware):
@@ -174,15 +179,8 @@ async def ride_async(
             if is_async(layer)
             else _thread_layer(layer, current, call, loop, run_sync)
         )
-    token = _current.set(current)
-    try:
-        if "bus_locale" in attributes or "bus_timezone" in attributes:
-            with riding(attributes):
-                await call()
-        else:
-            await call()
-    finally:
-        _current.reset(token)
+    with _riding_now(current):
+        await call()
     return current
 
 

@@ -7,11 +7,13 @@ into the batch's :class:`Observations`, written with a later round trip.
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
-from bus.pipeline.rider import Middleware, Ride
+from bus.pipeline.rider import Middleware, Ride, scoped_middleware
 from bus.runtime.grace import GraceExpired
 from bus.runtime.observations import Observations
 from bus.runtime.retries import RetryScheduled
@@ -30,33 +32,21 @@ class RideObserver:
 
     def middleware(self, observed: Observations) -> Middleware:
         """The middleware for rides whose observations go into ``observed``."""
-
-        def observing(ride: Ride, call_next: Callable[[], Any]) -> Any:
-            started = time.perf_counter()
-            try:
-                result = call_next()
-            except BaseException as exc:
-                self._ended_badly(observed, ride, started, exc)
-                raise
-            self.record(observed, ride.attributes, ride.queue, ride.attempt, "succeeded", started)
-            return result
-
-        return observing
+        return scoped_middleware(functools.partial(self._observing, observed))[0]
 
     def async_middleware(self, observed: Observations) -> Middleware:
         """:meth:`middleware` for async rides."""
+        return scoped_middleware(functools.partial(self._observing, observed))[1]
 
-        async def observing(ride: Ride, call_next: Callable[[], Awaitable[Any]]) -> Any:
-            started = time.perf_counter()
-            try:
-                result = await call_next()
-            except BaseException as exc:
-                self._ended_badly(observed, ride, started, exc)
-                raise
-            self.record(observed, ride.attributes, ride.queue, ride.attempt, "succeeded", started)
-            return result
-
-        return observing
+    @contextmanager
+    def _observing(self, observed: Observations, ride: Ride) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        except BaseException as exc:
+            self._ended_badly(observed, ride, started, exc)
+            raise
+        self.record(observed, ride.attributes, ride.queue, ride.attempt, "succeeded", started)
 
     def _ended_badly(self, observed: Observations, ride: Ride, started: float, exc: BaseException) -> None:
         if isinstance(exc, RetryScheduled):

@@ -14,7 +14,7 @@ from typing import Any
 from bus.backend.clock import Clock
 from bus.errors import BusError, MalformedJob
 from bus.keys import INCOMING_QUEUE
-from bus.pipeline.dispatch import Dispatch
+from bus.pipeline.dispatch import Dispatch, Route
 from bus.pipeline.driver import drive_subscriptions
 from bus.pipeline.envelope import (
     DRIVER_PROXY,
@@ -28,7 +28,7 @@ from bus.pipeline.envelope import (
     truncated_payload,
 )
 from bus.pipeline.publisher import Publisher
-from bus.pipeline.rider import Middleware, Ride, SyncRunner, find_route, is_async, ride, ride_async
+from bus.pipeline.rider import Middleware, Ride, SyncRunner, find_route, is_async, ride, ride_async, start_ride
 from bus.pipeline.subscription import Subscription
 from bus.runtime.grace import GraceExpired
 from bus.runtime.observing import RideObserver
@@ -186,26 +186,12 @@ class JobRunner:
             self.async_retries,
             *self.middleware,
         ]
-        done: Ride | None = None
         try:
-            done = await ride_async(
-                route,
-                job.attributes,
-                queue=reserved.queue,
-                attempt=job.attempt,
-                middleware=middleware,
-                now=int(self.clock()),
-                run_sync=run_sync,
-            )
-        except RetryScheduled as retry:
-            self._retry(reserved, job, retry.error, retry.delay, out)
-        except GraceExpired:
-            raise
+            done = await ride_async(self._start(route, reserved, job), middleware, run_sync)
         except BaseException as exc:  # noqa: BLE001 - handler errors (SystemExit too) are the job's outcome
-            self.fail(reserved, job, exc, out)
-        if done is not None:
-            out.acked_writes += done.acked_writes
-            self.done(reserved, out)
+            self._settle(reserved, job, exc, out)
+        else:
+            self._ridden(reserved, done, out)
         return out
 
     def _ride(self, reserved: Reserved, job: Job, out: Outcomes) -> None:
@@ -221,23 +207,28 @@ class JobRunner:
             return
         middleware = [self.observer.middleware(out.observed), *self._otel, self.retries, *self.middleware]
         try:
-            done = ride(
-                route,
-                job.attributes,
-                queue=reserved.queue,
-                attempt=job.attempt,
-                middleware=middleware,
-                now=int(self.clock()),
-            )
-        except RetryScheduled as retry:
-            self._retry(reserved, job, retry.error, retry.delay, out)
-        except GraceExpired:
-            raise
+            done = ride(self._start(route, reserved, job), middleware)
         except BaseException as exc:  # noqa: BLE001 - handler errors (SystemExit too) are the job's outcome
-            self.fail(reserved, job, exc, out)
+            self._settle(reserved, job, exc, out)
         else:
-            out.acked_writes += done.acked_writes
-            self.done(reserved, out)
+            self._ridden(reserved, done, out)
+
+    def _start(self, route: Route, reserved: Reserved, job: Job) -> Ride:
+        return start_ride(route, job.attributes, queue=reserved.queue, attempt=job.attempt, now=int(self.clock()))
+
+    def _ridden(self, reserved: Reserved, done: Ride, out: Outcomes) -> None:
+        out.acked_writes += done.acked_writes
+        self.done(reserved, out)
+
+    def _settle(self, reserved: Reserved, job: Job, exc: BaseException, out: Outcomes) -> None:
+        """What a ride raised: a retry the policy scheduled, else a failure; the end of the
+        shutdown grace goes on up to the worker."""
+        if isinstance(exc, GraceExpired):
+            raise exc
+        if isinstance(exc, RetryScheduled):
+            self._retry(reserved, job, exc.error, exc.delay, out)
+        else:
+            self.fail(reserved, job, exc, out)
 
     def _republish(self, job: Job, out: Outcomes) -> None:
         """A delayed event came due: publish it now, keeping its ``bus_id``."""

@@ -23,6 +23,7 @@ from typing import Any
 from bus.backend.clock import Clock, ServerClock
 from bus.backend.connection import TRANSIENT_ERRORS, disconnect, is_cluster, pipe_eval, with_retries
 from bus.backend.replication import ReplicaWait, wait_on_cluster
+from bus.backoff import Backoff
 from bus.errors import ConfigurationError, MalformedJob, PoisonJob, RedisRefused, RedisUnavailable
 from bus.keys import INCOMING_QUEUE, Keys
 from bus.pipeline.envelope import DRIVER_PROXY, WORKER_CLASS, Job, decode_job, dumps
@@ -243,18 +244,18 @@ class Worker:
 
     # --- the loop -------------------------------------------------------------
     def _loop(self) -> None:
-        delay = 0.05
+        backoff = Backoff(first=0.05, cap=2.0)
         while not self.stopping:
             try:
                 if not self._step():
                     return
-                delay = 0.05
+                backoff.reset()
             except TRANSIENT_ERRORS as exc:
                 # A Redis call outside the retried round trips failed: wait, then put back
                 # anything reserved that this process no longer holds, and carry on.
+                delay = backoff.next()
                 log.warning("Redis unreachable mid-batch (%s); retrying in %.2fs", exc, delay)
                 self._stopping.wait(delay)
-                delay = min(delay * 2, 2.0)
                 self._retrying(lambda: self._reconcile(self._pending), "reconcile in-flight jobs")
 
     def _step(self) -> bool:

@@ -167,31 +167,24 @@ def quantile(histogram: Counter[int], q: float) -> float:
     return bucket_bound(max(histogram))
 
 
-def prometheus_lines(redis: Any, keys: Keys) -> list[str]:
-    """Running totals as Prometheus counters and a latency histogram per subscription."""
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """Running totals since the metrics began (never expiring: Prometheus takes rates of them)."""
+
+    events: dict[str, int]
+    """Events driven, by type."""
+    latency: dict[tuple[str, str], Counter[int]]
+    """Publish-to-handler latency per (app, subscription): rides per :data:`BUCKETS_MS` index."""
+    latency_sum_ms: dict[tuple[str, str], float]
+    """The latencies' sum per (app, subscription), in milliseconds."""
+
+
+def totals(redis: Any, keys: Keys) -> Totals:
+    """The running totals, for ``/metrics``."""
     events = {as_text(k): int(v) for k, v in redis.hgetall(keys.metrics_total("events")).items()}
-    lines = ["# HELP bus_events_total Events driven, by type.", "# TYPE bus_events_total counter"]
-    lines += [f'bus_events_total{{type="{_label(t)}"}} {n}' for t, n in sorted(events.items())]
     buckets: dict[tuple[str, str], Counter[int]] = {}
     for field, n in redis.hgetall(keys.metrics_total("latency")).items():
         app, sub, bucket = as_text(field).rsplit("|", 2)
         buckets.setdefault((app, sub), Counter())[int(bucket)] += int(n)
-    lines += [
-        "# HELP bus_handler_latency_ms Publish-to-handler latency per subscription.",
-        "# TYPE bus_handler_latency_ms histogram",
-    ]
     sums = {as_text(k): float(v) for k, v in redis.hgetall(keys.metrics_total("latency_sum")).items()}
-    for (app, sub), histogram in sorted(buckets.items()):
-        labels = f'app="{_label(app)}",sub="{_label(sub)}"'
-        running = 0
-        for index in range(len(BUCKETS_MS) + 1):
-            running += histogram.get(index, 0)
-            bound = "+Inf" if index == len(BUCKETS_MS) else str(BUCKETS_MS[index])
-            lines.append(f'bus_handler_latency_ms_bucket{{{labels},le="{bound}"}} {running}')
-        lines.append(f"bus_handler_latency_ms_sum{{{labels}}} {sums.get(f'{app}|{sub}', 0.0):.3f}")
-        lines.append(f"bus_handler_latency_ms_count{{{labels}}} {running}")
-    return lines
-
-
-def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return Totals(events, buckets, {(app, sub): sums.get(f"{app}|{sub}", 0.0) for app, sub in buckets})

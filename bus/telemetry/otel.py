@@ -16,11 +16,11 @@ events is one trace. A retry is a new ride span in the same trace.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
-from bus.pipeline.rider import Middleware, Ride
+from bus.pipeline.rider import Middleware, Ride, scoped_middleware
 
 try:
     from opentelemetry import context as otel_context
@@ -163,39 +163,24 @@ class Tracer:
 
     def ride_middleware(self) -> Middleware:
         """A worker middleware running each ride in its CONSUMER span."""
-
-        def otel_ride(ride: Ride, call_next: Callable[[], Any]) -> Any:
-            span = self.consume(
-                ride.attributes, ride.queue, app=ride.app_key, subscription=ride.sub_key, attempt=ride.attempt
-            )
-            try:
-                with self.running(span):
-                    result = call_next()
-            except BaseException as exc:
-                self.end(span, exc)
-                raise
-            self.end(span)
-            return result
-
-        return otel_ride
+        return scoped_middleware(self._consuming)[0]
 
     def async_ride_middleware(self) -> Middleware:
         """:meth:`ride_middleware` for async rides."""
+        return scoped_middleware(self._consuming)[1]
 
-        async def otel_ride(ride: Ride, call_next: Callable[[], Awaitable[Any]]) -> Any:
-            span = self.consume(
-                ride.attributes, ride.queue, app=ride.app_key, subscription=ride.sub_key, attempt=ride.attempt
-            )
-            try:
-                with self.running(span):
-                    result = await call_next()
-            except BaseException as exc:
-                self.end(span, exc)
-                raise
-            self.end(span)
-            return result
-
-        return otel_ride
+    @contextmanager
+    def _consuming(self, ride: Ride) -> Iterator[None]:
+        span = self.consume(
+            ride.attributes, ride.queue, app=ride.app_key, subscription=ride.sub_key, attempt=ride.attempt
+        )
+        try:
+            with self.running(span):
+                yield
+        except BaseException as exc:
+            self.end(span, exc)
+            raise
+        self.end(span)
 
     # --- helpers ---------------------------------------------------------------
     def _extract(self, attributes: Mapping[str, Any]) -> Any:

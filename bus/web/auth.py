@@ -43,12 +43,12 @@ def credentials_match(settings: WebSettings, *, token: str = "", username: str =
 
 def session_cookie(signer: Signer, session_id: str) -> str:
     """The cookie of a signed-in session: its random id, so each sign-in has its own form tokens."""
-    return signer.sign("session", session_id, max_age=SESSION_SECONDS)
+    return signer.sign("session", session_id)
 
 
 def session_of(signer: Signer, conn: HTTPConnection) -> str | None:
     """The id of the correctly signed session this request carries, if any (open or not)."""
-    return signer.unsign("session", conn.cookies.get(SESSION_COOKIE))
+    return signer.unsign("session", conn.cookies.get(SESSION_COOKIE), max_age=SESSION_SECONDS)
 
 
 def route_path(scope: Scope) -> str:

@@ -11,7 +11,6 @@ by a sibling site, are worthless once the victim is signed in.
 
 from __future__ import annotations
 
-import hmac
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -54,7 +53,8 @@ class CsrfMiddleware:
         fresh = not _NONCE.fullmatch(nonce)
         if fresh:
             nonce = new_nonce()
-        token = self.signer.mac("csrf", f"{nonce}:{session_of(self.signer, conn) or ''}")
+        bound = f"{nonce}:{session_of(self.signer, conn) or ''}"
+        token = self.signer.mac("csrf", bound)
         scope.setdefault("state", {})["csrf_token"] = token
         if scope["method"] not in SAFE_METHODS:
             body = await _read_body(receive, self.max_body, conn.headers.get("content-length"))
@@ -62,7 +62,7 @@ class CsrfMiddleware:
                 await PlainTextResponse("request body too large", status_code=413)(scope, receive, send)
                 return
             sent = conn.headers.get(HEADER) or _form_field(conn.headers.get("content-type", ""), body)
-            if fresh or not sent or not hmac.compare_digest(sent.encode(), token.encode()):
+            if fresh or not sent or not self.signer.mac_matches("csrf", bound, sent):
                 response = PlainTextResponse("CSRF check failed: reload the page and try again.", status_code=403)
                 await response(scope, receive, send)
                 return

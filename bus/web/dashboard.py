@@ -28,6 +28,8 @@ from bus.web.signing import Signer
 from bus.web.throttle import FailedSignIns
 
 FLASH_COOKIE = "bus_flash"
+FLASH_SECONDS = 300
+"""A one-time message not shown within this many seconds is dropped."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +136,7 @@ class Dashboard:
         """303 to ``url`` (a path from ``path_for``), carrying a one-time message."""
         response = RedirectResponse(url, status_code=303)
         if flash:
-            self.set_cookie(request, response, FLASH_COOKIE, self.signer.sign("flash", f"{level}|{flash}", max_age=300))
+            self.set_cookie(request, response, FLASH_COOKIE, self.signer.sign("flash", f"{level}|{flash}"))
         return response
 
     def set_cookie(
@@ -156,7 +158,7 @@ class Dashboard:
         return str(request.scope.get("root_path") or "/")
 
     def _flash(self, request: Request) -> dict[str, str] | None:
-        value = self.signer.unsign("flash", request.cookies.get(FLASH_COOKIE))
+        value = self.signer.unsign("flash", request.cookies.get(FLASH_COOKIE), max_age=FLASH_SECONDS)
         if not value or "|" not in value:
             return None
         level, _, text = value.partition("|")

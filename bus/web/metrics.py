@@ -1,18 +1,30 @@
-"""The dashboard's metrics: ``/metrics`` in the Prometheus text format (version 0.0.4), and
-the Events page's rates panel (events per type, rides per app, latency per subscription)."""
+"""The dashboard's metrics: ``/metrics`` (the Prometheus text format, or OpenMetrics when the
+scraper asks for it), and the Events page's rates panel (events per type, rides per app,
+latency per subscription).
+
+Packages that add pages add their metrics with :func:`add_collector`: each scrape asks them
+for a prometheus_client collector and reports it after the bus's own families."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from starlette.applications import Starlette
+from starlette.requests import Request
+
 from bus.keys import Keys
-from bus.stores.metrics import LatencyStats, event_counts, latency
+from bus.stores.metrics import BUCKETS_MS, LatencyStats, Totals, event_counts, latency
 from bus.stores.overview import throughput
 from bus.web.snapshot import Snapshot
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+CollectorFactory = Callable[[Request], Collector]
+"""Makes the collector of one scrape, from the request (to reach the app's state)."""
 
 # (metric, type, help, QueueRow attribute)
 PER_QUEUE = [
@@ -36,39 +48,80 @@ SPARK_WIDTH = 120
 SPARK_HEIGHT = 24
 
 
-def label(value: str) -> str:
-    """A label value escaped as the format requires (backslash, quote, newline)."""
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+def family(
+    name: str, kind: str, help_text: str, labels: Sequence[str], samples: Iterable[tuple[Sequence[str], float]]
+) -> Metric:
+    """A counter or gauge family with its samples (label values in the order of ``labels``)."""
+    made = (CounterMetricFamily if kind == "counter" else GaugeMetricFamily)(name, help_text, labels=labels)
+    for values, value in samples:
+        made.add_metric(values, value)
+    return made
 
 
-def metric(name: str, kind: str, help_text: str, samples: Iterable[tuple[str, float]]) -> list[str]:
-    lines = [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
-    return lines + [f"{name}{labels} {_number(value)}" for labels, value in samples]
+def single(name: str, kind: str, help_text: str, value: float) -> Metric:
+    """A counter or gauge without labels."""
+    return family(name, kind, help_text, (), [((), value)])
 
 
-def _number(value: float) -> str:
-    return str(value) if isinstance(value, int) else repr(round(float(value), 3))
+def exposition(accept: str, collectors: Iterable[Collector]) -> tuple[bytes, str]:
+    """What ``collectors`` report, in the format ``accept`` asks for (the text format 0.0.4 unless
+    it asks for OpenMetrics), and its content type; prometheus_client escapes labels and help."""
+    encoder, content_type = choose_encoder(accept)
+    registry = CollectorRegistry(auto_describe=False)
+    for collector in collectors:
+        registry.register(collector)
+    return encoder(registry), content_type
 
 
-def render(snap: Snapshot, observed: Sequence[str] = ()) -> str:
-    """The snapshot's gauges and counters, then ``observed`` (:func:`bus.stores.metrics.prometheus_lines`)."""
-    lines: list[str] = []
-    for name, kind, help_text, attr in PER_QUEUE:
-        samples = [(f'{{queue="{label(q.name)}"}}', getattr(q, attr)) for q in snap.queues]
-        lines += metric(name, kind, help_text, samples)
-    ages = [
-        (f'{{queue="{label(q.name)}"}}', max(0.0, snap.now - q.oldest)) for q in snap.queues if q.oldest and q.pending
-    ]
-    lines += metric("bus_queue_oldest_job_age_seconds", "gauge", "Age of the job at the head of a queue.", ages)
-    for name, kind, help_text, counter in TOTALS:
-        value = snap.counters.get(counter)
-        if value is not None:
-            lines += metric(name, kind, help_text, [("", value)])
-    alive, dead = snap.counters["workers_alive"] or 0, snap.counters["workers_dead"] or 0
-    lines += metric(
-        "bus_workers", "gauge", "Registered workers by state.", [('{state="alive"}', alive), ('{state="dead"}', dead)]
-    )
-    return "\n".join([*lines, *observed]) + "\n"
+def add_collector(app: Starlette, factory: CollectorFactory) -> None:
+    """Report ``factory(request)``'s metrics on this dashboard's ``/metrics`` too."""
+    app.state.metric_collectors = [*extra_collectors(app), factory]
+
+
+def extra_collectors(app: Starlette) -> list[CollectorFactory]:
+    return list(getattr(app.state, "metric_collectors", ()))
+
+
+class BusCollector(Collector):
+    """The snapshot's gauges and counters, then the running totals' event counts and latency histograms."""
+
+    def __init__(self, snap: Snapshot, totals: Totals) -> None:
+        self.snap = snap
+        self.totals = totals
+
+    def collect(self) -> Iterator[Metric]:
+        snap = self.snap
+        for name, kind, help_text, attr in PER_QUEUE:
+            yield family(name, kind, help_text, ["queue"], (([q.name], getattr(q, attr)) for q in snap.queues))
+        ages = (([q.name], round(max(0.0, snap.now - q.oldest), 3)) for q in snap.queues if q.oldest and q.pending)
+        yield family(
+            "bus_queue_oldest_job_age_seconds", "gauge", "Age of the job at the head of a queue.", ["queue"], ages
+        )
+        for name, kind, help_text, counter in TOTALS:
+            value = snap.counters.get(counter)
+            if value is not None:
+                yield single(name, kind, help_text, value)
+        alive, dead = snap.counters["workers_alive"] or 0, snap.counters["workers_dead"] or 0
+        states = [(["alive"], alive), (["dead"], dead)]
+        yield family("bus_workers", "gauge", "Registered workers by state.", ["state"], states)
+        yield from self._observed()
+
+    def _observed(self) -> Iterator[Metric]:
+        totals = self.totals
+        events = (([t], n) for t, n in sorted(totals.events.items()))
+        yield family("bus_events_total", "counter", "Events driven, by type.", ["type"], events)
+        histograms = HistogramMetricFamily(
+            "bus_handler_latency_ms", "Publish-to-handler latency per subscription.", labels=["app", "sub"]
+        )
+        bounds = [*(str(b) for b in BUCKETS_MS), "+Inf"]
+        for (app, sub), histogram in sorted(totals.latency.items()):
+            running = 0
+            buckets: list[tuple[str, float]] = []
+            for index, bound in enumerate(bounds):
+                running += histogram.get(index, 0)
+                buckets.append((bound, running))
+            histograms.add_metric([app, sub], buckets, round(totals.latency_sum_ms.get((app, sub), 0.0), 3))
+        yield histograms
 
 
 # --- the rates panel ------------------------------------------------------------------

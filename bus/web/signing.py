@@ -1,12 +1,12 @@
-"""HMAC signing of the small values the dashboard keeps in cookies (CSRF, session, flash)."""
+"""Signing the small values the dashboard keeps in cookies (session, flash) and its form
+tokens (CSRF), with itsdangerous: one key, and a salt per purpose so one cannot stand for another."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import secrets
-import time
+
+import itsdangerous
 
 
 class Signer:
@@ -16,31 +16,40 @@ class Signer:
         self._key = key or secrets.token_bytes(32)
 
     def mac(self, purpose: str, value: str) -> str:
-        """A hex MAC of ``value``, bound to ``purpose`` so one cookie cannot stand for another."""
-        return hmac.new(self._key, f"{purpose}\x00{value}".encode(), hashlib.sha256).hexdigest()
+        """A hex MAC of ``value`` for a form field (the value itself is not sent along)."""
+        signer = self._signer(purpose)
+        return signer.algorithm.get_signature(signer.derive_key(), value.encode()).hex()
 
-    def verify_mac(self, purpose: str, value: str, mac: str) -> bool:
-        return hmac.compare_digest(self.mac(purpose, value).encode(), mac.encode())
+    def mac_matches(self, purpose: str, value: str, mac: str) -> bool:
+        """True if ``mac`` is :meth:`mac` of ``value`` (constant time; any other text is False)."""
+        try:
+            given = bytes.fromhex(mac)
+        except ValueError:
+            return False
+        signer = self._signer(purpose)
+        return signer.algorithm.verify_signature(signer.derive_key(), value.encode(), given)
 
-    def sign(self, purpose: str, value: str, *, max_age: int | None = None) -> str:
-        """``value`` made tamper-proof (and expiring after ``max_age`` seconds) for a cookie."""
-        expires = str(int(time.time()) + max_age) if max_age else "0"
-        body = base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
-        return f"{body}.{expires}.{self.mac(purpose, body + '.' + expires)}"
+    def sign(self, purpose: str, value: str) -> str:
+        """``value`` made tamper-proof and time-stamped, in characters a cookie may hold."""
+        return self._serializer(purpose).dumps(value)
 
-    def unsign(self, purpose: str, signed: str | None) -> str | None:
-        """The value if the signature holds and it has not expired, else None."""
-        if not signed or signed.count(".") != 2:
-            return None
-        body, expires, mac = signed.split(".")
-        if not self.verify_mac(purpose, body + "." + expires, mac):
-            return None
-        if not expires.isdigit() or (expires != "0" and int(expires) < time.time()):
+    def unsign(self, purpose: str, signed: str | None, *, max_age: int) -> str | None:
+        """The value if the signature holds and it is at most ``max_age`` seconds old, else None."""
+        if not signed:
             return None
         try:
-            return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode()
-        except ValueError:
+            value = self._serializer(purpose).loads(signed, max_age=max_age)
+        except itsdangerous.BadData:
             return None
+        return value if isinstance(value, str) else None
+
+    def _signer(self, purpose: str) -> itsdangerous.Signer:
+        return itsdangerous.Signer(self._key, salt=purpose, digest_method=hashlib.sha256)
+
+    def _serializer(self, purpose: str) -> itsdangerous.URLSafeTimedSerializer:
+        return itsdangerous.URLSafeTimedSerializer(
+            self._key, salt=purpose, signer_kwargs={"digest_method": hashlib.sha256}
+        )
 
 
 def new_nonce() -> str:

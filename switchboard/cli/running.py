@@ -10,7 +10,7 @@ import click
 
 from bus.backend.connection import redact_url
 from bus.cli import Env, common
-from bus.cli.running import run_worker
+from bus.cli.running import dashboard, run_worker, web_options
 from bus.keys import INCOMING_QUEUE
 from switchboard.app import Switchboard, unusable
 from switchboard.channels import Channel
@@ -139,16 +139,9 @@ def _demo_samples(live: dict[Channel, str], recipients: tuple[str, ...]) -> list
 
 # --- web dashboard -----------------------------------------------------------------
 @cli.command()
-@click.option("--host", help="Address to listen on (default: [web] host, else 127.0.0.1).")
-@click.option("--port", type=click.IntRange(0, 65535), help="Port (default: [web] port, else 8484).")
+@web_options
 @common
 def web(env: Env, host: str | None, port: int | None) -> None:
     """Serve the dashboard: the bus pages plus templates, deliveries, outbox and suppressions."""
-    from bus.errors import ConfigurationError
-
-    try:
-        from bus.web.settings import load_web_settings
-        from switchboard.web.serving import serve
-    except ImportError as exc:  # the web extra is optional
-        raise ConfigurationError(f"the dashboard needs {exc.name or exc}: pip install 'switchboard-bus[web]'") from exc
-    serve(env.bus(), load_web_settings(env.settings_file, host=host, port=port), board_settings(env))
+    serve, settings = dashboard(env, "switchboard.web.serving", host, port)
+    serve(env.bus(), settings, board_settings(env))

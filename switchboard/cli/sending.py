@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import re
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,21 +26,52 @@ def send() -> None:
     """Publish a test notification event (as any app would)."""
 
 
+@dataclass(frozen=True, slots=True)
+class Content:
+    """The options every send command shares: the template and its data, the key, the time."""
+
+    template: str | None
+    data_json: str | None
+    locale: str | None
+    sample: bool
+    no_check: bool
+    idempotency_key: str | None
+    user_id: str | None
+    category: str | None
+    send_at: str | None
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "template": self.template,
+            "data": parse_attributes(self.data_json) if self.data_json else None,
+            "locale": self.locale,
+            "idempotency_key": self.idempotency_key,
+            "user_id": self.user_id,
+            "category": self.category,
+            "send_at": self.send_at,
+        }
+
+
 def _content_options(fn: Any) -> Any:
-    fn = click.option("--template", help="Template name.")(fn)
-    fn = click.option("--data", "data_json", help="Template data, a JSON object.")(fn)
-    fn = click.option("--locale", help="Locale, e.g. fr or fr_CA.")(fn)
-    fn = click.option("--sample", is_flag=True, help="Use the template's sample data.")(fn)
-    fn = click.option(
-        "--no-check", is_flag=True, help="Publish even if the template does not render here with this data."
-    )(fn)
-    fn = click.option("--idempotency-key", help="The request's key: the same key is never sent twice.")(fn)
-    fn = click.option("--user-id", help="The person's id in your apps (their preferences follow it).")(fn)
-    fn = click.option("--category", help="What an inline message is for (a template names its own).")(fn)
-    fn = click.option(
+    """The shared options, handed to the command as one ``content: Content``."""
+
+    @click.option(
         "--send-at", help="When to send: an ISO time with its zone (2026-12-24T09:00:00+01:00) or a delay (10m, 2h)."
-    )(fn)
-    return fn
+    )
+    @click.option("--category", help="What an inline message is for (a template names its own).")
+    @click.option("--user-id", help="The person's id in your apps (their preferences follow it).")
+    @click.option("--idempotency-key", help="The request's key: the same key is never sent twice.")
+    @click.option("--no-check", is_flag=True, help="Publish even if the template does not render here with this data.")
+    @click.option("--sample", is_flag=True, help="Use the template's sample data.")
+    @click.option("--locale", help="Locale, e.g. fr or fr_CA.")
+    @click.option("--data", "data_json", help="Template data, a JSON object.")
+    @click.option("--template", help="Template name.")
+    @functools.wraps(fn)
+    def collected(*args: Any, **kw: Any) -> Any:
+        content = Content(**{f.name: kw.pop(f.name) for f in dataclasses.fields(Content)})
+        return fn(*args, content=content, **kw)
+
+    return collected
 
 
 def _send_at(text: str | None) -> str | None:
@@ -47,8 +81,9 @@ def _send_at(text: str | None) -> str | None:
     return datetime.fromtimestamp(time.time() + parse_since(text), UTC).isoformat()
 
 
-def _publish(env: Env, sender: Any, channel: str, fields: dict[str, Any], sample: bool, check: bool) -> None:
-    fields = {k: v for k, v in fields.items() if v not in (None, (), [])}
+def _publish(env: Env, sender: Any, channel: str, message: dict[str, Any], content: Content) -> None:
+    sample, check = content.sample, not content.no_check
+    fields = {k: v for k, v in {**message, **content.fields()}.items() if v not in (None, (), [])}
     if "send_at" in fields:
         fields["send_at"] = _send_at(fields["send_at"])
     if sample and not fields.get("template"):
@@ -87,15 +122,7 @@ def send_email_cmd(
     cc: tuple[str, ...],
     bcc: tuple[str, ...],
     reply_to: str | None,
-    template: str | None,
-    data_json: str | None,
-    locale: str | None,
-    sample: bool,
-    no_check: bool,
-    idempotency_key: str | None,
-    user_id: str | None,
-    category: str | None,
-    send_at: str | None,
+    content: Content,
 ) -> None:
     """Publish send_email."""
     fields = {
@@ -103,19 +130,12 @@ def send_email_cmd(
         "cc": list(cc),
         "bcc": list(bcc),
         "reply_to": reply_to,
-        "idempotency_key": idempotency_key,
-        "user_id": user_id,
-        "category": category,
-        "send_at": send_at,
         "subject": subject,
         "text": text,
         "html": html,
         "from_": from_,
-        "template": template,
-        "data": parse_attributes(data_json) if data_json else None,
-        "locale": locale,
     }
-    _publish(env, send_email, "email", fields, sample, not no_check)
+    _publish(env, send_email, "email", fields, content)
 
 
 @send.command("sms")
@@ -123,33 +143,9 @@ def send_email_cmd(
 @click.option("--body")
 @_content_options
 @common
-def send_sms_cmd(
-    env: Env,
-    to: str,
-    body: str | None,
-    template: str | None,
-    data_json: str | None,
-    locale: str | None,
-    sample: bool,
-    no_check: bool,
-    idempotency_key: str | None,
-    user_id: str | None,
-    category: str | None,
-    send_at: str | None,
-) -> None:
+def send_sms_cmd(env: Env, to: str, body: str | None, content: Content) -> None:
     """Publish send_sms."""
-    fields = {
-        "to": to,
-        "idempotency_key": idempotency_key,
-        "user_id": user_id,
-        "category": category,
-        "send_at": send_at,
-        "body": body,
-        "template": template,
-        "data": parse_attributes(data_json) if data_json else None,
-        "locale": locale,
-    }
-    _publish(env, send_sms, "sms", fields, sample, not no_check)
+    _publish(env, send_sms, "sms", {"to": to, "body": body}, content)
 
 
 @send.command("push")
@@ -167,29 +163,14 @@ def send_push_cmd(
     title: str | None,
     body: str | None,
     data_payload: str | None,
-    template: str | None,
-    data_json: str | None,
-    locale: str | None,
-    sample: bool,
-    no_check: bool,
-    idempotency_key: str | None,
-    user_id: str | None,
-    category: str | None,
-    send_at: str | None,
+    content: Content,
 ) -> None:
     """Publish send_push."""
     fields = {
         "to": list(to),
-        "idempotency_key": idempotency_key,
-        "user_id": user_id,
-        "category": category,
-        "send_at": send_at,
         "topic": topic,
         "title": title,
         "body": body,
         "data_payload": parse_attributes(data_payload) if data_payload else None,
-        "template": template,
-        "data": parse_attributes(data_json) if data_json else None,
-        "locale": locale,
     }
-    _publish(env, send_push, "push", fields, sample, not no_check)
+    _publish(env, send_push, "push", fields, content)

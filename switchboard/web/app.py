@@ -51,6 +51,6 @@ def create_switchboard_app(
         live_interval=live_interval,
     )
     app.state.switchboard = board
-    extend_metrics(app.router.routes)
+    extend_metrics(app)
     app.add_middleware(FrameHeaders)
     return app

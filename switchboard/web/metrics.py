@@ -1,103 +1,87 @@
-"""The switchboard's lines on ``/metrics``, appended to the bus dashboard's own.
-
-The bus dashboard has no hook for extra metrics, so :func:`extend_metrics` wraps its
-``metrics`` route: the bus lines first, unchanged, then these.
-"""
+"""The switchboard's families on ``/metrics``, reported after the bus dashboard's own."""
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Iterator
 
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from prometheus_client.metrics_core import HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from starlette.applications import Starlette
 
-from bus.web.metrics import CONTENT_TYPE, label, metric
+from bus.web.metrics import add_collector, family, single
 from switchboard.channels import Channel
 from switchboard.statuses import DeliveryStats
 from switchboard.web.board import Board, board_of
 
 
-def render(board: Board) -> str:
+class SwitchboardCollector(Collector):
     """Send outcomes by channel and status, suppressions, outbox, template problems, providers."""
-    counts = board.deliveries.outcome_totals()
-    outcomes = [
-        (f'{{channel="{label(channel)}",status="{label(status)}"}}', n)
-        for channel, by_status in sorted(counts.items())
-        for status, n in sorted(by_status.items())
-    ]
-    suppressed = [(f'{{channel="{c.value}"}}', board.suppressed_count(c.value)) for c in Channel]
-    providers = [
-        (f'{{channel="{c.value}",provider="{label(p)}"}}', 1) for c, p in board.settings.live_channels().items()
-    ]
-    stopped = [(f'{{scope="{label(s.scope)}"}}', 1) for s in board.channel_states.all()]
-    stats = DeliveryStats(board.deliveries.redis, board.deliveries.keys)
-    finals = [
-        (f'{{channel="{label(channel)}",status="{label(status)}"}}', n)
-        for channel, by_status in sorted(stats.finals().items())
-        for status, n in sorted(by_status.items())
-    ]
-    delays: list[tuple[str, float]] = []
-    for channel, (buckets, total, count) in stats.delays().items():
-        delays += [(f'_bucket{{channel="{label(channel)}",le="{bound}"}}', n) for bound, n in buckets]
-        delays += [(f'_sum{{channel="{label(channel)}"}}', total), (f'_count{{channel="{label(channel)}"}}', count)]
-    outbox = [("", board.outbox_count())]
-    problems = [("", len(board.templates.problems))]
-    lines = [
-        *metric(
+
+    def __init__(self, board: Board) -> None:
+        self.board = board
+
+    def collect(self) -> Iterator[Metric]:
+        board = self.board
+        counts = board.deliveries.outcome_totals()
+        outcomes = [
+            ([channel, status], n)
+            for channel, by_status in sorted(counts.items())
+            for status, n in sorted(by_status.items())
+        ]
+        yield family(
             "switchboard_outcomes_total",
             "counter",
             "Send outcomes by channel and status (sent, failed, suppressed, stalled, retrying: each retry counts).",
+            ["channel", "status"],
             outcomes,
-        ),
-        *metric(
+        )
+        stats = DeliveryStats(board.deliveries.redis, board.deliveries.keys)
+        finals = [
+            ([channel, status], n)
+            for channel, by_status in sorted(stats.finals().items())
+            for status, n in sorted(by_status.items())
+        ]
+        yield family(
             "switchboard_delivery_final_total",
             "counter",
             "Deliveries by the status the provider's webhooks gave them (delivered, bounced, dropped, "
             "complained, undelivered).",
+            ["channel", "status"],
             finals,
-        ),
-        *metric(
+        )
+        delays = HistogramMetricFamily(
             "switchboard_delivery_delay_seconds",
-            "histogram",
             "Seconds from the provider accepting a message to its delivery, by the provider's word.",
-            delays,
-        ),
-        *metric("switchboard_suppressions", "gauge", "Recipients not to contact, by channel.", suppressed),
-        *metric("switchboard_outbox_messages", "gauge", "Messages in the dev-mode outbox.", outbox),
-        *metric("switchboard_template_problems", "gauge", "Problems found in the templates folder.", problems),
-        *metric("switchboard_channel_provider", "gauge", "Each channel's provider (outbox: dev mode).", providers),
-        *metric(
+            labels=["channel"],
+        )
+        for channel, (buckets, total, _count) in stats.delays().items():
+            delays.add_metric([channel], [(bound, float(n)) for bound, n in buckets], total)
+        yield delays
+        suppressed = [([c.value], board.suppressed_count(c.value)) for c in Channel]
+        yield family(
+            "switchboard_suppressions", "gauge", "Recipients not to contact, by channel.", ["channel"], suppressed
+        )
+        yield single("switchboard_outbox_messages", "gauge", "Messages in the dev-mode outbox.", board.outbox_count())
+        problems = len(board.templates.problems)
+        yield single("switchboard_template_problems", "gauge", "Problems found in the templates folder.", problems)
+        providers = [([c.value, p], 1) for c, p in board.settings.live_channels().items()]
+        yield family(
+            "switchboard_channel_provider",
+            "gauge",
+            "Each channel's provider (outbox: dev mode).",
+            ["channel", "provider"],
+            providers,
+        )
+        stopped = [([s.scope], 1) for s in board.channel_states.all()]
+        yield family(
             "switchboard_channel_stopped",
             "gauge",
             "Channels (or email:sender:<address>) stopped because the provider refused our configuration.",
+            ["scope"],
             stopped,
-        ),
-    ]
-    return "\n".join(lines) + "\n"
+        )
 
 
-def extend_metrics(routes: list[BaseRoute]) -> None:
-    """Replace the bus ``metrics`` route, in place, with one that also reports the switchboard."""
-    for index, route in enumerate(routes):
-        if isinstance(route, Route) and route.name == "metrics":
-            routes[index] = Route(route.path, _with_board(route.endpoint), name="metrics")
-            return
-    raise LookupError("the bus dashboard has no route named 'metrics' to extend")
-
-
-def _with_board(bus_endpoint: Callable[[Request], Any]) -> Callable[[Request], Any]:
-    async def metrics(request: Request) -> Response:
-        if inspect.iscoroutinefunction(bus_endpoint):
-            base: Response = await bus_endpoint(request)
-        else:
-            base = await run_in_threadpool(bus_endpoint, request)
-        if base.status_code != 200:
-            return base
-        extra = await run_in_threadpool(render, board_of(request))
-        return Response(bytes(base.body) + extra.encode(), media_type=CONTENT_TYPE)
-
-    return metrics
+def extend_metrics(app: Starlette) -> None:
+    """Report the switchboard on the dashboard's ``/metrics`` too."""
+    add_collector(app, lambda request: SwitchboardCollector(board_of(request)))

@@ -7,7 +7,18 @@ import sys
 
 from tests.bus.helpers import ROOT
 
-HEAVY = ["pydantic", "jinja2", "starlette", "uvicorn", "sendgrid", "twilio", "pyfcm", "switchboard"]
+HEAVY = [
+    "pydantic",
+    "jinja2",
+    "starlette",
+    "uvicorn",
+    "itsdangerous",
+    "prometheus_client",
+    "sendgrid",
+    "twilio",
+    "pyfcm",
+    "switchboard",
+]
 
 
 def test_importing_bus_imports_no_switchboard_or_web_dependency() -> None:

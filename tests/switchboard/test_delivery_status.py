@@ -274,13 +274,13 @@ def test_metrics_count_final_statuses_and_the_delay_to_delivery(s: Stack) -> Non
     app = create_switchboard_app(s.bus, WebSettings(), s.board.settings)
     with Client(app, base_url="http://localhost") as client:
         text = client.get("/metrics").text
-    assert 'switchboard_delivery_final_total{channel="email",status="bounced"} 1\n' in text
-    assert 'switchboard_delivery_final_total{channel="email",status="delivered"} 1\n' in text
-    assert 'switchboard_delivery_final_total{channel="sms",status="delivered"} 1\n' in text
+    assert 'switchboard_delivery_final_total{channel="email",status="bounced"} 1.0\n' in text
+    assert 'switchboard_delivery_final_total{channel="email",status="delivered"} 1.0\n' in text
+    assert 'switchboard_delivery_final_total{channel="sms",status="delivered"} 1.0\n' in text
     assert "# TYPE switchboard_delivery_delay_seconds histogram" in text
-    assert 'switchboard_delivery_delay_seconds_bucket{channel="email",le="+Inf"} 1\n' in text
-    assert 'switchboard_delivery_delay_seconds_bucket{channel="email",le="86400"} 1\n' in text
-    assert 'switchboard_delivery_delay_seconds_count{channel="sms"} 1\n' in text
+    assert 'switchboard_delivery_delay_seconds_bucket{channel="email",le="+Inf"} 1.0\n' in text
+    assert 'switchboard_delivery_delay_seconds_bucket{channel="email",le="86400"} 1.0\n' in text
+    assert 'switchboard_delivery_delay_seconds_count{channel="sms"} 1.0\n' in text
 
 
 @pytest.mark.parametrize("delivery_id", ["email:signup-42", "email:a{b}c", "email:x{y", "sms:{b}{c}"])

@@ -25,6 +25,7 @@ from tests.support.polling import wait_for
 from tests.switchboard.test_sending import SENDER, Make, make_board, run
 
 __all__ = ["make_board"]
+pytestmark = pytest.mark.slow  # one test kills a worker process; all wait out digest windows
 ROOT = Path(__file__).resolve().parents[2]
 TWO_SECONDS = """description = "Comments, two seconds at a time."
 category = "account"

@@ -229,7 +229,7 @@ def test_metrics_add_event_counts_and_latency_histograms(client: Client, redis_u
     assert 'bus_events_total{type="order_placed"} 7' in text
     assert 'bus_events_total{type="we\\"ird\\\\type\\nx"} 1' in text
     assert 'bus_handler_latency_ms_count{app="shop",sub="order_placed"} 7' in text
-    assert 'bus_handler_latency_ms_bucket{app="audit",sub="all",le="+Inf"} 10' in text
+    assert 'bus_handler_latency_ms_bucket{app="audit",le="+Inf",sub="all"} 10' in text
     names = [line.split()[2] for line in text.splitlines() if line.startswith("# TYPE")]
     assert len(names) == len(set(names))
     for line in text.splitlines():

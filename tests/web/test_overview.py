@@ -93,6 +93,21 @@ def test_metrics_in_prometheus_format(client: Client, bus: Bus, r: redis.Redis) 
         assert line.startswith("#") or re.fullmatch(r'[a-z_]+(\{[a-z]+="(?:[^"\\]|\\.)*"\})? -?[0-9.e+]+', line), line
 
 
+OPENMETRICS_ACCEPT = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+
+
+def test_metrics_in_openmetrics_when_the_scraper_asks(client: Client, r: redis.Redis) -> None:
+    fill_queue(r, 'we"ird\\q', [rider_job("a", "s", "e", "q")] * 2)
+    r.set("resque:stat:processed", 12)
+    response = client.get("/metrics", headers={"accept": OPENMETRICS_ACCEPT})
+    assert response.headers["content-type"].startswith("application/openmetrics-text; version=1.0.0")
+    text = response.text
+    assert text.endswith("# EOF\n") and text.count("# EOF") == 1
+    assert "# TYPE bus_processed counter" in text and "bus_processed_total 12.0\n" in text
+    assert 'bus_queue_pending{queue="we\\"ird\\\\q"} 2.0\n' in text
+    assert client.get("/metrics").headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
+
+
 def test_healthz(client: Client) -> None:
     assert client.get("/healthz").json() == {"status": "ok", "redis": True}
 

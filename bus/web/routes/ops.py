@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bus.backend.connection import TRANSIENT_ERRORS
 from bus.errors import BusError
-from bus.stores.metrics import prometheus_lines
+from bus.stores.metrics import totals
 from bus.web import metrics
 from bus.web.dashboard import dashboard_of
 
@@ -16,9 +16,14 @@ DOWN: tuple[type[Exception], ...] = (*TRANSIENT_ERRORS, BusError)
 
 
 def prometheus(request: Request) -> Response:
+    """The bus's metrics, then those of packages that added theirs (:func:`metrics.add_collector`)."""
     dash = dashboard_of(request)
-    text = metrics.render(dash.snapshot(), prometheus_lines(dash.redis, dash.bus.keys))
-    return PlainTextResponse(text, media_type=metrics.CONTENT_TYPE)
+    collectors = [
+        metrics.BusCollector(dash.snapshot(), totals(dash.redis, dash.bus.keys)),
+        *(factory(request) for factory in metrics.extra_collectors(request.app)),
+    ]
+    body, content_type = metrics.exposition(request.headers.get("accept", ""), collectors)
+    return Response(body, media_type=content_type)
 
 
 def healthz(request: Request) -> Response:

@@ -61,7 +61,7 @@ def test_counts_come_from_counters_not_from_reading_every_record(client: Client,
     r.delete(f"resque:switchboard:delivery:{delivery_id}")  # expired: its outcome still counts
     counts = client.page("/switchboard").text.split('id="counts-table"')[1].split("</table>")[0]
     assert '?channel=email&amp;status=accepted">2</a>' in channel_row(counts, "email")
-    assert 'switchboard_outcomes_total{channel="email",status="accepted"} 2\n' in client.get("/metrics").text
+    assert 'switchboard_outcomes_total{channel="email",status="accepted"} 2.0\n' in client.get("/metrics").text
 
 
 def test_metrics_add_outcomes_by_channel_and_status(client: Client, bus: Bus) -> None:
@@ -74,15 +74,23 @@ def test_metrics_add_outcomes_by_channel_and_status(client: Client, bus: Bus) ->
     assert response.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
     text = response.text
     assert "bus_processed_total" in text and text.index("bus_workers") < text.index("switchboard_outcomes_total")
-    assert 'switchboard_outcomes_total{channel="email",status="accepted"} 2\n' in text
-    assert 'switchboard_outcomes_total{channel="email",status="failed"} 1\n' in text
-    assert 'switchboard_outcomes_total{channel="sms",status="accepted"} 1\n' in text
-    assert 'switchboard_suppressions{channel="sms"} 1\n' in text
-    assert 'switchboard_channel_provider{channel="email",provider="sendgrid"} 1\n' in text
-    assert "switchboard_template_problems 0\n" in text and "switchboard_outbox_messages 0\n" in text
+    assert 'switchboard_outcomes_total{channel="email",status="accepted"} 2.0\n' in text
+    assert 'switchboard_outcomes_total{channel="email",status="failed"} 1.0\n' in text
+    assert 'switchboard_outcomes_total{channel="sms",status="accepted"} 1.0\n' in text
+    assert 'switchboard_suppressions{channel="sms"} 1.0\n' in text
+    assert 'switchboard_channel_provider{channel="email",provider="sendgrid"} 1.0\n' in text
+    assert "switchboard_template_problems 0.0\n" in text and "switchboard_outbox_messages 0.0\n" in text
     assert "# TYPE switchboard_outcomes_total counter" in text
     for line in text.splitlines():  # every line parses as Prometheus text
         assert line.startswith("# ") or re.fullmatch(r'[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? [0-9.]+', line)
+
+
+def test_openmetrics_has_the_switchboard_families_before_its_one_end(client: Client, bus: Bus) -> None:
+    record(bus, "s1")
+    accept = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
+    text = client.get("/metrics", headers={"accept": accept}).text
+    assert text.count("# EOF") == 1 and text.endswith("# EOF\n")
+    assert text.index("bus_workers") < text.index('switchboard_outcomes_total{channel="email",status="accepted"} 1.0\n')
 
 
 def test_a_stopped_channel_or_sender_shows_on_the_overview_and_in_metrics(client: Client, bus: Bus) -> None:
@@ -94,7 +102,7 @@ def test_a_stopped_channel_or_sender_shows_on_the_overview_and_in_metrics(client
     assert "stopped" in row[: row.index("</tr>")] and "Authenticate" in row[: row.index("</tr>")]
     assert "ops@acme.example" in page
     text = client.get("/metrics").text
-    assert 'switchboard_channel_stopped{scope="sms"} 1\n' in text
-    assert 'switchboard_channel_stopped{scope="email:sender:ops@acme.example"} 1\n' in text
+    assert 'switchboard_channel_stopped{scope="sms"} 1.0\n' in text
+    assert 'switchboard_channel_stopped{scope="email:sender:ops@acme.example"} 1.0\n' in text
     states.resume("sms")
     assert 'switchboard_channel_stopped{scope="sms"}' not in client.get("/metrics").text
