@@ -1,0 +1,163 @@
+"""An attacker facing the webhook receiver, and an operator who needs it to hold: signatures that
+must not be bypassed, events that must not reach deliveries they are not about, writes that must
+survive a failure half way, and logs that must not hold a recipient or a secret."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+import redis
+from twilio.request_validator import RequestValidator
+
+from bus import Bus
+from switchboard.client import send_email
+from switchboard.hooks.app import create_hooks_app
+from switchboard.privacy import recipient_digest
+from tests.support.emulators import SendGridEmulator, TwilioEmulator
+from tests.support.emulators.webhooks import WebhookKeys, webhook_keys
+from tests.switchboard.hooks_support import Stack, stack
+from tests.switchboard.test_hooks import PUBLIC, STATUS, TOKEN, event, published, settings_for, signed
+from tests.web.conftest import Client as TestClient
+
+
+@pytest.fixture(scope="module")
+def keys() -> WebhookKeys:
+    return webhook_keys()
+
+
+@pytest.fixture
+def client(redis_url: str, keys: WebhookKeys) -> Iterator[TestClient]:
+    bus = Bus(redis_url)
+    with TestClient(create_hooks_app(bus, settings_for(keys)), base_url=PUBLIC) as c:
+        yield c
+    bus.close()
+
+
+@pytest.fixture
+def s(
+    redis_url: str, sendgrid_emulator: SendGridEmulator, twilio_emulator: TwilioEmulator, keys: WebhookKeys
+) -> Iterator[Stack]:
+    with stack(redis_url, sendgrid_emulator, twilio_emulator, keys) as built:
+        yield built
+
+
+def status_of(s: Stack, delivery_id: str) -> str:
+    record = s.board.deliveries.get(delivery_id)
+    assert record is not None
+    return record.status
+
+
+# --- signatures -----------------------------------------------------------------------
+def test_signature_headers_in_any_case_and_repeated(client: TestClient, keys: WebhookKeys, r: redis.Redis) -> None:
+    body = json.dumps([event()]).encode()
+    good = signed(keys, body)
+    lower = {name.lower(): value for name, value in good.items()}
+    assert client.post("/hooks/sendgrid", content=body, headers=lower).status_code == 200
+    # A forged signature header ahead of (or after) the genuine one does not let a changed body in.
+    changed = body.replace(b"delivered", b"bounce")
+    forged = [(name, value) for name, value in good.items()] + [(next(iter(good)), "Zm9yZ2Vk")]
+    for headers in (forged, list(reversed(forged))):
+        assert client.post("/hooks/sendgrid", content=changed, headers=headers).status_code == 403
+    assert len(published(r)) == 1
+
+
+def test_forwarded_headers_do_not_choose_the_url_twilio_signed(client: TestClient, r: redis.Redis) -> None:
+    path = "/hooks/twilio/status?delivery=sms%3Acode-1"
+    evil = f"https://evil.example{path}"
+    signature = RequestValidator(TOKEN).compute_signature(evil, STATUS)
+    headers = {
+        "X-Twilio-Signature": signature,
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Host": "evil.example",
+        "X-Forwarded-Host": "evil.example",
+        "X-Forwarded-Proto": "https",
+        "Forwarded": "host=evil.example;proto=https",
+    }
+    assert client.post(path, content=urlencode(STATUS).encode(), headers=headers).status_code == 403
+    assert r.dbsize() == 0
+
+
+def test_twilio_url_variations(client: TestClient, r: redis.Redis) -> None:
+    path = "/hooks/twilio/status?delivery=sms%3Acode-1"
+    form = urlencode(STATUS).encode()
+
+    def post(url_signed: str, path_posted: str = path) -> int:
+        signature = RequestValidator(TOKEN).compute_signature(url_signed, STATUS)
+        headers = {"X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"}
+        return int(client.post(path_posted, content=form, headers=headers).status_code)
+
+    # Twilio signs with or without the default port: both are the same URL.
+    assert post(f"https://hooks.example.com:443{path}") == 204
+    # A delivery id added to (or swapped in) a signed URL's query is not signed.
+    assert post(f"{PUBLIC}{path}", path + "&delivery=sms%3Aother") == 403
+    assert post(f"{PUBLIC}/hooks/twilio/status", path) == 403
+    assert post(f"{PUBLIC}{path}", "/hooks/twilio/status?delivery=sms%3Acode-1&x=1") == 403
+    assert post(f"https://hooks.example.com:8443{path}") == 403
+    assert [e["delivery_id"] for e in published(r)] == ["sms:code-1"]
+
+
+def test_unsigned_bodies_of_many_tiny_events_are_refused_unparsed(client: TestClient, r: redis.Redis) -> None:
+    body = b"[" + b"{}," * 20_000 + b"{}]"
+    headers = {"X-Twilio-Email-Event-Webhook-Signature": "Zm9yZ2Vk", "X-Twilio-Email-Event-Webhook-Timestamp": "1"}
+    assert client.post("/hooks/sendgrid", content=body, headers=headers).status_code == 403
+    assert r.dbsize() == 0
+
+
+def test_a_signed_batch_of_many_tiny_events_is_rejected_not_published(
+    client: TestClient, keys: WebhookKeys, r: redis.Redis
+) -> None:
+    body = b"[" + b"{}," * 20_000 + b"{}]"
+    response = client.post("/hooks/sendgrid", content=body, headers=signed(keys, body))
+    assert response.status_code == 200 and response.json()["rejected"] == 20_001 and r.dbsize() == 0
+
+
+def test_refusals_say_nothing_about_the_expected_signature(client: TestClient, keys: WebhookKeys) -> None:
+    body = json.dumps([event()]).encode()
+    headers = signed(webhook_keys(), body)
+    answer = client.post("/hooks/sendgrid", content=body, headers=headers)
+    assert answer.status_code == 403 and answer.json() == {"error": "bad signature"}
+    assert keys.public_key not in answer.text
+
+
+# --- failures half way ----------------------------------------------------------------
+def test_workers_applying_the_same_events_at_once_count_them_once(s: Stack, r: redis.Redis) -> None:
+    import threading
+
+    send_email(bus=s.bus, to="ada@example.com", subject="Hi", text="Hello", idempotency_key="race")
+    s.run()
+    steps = [("ev-d", "deferred"), ("ev-del", "delivered"), ("ev-def2", "deferred")]
+    events = [
+        {
+            "provider": "sendgrid",
+            "channel": "email",
+            "event_id": event_id,
+            "event": status,
+            "status": status,
+            "at": time.time(),
+            "recipient": "a***@example.com",
+            "recipient_digest": recipient_digest("ada@example.com"),
+            "delivery_id": "email:race",
+        }
+        for event_id, status in steps
+    ]
+    barrier = threading.Barrier(4)
+
+    def worker(order: list[dict[str, Any]]) -> None:
+        barrier.wait()
+        for e in order:
+            s.board.statuses.handle(e)
+
+    threads = [threading.Thread(target=worker, args=(events if n % 2 else events[::-1],)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert status_of(s, "email:race") == "delivered"
+    assert r.hget("resque:switchboard:delivery_finals", "email:delivered") == b"1"
+    timeline = [step["status"] for step in s.board.deliveries.timeline("email:race")]
+    assert sorted(timeline) == ["accepted", "deferred", "deferred", "delivered"]
