@@ -52,6 +52,6 @@ def hook_problems(settings: SwitchboardSettings) -> list[str]:
         found.append(
             "the sendgrid hook needs switchboard.sendgrid.webhook_public_key (SWITCHBOARD_SENDGRID_WEBHOOK_PUBLIC_KEY)"
         )
-    if "twilio" in enabled and settings.twilio.auth_token is None:
+    if "twilio" in enabled and not settings.twilio.auth_token:  # an empty token signs for anyone
         found.append("the twilio hook needs switchboard.twilio.auth_token (SWITCHBOARD_TWILIO_AUTH_TOKEN)")
     return found

@@ -16,6 +16,7 @@ from twilio.request_validator import RequestValidator
 
 from bus import Bus
 from switchboard.client import send_email
+from switchboard.errors import SettingsError
 from switchboard.hooks.app import create_hooks_app
 from switchboard.privacy import recipient_digest
 from tests.support.emulators import SendGridEmulator, TwilioEmulator
@@ -99,6 +100,13 @@ def test_twilio_url_variations(client: TestClient, r: redis.Redis) -> None:
     assert post(f"{PUBLIC}{path}", "/hooks/twilio/status?delivery=sms%3Acode-1&x=1") == 403
     assert post(f"https://hooks.example.com:8443{path}") == 403
     assert [e["delivery_id"] for e in published(r)] == ["sms:code-1"]
+
+
+def test_an_empty_twilio_auth_token_is_refused_at_start(redis_url: str, keys: WebhookKeys) -> None:
+    bus = Bus(redis_url)
+    with pytest.raises(SettingsError, match="auth_token"):
+        create_hooks_app(bus, settings_for(keys, twilio={"auth_token": ""}))
+    bus.close()
 
 
 def test_unsigned_bodies_of_many_tiny_events_are_refused_unparsed(client: TestClient, r: redis.Redis) -> None:
