@@ -43,8 +43,11 @@ OPT_OUT_CODES = ("twilio:inbound", "21610")
 
 # A provider event moves a delivery forward only (PROGRESS); a record that never reached the
 # provider (failed, suppressed) keeps its status.
+# An event about another channel or recipient than the record's is 'foreign' (SendGrid signs every
+# event of the account, whatever custom_args another sender set): it changes nothing.
 # KEYS: the record, its provider events. ARGV: event id, step JSON, status, now, retention,
-# outcome event type ('' for none), then field/value pairs the record takes when its status moves.
+# outcome event type ('' for none), channel, recipient digest, then field/value pairs the record
+# takes when its status moves.
 # Replies {verdict, accepted_at or '', pending outcome or '', then the record's ANNOUNCED fields}.
 _APPLY = """
 local step = redis.call('HGET', KEYS[2], ARGV[1])
@@ -55,6 +58,10 @@ if step then
 end
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'missing', '', ''} end
+local owner = redis.call('HMGET', KEYS[1], 'channel', 'recipient_digests')
+if owner[1] ~= ARGV[7] or not string.find(',' .. (owner[2] or '') .. ',', ',' .. ARGV[8] .. ',', 1, true) then
+  return {'foreign', '', ''}
+end
 if status == 'sending' or status == 'retrying' then return {'busy', '', ''} end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('EXPIRE', KEYS[2], ARGV[5])
@@ -67,7 +74,7 @@ if not accepted_at and (status == 'accepted' or status == 'sent') then
   if accepted_at then redis.call('HSET', KEYS[1], 'accepted_at', accepted_at) end
 end
 redis.call('HSET', KEYS[1], 'status', ARGV[3], 'updated_at', ARGV[4])
-for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 9, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[2], ARGV[1] .. ':pending', ARGV[6]) end
 if ARGV[6] == '' then return {'changed', accepted_at or '', ''} end
 return {'changed', accepted_at or '', ARGV[6], unpack(redis.call('HMGET', KEYS[1], {ANNOUNCED}))}
@@ -107,6 +114,13 @@ class StatusApplier:
             raise RetryLater(f"delivery {delivery_id} is still being sent", BUSY_RETRY)
         if kind == "missing":
             log.info("%s event %s matches no delivery record", event["provider"], event["event_id"])
+        if kind == "foreign":
+            log.warning(
+                "%s event %s names delivery %s but another channel or recipient: ignored",
+                event["provider"],
+                event["event_id"],
+                delivery_id,
+            )
         # A duplicate changes nothing (an operator may have lifted its suppression since), unless its
         # announcement is still pending: then what went with it may have been lost too.
         suppress = event["suppress"] and (kind != "duplicate" or bool(pending))
@@ -155,6 +169,8 @@ class StatusApplier:
             self.clock(),
             self.deliveries.retention,
             outcome,
+            event["channel"],
+            event["recipient_digest"],
             *fields,
         )
         kind, accepted_at, pending, *fields = pipe.execute()[0]

@@ -15,12 +15,12 @@ import redis
 from twilio.request_validator import RequestValidator
 
 from bus import Bus
-from switchboard.client import send_email
+from switchboard.client import send_email, send_sms
 from switchboard.errors import SettingsError
 from switchboard.hooks.app import create_hooks_app
 from switchboard.privacy import recipient_digest
 from tests.support.emulators import SendGridEmulator, TwilioEmulator
-from tests.support.emulators.webhooks import WebhookKeys, webhook_keys
+from tests.support.emulators.webhooks import WebhookKeys, post_sendgrid, post_twilio, webhook_keys
 from tests.switchboard.hooks_support import Stack, stack
 from tests.switchboard.test_hooks import PUBLIC, STATUS, TOKEN, event, published, settings_for, signed
 from tests.web.conftest import Client as TestClient
@@ -130,6 +130,41 @@ def test_refusals_say_nothing_about_the_expected_signature(client: TestClient, k
     answer = client.post("/hooks/sendgrid", content=body, headers=headers)
     assert answer.status_code == 403 and answer.json() == {"error": "bad signature"}
     assert keys.public_key not in answer.text
+
+
+# --- events for deliveries they are not about -----------------------------------------
+def test_a_signed_event_cannot_move_a_delivery_to_someone_else(s: Stack, keys: WebhookKeys) -> None:
+    """SendGrid signs whatever was sent through the account: an event whose custom_args name one of
+    our deliveries, but about another recipient or channel, must not touch that delivery."""
+    seen = s.listen("email_bounced", "sms_undelivered")
+    send_email(bus=s.bus, to="ada@example.com", subject="Hi", text="Hello", idempotency_key="victim")
+    send_sms(bus=s.bus, to="+14155550123", body="Hi", idempotency_key="victim")
+    s.run()
+    # The providers' own callbacks stay queued (unsent): only the forged ones arrive.
+    forged = [
+        event(email="mallory@example.com", event="bounce", type="blocked", switchboard_delivery_id="email:victim"),
+        event(email="ada@example.com", event="bounce", type="blocked", switchboard_delivery_id="sms:victim"),
+    ]
+    assert post_sendgrid(f"{s.url}/hooks/sendgrid", forged, keys).status == 200
+    s.run()
+    assert status_of(s, "email:victim") == "accepted" and status_of(s, "sms:victim") == "accepted"
+    assert seen == []
+    assert [step["status"] for step in s.board.deliveries.timeline("email:victim")] == ["accepted"]
+    # The genuine recipient's events still apply.
+    genuine = event(email="Ada@Example.com", switchboard_delivery_id="email:victim")
+    assert post_sendgrid(f"{s.url}/hooks/sendgrid", [genuine], keys).status == 200
+    s.run()
+    assert status_of(s, "email:victim") == "delivered"
+
+
+def test_a_twilio_callback_for_another_number_cannot_move_a_delivery(s: Stack) -> None:
+    send_sms(bus=s.bus, to="+14155550123", body="Hi", idempotency_key="victim")
+    s.run()
+    url = f"{s.url}/hooks/twilio/status?delivery=sms%3Avictim"
+    other = {**STATUS, "To": "+14155550999", "MessageStatus": "undelivered", "ErrorCode": "30005"}
+    assert post_twilio(url, other, s.twilio.auth_token).status == 204
+    s.run()
+    assert status_of(s, "sms:victim") == "accepted"
 
 
 # --- failures half way ----------------------------------------------------------------
