@@ -40,16 +40,20 @@ ANNOUNCED = ("request_id", "idempotency_key", "bus_id", "template", "provider_me
 BUSY_RETRY = 2.0
 OPT_OUT_CODES = ("twilio:inbound", "21610")
 """Suppressions an inbound START lifts: the recipient's own STOP (by reply, or as Twilio reported it)."""
+UNWRITTEN = "-"
+"""An event's pending mark while its suppression is still to be written (no outcome event to publish)."""
 
 # A provider event moves a delivery forward only (PROGRESS); a record that never reached the
 # provider (failed, suppressed) keeps its status.
 # An event about another channel or recipient than the record's is 'foreign' (SendGrid signs every
 # event of the account, whatever custom_args another sender set): it changes nothing.
 # KEYS: the record, its provider events. ARGV: event id, step JSON, status, now, retention,
-# outcome event type ('' for none), channel, recipient digest, then field/value pairs the record
-# takes when its status moves.
+# outcome event type ('' for none), channel, recipient digest, '1' when the event suppresses (it
+# stays pending, UNWRITTEN, until that is written), then field/value pairs the record takes when
+# its status moves.
 # Replies {verdict, accepted_at or '', pending outcome or '', then the record's ANNOUNCED fields}.
-_APPLY = """
+_APPLY = (
+    """
 local step = redis.call('HGET', KEYS[2], ARGV[1])
 if step then
   local pending = redis.call('HGET', KEYS[2], ARGV[1] .. ':pending')
@@ -65,21 +69,27 @@ end
 if status == 'sending' or status == 'retrying' then return {'busy', '', ''} end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('EXPIRE', KEYS[2], ARGV[5])
+local unwritten = ''
+if ARGV[9] ~= '' then
+  unwritten = '{UNWRITTEN}'
+  redis.call('HSET', KEYS[2], ARGV[1] .. ':pending', unwritten)
+end
 local ranks = {RANKS}
 local before, after = ranks[status], ranks[ARGV[3]]
 local accepted_at = redis.call('HGET', KEYS[1], 'accepted_at')
-if before == nil or after == nil or after <= before then return {'kept', accepted_at or '', ''} end
+if before == nil or after == nil or after <= before then return {'kept', accepted_at or '', unwritten} end
 if not accepted_at and (status == 'accepted' or status == 'sent') then
   accepted_at = redis.call('HGET', KEYS[1], 'updated_at')
   if accepted_at then redis.call('HSET', KEYS[1], 'accepted_at', accepted_at) end
 end
 redis.call('HSET', KEYS[1], 'status', ARGV[3], 'updated_at', ARGV[4])
-for i = 9, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 10, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[2], ARGV[1] .. ':pending', ARGV[6]) end
-if ARGV[6] == '' then return {'changed', accepted_at or '', ''} end
+if ARGV[6] == '' then return {'changed', accepted_at or '', unwritten} end
 return {'changed', accepted_at or '', ARGV[6], unpack(redis.call('HMGET', KEYS[1], {ANNOUNCED}))}
-""".replace("{RANKS}", "{" + ", ".join(f"{status} = {rank}" for status, rank in PROGRESS.items()) + "}").replace(
-    "{ANNOUNCED}", ", ".join(f"'{name}'" for name in ANNOUNCED)
+""".replace("{RANKS}", "{" + ", ".join(f"{status} = {rank}" for status, rank in PROGRESS.items()) + "}")
+    .replace("{ANNOUNCED}", ", ".join(f"'{name}'" for name in ANNOUNCED))
+    .replace("{UNWRITTEN}", UNWRITTEN)
 )
 
 
@@ -122,15 +132,17 @@ class StatusApplier:
                 delivery_id,
             )
         # A duplicate changes nothing (an operator may have lifted its suppression since), unless its
-        # announcement is still pending: then what went with it may have been lost too.
+        # announcement or suppression is still pending: then it may have been lost (a crash, Redis).
         suppress = event["suppress"] and (kind != "duplicate" or bool(pending))
         writes = self._writes(event, kind, accepted_at, suppress)
-        if pending and delivery_id:
+        if pending and pending != UNWRITTEN and delivery_id:
             self._announce(delivery_id, event, pending, record, writes)
             return
         pipe = self.deliveries.redis.pipeline(transaction=False)
         writes(pipe)
         pipe.execute()
+        if pending == UNWRITTEN and delivery_id:  # only once the suppression is written
+            self.deliveries.redis.hdel(self.keys.delivery_events(delivery_id), f"{event['event_id']}{PENDING}")
 
     def _delivery_id(self, event: dict[str, Any]) -> str | None:
         """The delivery our id names, else the one the provider's message id was recorded for."""
@@ -171,6 +183,7 @@ class StatusApplier:
             outcome,
             event["channel"],
             event["recipient_digest"],
+            "1" if event["suppress"] else "",
             *fields,
         )
         kind, accepted_at, pending, *fields = pipe.execute()[0]

@@ -168,6 +168,38 @@ def test_a_twilio_callback_for_another_number_cannot_move_a_delivery(s: Stack) -
 
 
 # --- failures half way ----------------------------------------------------------------
+def _unsubscribe(delivery_id: str, recipient: str) -> dict[str, Any]:
+    return {
+        "provider": "sendgrid",
+        "channel": "email",
+        "event_id": "ev-unsub",
+        "event": "unsubscribe",
+        "status": "unsubscribed",
+        "at": time.time(),
+        "recipient": "u***@example.com",
+        "recipient_digest": recipient_digest(recipient),
+        "delivery_id": delivery_id,
+        "suppress": True,
+    }
+
+
+def test_a_suppression_survives_a_failed_write_after_the_event_was_recorded(s: Stack, r: redis.Redis) -> None:
+    send_email(bus=s.bus, to="unsubscribe@example.com", subject="Hi", text="Hello", idempotency_key="u-crash")
+    s.run()
+    unsubscribe = _unsubscribe("email:u-crash", "unsubscribe@example.com")
+    suppressions = "resque:switchboard:suppressions:email"
+    r.set(suppressions, "in the way")  # Redis refuses the suppression's write (WRONGTYPE)
+    with pytest.raises(redis.ResponseError):
+        s.board.statuses.handle(unsubscribe)
+    r.delete(suppressions)
+    s.board.statuses.handle(unsubscribe)  # the bus runs the job again
+    assert s.board.suppressions.suppressed("email", [recipient_digest("unsubscribe@example.com")])
+    # Once written, a duplicate still does not bring back a lifted suppression.
+    s.board.suppressions.remove("email", recipient_digest("unsubscribe@example.com"))
+    s.board.statuses.handle(unsubscribe)
+    assert s.board.suppressions.list("email") == []
+
+
 def test_workers_applying_the_same_events_at_once_count_them_once(s: Stack, r: redis.Redis) -> None:
     import threading
 
