@@ -255,10 +255,19 @@ class StatusApplier:
         log.info("suppressed %s on %s: %s", event["recipient"], event["channel"], reason)
 
     def _inbound(self, event: dict[str, Any]) -> None:
+        """An inbound keyword, applied once per inbound message (Twilio callbacks carry no timestamp)."""
+        redis = self.deliveries.redis
+        seen = self.keys.inbound_seen(event["event_id"])
+        # Marked UNWRITTEN first, applied ("1") only once written: a STOP whose write failed is
+        # written when the bus runs the job again.
+        if not redis.set(seen, UNWRITTEN, nx=True, ex=self.deliveries.retention) and as_text(redis.get(seen)) == "1":
+            return  # a replay, or this event run again
+        self._opt(event)
+        redis.set(seen, 1, ex=self.deliveries.retention)
+
+    def _opt(self, event: dict[str, Any]) -> None:
         """STOP and its kin suppress the number; START and its kin lift an opt-out (only that)."""
         redis = self.deliveries.redis
-        if not redis.set(self.keys.inbound_seen(event["event_id"]), 1, nx=True, ex=self.deliveries.retention):
-            return  # a replay, or this event run again
         if event["status"] == "opted_out":
             pipe = redis.pipeline(transaction=False)
             self._suppress(pipe, event)

@@ -22,7 +22,7 @@ from switchboard.privacy import recipient_digest
 from tests.support.emulators import SendGridEmulator, TwilioEmulator
 from tests.support.emulators.webhooks import WebhookKeys, post_sendgrid, post_twilio, webhook_keys
 from tests.switchboard.hooks_support import Stack, stack
-from tests.switchboard.test_hooks import PUBLIC, STATUS, TOKEN, event, published, settings_for, signed
+from tests.switchboard.test_hooks import PUBLIC, SID, STATUS, TOKEN, event, published, settings_for, signed
 from tests.web.conftest import Client as TestClient
 
 
@@ -198,6 +198,32 @@ def test_a_suppression_survives_a_failed_write_after_the_event_was_recorded(s: S
     s.board.suppressions.remove("email", recipient_digest("unsubscribe@example.com"))
     s.board.statuses.handle(unsubscribe)
     assert s.board.suppressions.list("email") == []
+
+
+def test_an_inbound_stop_survives_a_failed_write(s: Stack, r: redis.Redis) -> None:
+    stop = {
+        "provider": "twilio",
+        "channel": "sms",
+        "event_id": SID,
+        "event": "inbound STOP",
+        "status": "opted_out",
+        "at": time.time(),
+        "recipient": "+1415*****23",
+        "recipient_digest": recipient_digest("+14155550123"),
+        "reason": "replied STOP",
+        "suppress": True,
+    }
+    suppressions = "resque:switchboard:suppressions:sms"
+    r.set(suppressions, "in the way")
+    with pytest.raises(redis.ResponseError):
+        s.board.statuses.handle(stop)
+    r.delete(suppressions)
+    s.board.statuses.handle(stop)  # the bus runs the job again
+    assert s.board.suppressions.suppressed("sms", [recipient_digest("+14155550123")])
+    # Once written, the same STOP again (a replay) does not bring back a lifted opt-out.
+    s.board.suppressions.remove("sms", recipient_digest("+14155550123"))
+    s.board.statuses.handle(stop)
+    assert s.board.suppressions.list("sms") == []
 
 
 def test_workers_applying_the_same_events_at_once_count_them_once(s: Stack, r: redis.Redis) -> None:
