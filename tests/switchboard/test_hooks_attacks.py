@@ -5,6 +5,7 @@ survive a failure half way, and logs that must not hold a recipient or a secret.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,6 +16,7 @@ import redis
 from twilio.request_validator import RequestValidator
 
 from bus import Bus
+from bus.telemetry.logs import WIRE_LOGGERS
 from switchboard.client import send_email, send_sms
 from switchboard.errors import SettingsError
 from switchboard.hooks.app import create_hooks_app
@@ -262,3 +264,25 @@ def test_workers_applying_the_same_events_at_once_count_them_once(s: Stack, r: r
     assert r.hget("resque:switchboard:delivery_finals", "email:delivered") == b"1"
     timeline = [step["status"] for step in s.board.deliveries.timeline("email:race")]
     assert sorted(timeline) == ["accepted", "deferred", "deferred", "delivered"]
+
+
+# --- logs -----------------------------------------------------------------------------
+def test_debug_logs_hold_no_recipient_and_no_secret(
+    s: Stack, keys: WebhookKeys, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    send_email(bus=s.bus, to="bounce.ada@example.com", subject="Hi", text="Hello", idempotency_key="logs-1")
+    send_sms(bus=s.bus, to="+14155550030", body="Hi", idempotency_key="logs-2")
+    s.run()
+    s.deliver_webhooks()
+    assert s.twilio.send_inbound(f"{s.url}/hooks/twilio/inbound", "+14155550123", "STOP").status == 200
+    s.run()
+    forged = event(email="eve@example.com")
+    assert post_sendgrid(f"{s.url}/hooks/sendgrid", [forged], webhook_keys()).status == 403
+    # The SDKs' wire logs are the CLI's to quiet (below -vvv) and redact (handler filters): ours are not.
+    ours = [record for record in caplog.records if not record.name.startswith(WIRE_LOGGERS)]
+    text = "\n".join(record.getMessage() for record in ours)
+    assert "bounced" in text or "suppressed" in text  # something was logged
+    for secret in ("bounce.ada@example.com", "+14155550030", "+14155550123", "eve@example.com"):
+        assert secret not in text
+    assert s.twilio.auth_token not in text and keys.public_key not in text
