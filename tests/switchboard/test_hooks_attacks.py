@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -132,6 +132,41 @@ def test_refusals_say_nothing_about_the_expected_signature(client: TestClient, k
     answer = client.post("/hooks/sendgrid", content=body, headers=headers)
     assert answer.status_code == 403 and answer.json() == {"error": "bad signature"}
     assert keys.public_key not in answer.text
+
+
+def test_a_body_trickling_in_is_cut_off(redis_url: str, keys: WebhookKeys, r: redis.Redis) -> None:
+    """A client that sends its headers, then the body a byte at a time (or never), would hold a
+    request open for as long as it likes: thousands of them exhaust the receiver."""
+    import asyncio
+
+    settings = settings_for(keys, hooks={"max_body_bytes": 64 * 1024, "body_timeout": 0.3})
+    app = create_hooks_app(Bus(redis_url), settings)
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.sleep(0.05)
+        return {"type": "http.request", "body": b"[", "more_body": True}  # never the end
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/hooks/sendgrid",
+        "raw_path": b"/hooks/sendgrid",
+        "query_string": b"",
+        "headers": [(b"host", b"hooks.example.com")],
+        "scheme": "https",
+        "server": ("hooks.example.com", 443),
+        "client": ("127.0.0.1", 5),
+    }
+
+    async def request() -> None:
+        await asyncio.wait_for(app(scope, receive, send), timeout=5)
+
+    asyncio.run(request())
+    assert sent[0]["status"] == 408 and r.dbsize() == 0
 
 
 # --- events for deliveries they are not about -----------------------------------------
