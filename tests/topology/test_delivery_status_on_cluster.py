@@ -19,7 +19,11 @@ def test_provider_events_apply_on_a_cluster(cluster: RedisCluster) -> None:
     deliveries = Deliveries(bus.redis, keys, retention=3600, stale_after=60)
     applier = StatusApplier(bus=bus, deliveries=deliveries, suppressions=Suppressions(bus.redis, keys))
     now = time.time()
-    ids = [f"email:cluster-{n}" for n in range(12)] + ["email:a{b}c"]  # records on every shard
+    ids = [f"email:cluster-{n}" for n in range(12)] + [
+        "email:a{b}c",
+        "email:a}b",
+        "email:{}x",
+    ]  # records on every shard
     for n, delivery_id in enumerate(ids):
         initial = {
             "channel": "email",
