@@ -134,7 +134,8 @@ class Receiver:
     async def _read(self, request: Request) -> bytes:
         limit = self.hooks.max_body_bytes
         length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > limit):
+        # isascii: '\xb2' (superscript two) is a digit to isdigit() but not to int().
+        if length is not None and (not (length.isascii() and length.isdigit()) or int(length) > limit):
             raise Refused(413, f"body over {limit} bytes")
         chunks, size = [], 0
         try:

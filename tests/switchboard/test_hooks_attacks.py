@@ -126,6 +126,40 @@ def test_a_signed_batch_of_many_tiny_events_is_rejected_not_published(
     assert response.status_code == 200 and response.json()["rejected"] == 20_001 and r.dbsize() == 0
 
 
+@pytest.mark.parametrize("length", [b"\xb2", b"-1", b"1e9", b" 12", b"99999999999999999999999"])
+def test_a_content_length_that_is_not_a_plain_number_is_refused(
+    redis_url: str, keys: WebhookKeys, r: redis.Redis, length: bytes
+) -> None:
+    """'\xb2' (latin-1 superscript two) is a digit to str.isdigit() but not to int(). Sent as the
+    ASGI server would hand it on (a test client writes its own Content-Length)."""
+    import asyncio
+
+    app = create_hooks_app(Bus(redis_url), settings_for(keys))
+    body = json.dumps([event()]).encode()
+    headers = [(name.lower().encode(), value.encode()) for name, value in signed(keys, body).items()]
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/hooks/sendgrid",
+        "raw_path": b"/hooks/sendgrid",
+        "query_string": b"",
+        "headers": [(b"host", b"hooks.example.com"), (b"content-length", length), *headers],
+        "scheme": "https",
+        "server": ("hooks.example.com", 443),
+        "client": ("127.0.0.1", 5),
+    }
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] in (400, 413) and r.dbsize() == 0
+
+
 def test_refusals_say_nothing_about_the_expected_signature(client: TestClient, keys: WebhookKeys) -> None:
     body = json.dumps([event()]).encode()
     headers = signed(webhook_keys(), body)
