@@ -233,13 +233,19 @@ class StatusApplier:
             "error_code": event.get("code"),
             "at": event["at"],
         }
-        events_key = self.keys.delivery_events(delivery_id)
+        events_key, mark = self.keys.delivery_events(delivery_id), f"{event['event_id']}{PENDING}"
+        # A pipeline runs every command even when one is refused: a suppression's mark is cleared only
+        # once the pipeline went through (a round trip more, for bounces and complaints only).
+        later = bool(event["suppress"])
 
         def along(pipe: Any) -> None:
             writes(pipe)
-            pipe.hdel(events_key, f"{event['event_id']}{PENDING}")
+            if not later:
+                pipe.hdel(events_key, mark)
 
         self.bus.publish_with(along, outcome, {k: v for k, v in announcement.items() if v not in (None, "")})
+        if later:
+            self.deliveries.redis.hdel(events_key, mark)
 
     def _suppress(self, pipe: Any, event: dict[str, Any]) -> None:
         reason = f"{event['status']}: {event['provider']} {event['event']}"

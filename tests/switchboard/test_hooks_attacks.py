@@ -85,6 +85,26 @@ def test_forwarded_headers_do_not_choose_the_url_twilio_signed(client: TestClien
     assert r.dbsize() == 0
 
 
+def test_redis_refusing_writes_mid_batch_answers_503_then_the_retry_lands_once(
+    client: TestClient, keys: WebhookKeys, r: redis.Redis
+) -> None:
+    """Out of memory (or a replica promoted under us) refuses the publish: the provider must get a 5xx
+    and send the batch again, and the batch sent again must land once."""
+    body = json.dumps([event(sg_event_id="ev-oom-1"), event(sg_event_id="ev-oom-2")]).encode()
+    policy = str(r.config_get("maxmemory-policy")["maxmemory-policy"])
+    r.config_set("maxmemory-policy", "noeviction")
+    r.config_set("maxmemory", 1)
+    try:
+        answer = client.post("/hooks/sendgrid", content=body, headers=signed(keys, body))
+        assert answer.status_code == 503 and answer.json() == {"error": "try again later"}
+    finally:
+        r.config_set("maxmemory", 0)
+        r.config_set("maxmemory-policy", policy)
+    assert published(r) == []
+    assert client.post("/hooks/sendgrid", content=body, headers=signed(keys, body)).status_code == 200
+    assert sorted(e["event_id"] for e in published(r)) == ["ev-oom-1", "ev-oom-2"]
+
+
 def test_twilio_url_variations(client: TestClient, r: redis.Redis) -> None:
     path = "/hooks/twilio/status?delivery=sms%3Acode-1"
     form = urlencode(STATUS).encode()
@@ -269,6 +289,30 @@ def test_a_suppression_survives_a_failed_write_after_the_event_was_recorded(s: S
     s.board.suppressions.remove("email", recipient_digest("unsubscribe@example.com"))
     s.board.statuses.handle(unsubscribe)
     assert s.board.suppressions.list("email") == []
+
+
+def test_a_bounce_whose_suppression_failed_is_suppressed_when_it_comes_again(s: Stack, r: redis.Redis) -> None:
+    """The announcement goes in one pipeline with the suppression: a refused suppression must not
+    clear the event's pending mark on its way."""
+    seen = s.listen("email_bounced")
+    send_email(bus=s.bus, to="bounce@example.com", subject="Hi", text="Hello", idempotency_key="b-crash")
+    s.run()
+    bounce = {
+        **_unsubscribe("email:b-crash", "bounce@example.com"),
+        "event_id": "ev-bounce",
+        "event": "bounce",
+        "status": "bounced",
+        "recipient": "b***@example.com",
+    }
+    suppressions = "resque:switchboard:suppressions:email"
+    r.set(suppressions, "in the way")
+    with pytest.raises(redis.ResponseError):
+        s.board.statuses.handle(bounce)
+    r.delete(suppressions)
+    s.board.statuses.handle(bounce)  # the bus runs the job again
+    assert s.board.suppressions.suppressed("email", [recipient_digest("bounce@example.com")])
+    s.run()
+    assert [e["delivery_id"] for e in seen][:1] == ["email:b-crash"]  # announced (at least once)
 
 
 def test_an_inbound_stop_survives_a_failed_write(s: Stack, r: redis.Redis) -> None:
