@@ -180,6 +180,16 @@ def test_a_content_length_that_is_not_a_plain_number_is_refused(
     assert sent[0]["status"] in (400, 413) and r.dbsize() == 0
 
 
+def test_a_gzip_bomb_is_never_inflated(client: TestClient, keys: WebhookKeys, r: redis.Redis) -> None:
+    """Bodies are verified and read as sent: a compressed body (10 MB of zeros in 10 KB) stays 10 KB."""
+    import gzip
+
+    bomb = gzip.compress(b"0" * 10_000_000)
+    headers = {**signed(keys, bomb), "Content-Encoding": "gzip"}
+    answer = client.post("/hooks/sendgrid", content=bomb, headers=headers)
+    assert answer.status_code in (400, 403) and r.dbsize() == 0  # not UTF-8: cannot be verified
+
+
 def test_refusals_say_nothing_about_the_expected_signature(client: TestClient, keys: WebhookKeys) -> None:
     body = json.dumps([event()]).encode()
     headers = signed(webhook_keys(), body)
