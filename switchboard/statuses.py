@@ -126,7 +126,7 @@ class StatusApplier:
             log.info("%s event %s matches no delivery record", event["provider"], event["event_id"])
         if kind == "foreign":
             log.warning(
-                "%s event %s names delivery %s but another channel or recipient: ignored",
+                "%s event %s names delivery %r but another channel or recipient: ignored",  # %r: one line
                 event["provider"],
                 event["event_id"],
                 delivery_id,

@@ -85,26 +85,6 @@ def test_forwarded_headers_do_not_choose_the_url_twilio_signed(client: TestClien
     assert r.dbsize() == 0
 
 
-def test_redis_refusing_writes_mid_batch_answers_503_then_the_retry_lands_once(
-    client: TestClient, keys: WebhookKeys, r: redis.Redis
-) -> None:
-    """Out of memory (or a replica promoted under us) refuses the publish: the provider must get a 5xx
-    and send the batch again, and the batch sent again must land once."""
-    body = json.dumps([event(sg_event_id="ev-oom-1"), event(sg_event_id="ev-oom-2")]).encode()
-    policy = str(r.config_get("maxmemory-policy")["maxmemory-policy"])
-    r.config_set("maxmemory-policy", "noeviction")
-    r.config_set("maxmemory", 1)
-    try:
-        answer = client.post("/hooks/sendgrid", content=body, headers=signed(keys, body))
-        assert answer.status_code == 503 and answer.json() == {"error": "try again later"}
-    finally:
-        r.config_set("maxmemory", 0)
-        r.config_set("maxmemory-policy", policy)
-    assert published(r) == []
-    assert client.post("/hooks/sendgrid", content=body, headers=signed(keys, body)).status_code == 200
-    assert sorted(e["event_id"] for e in published(r)) == ["ev-oom-1", "ev-oom-2"]
-
-
 def test_twilio_url_variations(client: TestClient, r: redis.Redis) -> None:
     path = "/hooks/twilio/status?delivery=sms%3Acode-1"
     form = urlencode(STATUS).encode()
@@ -131,6 +111,7 @@ def test_an_empty_twilio_auth_token_is_refused_at_start(redis_url: str, keys: We
     bus.close()
 
 
+# --- bodies, limits, outages ----------------------------------------------------------
 def test_unsigned_bodies_of_many_tiny_events_are_refused_unparsed(client: TestClient, r: redis.Redis) -> None:
     body = b"[" + b"{}," * 20_000 + b"{}]"
     headers = {"X-Twilio-Email-Event-Webhook-Signature": "Zm9yZ2Vk", "X-Twilio-Email-Event-Webhook-Timestamp": "1"}
@@ -231,6 +212,26 @@ def test_a_body_trickling_in_is_cut_off(redis_url: str, keys: WebhookKeys, r: re
 
     asyncio.run(request())
     assert sent[0]["status"] == 408 and r.dbsize() == 0
+
+
+def test_redis_refusing_writes_mid_batch_answers_503_then_the_retry_lands_once(
+    client: TestClient, keys: WebhookKeys, r: redis.Redis
+) -> None:
+    """Out of memory (or a replica promoted under us) refuses the publish: the provider must get a 5xx
+    and send the batch again, and the batch sent again must land once."""
+    body = json.dumps([event(sg_event_id="ev-oom-1"), event(sg_event_id="ev-oom-2")]).encode()
+    policy = str(r.config_get("maxmemory-policy")["maxmemory-policy"])
+    r.config_set("maxmemory-policy", "noeviction")
+    r.config_set("maxmemory", 1)
+    try:
+        answer = client.post("/hooks/sendgrid", content=body, headers=signed(keys, body))
+        assert answer.status_code == 503 and answer.json() == {"error": "try again later"}
+    finally:
+        r.config_set("maxmemory", 0)
+        r.config_set("maxmemory-policy", policy)
+    assert published(r) == []
+    assert client.post("/hooks/sendgrid", content=body, headers=signed(keys, body)).status_code == 200
+    assert sorted(e["event_id"] for e in published(r)) == ["ev-oom-1", "ev-oom-2"]
 
 
 # --- events for deliveries they are not about -----------------------------------------
