@@ -11,9 +11,10 @@ from bus.keys import Keys
 from bus.runtime.recovery import parse_iso_time
 from bus.safejson import read_json
 from bus.stores.delayed import Delayed
-from bus.stores.overview import MinuteCount, WorkerStat, queue_stats, throughput, totals, worker_stats
+from bus.stores.overview import MinuteCount, WorkerStat, counter, queue_stats, throughput, totals, worker_stats
 from bus.stores.queues import Queues
 from bus.web.job_views import view_job
+from bus.web.params import parse_int
 
 RESQUE_DEAD_AFTER = 300.0
 """Resque prunes a worker whose heartbeat is older than this (its PRUNE_INTERVAL)."""
@@ -179,25 +180,19 @@ def _resque_workers(redis: Any, keys: Keys, known: set[str], *, now: float) -> l
             WorkerRow(
                 id=worker_id,
                 host=host,
-                pid=int(pid) if pid.isdigit() else 0,
+                pid=parse_int(pid) or 0,
                 queues=tuple(q for q in queues.split(",") if q),
                 started_at=0.0,
                 heartbeat=heartbeat,
                 alive=heartbeat is not None and now - heartbeat <= RESQUE_DEAD_AFTER,
                 in_flight=0,
-                processed=_count(processed),
-                failed=_count(failed),
+                processed=counter(processed),
+                failed=counter(failed),
                 current=(_marked_job(job),) if job else (),
                 kind="resque",
             )
         )
     return rows
-
-
-def _count(raw: bytes | None) -> int:
-    """A Resque stat counter another app wrote: a non-number reads as 0 rather than failing the page."""
-    text = as_text(raw or b"0")
-    return int(text) if text.isascii() and text.isdigit() and len(text) < 20 else 0
 
 
 def _marked_job(raw: bytes) -> str:

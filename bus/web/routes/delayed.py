@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import Convertor, register_url_convertor
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -14,7 +16,7 @@ from bus.web.confirm import confirm_page, confirmed
 from bus.web.dashboard import dashboard_of
 from bus.web.delayed import DelayedSlot
 from bus.web.paging import Pager
-from bus.web.params import parse_timestamp
+from bus.web.params import parse_scheduled
 from bus.web.rendering import utc
 
 JOBS_PER_TIMESTAMP = 10
@@ -34,7 +36,9 @@ def delayed(request: Request) -> Response:
 
 def delayed_slot(request: Request) -> Response:
     dash = dashboard_of(request)
-    timestamp = int(request.path_params["ts"])
+    timestamp = parse_scheduled(request.path_params["ts"])
+    if timestamp is None:
+        raise HTTPException(404, "Nothing can be scheduled at that timestamp.")
     total = dash.bus.delayed.slot(timestamp, 0, 0).count
     pager = Pager.of(request.query_params, total)
     slot = DelayedSlot.of(dash.bus.delayed.slot(timestamp, pager.offset, pager.per_page), pager.offset)
@@ -45,7 +49,7 @@ def delayed_slot(request: Request) -> Response:
 async def remove(request: Request) -> Response:
     dash = dashboard_of(request)
     form = await request.form()
-    timestamp = parse_timestamp(str(form.get("ts") or ""))
+    timestamp = parse_scheduled(str(form.get("ts") or ""))
     ref = JobRef.parse(str(form.get("ref") or ""))
     back = str(request.url_for("delayed").path)
     if timestamp is None or ref is None:
@@ -67,8 +71,23 @@ async def remove(request: Request) -> Response:
     return dash.redirect(request, back, flash="That entry is no longer scheduled (already delivered?).", level="error")
 
 
+class DigitsConvertor(Convertor[str]):
+    """A number in a path, kept as text for :func:`parse_scheduled` to bound: Starlette's ``int``
+    convertor reads any length, and 5,000 digits are more than ``int()`` will read."""
+
+    regex = "-?[0-9]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return str(value)
+
+
+register_url_convertor("digits", DigitsConvertor())
+
 ROUTES = [
     Route("/delayed", delayed, name="delayed"),
-    Route("/delayed/{ts:int}", delayed_slot, name="delayed_slot"),
+    Route("/delayed/{ts:digits}", delayed_slot, name="delayed_slot"),
     Route("/delayed/remove", remove, methods=["POST"], name="delayed_remove"),
 ]
