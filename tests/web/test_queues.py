@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 
+import pytest
 import redis
 
 from bus import Bus
@@ -86,3 +87,17 @@ def test_in_flight_and_retrying_jobs_are_shown(client: Client, r: redis.Redis, b
     html = client.page("/queues/q").text
     assert "In flight" in html and "running_now" in html and worker in html
     assert "Waiting to be retried" in html and "again_later" in html and "in 1m" in html
+
+
+@pytest.mark.parametrize("name", ["shop/clear", "shop/remove", "a/b/clear"])
+def test_a_queue_named_like_an_action_can_be_opened_and_cleared(client: Client, r: redis.Redis, name: str) -> None:
+    """Ruby and Node apps may name a queue ``x/clear``: its link opens it, its Clear button clears it."""
+    fill_queue(r, name, [rider_job("a", "s", "e", name)] * 2)
+    fill_queue(r, "shop", [rider_job("a", "s", "e", "shop")])
+    link = client.page("/queues").text.split(f'data-queue="{name}"')[1].split('href="')[1].split('"')[0]
+    page = client.page(link)
+    assert page.status_code == 200 and "2</strong> pending" in page.text
+    action = page.text.split('data-confirm="Delete every job')[0].rsplit('action="', 1)[1].split('"')[0]
+    assert client.submit(action, {"confirm": "yes"}).status_code == 303
+    assert r.llen(f"resque:queue:{name}") == 0 and r.llen("resque:queue:shop") == 1
+    assert client.page("/queues/shop/clear").status_code == 405  # the action itself still refuses GET

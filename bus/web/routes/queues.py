@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
-from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -55,9 +55,21 @@ def queue_context(dash: Dashboard, name: str, params: Any) -> dict[str, Any]:
     }
 
 
+ACTIONS = (b"clear", b"remove")
+
+
+def names_an_action(request: Request, name: str) -> bool:
+    """Whether this GET asks for ``/queues/<q>/clear`` (an action, POST only) rather than the queue
+    named ``<q>/clear``: page links encode the slashes of a name (``q%2Fclear``), the action's is literal."""
+    raw: bytes = request.scope.get("raw_path") or request.url.path.encode()
+    return raw.rsplit(b"/", 1)[-1] in ACTIONS and "/" in name and not raw.endswith(quote(name, safe=":").encode())
+
+
 def queue(request: Request) -> Response:
     dash = dashboard_of(request)
     name = request.path_params["name"]
+    if names_an_action(request, name):
+        raise HTTPException(405, headers={"Allow": "POST"})
     context = queue_context(dash, name, request.query_params)
     if not context["known"] and name not in queue_names(dash.redis, dash.bus.keys):
         raise HTTPException(404, f"There is no queue {name}.")
@@ -109,27 +121,9 @@ async def clear(request: Request) -> Response:
     return dash.redirect(request, back, flash=f"Cleared {name}: removed {count:,} job(s).")
 
 
-class QueueNameConvertor(Convertor[str]):
-    """A queue name in a path, slashes allowed (sent as %2F, which the server decodes).
-
-    It never ends in an action's suffix, so ``GET /queues/q/clear`` reaches the POST-only
-    route and gets 405 rather than the page of a queue named ``q/clear``.
-    """
-
-    regex = r"(?:(?!/(?:remove|clear)$).)+"
-
-    def convert(self, value: str) -> str:
-        return value
-
-    def to_string(self, value: str) -> str:
-        return value
-
-
-register_url_convertor("queue_name", QueueNameConvertor())
-
 ROUTES = [
     Route("/queues", queues, name="queues"),
     Route("/queues/{name:path}/remove", remove, methods=["POST"], name="queue_remove"),
     Route("/queues/{name:path}/clear", clear, methods=["POST"], name="queue_clear"),
-    Route("/queues/{name:queue_name}", queue, name="queue"),
+    Route("/queues/{name:path}", queue, name="queue"),
 ]
