@@ -18,7 +18,7 @@ from bus.core import Bus
 from bus.stores.failures import Failures
 from bus.stores.queues import Queues
 from bus.web import snapshot
-from bus.web.auth import signed_in
+from bus.web.auth import OPEN_PATHS, OPEN_PREFIX, route_path, signed_in
 from bus.web.csrf import csrf_token
 from bus.web.failed import BreakdownCache
 from bus.web.rendering import environment
@@ -92,6 +92,14 @@ class Dashboard:
             hostname=self.bus.hostname,
         )
 
+    def authorized(self, request: Request) -> bool:
+        """Whether this request may learn about the deployment: the dashboard is open, or the
+        request came past sign-in (``/login`` and the other open paths never do)."""
+        if not self.settings.auth_required:
+            return True
+        path = route_path(request.scope)
+        return path not in OPEN_PATHS and not path.startswith(OPEN_PREFIX)
+
     def where(self) -> str:
         """Which Redis and namespace this is, never with a password."""
         url = self.bus.settings.redis_url
@@ -124,7 +132,7 @@ class Dashboard:
             "request": request,
             "nav": [{"label": i.label, "href": root + i.path, "active": i is active} for i in self.nav],
             "csrf_token": csrf_token(request),
-            "where": self.where(),
+            "where": self.where() if self.authorized(request) else None,
             "live_interval_ms": int(self.live_interval * 1000),
             "signed_in": signed_in(request),
             "now": time.time(),

@@ -14,6 +14,7 @@ from bus.stores.delayed import Delayed
 from bus.stores.overview import MinuteCount, WorkerStat, counter, queue_stats, throughput, totals, worker_stats
 from bus.stores.queues import Queues
 from bus.web.job_views import view_job
+from bus.web.names import isolated
 from bus.web.params import parse_int
 
 RESQUE_DEAD_AFTER = 300.0
@@ -122,13 +123,13 @@ def problems(snap: Snapshot) -> list[str]:
     out = []
     for q in snap.queues:
         if q.pending and not q.listeners:
-            out.append(f"{q.pending:,} job(s) wait in {q.name} and no live worker takes jobs from it.")
+            out.append(f"{q.pending:,} job(s) wait in {isolated(q.name)} and no live worker takes jobs from it.")
         elif q.pending and q.oldest is not None and snap.now - q.oldest > SLOW_QUEUE_AFTER:
-            out.append(f"The oldest job in {q.name} has waited {int((snap.now - q.oldest) // 60)} min.")
+            out.append(f"The oldest job in {isolated(q.name)} has waited {int((snap.now - q.oldest) // 60)} min.")
     for w in snap.workers:
         if not w.alive and w.in_flight:
             out.append(
-                f"Worker {w.id} looks dead with {w.in_flight} job(s) in flight; they go back to their "
+                f"Worker {isolated(w.id)} looks dead with {w.in_flight} job(s) in flight; they go back to their "
                 "queues when a live worker on those queues notices."
             )
     overdue = snap.counters.get("delayed_overdue") or 0

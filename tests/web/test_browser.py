@@ -139,7 +139,7 @@ def test_unsubscribe_an_app(page: Page, base_url: str, bus: Bus, r: redis.Redis)
 
     page.on("dialog", accept)
     page.locator('section[data-app="shop"] button:text-is("Unsubscribe…")').click()
-    expect(page.locator(".flash")).to_have_text("Unsubscribed shop.")
+    expect(page.locator(".flash")).to_have_text("Unsubscribed \u2068shop\u2069.")
     expect(page.locator('section[data-app="shop"]')).to_have_count(0)
     expect(page.locator('section[data-app="mail"]')).to_have_count(1)
     assert dialogs == ["Unsubscribe shop? New events stop reaching its queues."]

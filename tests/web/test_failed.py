@@ -47,7 +47,7 @@ def test_counts_by_exception_app_and_queue(client: Client, r: redis.Redis) -> No
     html = client.page("/failed").text
     side = html.split('<aside class="side-col"')[1]
     assert re.search(r"<code>RuntimeError</code></a></td><td class=\"num\">6<", side)
-    assert re.search(r">mail</a></td><td class=\"num\">3<", side)
+    assert re.search(r"><bdi>mail</bdi></a></td><td class=\"num\">3<", side)
     assert 'href="?exception=KeyError"' in side
 
 

@@ -50,8 +50,8 @@ def test_overview_says_what_is_stuck(client: Client, bus: Bus, r: redis.Redis) -
     r.zadd("resque:delayed_queue_schedule", {"1000": 1000})
     r.rpush("resque:delayed:1000", "{}")
     html = client.page("/").text
-    assert "4 job(s) wait in shop_default and no live worker takes jobs from it." in html
-    assert f"Worker {dead} looks dead with 1 job(s) in flight" in html
+    assert "4 job(s) wait in \u2068shop_default\u2069 and no live worker takes jobs from it." in html
+    assert f"Worker \u2068{dead}\u2069 looks dead with 1 job(s) in flight" in html
     assert "1 delayed timestamp(s) are overdue" in html
     assert "1 job(s) are in the failed list." in html
     assert '<span class="pill bad">dead</span>' in html

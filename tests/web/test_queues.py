@@ -31,7 +31,7 @@ def test_a_queue_page_decodes_and_pretty_prints_jobs(client: Client, r: redis.Re
     fill_queue(r, "shop_default", [rider_job("shop", "order_placed", "order_placed", "shop_default", id=41, note="hi")])
     r.rpush("resque:queue:shop_default", b"not json \xff")
     html = client.page("/queues/shop_default").text
-    assert "<code>order_placed</code>" in html and "shop / order_placed" in html
+    assert "<code>order_placed</code>" in html and "<bdi>shop</bdi> / <bdi>order_placed</bdi>" in html
     assert "  &#34;id&#34;: 41,\n  &#34;note&#34;: &#34;hi&#34;" in html  # indented JSON
     assert "unreadable: job is not valid UTF-8" in html and "not json" in html
     assert "2</strong> pending" in html
@@ -49,7 +49,7 @@ def test_a_queue_page_paginates(client: Client, r: redis.Redis) -> None:
 
 def test_unknown_queue_is_404(client: Client) -> None:
     response = client.page("/queues/nope")
-    assert response.status_code == 404 and "There is no queue nope." in response.text
+    assert response.status_code == 404 and "There is no queue \u2068nope\u2069." in response.text
 
 
 def test_remove_a_job_even_after_the_queue_moved(client: Client, r: redis.Redis) -> None:
@@ -62,7 +62,7 @@ def test_remove_a_job_even_after_the_queue_moved(client: Client, r: redis.Redis)
     done = client.submit("/queues/q/remove", {"ref": ref, "confirm": "yes"})
     assert done.status_code == 303
     assert r.lrange("resque:queue:q", 0, -1) == [j.encode() for j in jobs[3:7] + jobs[8:]]
-    assert "Removed a job from q." in client.page("/queues/q").text
+    assert "Removed a job from \u2068q\u2069." in client.page("/queues/q").text
     gone = client.submit("/queues/q/remove", {"ref": ref, "confirm": "yes"})
     assert "no longer in the queue" in client.page(gone.headers["location"]).text
     assert client.submit("/queues/q/remove", {"ref": "junk", "confirm": "yes"}).status_code == 303
@@ -71,11 +71,11 @@ def test_remove_a_job_even_after_the_queue_moved(client: Client, r: redis.Redis)
 def test_clear_a_queue_after_confirming(client: Client, r: redis.Redis) -> None:
     fill_queue(r, "q", [rider_job("a", "s", "e", "q")] * 5)
     asked = client.submit("/queues/q/clear")
-    assert "Delete all 5 job(s) waiting in q." in asked.text and r.llen("resque:queue:q") == 5
+    assert "Delete all 5 job(s) waiting in \u2068q\u2069." in asked.text and r.llen("resque:queue:q") == 5
     assert 'action="/queues/q/clear"' in asked.text and 'href="/queues/q"' in asked.text
     done = client.submit("/queues/q/clear", {"confirm": "yes"})
     assert done.status_code == 303 and r.llen("resque:queue:q") == 0
-    assert "Cleared q: removed 5 job(s)." in client.page("/queues/q").text
+    assert "Cleared \u2068q\u2069: removed 5 job(s)." in client.page("/queues/q").text
 
 
 def test_in_flight_and_retrying_jobs_are_shown(client: Client, r: redis.Redis, bus: Bus) -> None:

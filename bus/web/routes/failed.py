@@ -19,6 +19,7 @@ from bus.stores.queues import JobRef
 from bus.web.confirm import confirm_page, confirmed
 from bus.web.dashboard import Dashboard, dashboard_of
 from bus.web.failed import act_on_matching, act_on_selection, ref_of, refs_of
+from bus.web.names import isolated
 from bus.web.paging import Pager
 
 
@@ -68,7 +69,7 @@ def _describe(form: FormData, action: str) -> tuple[str, bool]:
 
 
 def _filter_text(flt: FailureFilter) -> str:
-    parts = [f"{k}={v}" for k, v in flt.params().items()]
+    parts = [f"{k}={isolated(v)}" for k, v in flt.params().items()]
     return ", ".join(parts)
 
 
