@@ -264,3 +264,32 @@ def test_events_appear_live_and_a_trace_shows_the_retry(page: Page, base_url: st
         expect(page.locator('tr[data-step="published"]')).to_contain_text("by host")
         expect(page.locator("#logged-event")).to_contain_text('"plan": "pro"')
         shot(page, "trace")
+
+
+LONG = "q" * 400
+HOSTILE_QUEUES = ("\u202eeueuq", "طابور_الطلبات", LONG, "shop/clear")
+
+
+def test_hostile_names_keep_every_page_within_the_viewport(page: Page, base_url: str, r: redis.Redis) -> None:
+    """RTL and override names, a 400-character name and a name ending in /clear: no page grows
+    wider than the window, and the /clear queue opens from its link."""
+    for queue in HOSTILE_QUEUES:
+        app = "\u202egnp.exe" if queue.startswith("\u202e") else queue
+        fill_queue(r, queue, [rider_job(app, "s" * 300, "e" * 300, queue, id=i) for i in range(2)])
+        r.sadd("resque:bus_apps", app)
+        r.hset(f"resque:bus_app:{app}", "s", json.dumps({"queue_name": queue, "key": "s", "class": "X", "matcher": {}}))
+        r.rpush("resque:failed", failure(queue=queue, app=app, exc=RuntimeError("x" * 400)))
+        schedule(r, int(time.time()) + 300, delayed_job("d" * 400, queue=queue))
+    r.xadd("resque:bus:log", {"type": "t" * 400, "bus_id": "1-" + "b" * 400, "event": json.dumps({"x": "y" * 400})})
+    pages = {"/": "overview", "/apps": "apps", "/queues": "queues", "/failed": "failed", "/delayed": "delayed"}
+    pages |= {"/events": "events", "/queues/" + LONG: "queue-long-name", "/queues/%E2%80%AEeueuq": "queue-rtl"}
+    for path, name in pages.items():
+        page.goto(base_url + path)
+        expect(page.locator("main")).not_to_be_empty()
+        width = page.evaluate("document.documentElement.scrollWidth")
+        shot(page, "hostile-names-" + name)
+        assert width <= 1280, (path, width)
+    page.goto(base_url + "/queues")
+    page.locator('tr[data-queue="shop/clear"] a').click()
+    expect(page.locator("h1")).to_have_text("Queue shop/clear")
+    assert "[U+202E]eueuq" in page.goto(base_url + "/").text()  # type: ignore[union-attr]
