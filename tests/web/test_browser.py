@@ -142,7 +142,7 @@ def test_unsubscribe_an_app(page: Page, base_url: str, bus: Bus, r: redis.Redis)
     expect(page.locator(".flash")).to_have_text("Unsubscribed \u2068shop\u2069.")
     expect(page.locator('section[data-app="shop"]')).to_have_count(0)
     expect(page.locator('section[data-app="mail"]')).to_have_count(1)
-    assert dialogs == ["Unsubscribe shop? New events stop reaching its queues."]
+    assert dialogs == ["Unsubscribe \u2068shop\u2069? New events stop reaching its queues."]
     assert r.smembers("resque:bus_apps") == {b"mail"}
 
 
@@ -152,11 +152,11 @@ def test_without_javascript_the_server_asks_to_confirm(browser: Browser, base_ur
     page = context.new_page()
     page.goto(f"{base_url}/queues/shop_default")
     page.click("button:text-is('Clear queue…')")
-    expect(page.locator("h1")).to_have_text("Clear shop_default?")
+    expect(page.locator("h1")).to_have_text("Clear \u2068shop_default\u2069?")
     assert r.llen("resque:queue:shop_default") == 4
     shot(page, "confirm")
-    page.click("button:text-is('Clear shop_default')")
-    expect(page.locator(".flash")).to_have_text("Cleared shop_default: removed 4 job(s).")
+    page.click("button:text-is('Clear \u2068shop_default\u2069')")
+    expect(page.locator(".flash")).to_have_text("Cleared \u2068shop_default\u2069: removed 4 job(s).")
     assert r.llen("resque:queue:shop_default") == 0
     context.close()
 
