@@ -20,7 +20,7 @@ from bus.stores.queues import Queues
 from bus.web import snapshot
 from bus.web.auth import OPEN_PATHS, OPEN_PREFIX, route_path, signed_in
 from bus.web.csrf import csrf_token
-from bus.web.failed import BreakdownCache
+from bus.web.failed import BreakdownCache, FilteredPages
 from bus.web.rendering import environment
 from bus.web.sessions import Sessions
 from bus.web.settings import WebSettings
@@ -70,6 +70,7 @@ class Dashboard:
         self.templates = Jinja2Templates(env=environment(template_dirs))
         self.live_interval = live_interval
         self.breakdowns = BreakdownCache()
+        self.filtered_pages = FilteredPages()
 
     @property
     def redis(self) -> Any:
