@@ -209,3 +209,23 @@ def test_screenshots_of_every_page(page: Page, base_url: str, bus: Bus) -> None:
     expect(page.locator("#deliveries-table tbody tr")).to_have_count(1)
     assert "ada@example.com" not in page.url and "ada@example.com" not in page.content()
     shot(page, "switchboard-deliveries-recipient")
+
+
+@pytest.mark.parametrize("width", [1400, 1280])
+def test_the_navigation_fits_on_one_line_and_no_icon_is_missing(page: Page, base_url: str, width: int) -> None:
+    """Issue 24 item 14: eleven links, where the dashboard is and its live state, on one line; and a
+    favicon, so the first load of a page asks for nothing that is not there."""
+    missing: list[str] = []
+    page.on("response", lambda response: missing.append(response.url) if response.status == 404 else None)
+    page.set_viewport_size({"width": width, "height": 800})
+    page.goto(base_url + "/switchboard/deliveries")
+    tops = page.evaluate(
+        "[...document.querySelectorAll('header.top > *, header.top nav a')].map(e => e.getBoundingClientRect().top)"
+    )
+    shot(page, f"switchboard-nav-{width}")
+    assert max(tops) - min(tops) < 12, tops
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    icon = page.evaluate("document.querySelector('link[rel=icon]').href")
+    assert page.request.get(icon).status == 200
+    page.wait_for_load_state("networkidle")
+    assert missing == []
