@@ -180,3 +180,14 @@ def test_a_filtered_page_polled_live_is_not_rescanned(client: Client, r: redis.R
     before = _lrange_calls(r)
     client.page(url)
     assert _lrange_calls(r) == before  # a live refresh may be a few seconds behind
+
+
+def test_every_failure_links_to_its_events_trace(client: Client, r: redis.Redis) -> None:
+    """Issue 24 item 11."""
+    r.rpush("resque:failed", failure(bus_id="1764290000-ab12"), failure(bus_id="1764290000-cd34"))
+    rows = client.page("/failed").text.split('<tr data-index="')[1:]
+    traced = [row for row in rows if 'href="/events/trace/1764290000-ab12"' in row]
+    assert len(traced) == 1 and len(rows) == 2 and 'href="/events/trace/1764290000-cd34"' in rows[0]
+    ref = traced[0].split('name="ref" value="')[1].split('"')[0]
+    entry = client.page(f"/failed/entry/{ref}").text
+    assert '<dt>Event</dt><dd><a href="/events/trace/1764290000-ab12">1764290000-ab12</a>' in entry
