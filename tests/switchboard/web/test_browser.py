@@ -229,3 +229,19 @@ def test_the_navigation_fits_on_one_line_and_no_icon_is_missing(page: Page, base
     assert page.request.get(icon).status == 200
     page.wait_for_load_state("networkidle")
     assert missing == []
+
+
+def test_hostile_names_keep_the_switchboard_pages_within_the_viewport(page: Page, base_url: str, bus: Bus) -> None:
+    """Issue 24 items 8-9 on the switchboard's pages: a 400-character unbroken value, right-to-left
+    text and an override in records and outbox messages, in a 1280 px window."""
+    long, rtl = "x" * 400, "\u202egnp.exe طلب"
+    delivery_id = record(bus, "r" * 400, error=long + rtl, provider="outbox", provider_message_id="outbox-" + long)
+    send_to_outbox(EmailMessage(to=["ada@example.com"], subject=long + rtl, text=long, html=f"<p>{long}</p>"), bus)
+    pages = {"/switchboard/deliveries": "deliveries", "/switchboard/outbox": "outbox", "/switchboard": "overview"}
+    pages[f"/switchboard/deliveries/record?id={delivery_id}"] = "delivery"
+    for path, name in pages.items():
+        page.goto(base_url + path)
+        expect(page.locator("main")).not_to_be_empty()
+        shot(page, "switchboard-hostile-names-" + name)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1280, path
+        assert "\u202e" not in page.locator("main").inner_text(), path
