@@ -171,11 +171,13 @@ def test_hostile_payloads_are_shown_as_text(page: Page, base_url: str, bus: Bus,
     page.on("dialog", dismiss)
     bus.publish("order_placed", {"id": XSS, XSS: "key"})
     r.rpush("resque:failed", failure(exc=RuntimeError(XSS), note=XSS))
-    schedule(r, int(time.time()) + 3600, delayed_job(XSS, body=XSS))
+    due = int(time.time()) + 3600
+    schedule(r, due, delayed_job(XSS, body=XSS))
     for path, selector in [
         ("/queues/bus_incoming", "#jobs-table pre"),
         ("/failed", "#failed-table .message"),
-        ("/delayed", ".slot pre"),
+        ("/delayed", "#delayed-table code"),
+        (f"/delayed/{due}", "table.jobs pre"),
     ]:
         page.goto(base_url + path)
         no_reload_marker(page)
