@@ -40,7 +40,7 @@ class Outbox:
         return int(self.redis.llen(self.keys.outbox))
 
     def list(self, limit: int = 20, channel: str | None = None) -> list[dict[str, Any]]:
-        entries = [read_json(raw) for raw in self.redis.lrange(self.keys.outbox, 0, self.size - 1)]
+        entries = [_entry(raw) for raw in self.redis.lrange(self.keys.outbox, 0, self.size - 1)]
         if channel:
             entries = [e for e in entries if e.get("channel") == channel]
         return entries[:limit]
@@ -53,6 +53,15 @@ class Outbox:
         pipe.llen(self.keys.outbox)
         pipe.delete(self.keys.outbox)
         return int(pipe.execute()[0])
+
+
+def _entry(raw: bytes) -> dict[str, Any]:
+    """A stored message; what another client wrote in its place is shown as unreadable, not a crash."""
+    try:
+        entry = read_json(raw)
+    except ValueError as exc:
+        return {"subject": f"(an unreadable outbox entry: {exc})"}
+    return entry if isinstance(entry, dict) else {"subject": "(an unreadable outbox entry: not a JSON object)"}
 
 
 # Keeps the other channels' messages in order: one pass, not an LREM (a scan) per message.
