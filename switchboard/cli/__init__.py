@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from bus.cli import run_cli
-from switchboard.cli import records, running, sending, templates
+from switchboard.cli import limits, records, running, sending, templates
 from switchboard.cli.base import cli
 from switchboard.errors import SettingsError, SwitchboardError, TemplateError
 from switchboard.events import InvalidNotification
 
-__all__ = ["cli", "main", "records", "running", "sending", "templates"]
+__all__ = ["cli", "limits", "main", "records", "running", "sending", "templates"]
 
 
 def main(argv: list[str] | None = None) -> None:
