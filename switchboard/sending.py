@@ -13,6 +13,7 @@ delivery outcome, recorded and announced, and that recipient alone is suppressed
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -87,36 +88,42 @@ class Sender:
         self.clock = clock
 
     # --- the pipeline ------------------------------------------------------------
-    def handle(self, event_type: str, attributes: dict[str, Any]) -> None:
-        """The bus handler for one ``send_*`` event."""
+    async def handle(self, event_type: str, attributes: dict[str, Any]) -> None:
+        """The bus handler for one ``send_*`` event, on the worker's event loop (many in flight)."""
+        prepared = await asyncio.to_thread(self._prepare, event_type, attributes)
+        if prepared is not None:
+            await self._send(*prepared)
+
+    def _prepare(self, event_type: str, attributes: dict[str, Any]) -> tuple[Request, Message, list[str]] | None:
+        """Everything before the provider call: the message to send and the scopes it probes, or
+        None when there is nothing to send (already decided, suppressed, scheduled for later)."""
         try:
             notification = parse_event(event_type, attributes)
         except InvalidNotification as exc:
             self._invalid(event_type, attributes, exc)
             raise Reject(str(exc)) from None
         if self._delay_until_due(notification, attributes):
-            return
+            return None
         request = self._request(notification, attributes)
         everyone = notification.all_recipients()
         digests = [recipient_digest(r) for r in everyone]
         claim, suppressed, stopped = self._claim(request, digests)
         if claim is Claim.DONE:
             log.info("delivery %s already decided; not sending again", request.delivery_id)
-            return
+            return None
         if claim is Claim.BUSY:
             raise RetryLater(
                 f"delivery {request.delivery_id} is being sent by another worker", self.deliveries.stale_after
             )
         if claim is Claim.CONFLICT:
             self._conflict(request)
-            return
+            return None
         recipients = self._recipients(request, everyone, digests, suppressed)
         if not recipients:
             self._finish(request, Status.SUPPRESSED, error="every recipient is suppressed")
-            return
+            return None
         probing = self._wait_while_stopped(request, stopped)
-        message = self._message(request, recipients)
-        self._send(request, message, probing)
+        return request, self._message(request, recipients), probing
 
     def _claim(self, request: Request, digests: list[str]) -> tuple[Claim, set[str], list[Stopped]]:
         """Claim the delivery, and look up its recipients' suppressions and its channel's state,
@@ -242,26 +249,27 @@ class Sender:
         )
 
     # --- sending -------------------------------------------------------------------
-    def _send(self, request: Request, message: Message, probing: list[str]) -> None:
+    async def _send(self, request: Request, message: Message, probing: list[str]) -> None:
         provider = self.providers[request.channel]
         everyone = request.notification.all_recipients()
         try:
-            result = self._call(request, provider, message)
+            result = await self._call(request, provider, message)
         except AmbiguousProviderError as exc:
-            self._resume(probing)  # the provider took the request: our configuration works
-            self._ambiguous(request, provider.name, mask_text(str(exc), everyone), exc.code)
+            await asyncio.to_thread(self._resume, probing)  # the provider took the request: our configuration works
+            await asyncio.to_thread(self._ambiguous, request, provider.name, mask_text(str(exc), everyone), exc.code)
         except TransientProviderError as exc:
-            self._retry_later(request, mask_text(str(exc), everyone), exc.retry_after or 0.0, code=exc.code)
+            error = mask_text(str(exc), everyone)
+            await asyncio.to_thread(self._retry_later, request, error, exc.retry_after or 0.0, code=exc.code)
         except PermanentProviderError as exc:
-            self._resume(probing)
-            self._refused(request, provider.name, exc)
+            await asyncio.to_thread(self._resume, probing)
+            await asyncio.to_thread(self._refused, request, provider.name, exc)
         except ProviderConfigurationError as exc:
-            self._stop(request, provider.name, exc)
+            await asyncio.to_thread(self._stop, request, provider.name, exc)
         else:
-            self._resume(probing)
-            self._sent(request, provider.name, result)
+            await asyncio.to_thread(self._resume, probing)
+            await asyncio.to_thread(self._sent, request, provider.name, result)
 
-    def _call(self, request: Request, provider: Provider[Any], message: Message) -> ProviderResult:
+    async def _call(self, request: Request, provider: Provider[Any], message: Message) -> ProviderResult:
         """The provider call, in an OpenTelemetry CLIENT span when an SDK records (provider, channel,
         outcome, retry count: never a recipient or a secret)."""
         ride = ride_in_progress()
@@ -272,7 +280,7 @@ class Sender:
         }
         with self.bus.tracer.client(f"{provider.name} send", attributes) as note:
             try:
-                result = provider.send(message)
+                result = await provider.asend(message)
             except AmbiguousProviderError:
                 note("switchboard.outcome", "unknown")
                 raise

@@ -9,6 +9,7 @@ several tokens is one request per token, with each token's outcome reported.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -168,6 +169,10 @@ class FcmProvider:
                     outcomes.extend(PushOutcome(rest, error=exc) for rest, _ in targets[index + 1 :])
                     break
         return _conclude(self.name, outcomes)
+
+    async def asend(self, message: PushMessage) -> PushResult:
+        """``send`` on a thread, off the event loop (the SDK blocks)."""
+        return await asyncio.to_thread(self.send, message)
 
     def close(self) -> None:
         """Close the pooled connections shared by every thread's session."""

@@ -7,6 +7,7 @@ gone out.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -89,6 +90,10 @@ class OutboxProvider:
             outcomes = tuple(PushOutcome(target, f"{message_id}-{i}", None) for i, target in enumerate(targets))
             return PushResult(provider=self.name, message_id=message_id, outcomes=outcomes)
         return ProviderResult(provider=self.name, message_id=message_id)
+
+    async def asend(self, message: EmailMessage | SmsMessage | PushMessage) -> ProviderResult:
+        """``send`` on a thread, off the event loop (its Redis client blocks)."""
+        return await asyncio.to_thread(self.send, message)
 
     def close(self) -> None:
         """Nothing to release."""

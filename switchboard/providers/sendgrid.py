@@ -6,6 +6,7 @@ Event Webhook, so a ProviderResult here means "accepted", not "delivered".
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import re
 import urllib.error
@@ -98,6 +99,10 @@ class SendGridProvider:
                 self._safe(f"SendGrid did not answer: {type(exc).__name__}: {exc}", message)
             ) from None
         return ProviderResult(provider=self.name, message_id=response.headers.get("X-Message-Id"))
+
+    async def asend(self, message: EmailMessage) -> ProviderResult:
+        """``send`` on a thread, off the event loop (the SDK blocks)."""
+        return await asyncio.to_thread(self.send, message)
 
     def close(self) -> None:
         """Nothing to release: the SDK opens a new connection per request."""

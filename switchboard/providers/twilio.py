@@ -6,6 +6,7 @@ the status callback, never as an exception here.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -112,6 +113,10 @@ class TwilioProvider:
             raise PermanentProviderError(self._safe(f"Twilio SDK error: {exc}")) from None
         segments = int(created.num_segments) if created.num_segments is not None else None
         return ProviderResult(provider=self.name, message_id=created.sid, status=str(created.status), segments=segments)
+
+    async def asend(self, message: SmsMessage) -> ProviderResult:
+        """``send`` on a thread, off the event loop (the SDK blocks)."""
+        return await asyncio.to_thread(self.send, message)
 
     def close(self) -> None:
         """Close the kept-alive connections."""
