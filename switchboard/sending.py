@@ -16,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parseaddr
@@ -26,20 +27,26 @@ from typing import Any
 from bus import Bus, Reject, RetryLater
 from bus.backoff import exponential
 from bus.pipeline.rider import ride_in_progress
+from switchboard.admission import Admission, Candidate
 from switchboard.channel_states import ChannelStates, Stopped, sender_scope, stopped_in
 from switchboard.channels import Channel
+from switchboard.circuits import CircuitChange, Circuits
 from switchboard.deliveries import Claim, Deliveries, Reason, Status, Suppressions, claim_of
 from switchboard.errors import (
     AmbiguousProviderError,
     PermanentProviderError,
     ProviderConfigurationError,
+    ProviderError,
     TemplateError,
     TransientProviderError,
 )
 from switchboard.events import EVENTS, InvalidNotification, Notification, SendEmail, SendPush, SendSms, parse_event
+from switchboard.failover import Outcome, Try, circuit_failure, fails_over, outcome_of
 from switchboard.privacy import mask, mask_text, recipient_digest
 from switchboard.providers import EmailMessage, Provider, ProviderResult, PushMessage, PushResult, SmsMessage
+from switchboard.send_limits import Checked, SendLimits
 from switchboard.settings import SwitchboardSettings
+from switchboard.standing import RateWaits
 from switchboard.templating import RenderedMessage, TemplateStore
 
 log = logging.getLogger("switchboard.sending")
@@ -47,6 +54,9 @@ log = logging.getLogger("switchboard.sending")
 Message = EmailMessage | SmsMessage | PushMessage
 PROBE_WAIT = 5.0
 """Seconds a send waits while another worker probes its stopped channel."""
+INLINE_WAIT = 2.0
+"""A send over its provider's rate waits in the worker for at most this long, in all, asking
+again each time its turn may have come; beyond that it goes back to the bus to wait there."""
 
 
 @dataclass(slots=True)
@@ -59,8 +69,12 @@ class Request:
     delivery_id: str
     attributes: dict[str, Any]
     dropped: list[str] = field(default_factory=list)
-    """Recipients left out of the message because they are suppressed (cc and bcc)."""
+    """Recipients left out of the message because they are suppressed or over their limit (cc and bcc)."""
     rendered: RenderedMessage | None = None
+    tries: list[Try] = field(default_factory=list)
+    """Each provider's part in this attempt, in order (recorded with its outcome)."""
+    answered: str | None = None
+    """The provider whose answer counts as a success for its circuit, with the outcome's writes."""
 
 
 class Sender:
@@ -72,19 +86,26 @@ class Sender:
         bus: Bus,
         settings: SwitchboardSettings,
         templates: TemplateStore,
-        providers: Mapping[Channel, Provider[Any]],
+        providers: Mapping[Channel, Sequence[Provider[Any]]],
         deliveries: Deliveries,
         suppressions: Suppressions,
         channel_states: ChannelStates,
+        circuits: Circuits,
+        limits: SendLimits,
+        waits: RateWaits,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.bus = bus
         self.settings = settings
         self.templates = templates
         self.providers = providers
+        """Each channel's providers in failover order."""
         self.deliveries = deliveries
         self.suppressions = suppressions
         self.channel_states = channel_states
+        self.circuits = circuits
+        self.limits = limits
+        self.waits = waits
         self.clock = clock
 
     # --- the pipeline ------------------------------------------------------------
@@ -94,9 +115,12 @@ class Sender:
         if prepared is not None:
             await self._send(*prepared)
 
-    def _prepare(self, event_type: str, attributes: dict[str, Any]) -> tuple[Request, Message, list[str]] | None:
-        """Everything before the provider call: the message to send and the scopes it probes, or
-        None when there is nothing to send (already decided, suppressed, scheduled for later)."""
+    def _prepare(
+        self, event_type: str, attributes: dict[str, Any]
+    ) -> tuple[Request, Message, list[str], Admission] | None:
+        """Everything before the provider call: the message to send, the scopes it probes and the
+        provider admitted, or None when there is nothing to send (already decided, suppressed,
+        refused by a limit, scheduled or held for later)."""
         try:
             notification = parse_event(event_type, attributes)
         except InvalidNotification as exc:
@@ -107,7 +131,10 @@ class Sender:
         request = self._request(notification, attributes)
         everyone = notification.all_recipients()
         digests = [recipient_digest(r) for r in everyone]
-        claim, suppressed, stopped = self._claim(request, digests)
+        hold = self.limits.hold_until(notification, attributes, self.clock())
+        refusal = self.limits.country_refusal(notification)
+        goes = hold is None and refusal is None
+        claim, suppressed, stopped, checked = self._claim(request, digests, goes)
         if claim is Claim.DONE:
             log.info("delivery %s already decided; not sending again", request.delivery_id)
             return None
@@ -118,27 +145,43 @@ class Sender:
         if claim is Claim.CONFLICT:
             self._conflict(request)
             return None
-        recipients = self._recipients(request, everyone, digests, suppressed)
+        if hold is not None:
+            self._hold(request, hold)
+            return None
+        if checked is None:  # not held: refused for its country
+            self._finish(request, Status.FAILED, reason=Reason.COUNTRY, error=refusal)
+            return None
+        self.limits.note_refused(checked)
+        recipients = self._recipients(request, everyone, digests, suppressed | checked.limited)
         if not recipients:
-            self._finish(request, Status.SUPPRESSED, error="every recipient is suppressed")
+            if checked.limited:
+                self._rate_limited(request, checked)
+            else:
+                self._finish(request, Status.SUPPRESSED, error="every recipient is suppressed")
             return None
         probing = self._wait_while_stopped(request, stopped)
-        return request, self._message(request, recipients), probing
+        return request, self._message(request, recipients), probing, checked.admission
 
-    def _claim(self, request: Request, digests: list[str]) -> tuple[Claim, set[str], list[Stopped]]:
+    def _claim(
+        self, request: Request, digests: list[str], goes: bool
+    ) -> tuple[Claim, set[str], list[Stopped], Checked | None]:
         """Claim the delivery, and look up its recipients' suppressions and its channel's state,
-        in one round trip."""
+        and (for a send that ``goes`` now) count it per recipient and admit it to a provider, in
+        one round trip."""
         pipe = self.deliveries.redis.pipeline(transaction=False)
         n = request.notification
         self.deliveries.queue_claim(
             pipe, request.delivery_id, self.clock(), self._initial_record(request), fingerprint=n.fingerprint()
         )
+        looked_up = len(pipe)
         self.suppressions.queue_lookup(pipe, request.channel, digests)
         scopes = self._scopes(request)
         self.channel_states.queue_lookup(pipe, scopes)
+        read = self.limits.queue(pipe, n, request.delivery_id, n.all_recipients()) if goes else None
         replies = pipe.execute()
-        suppressed = self.suppressions.found(digests, replies[-2])
-        return claim_of(replies[0]), suppressed, stopped_in(scopes, replies[-1])
+        suppressed = self.suppressions.found(digests, replies[looked_up])
+        stopped = stopped_in(scopes, replies[looked_up + 1])
+        return claim_of(replies[0]), suppressed, stopped, read(replies) if read is not None else None
 
     def _scopes(self, request: Request) -> list[str]:
         """The channel states a request depends on: its channel, and for email its sender."""
@@ -206,6 +249,37 @@ class Sender:
         log.info("%s scheduled for %s", notification.EVENT_TYPE, send_at.isoformat())
         return True
 
+    def _hold(self, request: Request, until: datetime) -> None:
+        """Quiet hours: recorded ``held`` (not an attempt), then published again when they end."""
+        n = request.notification
+        now = self.clock()
+        pipe = self.deliveries.redis.pipeline(transaction=False)
+        self.deliveries.queue_finish(
+            pipe,
+            request.delivery_id,
+            request.channel,
+            now,
+            Status.HELD.value,
+            held_until=until.isoformat(),
+            error=f"held through quiet hours ({self.settings.quiet_hours.window}) until {until.isoformat()}",
+        )
+        self.deliveries.queue_uncount(pipe, request.delivery_id)
+        pipe.execute()
+        fields = n.to_attributes()
+        fields["idempotency_key"] = request.request_id
+        self.bus.publish_at(until, n.EVENT_TYPE, fields)
+        log.info("delivery %s held through quiet hours until %s", request.delivery_id, until.isoformat())
+
+    def _rate_limited(self, request: Request, checked: Checked) -> None:
+        """Every recipient had their share of messages in the limit's window: refused, recorded."""
+        limit = checked.limit
+        shown = ", ".join(f"{c.recipient} ({c.count}/{c.limit})" for c in checked.refused)
+        window = f"{limit.window:g} s" if limit is not None else "the window"
+        scope = limit.scope if limit is not None else request.channel.value
+        error = f"over the per-recipient limit of {scope} in {window}: {shown}"
+        log.info("delivery %s: %s", request.delivery_id, error)
+        self._finish(request, Status.RATE_LIMITED, reason=Reason.RATE_LIMITED, error=error)
+
     # --- rendering -----------------------------------------------------------------
     def _message(self, request: Request, recipients: list[str]) -> Message:
         n = request.notification
@@ -249,25 +323,133 @@ class Sender:
         )
 
     # --- sending -------------------------------------------------------------------
-    async def _send(self, request: Request, message: Message, probing: list[str]) -> None:
-        provider = self.providers[request.channel]
-        everyone = request.notification.all_recipients()
-        try:
-            result = await self._call(request, provider, message)
-        except AmbiguousProviderError as exc:
-            await asyncio.to_thread(self._resume, probing)  # the provider took the request: our configuration works
-            await asyncio.to_thread(self._ambiguous, request, provider.name, mask_text(str(exc), everyone), exc.code)
-        except TransientProviderError as exc:
-            error = mask_text(str(exc), everyone)
-            await asyncio.to_thread(self._retry_later, request, error, exc.retry_after or 0.0, code=exc.code)
-        except PermanentProviderError as exc:
-            await asyncio.to_thread(self._resume, probing)
-            await asyncio.to_thread(self._refused, request, provider.name, exc)
-        except ProviderConfigurationError as exc:
-            await asyncio.to_thread(self._stop, request, provider.name, exc)
-        else:
+    async def _send(self, request: Request, message: Message, probing: list[str], admission: Admission) -> None:
+        """Through the provider admitted; after a failure that allows it, on through the next ones
+        of the channel's chain, in the same attempt."""
+        chain = self.providers[request.channel]
+        start, last = 0, None
+        next_admission: Admission | None = admission
+        while True:
+            admitted = await self._admitted(request, start, next_admission)
+            request.tries += [Try(name, Outcome.CIRCUIT_OPEN) for name in admitted.skipped]
+            if not admitted.go:  # every circuit from ``start`` on is open
+                if last is None:
+                    await asyncio.to_thread(self._unavailable, request, admitted.wait)
+                else:
+                    await asyncio.to_thread(self._failed, request, *last, probing)
+                return
+            index = start + len(admitted.skipped)
+            provider = chain[index]
+            try:
+                result = await self._call(request, provider, message)
+            except ProviderError as exc:
+                error = mask_text(str(exc), request.notification.all_recipients())
+                request.tries.append(Try(provider.name, outcome_of(exc), error, exc.code))
+                await asyncio.to_thread(self._judge, request, provider.name, exc, admitted.probe)
+                last = (provider.name, exc)
+                timeout_too = self.settings.channel(request.channel).failover_on_timeout
+                if index + 1 < len(chain) and fails_over(exc, failover_on_timeout=timeout_too):
+                    log.warning(
+                        "delivery %s: %s failed (%s): trying the next provider",
+                        request.delivery_id,
+                        provider.name,
+                        error,
+                    )
+                    start, next_admission = index + 1, None
+                    continue
+                await asyncio.to_thread(self._failed, request, provider.name, exc, probing)
+                return
+            request.tries.append(Try(provider.name, Outcome.SENT))
+            await asyncio.to_thread(self._answered, request, provider.name, admitted.probe)
             await asyncio.to_thread(self._resume, probing)
             await asyncio.to_thread(self._sent, request, provider.name, result)
+            return
+
+    async def _admitted(self, request: Request, start: int, admission: Admission | None) -> Admission:
+        """The provider admitted from ``start`` on in the chain. Over its rate, the send waits here
+        (a little longer than asked, so waiting sends spread out) and asks again, up to
+        INLINE_WAIT in all; then it goes back to the bus to wait there."""
+        candidates = self.limits.candidates[request.channel][start:]
+        if admission is None:
+            admission = await asyncio.to_thread(self.limits.gate.admit, candidates)
+        waited = 0.0
+        while admission.verdict == "wait" and admission.provider is not None:
+            pause = max(admission.wait, 0.001) * random.uniform(1.0, 2.0)
+            if waited + pause > INLINE_WAIT:
+                await asyncio.to_thread(self._wait_later, request, admission.provider, pause)
+            waited += pause
+            await asyncio.sleep(pause)
+            admission = await asyncio.to_thread(self._readmit, admission.provider, candidates)
+        return admission
+
+    def _readmit(self, waited_for: str, candidates: Sequence[Candidate]) -> Admission:
+        """Count the wait for ``waited_for``'s rate and ask for admission again, in one round trip."""
+        pipe = self.deliveries.redis.pipeline(transaction=False)
+        self.waits.queue_count(pipe, waited_for)
+        token = self.limits.gate.queue_admit(pipe, candidates)
+        return self.limits.gate.admission(candidates, token, pipe.execute()[-1])
+
+    def _wait_later(self, request: Request, provider: str, delay: float) -> None:
+        """Waited long enough here: back to the bus, waiting there, without spending an attempt."""
+        error = f"{provider} is at its rate limit: waiting {delay:.2f}s"
+        pipe = self.deliveries.redis.pipeline(transaction=False)
+        self.waits.queue_count(pipe, provider)
+        self.deliveries.queue_update(pipe, request.delivery_id, self.clock(), status=Status.RETRYING.value, error=error)
+        self.deliveries.queue_uncount(pipe, request.delivery_id)
+        pipe.execute()
+        raise RetryLater(error, delay)
+
+    def _unavailable(self, request: Request, wait: float) -> None:
+        channel = request.channel.value
+        error = f"every {channel} provider's circuit is open (the first is probed in {wait:.0f}s)"
+        self._retry_later(request, error, wait, reason=Reason.PROVIDERS_UNAVAILABLE)
+
+    def _judge(self, request: Request, provider: str, exc: ProviderError, probe: str | None) -> None:
+        """What a failure means for the provider's circuit (shared by every worker)."""
+        failed = circuit_failure(exc)
+        if failed is None:
+            return
+        if not failed:
+            self._answered(request, provider, probe)
+            return
+        alone = len(self.providers[request.channel]) == 1
+        if isinstance(exc, ProviderConfigurationError) and alone and probe is None:
+            return  # a channel of one provider stops (and is probed) on its own: see _stop
+        self._announce(self.circuits.record_failure(provider, exc, probe))
+
+    def _answered(self, request: Request, provider: str, probe: str | None) -> None:
+        """The provider answered: a probe's answer closes its circuit now; any other counts as a
+        success with the outcome's own writes."""
+        if probe is not None:
+            self._announce(self.circuits.record_success(provider, probe))
+        else:
+            request.answered = provider
+
+    def _announce(self, change: CircuitChange | None) -> None:
+        """``provider_circuit_opened`` / ``_closed``: published by the one caller that changed it."""
+        if change is None or change.state not in ("opened", "closed"):
+            return
+        event = {"provider": change.provider, "state": change.state, "at": _iso(self.clock())}
+        if change.reason:
+            event["reason"] = change.reason
+        self.bus.publish(f"provider_circuit_{change.state}", event)
+
+    def _failed(self, request: Request, provider: str, exc: ProviderError, probing: list[str]) -> None:
+        """The attempt ends in ``provider``'s failure (no failover, or none left)."""
+        error = mask_text(str(exc), request.notification.all_recipients())
+        if isinstance(exc, AmbiguousProviderError):
+            self._resume(probing)  # the provider took the request: our configuration works
+            self._ambiguous(request, provider, error, exc.code)
+        elif isinstance(exc, TransientProviderError):
+            self._retry_later(request, error, exc.retry_after or 0.0, code=exc.code)
+        elif isinstance(exc, PermanentProviderError):
+            self._resume(probing)
+            self._refused(request, provider, exc)
+        elif isinstance(exc, ProviderConfigurationError):
+            if exc.sender or len(self.providers[request.channel]) == 1:
+                self._stop(request, provider, exc)
+            else:  # its circuit is open: the next attempt goes through the other providers
+                self._retry_later(request, f"configuration: {error}", 0.0, code=exc.code, reason=Reason.CONFIGURATION)
 
     async def _call(self, request: Request, provider: Provider[Any], message: Message) -> ProviderResult:
         """The provider call, in an OpenTelemetry CLIENT span when an SDK records (provider, channel,
@@ -411,8 +593,15 @@ class Sender:
             )
             raise Reject(f"gave up after {attempts} attempts: {error}")
         backoff = exponential(retry.base_delay, attempts, retry.max_delay)
+        tries = _stored([t.to_json() for t in request.tries]) if request.tries else None
         self.deliveries.finish(
-            request.delivery_id, request.channel, self.clock(), Status.RETRYING.value, error=error, error_code=code
+            request.delivery_id,
+            request.channel,
+            self.clock(),
+            Status.RETRYING.value,
+            error=error,
+            error_code=code,
+            tries=tries,
         )
         raise RetryLater(error, max(delay, backoff))
 
@@ -491,6 +680,8 @@ class Sender:
             fields.setdefault("template_version", rendered.version)
         if request.dropped:
             fields["dropped_recipients"] = [mask(r) for r in request.dropped]
+        if request.tries:
+            fields["tries"] = [t.to_json() for t in request.tries]
         event: dict[str, Any] = {
             "delivery_id": request.delivery_id,
             "request_id": request.request_id,
@@ -506,14 +697,19 @@ class Sender:
             "provider": fields.get("provider"),
             "provider_message_id": fields.get("provider_message_id"),
             "targets": fields.get("targets"),
+            "tries": fields.get("tries"),
             "error": fields.get("error"),
             "error_code": fields.get("error_code"),
             "finished_at": _iso(now),
         }
         stored = {k: _stored(v) for k, v in fields.items()}
 
+        answered = request.answered
+
         def record(pipe: Any) -> None:
             self.deliveries.queue_finish(pipe, request.delivery_id, request.channel, now, status.value, **stored)
+            if answered is not None:
+                self.circuits.queue_success(pipe, answered)
 
         self.bus.publish_with(
             record, f"{request.channel}_{outcome}", {k: v for k, v in event.items() if v not in (None, [], "")}
