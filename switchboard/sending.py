@@ -401,7 +401,7 @@ class Sender:
 
     def _unavailable(self, request: Request, wait: float) -> None:
         channel = request.channel.value
-        error = f"every {channel} provider's circuit is open (the first is probed in {wait:.0f}s)"
+        error = f"every {channel} provider's circuit is open (the first is probed in {wait:.1f}s)"
         self._retry_later(request, error, wait, reason=Reason.PROVIDERS_UNAVAILABLE)
 
     def _judge(self, request: Request, provider: str, exc: ProviderError, probe: str | None) -> None:
