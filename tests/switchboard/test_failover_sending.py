@@ -95,8 +95,12 @@ def run(board: Switchboard) -> None:
 def listen(board: Switchboard, *event_types: str) -> list[dict[str, Any]]:
     seen: list[dict[str, Any]] = []
     app = board.bus.dispatch("watcher")
+
+    def keep(attributes: dict[str, Any]) -> None:
+        seen.append({"type": attributes["bus_event_type"], **attributes})
+
     for event_type in event_types:
-        app.add(event_type, lambda attributes, kind=event_type: seen.append({"type": kind, **attributes}))
+        app.add(event_type, keep)
     board.bus.subscribe_all()
     return seen
 
@@ -269,8 +273,8 @@ def test_quiet_hours_hold_a_non_transactional_message_until_they_end(
     assert record["status"] == "held" and record["attempts"] == "0"
     until = datetime.fromisoformat(record["held_until"])
     assert until == end.replace(second=0, microsecond=0)
-    [(job, score)] = r.zrange("resque:delayed_queue_schedule", 0, -1, withscores=True)
-    assert int(score) == int(until.timestamp())
+    scheduled: list[tuple[bytes, float]] = r.zrange("resque:delayed_queue_schedule", 0, -1, withscores=True)
+    assert [int(score) for _, score in scheduled] == [int(until.timestamp())]
 
 
 def test_over_the_provider_rate_a_send_waits_and_the_wait_is_counted(
