@@ -27,6 +27,7 @@ NAV = (
     NavItem("Deliveries", "/switchboard/deliveries"),
     NavItem("Outbox", "/switchboard/outbox"),
     NavItem("Suppressions", "/switchboard/suppressions"),
+    NavItem("Providers", "/switchboard/providers"),
 )
 
 

@@ -13,9 +13,11 @@ from starlette.requests import Request
 
 from bus import Bus
 from switchboard.channel_states import ChannelStates
+from switchboard.circuits import Circuits
 from switchboard.deliveries import Deliveries, Suppressions
 from switchboard.keys import SwitchboardKeys
 from switchboard.providers.outbox import Outbox
+from switchboard.recipient_limits import RecipientLimits
 from switchboard.settings import SwitchboardSettings
 from switchboard.templating import TemplateStore
 from switchboard.web.previews import Previews
@@ -26,7 +28,7 @@ STALE_AFTER = 60.0
 
 @dataclass(frozen=True)
 class Board:
-    """The switchboard's settings, templates, records, outbox and previews, shared by its pages."""
+    """The switchboard's settings, templates, records, outbox, previews, circuits and limits, shared by its pages."""
 
     settings: SwitchboardSettings
     templates: TemplateStore
@@ -35,6 +37,8 @@ class Board:
     outbox: Outbox
     previews: Previews
     channel_states: ChannelStates
+    circuits: Circuits
+    recipient_limits: RecipientLimits
 
     @classmethod
     def build(cls, bus: Bus, settings: SwitchboardSettings) -> Board:
@@ -53,6 +57,8 @@ class Board:
             outbox=Outbox(bus.redis, keys, size=settings.outbox_size),
             previews=Previews(),
             channel_states=ChannelStates(bus.redis, keys, time.time),
+            circuits=Circuits(bus.redis, keys, settings.circuit),
+            recipient_limits=RecipientLimits(bus.redis, keys),
         )
 
     def outbox_count(self) -> int:

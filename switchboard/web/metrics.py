@@ -17,11 +17,13 @@ from starlette.routing import BaseRoute, Route
 
 from bus.web.metrics import CONTENT_TYPE, label, metric
 from switchboard.channels import Channel
+from switchboard.standing import provider_standings
 from switchboard.web.board import Board, board_of
 
 
 def render(board: Board) -> str:
-    """Send outcomes by channel and status, suppressions, outbox, template problems, providers."""
+    """Send outcomes by channel and status, suppressions, outbox, template problems, providers,
+    their circuits and the sends that waited for their rate."""
     counts = board.deliveries.outcome_totals()
     outcomes = [
         (f'{{channel="{label(channel)}",status="{label(status)}"}}', n)
@@ -33,6 +35,13 @@ def render(board: Board) -> str:
         (f'{{channel="{c.value}",provider="{label(p)}"}}', 1) for c, p in board.settings.live_channels().items()
     ]
     stopped = [(f'{{scope="{label(s.scope)}"}}', 1) for s in board.channel_states.all()]
+    standings = provider_standings(board.settings, board.deliveries.redis, board.deliveries.keys)
+    circuits = [
+        (f'{{provider="{label(s.provider)}",state="{state}"}}', int(s.circuit.state == state))
+        for s in standings
+        for state in ("closed", "open", "half_open")
+    ]
+    waits = [(f'{{provider="{label(s.provider)}"}}', s.waits) for s in standings]
     outbox = [("", board.outbox_count())]
     problems = [("", len(board.templates.problems))]
     lines = [
@@ -51,6 +60,18 @@ def render(board: Board) -> str:
             "gauge",
             "Channels (or email:sender:<address>) stopped because the provider refused our configuration.",
             stopped,
+        ),
+        *metric(
+            "switchboard_provider_circuit",
+            "gauge",
+            "Each provider's circuit: 1 for the state it is in (closed, open, half_open), shared by every worker.",
+            circuits,
+        ),
+        *metric(
+            "switchboard_rate_limit_waits_total",
+            "counter",
+            "Sends that waited because their provider was at its rate limit, by provider.",
+            waits,
         ),
     ]
     return "\n".join(lines) + "\n"

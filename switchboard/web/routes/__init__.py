@@ -7,7 +7,7 @@ from pathlib import Path
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from switchboard.web.routes import channels, deliveries, frames, outbox, suppressions, templates
+from switchboard.web.routes import channels, deliveries, frames, outbox, providers, suppressions, templates
 
 STATIC = Path(__file__).parent.parent / "static"
 
@@ -19,6 +19,7 @@ def switchboard_routes() -> list[BaseRoute]:
         *deliveries.ROUTES,
         *outbox.ROUTES,
         *suppressions.ROUTES,
+        *providers.ROUTES,
         *frames.ROUTES,
         Mount("/switchboard/static", app=StaticFiles(directory=STATIC), name="switchboard_static"),
     ]
