@@ -47,7 +47,8 @@ from switchboard.providers.base import (
     check_timeout,
     redact,
 )
-from switchboard.providers.smtp_pool import Connection, ConnectionPool, LoopThread
+from switchboard.providers.loops import LoopThread
+from switchboard.providers.smtp_pool import Connection, ConnectionPool
 
 # Quoted-printable or base64 bodies: any relay takes them, 8BITMIME or not.
 _POLICY = SMTP_POLICY.clone(cte_type="7bit")

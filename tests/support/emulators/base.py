@@ -109,6 +109,7 @@ class Emulator(ABC):
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._scripts: dict[str, deque[Scripted]] = defaultdict(deque)
+        self._connections = 0
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -191,17 +192,28 @@ class Emulator(ABC):
         with self._lock:
             return list(self._requests)
 
+    @property
+    def connections(self) -> int:
+        """TCP connections accepted so far (kept-alive ones count once)."""
+        with self._lock:
+            return self._connections
+
     def requests_to(self, endpoint: str | None = None) -> list[RecordedRequest]:
         name = endpoint or self.main_endpoint
         return [r for r in self.requests if r.endpoint == name]
 
     def reset(self) -> None:
-        """Forget received requests and pending scripts."""
+        """Forget received requests, pending scripts and the connection count."""
         with self._lock:
             self._requests.clear()
             self._scripts.clear()
+            self._connections = 0
 
-    # -- used by the request handler ---------------------------------------------------
+    # -- used by the server and the request handler -------------------------------------
+    def _connected(self) -> None:
+        with self._lock:
+            self._connections += 1
+
     def _receive(self, request: RecordedRequest) -> Scripted | None:
         with self._lock:
             self._requests.append(request)
@@ -253,6 +265,7 @@ class _Server(ThreadingHTTPServer):
         self.server_name, self.server_port = str(self.server_address[0]), int(self.server_address[1])
 
     def process_request(self, request: Any, client_address: Any) -> None:
+        self.emulator._connected()
         with self._connections_lock:
             self._connections.add(request)
         super().process_request(request, client_address)
