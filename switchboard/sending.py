@@ -1,7 +1,15 @@
 """One notification request, end to end: validate, claim, choose recipients, render, send, record.
 
-Two round trips to Redis per send besides the bus's own: before the provider call, the claim
-with the suppression and channel-state lookups; after it, the record with its outcome event.
+The handler is an ``async def``: the bus rides it on the worker's event loop, ``concurrency``
+sends in flight per process without a thread each. Two round trips to Redis per send besides
+the bus's own, both on the loop's asyncio connection: before the provider call, the claim with
+the suppression and channel-state lookups, the per-recipient counts and the admission to a
+provider (circuits and rate limits); after it, the record with its outcome event and the
+provider's success for its circuit. The rarer steps (retries, suppressions, stopped channels,
+failures for a circuit, waits for a provider's rate) use the blocking client on a thread.
+
+Each channel sends through a chain of providers: a failure another provider may not have
+(see ``failover``) goes on to the next one in the same attempt, each try recorded.
 
 Outcomes map onto the bus: a passing provider failure raises ``RetryLater`` (the bus retries
 with backoff, at least as long as the provider asked); what can never succeed is recorded,
@@ -25,6 +33,7 @@ from email.utils import parseaddr
 from typing import Any
 
 from bus import Bus, Reject, RetryLater
+from bus.backend.connection import is_cluster
 from bus.backoff import exponential
 from bus.pipeline.rider import ride_in_progress
 from switchboard.admission import Admission, Candidate
@@ -110,78 +119,88 @@ class Sender:
 
     # --- the pipeline ------------------------------------------------------------
     async def handle(self, event_type: str, attributes: dict[str, Any]) -> None:
-        """The bus handler for one ``send_*`` event, on the worker's event loop (many in flight)."""
-        prepared = await asyncio.to_thread(self._prepare, event_type, attributes)
-        if prepared is not None:
-            await self._send(*prepared)
-
-    def _prepare(
-        self, event_type: str, attributes: dict[str, Any]
-    ) -> tuple[Request, Message, list[str], Admission] | None:
-        """Everything before the provider call: the message to send, the scopes it probes and the
-        provider admitted, or None when there is nothing to send (already decided, suppressed,
-        refused by a limit, scheduled or held for later)."""
+        """The bus handler for one ``send_*`` event, on the worker's event loop."""
         try:
             notification = parse_event(event_type, attributes)
         except InvalidNotification as exc:
-            self._invalid(event_type, attributes, exc)
+            await asyncio.to_thread(self._invalid, event_type, attributes, exc)
             raise Reject(str(exc)) from None
-        if self._delay_until_due(notification, attributes):
-            return None
+        if await self._delay_until_due(notification, attributes):
+            return
         request = self._request(notification, attributes)
         everyone = notification.all_recipients()
         digests = [recipient_digest(r) for r in everyone]
         hold = self.limits.hold_until(notification, attributes, self.clock())
         refusal = self.limits.country_refusal(notification)
-        goes = hold is None and refusal is None
-        claim, suppressed, stopped, checked = self._claim(request, digests, goes)
+        claim, suppressed, stopped, checked = await self._claim(request, digests, goes=hold is None and not refusal)
         if claim is Claim.DONE:
             log.info("delivery %s already decided; not sending again", request.delivery_id)
-            return None
+            return
         if claim is Claim.BUSY:
             raise RetryLater(
                 f"delivery {request.delivery_id} is being sent by another worker", self.deliveries.stale_after
             )
         if claim is Claim.CONFLICT:
-            self._conflict(request)
-            return None
+            await self._conflict(request)
+            return
         if hold is not None:
-            self._hold(request, hold)
-            return None
+            await asyncio.to_thread(self._hold, request, hold)
+            return
         if checked is None:  # not held: refused for its country
-            self._finish(request, Status.FAILED, reason=Reason.COUNTRY, error=refusal)
-            return None
-        self.limits.note_refused(checked)
+            await self._finish(request, Status.FAILED, reason=Reason.COUNTRY, error=refusal)
+            return
+        if checked.refused:
+            await asyncio.to_thread(self.limits.note_refused, checked)
         recipients = self._recipients(request, everyone, digests, suppressed | checked.limited)
         if not recipients:
             if checked.limited:
-                self._rate_limited(request, checked)
+                await self._rate_limited(request, checked)
             else:
-                self._finish(request, Status.SUPPRESSED, error="every recipient is suppressed")
-            return None
-        probing = self._wait_while_stopped(request, stopped)
-        return request, self._message(request, recipients), probing, checked.admission
+                await self._finish(request, Status.SUPPRESSED, error="every recipient is suppressed")
+            return
+        probing = await self._wait_while_stopped(request, stopped)
+        message = await self._message(request, recipients)
+        await self._send(request, message, probing, checked.admission)
 
-    def _claim(
-        self, request: Request, digests: list[str], goes: bool
+    async def _claim(
+        self, request: Request, digests: list[str], *, goes: bool
     ) -> tuple[Claim, set[str], list[Stopped], Checked | None]:
         """Claim the delivery, and look up its recipients' suppressions and its channel's state,
         and (for a send that ``goes`` now) count it per recipient and admit it to a provider, in
         one round trip."""
-        pipe = self.deliveries.redis.pipeline(transaction=False)
         n = request.notification
-        self.deliveries.queue_claim(
-            pipe, request.delivery_id, self.clock(), self._initial_record(request), fingerprint=n.fingerprint()
-        )
-        looked_up = len(pipe)
-        self.suppressions.queue_lookup(pipe, request.channel, digests)
         scopes = self._scopes(request)
-        self.channel_states.queue_lookup(pipe, scopes)
-        read = self.limits.queue(pipe, n, request.delivery_id, n.all_recipients()) if goes else None
-        replies = pipe.execute()
+        looked_up = 0
+        read: Callable[[list[Any]], Checked] | None = None
+
+        def queue(pipe: Any) -> None:
+            nonlocal looked_up, read
+            self.deliveries.queue_claim(
+                pipe, request.delivery_id, self.clock(), self._initial_record(request), fingerprint=n.fingerprint()
+            )
+            looked_up = len(pipe)
+            self.suppressions.queue_lookup(pipe, request.channel, digests)
+            self.channel_states.queue_lookup(pipe, scopes)
+            if goes:
+                read = self.limits.queue(pipe, n, request.delivery_id, n.all_recipients())
+
+        replies = await self._round_trip(queue)
         suppressed = self.suppressions.found(digests, replies[looked_up])
         stopped = stopped_in(scopes, replies[looked_up + 1])
         return claim_of(replies[0]), suppressed, stopped, read(replies) if read is not None else None
+
+    async def _round_trip(self, queue: Callable[[Any], None]) -> list[Any]:
+        """The commands ``queue`` puts on a pipeline, sent on the loop's asyncio connection (on a
+        cluster, the blocking client's pipeline on a thread: it routes commands across slots)."""
+        if is_cluster(self.deliveries.redis):
+            blocking = self.deliveries.redis.pipeline(transaction=False)
+            queue(blocking)
+            replies: list[Any] = await asyncio.to_thread(blocking.execute)
+            return replies
+        pipe = self.bus.async_redis.pipeline(transaction=False)
+        queue(pipe)
+        replies = await pipe.execute()
+        return replies
 
     def _scopes(self, request: Request) -> list[str]:
         """The channel states a request depends on: its channel, and for email its sender."""
@@ -225,27 +244,27 @@ class Sender:
             log.info("delivery %s: %d suppressed recipient(s) left out", request.delivery_id, len(request.dropped))
         return allowed
 
-    def _wait_while_stopped(self, request: Request, stopped: list[Stopped]) -> list[str]:
+    async def _wait_while_stopped(self, request: Request, stopped: list[Stopped]) -> list[str]:
         """The stopped scopes this send probes (their probe time came and this worker took the
         probe); a scope still stopped, or probed by another worker, makes the send wait."""
         probing: list[str] = []
         now = self.clock()
         for state in stopped:
             if now < state.probe_after:
-                self._retry_later(request, f"{state.scope} stopped: {state.reason}", state.probe_after - now)
-            if not self.channel_states.take_probe(state.scope):
-                self._retry_later(request, f"{state.scope} is being probed by another worker", PROBE_WAIT)
+                await self._retry_later(request, f"{state.scope} stopped: {state.reason}", state.probe_after - now)
+            if not await asyncio.to_thread(self.channel_states.take_probe, state.scope):
+                await self._retry_later(request, f"{state.scope} is being probed by another worker", PROBE_WAIT)
             probing.append(state.scope)
         return probing
 
-    def _delay_until_due(self, notification: Notification, attributes: dict[str, Any]) -> bool:
+    async def _delay_until_due(self, notification: Notification, attributes: dict[str, Any]) -> bool:
         """A ``send_at`` in the future: hand the event to delayed publish, same request id."""
         send_at = notification.send_at
         if send_at is None or send_at.timestamp() <= self.clock() or "bus_delayed_until" in attributes:
             return False
         fields = notification.to_attributes()
         fields.setdefault("idempotency_key", str(attributes.get("bus_id") or ""))
-        self.bus.publish_at(send_at, notification.EVENT_TYPE, fields)
+        await asyncio.to_thread(self.bus.publish_at, send_at, notification.EVENT_TYPE, fields)
         log.info("%s scheduled for %s", notification.EVENT_TYPE, send_at.isoformat())
         return True
 
@@ -270,7 +289,7 @@ class Sender:
         self.bus.publish_at(until, n.EVENT_TYPE, fields)
         log.info("delivery %s held through quiet hours until %s", request.delivery_id, until.isoformat())
 
-    def _rate_limited(self, request: Request, checked: Checked) -> None:
+    async def _rate_limited(self, request: Request, checked: Checked) -> None:
         """Every recipient had their share of messages in the limit's window: refused, recorded."""
         limit = checked.limit
         shown = ", ".join(f"{c.recipient} ({c.count}/{c.limit})" for c in checked.refused)
@@ -278,22 +297,22 @@ class Sender:
         scope = limit.scope if limit is not None else request.channel.value
         error = f"over the per-recipient limit of {scope} in {window}: {shown}"
         log.info("delivery %s: %s", request.delivery_id, error)
-        self._finish(request, Status.RATE_LIMITED, reason=Reason.RATE_LIMITED, error=error)
+        await self._finish(request, Status.RATE_LIMITED, reason=Reason.RATE_LIMITED, error=error)
 
     # --- rendering -----------------------------------------------------------------
-    def _message(self, request: Request, recipients: list[str]) -> Message:
+    async def _message(self, request: Request, recipients: list[str]) -> Message:
         n = request.notification
         try:
             rendered = self.templates.render(request.channel, n.template, n.data, n.locale) if n.template else None
         except TemplateError as exc:
-            self._finish(request, Status.STALLED, reason=Reason.TEMPLATE, error=str(exc))
+            await self._finish(request, Status.STALLED, reason=Reason.TEMPLATE, error=str(exc))
             raise Reject(f"template: {exc}") from None
         request.rendered = rendered
         if isinstance(n, SendEmail):
             sender = n.from_ or self.settings.default_sender
             if not self.settings.sender_allowed(sender):
                 error = f"sender {sender} is not allowed by the settings"
-                self._finish(request, Status.FAILED, reason=Reason.SENDER, error=error)
+                await self._finish(request, Status.FAILED, reason=Reason.SENDER, error=error)
                 raise Reject(f"sender {sender} is not allowed (see [switchboard] senders)")
             addressed = {str(a) for a in n.to}
             kept = set(recipients)
@@ -334,9 +353,9 @@ class Sender:
             request.tries += [Try(name, Outcome.CIRCUIT_OPEN) for name in admitted.skipped]
             if not admitted.go:  # every circuit from ``start`` on is open
                 if last is None:
-                    await asyncio.to_thread(self._unavailable, request, admitted.wait)
+                    await self._unavailable(request, admitted.wait)
                 else:
-                    await asyncio.to_thread(self._failed, request, *last, probing)
+                    await self._failed(request, *last, probing)
                 return
             index = start + len(admitted.skipped)
             provider = chain[index]
@@ -357,12 +376,12 @@ class Sender:
                     )
                     start, next_admission = index + 1, None
                     continue
-                await asyncio.to_thread(self._failed, request, provider.name, exc, probing)
+                await self._failed(request, provider.name, exc, probing)
                 return
             request.tries.append(Try(provider.name, Outcome.SENT))
             await asyncio.to_thread(self._answered, request, provider.name, admitted.probe)
-            await asyncio.to_thread(self._resume, probing)
-            await asyncio.to_thread(self._sent, request, provider.name, result)
+            await self._resume(probing)
+            await self._sent(request, provider.name, result)
             return
 
     async def _admitted(self, request: Request, start: int, admission: Admission | None) -> Admission:
@@ -399,10 +418,10 @@ class Sender:
         pipe.execute()
         raise RetryLater(error, delay)
 
-    def _unavailable(self, request: Request, wait: float) -> None:
+    async def _unavailable(self, request: Request, wait: float) -> None:
         channel = request.channel.value
         error = f"every {channel} provider's circuit is open (the first is probed in {wait:.1f}s)"
-        self._retry_later(request, error, wait, reason=Reason.PROVIDERS_UNAVAILABLE)
+        await self._retry_later(request, error, wait, reason=Reason.PROVIDERS_UNAVAILABLE)
 
     def _judge(self, request: Request, provider: str, exc: ProviderError, probe: str | None) -> None:
         """What a failure means for the provider's circuit (shared by every worker)."""
@@ -434,22 +453,24 @@ class Sender:
             event["reason"] = change.reason
         self.bus.publish(f"provider_circuit_{change.state}", event)
 
-    def _failed(self, request: Request, provider: str, exc: ProviderError, probing: list[str]) -> None:
+    async def _failed(self, request: Request, provider: str, exc: ProviderError, probing: list[str]) -> None:
         """The attempt ends in ``provider``'s failure (no failover, or none left)."""
         error = mask_text(str(exc), request.notification.all_recipients())
         if isinstance(exc, AmbiguousProviderError):
-            self._resume(probing)  # the provider took the request: our configuration works
-            self._ambiguous(request, provider, error, exc.code)
+            await self._resume(probing)  # the provider took the request: our configuration works
+            await self._ambiguous(request, provider, error, exc.code)
         elif isinstance(exc, TransientProviderError):
-            self._retry_later(request, error, exc.retry_after or 0.0, code=exc.code)
+            await self._retry_later(request, error, exc.retry_after or 0.0, code=exc.code)
         elif isinstance(exc, PermanentProviderError):
-            self._resume(probing)
-            self._refused(request, provider, exc)
+            await self._resume(probing)
+            await self._refused(request, provider, exc)
         elif isinstance(exc, ProviderConfigurationError):
             if exc.sender or len(self.providers[request.channel]) == 1:
-                self._stop(request, provider, exc)
+                await self._stop(request, provider, exc)
             else:  # its circuit is open: the next attempt goes through the other providers
-                self._retry_later(request, f"configuration: {error}", 0.0, code=exc.code, reason=Reason.CONFIGURATION)
+                await self._retry_later(
+                    request, f"configuration: {error}", 0.0, code=exc.code, reason=Reason.CONFIGURATION
+                )
 
     async def _call(self, request: Request, provider: Provider[Any], message: Message) -> ProviderResult:
         """The provider call, in an OpenTelemetry CLIENT span when an SDK records (provider, channel,
@@ -478,56 +499,56 @@ class Sender:
             note("switchboard.outcome", result.status)
             return result
 
-    def _refused(self, request: Request, provider: str, exc: PermanentProviderError) -> None:
+    async def _refused(self, request: Request, provider: str, exc: PermanentProviderError) -> None:
         error = mask_text(str(exc), request.notification.all_recipients())
         if not exc.recipient_problem:
-            self._finish(
+            await self._finish(
                 request, Status.FAILED, reason=Reason.REFUSED, error=error, error_code=exc.code, provider=provider
             )
             raise Reject(f"{provider} refused the message: {error}")
         if exc.recipients:
-            self._suppress(request.channel, list(exc.recipients), error, exc.code)
+            await asyncio.to_thread(self._suppress, request.channel, list(exc.recipients), error, exc.code)
         else:
             error += " (the provider did not say which recipient: nobody was suppressed)"
-        self._finish(
+        await self._finish(
             request, Status.FAILED, reason=Reason.RECIPIENT, error=error, error_code=exc.code, provider=provider
         )
 
-    def _stop(self, request: Request, provider: str, exc: ProviderConfigurationError) -> None:
+    async def _stop(self, request: Request, provider: str, exc: ProviderConfigurationError) -> None:
         """Our configuration was refused: stop the channel (or just the sender) until probed."""
         error = mask_text(str(exc), request.notification.all_recipients())
         scope = sender_scope(request.channel.value, exc.sender) if exc.sender else request.channel.value
         delay = self.settings.retry.configuration_delay
-        if self.channel_states.stop(scope, error, delay=delay, provider=provider):
+        if await asyncio.to_thread(self.channel_states.stop, scope, error, delay=delay, provider=provider):
             log.error(
                 "%s STOPPED: %s refused our configuration: %s (probed again in %.0fs)", scope, provider, error, delay
             )
-        self._retry_later(request, f"configuration: {error}", delay, code=exc.code, reason=Reason.CONFIGURATION)
+        await self._retry_later(request, f"configuration: {error}", delay, code=exc.code, reason=Reason.CONFIGURATION)
 
-    def _resume(self, probing: list[str]) -> None:
+    async def _resume(self, probing: list[str]) -> None:
         for scope in probing:
-            if self.channel_states.resume(scope):
+            if await asyncio.to_thread(self.channel_states.resume, scope):
                 log.warning("%s resumed: the provider accepted the probe", scope)
 
-    def _ambiguous(self, request: Request, provider: str, error: str, code: str | None) -> None:
+    async def _ambiguous(self, request: Request, provider: str, error: str, code: str | None) -> None:
         """The provider had the request but never answered: retried ``ambiguous_retries`` times at
         most (each may send a second copy), then recorded ``unknown``."""
-        record = self.deliveries.get(request.delivery_id)
+        record = await asyncio.to_thread(self.deliveries.get, request.delivery_id)
         tries = int(record.fields.get("ambiguous", "0") or 0) if record else 0
         if tries >= self.settings.retry.ambiguous_retries:
             error = f"{error} (it may have been sent; not tried again, to send no second copy)"
-            self._finish(
+            await self._finish(
                 request, Status.UNKNOWN, reason=Reason.TIMEOUT, error=error, error_code=code, provider=provider
             )
             return
-        self.deliveries.update(request.delivery_id, self.clock(), ambiguous=tries + 1)
-        self._retry_later(request, f"{error} (it may have been sent: trying once more)", 0.0, code=code)
+        await asyncio.to_thread(self.deliveries.update, request.delivery_id, self.clock(), ambiguous=tries + 1)
+        await self._retry_later(request, f"{error} (it may have been sent: trying once more)", 0.0, code=code)
 
-    def _sent(self, request: Request, provider: str, result: ProviderResult) -> None:
+    async def _sent(self, request: Request, provider: str, result: ProviderResult) -> None:
         if isinstance(result, PushResult) and result.failed:
-            self._sent_in_part(request, provider, result)
+            await self._sent_in_part(request, provider, result)
             return
-        self._finish(
+        await self._finish(
             request,
             Status.SENT,
             provider=provider,
@@ -536,14 +557,17 @@ class Sender:
             clear=("error", "error_code", "reason", "code"),
         )
 
-    def _sent_in_part(self, request: Request, provider: str, result: PushResult) -> None:
+    async def _sent_in_part(self, request: Request, provider: str, result: PushResult) -> None:
         """A push some tokens refused: each token's outcome recorded, the gone ones suppressed,
         the ones that failed for a passing reason sent again as a follow-up of their own."""
         tokens = request.notification.all_recipients()
         if result.unregistered:
-            self._suppress(request.channel, list(result.unregistered), "unregistered device token", "UNREGISTERED")
+            unregistered = list(result.unregistered)
+            await asyncio.to_thread(
+                self._suppress, request.channel, unregistered, "unregistered device token", "UNREGISTERED"
+            )
         if result.retry_targets:
-            self._retry_push_targets(request, result)
+            await asyncio.to_thread(self._retry_push_targets, request, result)
         targets = [
             {
                 "target": mask(o.target),
@@ -556,7 +580,7 @@ class Sender:
         ]
         error = "; ".join(mask_text(str(o.error), tokens) for o in result.failed)
         status = Status.PARTIAL if result.delivered else Status.FAILED
-        self._finish(
+        await self._finish(
             request,
             status,
             provider=provider,
@@ -576,15 +600,15 @@ class Sender:
         delay = result.retry_after or self.settings.retry.base_delay
         self.bus.publish_in(delay, SendPush.EVENT_TYPE, follow_up.to_attributes())
 
-    def _retry_later(
+    async def _retry_later(
         self, request: Request, error: str, delay: float, code: str | None = None, reason: Reason | None = None
     ) -> None:
         """Try again later (after at least ``delay``), or give up once the attempt budget is spent."""
-        record = self.deliveries.get(request.delivery_id)
+        record = await asyncio.to_thread(self.deliveries.get, request.delivery_id)
         attempts = record.attempts if record else 1
         retry = self.settings.retry
         if attempts > retry.max_retries:
-            self._finish(
+            await self._finish(
                 request,
                 Status.STALLED,
                 reason=reason or Reason.RETRIES_EXHAUSTED,
@@ -593,15 +617,15 @@ class Sender:
             )
             raise Reject(f"gave up after {attempts} attempts: {error}")
         backoff = exponential(retry.base_delay, attempts, retry.max_delay)
-        tries = _stored([t.to_json() for t in request.tries]) if request.tries else None
-        self.deliveries.finish(
+        await asyncio.to_thread(
+            self.deliveries.finish,
             request.delivery_id,
             request.channel,
             self.clock(),
             Status.RETRYING.value,
             error=error,
             error_code=code,
-            tries=tries,
+            tries=_stored([t.to_json() for t in request.tries]) if request.tries else None,
         )
         raise RetryLater(error, max(delay, backoff))
 
@@ -652,7 +676,7 @@ class Sender:
 
         self.bus.publish_with(record, f"{model.CHANNEL}_failed", {k: v for k, v in event.items() if v is not None})
 
-    def _conflict(self, request: Request) -> None:
+    async def _conflict(self, request: Request) -> None:
         """The idempotency key was used before for another message: this one is not sent."""
         bus_id = str(request.attributes.get("bus_id") or "")
         conflict = Request(
@@ -662,15 +686,20 @@ class Sender:
             f"{request.delivery_id}:conflict:{bus_id}",
             request.attributes,
         )
-        self.deliveries.claim(
-            conflict.delivery_id, self.clock(), self._initial_record(conflict), fingerprint="conflict"
+        await asyncio.to_thread(
+            self.deliveries.claim,
+            conflict.delivery_id,
+            self.clock(),
+            self._initial_record(conflict),
+            fingerprint="conflict",
         )
         error = f"idempotency key {request.request_id!r} was used before for a different message; not sent"
         log.warning("delivery %s: %s", request.delivery_id, error)
-        self._finish(conflict, Status.FAILED, reason=Reason.IDEMPOTENCY_CONFLICT, error=error)
+        await self._finish(conflict, Status.FAILED, reason=Reason.IDEMPOTENCY_CONFLICT, error=error)
 
     # --- recording and announcing ------------------------------------------------------
-    def _finish(self, request: Request, status: Status, **fields: Any) -> None:
+    async def _finish(self, request: Request, status: Status, **fields: Any) -> None:
+        """Record the outcome and announce it, in one round trip."""
         now = self.clock()
         outcome = "sent" if status in (Status.SENT, Status.PARTIAL) else "failed"
         n = request.notification
@@ -711,7 +740,7 @@ class Sender:
             if answered is not None:
                 self.circuits.queue_success(pipe, answered)
 
-        self.bus.publish_with(
+        await self.bus.apublish_with(
             record, f"{request.channel}_{outcome}", {k: v for k, v in event.items() if v not in (None, [], "")}
         )
 

@@ -110,6 +110,8 @@ class Emulator(ABC):
         self._requests: list[RecordedRequest] = []
         self._scripts: dict[str, deque[Scripted]] = defaultdict(deque)
         self._connections = 0
+        self._in_flight = 0
+        self._peak_in_flight = 0
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -198,6 +200,12 @@ class Emulator(ABC):
         with self._lock:
             return self._connections
 
+    @property
+    def peak_in_flight(self) -> int:
+        """The most requests being answered at once so far (how many a client kept in flight)."""
+        with self._lock:
+            return self._peak_in_flight
+
     def requests_to(self, endpoint: str | None = None) -> list[RecordedRequest]:
         name = endpoint or self.main_endpoint
         return [r for r in self.requests if r.endpoint == name]
@@ -208,6 +216,7 @@ class Emulator(ABC):
             self._requests.clear()
             self._scripts.clear()
             self._connections = 0
+            self._peak_in_flight = 0
 
     # -- used by the server and the request handler -------------------------------------
     def _connected(self) -> None:
@@ -224,8 +233,15 @@ class Emulator(ABC):
         """The reply to send, or None to drop the connection."""
         scripted = self._receive(request)
         delay = scripted.delay if scripted is not None else self.latency
-        if delay:
-            self._stopping.wait(delay)
+        with self._lock:
+            self._in_flight += 1
+            self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
+        try:
+            if delay:
+                self._stopping.wait(delay)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
         if scripted is not None and scripted.drop:
             return None
         if scripted is not None and scripted.reply is not None:
