@@ -63,9 +63,13 @@ log = logging.getLogger("switchboard.sending")
 Message = EmailMessage | SmsMessage | PushMessage
 PROBE_WAIT = 5.0
 """Seconds a send waits while another worker probes its stopped channel."""
-INLINE_WAIT = 2.0
-"""A send over its provider's rate waits in the worker for at most this long, in all, asking
-again each time its turn may have come; beyond that it goes back to the bus to wait there."""
+INLINE_WAIT = 10.0
+"""A send over its provider's rate waits in the worker for at most this long, in all (the
+worker takes no more jobs than it has room for, so the rest wait in the queue, spending no
+attempt); beyond that it goes back to the bus to wait there (a retry)."""
+LONGEST_PAUSE = 0.5
+"""The longest a waiting send sleeps before asking again: the pauses double from the wait the
+provider's rate asked for, so many waiting sends ask a few times each, not all the time."""
 
 
 @dataclass(slots=True)
@@ -386,14 +390,15 @@ class Sender:
 
     async def _admitted(self, request: Request, start: int, admission: Admission | None) -> Admission:
         """The provider admitted from ``start`` on in the chain. Over its rate, the send waits here
-        (a little longer than asked, so waiting sends spread out) and asks again, up to
+        and asks again, each pause twice the last (jittered, so waiting sends spread out), up to
         INLINE_WAIT in all; then it goes back to the bus to wait there."""
         candidates = self.limits.candidates[request.channel][start:]
         if admission is None:
             admission = await asyncio.to_thread(self.limits.gate.admit, candidates)
-        waited = 0.0
+        waited, waits = 0.0, 0
         while admission.verdict == "wait" and admission.provider is not None:
-            pause = max(admission.wait, 0.001) * random.uniform(1.0, 2.0)
+            pause = min(LONGEST_PAUSE, max(admission.wait, 0.005) * 2**waits) * random.uniform(1.0, 1.5)
+            waits += 1
             if waited + pause > INLINE_WAIT:
                 await asyncio.to_thread(self._wait_later, request, admission.provider, pause)
             waited += pause

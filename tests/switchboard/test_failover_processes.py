@@ -151,7 +151,7 @@ def test_the_primary_failing_fails_over_opens_once_for_both_processes_and_recove
 
     # Open for both processes: the primary sees no more requests, whichever worker sends.
     processed = {k: int(board.bus.redis.get(k) or 0) for k in board.bus.redis.keys("resque:stat:processed:*")}
-    vonage_emulator.latency = 0.05  # sends that take time: neither worker can take them all
+    vonage_emulator.latency = 0.2  # sends that take time: neither worker can take them all
     later = [send_sms(bus=board.bus, to=f"+1415556{n:04d}", body="Hello") for n in range(20)]
     records = all_sent(board, later, tmp_path)
     vonage_emulator.latency = 0.0

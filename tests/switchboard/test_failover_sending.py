@@ -20,6 +20,7 @@ from switchboard.client import send_sms
 from switchboard.settings import SwitchboardSettings
 from tests.bus.helpers import drain
 from tests.support.emulators import TwilioEmulator, VonageEmulator
+from tests.support.polling import wait_for
 from tests.support.tls import TlsFiles, make_certificates
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -190,7 +191,7 @@ def test_rejected_credentials_open_the_primary_circuit_and_fail_over(
 def test_the_circuit_opens_after_failures_and_closes_after_the_cooldown(
     make_board: Make, twilio_emulator: TwilioEmulator, vonage_emulator: VonageEmulator
 ) -> None:
-    board = make_board()
+    board = make_board(circuit={"cooldown": 2.0})  # longer than the five sends on a loaded machine
     seen = listen(board, "provider_circuit_opened", "provider_circuit_closed")
     twilio_emulator.script(*[twilio_emulator.error(503) for _ in range(3)])
     for n in range(5):
@@ -200,7 +201,9 @@ def test_the_circuit_opens_after_failures_and_closes_after_the_cooldown(
     assert len(vonage_emulator.requests_to()) == 5
     assert [e["type"] for e in seen] == ["provider_circuit_opened"]
 
-    time.sleep(0.6)  # the cooldown: one send probes the primary, which answers again
+    # After the cooldown one send probes the primary, which answers again.
+    reopens = board.circuits.states(["twilio"])[0].reopens_at or 0
+    wait_for(lambda: board.bus.redis.time()[0] >= reopens + 1, timeout=5)
     bus_id = send_sms(bus=board.bus, to=NUMBER, body="probe")
     run(board)
     assert len(twilio_emulator.requests_to()) == 4
