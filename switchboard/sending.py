@@ -137,34 +137,47 @@ class Sender:
         hold = self.limits.hold_until(notification, attributes, self.clock())
         refusal = self.limits.country_refusal(notification)
         claim, suppressed, stopped, checked = await self._claim(request, digests, goes=hold is None and not refusal)
-        if claim is Claim.DONE:
-            log.info("delivery %s already decided; not sending again", request.delivery_id)
-            return
-        if claim is Claim.BUSY:
-            raise RetryLater(
-                f"delivery {request.delivery_id} is being sent by another worker", self.deliveries.stale_after
-            )
-        if claim is Claim.CONFLICT:
-            await self._conflict(request)
-            return
-        if hold is not None:
-            await asyncio.to_thread(self._hold, request, hold)
-            return
-        if checked is None:  # not held: refused for its country
-            await self._finish(request, Status.FAILED, reason=Reason.COUNTRY, error=refusal)
-            return
-        if checked.refused:
-            await asyncio.to_thread(self.limits.note_refused, checked)
-        recipients = self._recipients(request, everyone, digests, suppressed | checked.limited)
-        if not recipients:
-            if checked.limited:
-                await self._rate_limited(request, checked)
-            else:
-                await self._finish(request, Status.SUPPRESSED, error="every recipient is suppressed")
-            return
-        probing = await self._wait_while_stopped(request, stopped)
-        message = await self._message(request, recipients)
+        handed_over = False
+        try:
+            if claim is Claim.DONE:
+                log.info("delivery %s already decided; not sending again", request.delivery_id)
+                return
+            if claim is Claim.BUSY:
+                raise RetryLater(
+                    f"delivery {request.delivery_id} is being sent by another worker", self.deliveries.stale_after
+                )
+            if claim is Claim.CONFLICT:
+                await self._conflict(request)
+                return
+            if hold is not None:
+                await asyncio.to_thread(self._hold, request, hold)
+                return
+            if checked is None:  # not held: refused for its country
+                await self._finish(request, Status.FAILED, reason=Reason.COUNTRY, error=refusal)
+                return
+            if checked.refused:
+                await asyncio.to_thread(self.limits.note_refused, checked)
+            recipients = self._recipients(request, everyone, digests, suppressed | checked.limited)
+            if not recipients:
+                if checked.limited:
+                    await self._rate_limited(request, checked)
+                else:
+                    await self._finish(request, Status.SUPPRESSED, error="every recipient is suppressed")
+                return
+            probing = await self._wait_while_stopped(request, stopped)
+            message = await self._message(request, recipients)
+            handed_over = True
+        finally:
+            if not handed_over:
+                await self._release_probe(checked)
         await self._send(request, message, probing, checked.admission)
+
+    async def _release_probe(self, checked: Checked | None) -> None:
+        """A send admitted as a recovering provider's probe that stopped before the provider call
+        gives the probe back (another send probes at once)."""
+        admission = checked.admission if checked is not None else None
+        if admission is not None and admission.probe is not None and admission.provider is not None:
+            await asyncio.to_thread(self.circuits.release_probe, admission.provider, admission.probe)
 
     async def _claim(
         self, request: Request, digests: list[str], *, goes: bool

@@ -17,6 +17,7 @@ import redis
 from bus import Bus
 from switchboard.app import Switchboard
 from switchboard.client import send_sms
+from switchboard.privacy import recipient_digest
 from switchboard.settings import SwitchboardSettings
 from tests.bus.helpers import drain
 from tests.support.emulators import TwilioEmulator, VonageEmulator
@@ -290,3 +291,22 @@ def test_over_the_provider_rate_a_send_waits_and_the_wait_is_counted(
     assert len(twilio_emulator.requests_to()) == 4
     assert all(record_of(board, i)["status"] == "sent" for i in ids)
     assert board.sender.waits.totals()["twilio"] >= 3
+
+
+def test_a_probe_that_stops_before_the_provider_call_is_given_back(
+    make_board: Make, twilio_emulator: TwilioEmulator, vonage_emulator: VonageEmulator
+) -> None:
+    board = make_board(circuit={"failures": 1, "cooldown": 0.2})
+    twilio_emulator.script(twilio_emulator.error(503))
+    send_sms(bus=board.bus, to=NUMBER, body="opens the circuit")
+    run(board)
+    reopens = board.circuits.states(["twilio"])[0].reopens_at or 0
+    wait_for(lambda: board.bus.redis.time()[0] >= reopens + 1, timeout=5)
+    board.suppressions.add("sms", recipient_digest("+14155550999"), "+1415*****99", "test", time.time())
+    suppressed = send_sms(bus=board.bus, to="+14155550999", body="admitted as the probe, never sent")
+    run(board)
+    assert record_of(board, suppressed)["status"] == "suppressed"
+    probe = send_sms(bus=board.bus, to=NUMBER, body="the probe")
+    run(board)
+    assert record_of(board, probe)["provider"] == "twilio"  # not passed over until the permit expired
+    assert board.circuits.states(["twilio"])[0].state == "closed"
