@@ -216,7 +216,7 @@ def test_the_circuit_opens_after_failures_and_closes_after_the_cooldown(
 def test_every_circuit_open_waits_for_the_first_probe(
     make_board: Make, twilio_emulator: TwilioEmulator, vonage_emulator: VonageEmulator
 ) -> None:
-    board = make_board(circuit={"failures": 1, "cooldown": 0.3})
+    board = make_board(circuit={"failures": 1, "cooldown": 1.5})
     twilio_emulator.script(twilio_emulator.error(503))
     vonage_emulator.script(vonage_emulator.error(503))
     bus_id = send_sms(bus=board.bus, to=NUMBER, body="Hello")
