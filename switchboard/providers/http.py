@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import urllib.parse
+import urllib.request
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -71,6 +73,7 @@ class HttpClient:
         self._sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = (
             weakref.WeakKeyDictionary()
         )
+        self._proxies: dict[str, str | None] = {}
 
     async def post(
         self,
@@ -82,7 +85,9 @@ class HttpClient:
         """POST once (never retried, never redirected); raise a ProviderError when no answer came."""
         name = self.provider
         try:
-            async with self._session().post(url, data=data, headers=dict(headers), allow_redirects=False) as response:
+            post = self._session().post
+            proxy = self._proxy(url)
+            async with post(url, data=data, headers=dict(headers), allow_redirects=False, proxy=proxy) as response:
                 body, truncated = await self._read(response)
                 return Answer(response.status, response.reason or "", response.headers, body, truncated)
         except aiohttp.ClientConnectorCertificateError as exc:
@@ -129,10 +134,21 @@ class HttpClient:
         if session is None or session.closed:
             # No connection limit of its own: ``concurrency`` bounds the sends in flight.
             connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=KEEPALIVE_SECONDS, ttl_dns_cache=300)
-            # trust_env: proxies from the environment, as the SDKs' requests sessions honour them.
-            session = aiohttp.ClientSession(connector=connector, timeout=self._timeout, trust_env=True)
+            session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
             self._sessions[loop] = session
         return session
+
+    def _proxy(self, url: str) -> str | None:
+        """The proxy for ``url`` from the environment (``HTTPS_PROXY``, ``NO_PROXY``), as the SDKs'
+        requests sessions honour them; looked up once per host (aiohttp's ``trust_env`` reads the
+        environment and the netrc file on every request)."""
+        parts = urllib.parse.urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        if origin not in self._proxies:
+            proxy = urllib.request.getproxies().get(parts.scheme)
+            bypass = parts.hostname is None or urllib.request.proxy_bypass(parts.hostname)
+            self._proxies[origin] = None if bypass else proxy
+        return self._proxies[origin]
 
     async def _read(self, response: aiohttp.ClientResponse) -> tuple[bytes, bool]:
         """The body, at most ``max_answer`` bytes of it (the rest is left unread: the connection closes)."""
