@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from bus import Bus, Retry
+from switchboard.admission import ProviderGate
 from switchboard.channel_states import ChannelStates
 from switchboard.channels import Channel
+from switchboard.circuits import Circuits
 from switchboard.consent import ConsentCheck
 from switchboard.deliveries import Deliveries, Suppressions
 from switchboard.digesting import FLUSH_EVENT, Digester
@@ -30,8 +32,11 @@ from switchboard.providers import (
 )
 from switchboard.providers.outbox import Outbox, OutboxProvider
 from switchboard.providers.unusable import UnusableProvider, build_or_stand_in
+from switchboard.recipient_limits import RecipientLimits
+from switchboard.send_limits import SendLimits
 from switchboard.sending import Sender
 from switchboard.settings import SwitchboardSettings
+from switchboard.standing import RateWaits
 from switchboard.statuses import StatusApplier
 from switchboard.templating import TemplateStore
 
@@ -60,18 +65,6 @@ def build_provider_chains(settings: SwitchboardSettings, outbox: Outbox) -> dict
     }
 
 
-def build_providers(settings: SwitchboardSettings, outbox: Outbox) -> dict[Channel, Provider[Any]]:
-    """The provider each channel sends through today: the first of its chain (the send pipeline
-    takes the whole chain, for failover, with build_provider_chains)."""
-    chains = {channel: settings.provider_chain(channel) for channel in Channel}
-    return {
-        channel: build_or_stand_in(channel, chain[0], provider_builder(settings, chain[0]))
-        if chain
-        else OutboxProvider(channel, outbox)
-        for channel, chain in chains.items()
-    }
-
-
 def provider_problems(settings: SwitchboardSettings) -> dict[Channel, str]:
     """What ``switchboard run`` would find wrong with each configured provider (built, then closed)."""
     problems: dict[Channel, str] = {}
@@ -87,9 +80,10 @@ def provider_problems(settings: SwitchboardSettings) -> dict[Channel, str]:
     return problems
 
 
-def unusable(providers: Mapping[Channel, Provider[Any]]) -> dict[Channel, str]:
-    """The channels whose provider cannot be built from the settings, and why."""
-    return {c: p.problem for c, p in providers.items() if isinstance(p, UnusableProvider)}
+def unusable(chains: Mapping[Channel, Sequence[Provider[Any]]]) -> dict[Channel, str]:
+    """The channels with a provider that cannot be built from the settings, and why."""
+    found = {c: "; ".join(p.problem for p in chain if isinstance(p, UnusableProvider)) for c, chain in chains.items()}
+    return {c: problem for c, problem in found.items() if problem}
 
 
 class Switchboard:
@@ -100,7 +94,7 @@ class Switchboard:
         bus: Bus,
         settings: SwitchboardSettings,
         *,
-        providers: Mapping[Channel, Provider[Any]] | None = None,
+        providers: Mapping[Channel, Sequence[Provider[Any]]] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.bus = bus
@@ -113,11 +107,20 @@ class Switchboard:
             categories=settings.categories,
         )
         self.outbox = Outbox(bus.redis, self.keys, size=settings.outbox_size)
-        self.providers = dict(providers) if providers is not None else build_providers(settings, self.outbox)
+        self.providers = (
+            {c: list(chain) for c, chain in providers.items()}
+            if providers is not None
+            else build_provider_chains(settings, self.outbox)
+        )
         self.deliveries = Deliveries(bus.redis, self.keys, retention=settings.retention_seconds, stale_after=60.0)
         self.suppressions = Suppressions(bus.redis, self.keys)
         self.channel_states = ChannelStates(bus.redis, self.keys, clock)
         self.preferences = Preferences(bus.redis, self.keys, clock)
+        # Circuits and rates read the Redis server's clock: every worker host agrees on it.
+        self.circuits = Circuits(bus.redis, self.keys, settings.circuit)
+        gate = ProviderGate(bus.redis, self.keys, settings.circuit, settings.rate_limits)
+        chains = {c: tuple(p.name for p in chain) for c, chain in self.providers.items()}
+        limits = SendLimits(settings, self.templates, gate, RecipientLimits(bus.redis, self.keys), chains)
         self.sender = Sender(
             bus=bus,
             settings=settings,
@@ -128,6 +131,9 @@ class Switchboard:
             channel_states=self.channel_states,
             consent=ConsentCheck(self.preferences, settings, self.templates),
             digester=Digester(bus, Digests(bus.redis, self.keys), self.templates),
+            circuits=self.circuits,
+            limits=limits,
+            waits=RateWaits(bus.redis, self.keys),
             clock=clock,
         )
         self.dispatch = bus.dispatch(settings.app_key)
@@ -155,5 +161,6 @@ class Switchboard:
         return self.dispatch.queues
 
     def close(self) -> None:
-        for provider in self.providers.values():
-            provider.close()
+        for chain in self.providers.values():
+            for provider in chain:
+                provider.close()

@@ -85,6 +85,16 @@ return ''
 )
 
 
+# KEYS: the circuit. ARGV: the probe token. Frees the probe's permit when it is that token's.
+_RELEASE = """
+if redis.call('HGET', KEYS[1], 'state') == 'half_open' and redis.call('HGET', KEYS[1], 'probe') == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'probe', '', 'probe_until', 0)
+  return 1
+end
+return 0
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class CircuitSettings:
     """``[switchboard.circuit]``: when a provider's circuit opens and how it recovers (every provider alike)."""
@@ -159,6 +169,7 @@ class Circuits:
         self.clock = clock
         """None: the Redis server's clock."""
         self._record = redis.register_script(_RECORD)
+        self._release = redis.register_script(_RELEASE)
         self._settings = [s.failures, s.failure_rate, s.window, s.min_requests, s.cooldown] if (s := settings) else []
 
     def record_success(self, provider: str, probe: str | None = None) -> CircuitChange | None:
@@ -175,6 +186,12 @@ class Circuits:
         """A transient failure counts; a configuration error opens the circuit at once."""
         outcome = "config" if isinstance(error, ProviderConfigurationError) else "fail"
         return self._apply(provider, outcome, probe, failure_reason(error))
+
+    def release_probe(self, provider: str, probe: str) -> bool:
+        """Give back a probe's permit unused (its send stopped before the provider call: a
+        suppressed recipient, a limit), so the next send probes at once rather than after
+        ``probe_timeout``."""
+        return bool(self._release(keys=[self.keys.circuit(provider)], args=[probe]))
 
     def states(self, providers: Sequence[str]) -> list[CircuitState]:
         """Every named provider's circuit, in one round trip."""

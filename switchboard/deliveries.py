@@ -57,6 +57,10 @@ class Status(StrEnum):
     """The provider got the request but never answered (a timeout): it may or may not have sent it."""
     REQUEUED = "requeued"
     """An operator asked for it to be sent again (``switchboard deliveries retry``): a fresh attempt budget."""
+    RATE_LIMITED = "rate_limited"
+    """Not sent: every recipient had their share of messages in the per-recipient limit's window."""
+    HELD = "held"
+    """Held through the recipient's quiet hours: published again when they end (``held_until``)."""
 
 
 PROVIDER_STATUSES = (
@@ -80,6 +84,7 @@ FINAL = (
     Status.SUPPRESSED,
     Status.OPTED_OUT,
     Status.UNKNOWN,
+    Status.RATE_LIMITED,
     *PROVIDER_STATUSES,
 )
 OUTCOMES = (
@@ -91,6 +96,8 @@ OUTCOMES = (
     Status.OPTED_OUT,
     Status.STALLED,
     Status.UNKNOWN,
+    Status.RATE_LIMITED,
+    Status.HELD,
 )
 """What a send can end in, each counted as it happens."""
 
@@ -114,10 +121,16 @@ class Reason(StrEnum):
     RETRIES_EXHAUSTED = "retries_exhausted"
     TIMEOUT = "timeout"
     """No answer from the provider after it got the request: the message may have been sent."""
+    RATE_LIMITED = "rate_limited"
+    """Over the per-recipient limit (``[switchboard.<channel>] recipient_limit``, or the template's own)."""
+    COUNTRY = "country"
+    """An SMS to a country outside ``[switchboard.sms] allowed_countries``."""
+    PROVIDERS_UNAVAILABLE = "providers_unavailable"
+    """Every provider of the channel has its circuit open."""
 
 
 DAY = 86400
-STEP_FIELDS = ("reason", "error", "error_code", "provider", "provider_message_id")
+STEP_FIELDS = ("reason", "error", "error_code", "provider", "provider_message_id", "tries", "held_until")
 """What a timeline step keeps of an attempt's outcome (recipients never: errors are masked)."""
 PENDING = ":pending"
 """Suffix of a provider event's field while its outcome event is still to be published."""
@@ -252,6 +265,11 @@ class Deliveries:
         pipe.hset(record, mapping=values)
         pipe.expire(record, self.retention)
 
+    def queue_uncount(self, pipe: Any, delivery_id: str) -> None:
+        """Give back the attempt the claim counted, for one that did not try a provider (held
+        through quiet hours, waiting for a provider's rate): only tries spend the retry budget."""
+        pipe.hincrby(self.keys.delivery(delivery_id), "attempts", -1)
+
     def queue_step(self, pipe: Any, delivery_id: str, step: dict[str, Any]) -> None:
         """Queue one entry of the delivery's timeline (every attempt and, later, every provider event)."""
         timeline = self.keys.delivery_timeline(delivery_id)
@@ -346,6 +364,9 @@ class Deliveries:
         if provider and message_id:  # webhooks without our delivery id find the record by this
             pipe.set(self.keys.provider_message(str(provider), str(message_id)), delivery_id, ex=self.retention)
         step = {"at": now, "status": status, **{k: fields.get(k) for k in STEP_FIELDS}}
+        tries = step.get("tries")
+        if isinstance(tries, str):
+            step["tries"] = json.loads(tries)  # stored as JSON text in the record
         self.queue_step(pipe, delivery_id, step)
         self.queue_outcome(pipe, channel, status, now)
 

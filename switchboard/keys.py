@@ -120,6 +120,11 @@ class SwitchboardKeys:
         """String: the same for one sender number of a provider (Twilio long codes send 1/s)."""
         return f"{self.prefix}{{providers}}:rate:{provider}:sender:{sender}"
 
+    @property
+    def rate_waits(self) -> str:
+        """Hash provider -> sends that waited because the provider was at its rate, never reset: /metrics."""
+        return f"{self.prefix}rate_waits"
+
     def recipient_sends(self, scope: str, digest: str) -> str:
         """Sorted set: delivery ids sent to one recipient (a digest) in ``scope`` (a channel, or a
         template with a limit of its own), scored by time: the per-recipient limit's window."""

@@ -3,8 +3,13 @@
 The handler is an ``async def``: the bus rides it on the worker's event loop, ``concurrency``
 sends in flight per process without a thread each. Two round trips to Redis per send besides
 the bus's own, both on the loop's asyncio connection: before the provider call, the claim with
-the suppression and channel-state lookups; after it, the record with its outcome event. The
-rarer steps (retries, suppressions, stopped channels) use the blocking client on a thread.
+the suppression and channel-state lookups, the per-recipient counts and the admission to a
+provider (circuits and rate limits); after it, the record with its outcome event and the
+provider's success for its circuit. The rarer steps (retries, suppressions, stopped channels,
+failures for a circuit, waits for a provider's rate) use the blocking client on a thread.
+
+Each channel sends through a chain of providers: a failure another provider may not have
+(see ``failover``) goes on to the next one in the same attempt, each try recorded.
 
 Outcomes map onto the bus: a passing provider failure raises ``RetryLater`` (the bus retries
 with backoff, at least as long as the provider asked); what can never succeed is recorded,
@@ -19,8 +24,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parseaddr
@@ -31,8 +37,10 @@ from bus.backend.connection import is_cluster
 from bus.backoff import exponential
 from bus.pipeline.rider import ride_in_progress
 from switchboard import callbacks
+from switchboard.admission import Admission, Candidate
 from switchboard.channel_states import ChannelStates, Stopped, sender_scope, stopped_in
 from switchboard.channels import Channel
+from switchboard.circuits import CircuitChange, Circuits
 from switchboard.consent import Consent, ConsentCheck
 from switchboard.deliveries import Claim, Deliveries, Reason, Status, Suppressions, claim_of
 from switchboard.digesting import Digester
@@ -40,13 +48,17 @@ from switchboard.errors import (
     AmbiguousProviderError,
     PermanentProviderError,
     ProviderConfigurationError,
+    ProviderError,
     TemplateError,
     TransientProviderError,
 )
 from switchboard.events import EVENTS, InvalidNotification, Notification, SendEmail, SendPush, SendSms, parse_event
+from switchboard.failover import Outcome, Try, circuit_failure, fails_over, outcome_of
 from switchboard.privacy import mask, mask_text, recipient_digest
 from switchboard.providers import EmailMessage, Provider, ProviderResult, PushMessage, PushResult, SmsMessage
+from switchboard.send_limits import Checked, SendLimits
 from switchboard.settings import SwitchboardSettings
+from switchboard.standing import RateWaits
 from switchboard.templating import RenderedMessage, TemplateStore
 
 log = logging.getLogger("switchboard.sending")
@@ -54,6 +66,13 @@ log = logging.getLogger("switchboard.sending")
 Message = EmailMessage | SmsMessage | PushMessage
 PROBE_WAIT = 5.0
 """Seconds a send waits while another worker probes its stopped channel."""
+INLINE_WAIT = 10.0
+"""A send over its provider's rate waits in the worker for at most this long, in all (the
+worker takes no more jobs than it has room for, so the rest wait in the queue, spending no
+attempt); beyond that it goes back to the bus to wait there (a retry)."""
+LONGEST_PAUSE = 0.5
+"""The longest a waiting send sleeps before asking again: the pauses double from the wait the
+provider's rate asked for, so many waiting sends ask a few times each, not all the time."""
 
 
 @dataclass(slots=True)
@@ -66,11 +85,15 @@ class Request:
     delivery_id: str
     attributes: dict[str, Any]
     dropped: list[str] = field(default_factory=list)
-    """Recipients left out of the message because they are suppressed (cc and bcc)."""
+    """Recipients left out of the message because they are suppressed or over their limit (cc and bcc)."""
     rendered: RenderedMessage | None = None
     consent: Consent | None = None
     """Its category and whose preferences it depends on (None: no category, always sent)."""
     opted_out: bool = False
+    tries: list[Try] = field(default_factory=list)
+    """Each provider's part in this attempt, in order (recorded with its outcome)."""
+    answered: str | None = None
+    """The provider whose answer counts as a success for its circuit, with the outcome's writes."""
 
 
 class Sender:
@@ -82,23 +105,30 @@ class Sender:
         bus: Bus,
         settings: SwitchboardSettings,
         templates: TemplateStore,
-        providers: Mapping[Channel, Provider[Any]],
+        providers: Mapping[Channel, Sequence[Provider[Any]]],
         deliveries: Deliveries,
         suppressions: Suppressions,
         channel_states: ChannelStates,
         consent: ConsentCheck,
         digester: Digester,
+        circuits: Circuits,
+        limits: SendLimits,
+        waits: RateWaits,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.bus = bus
         self.settings = settings
         self.templates = templates
         self.providers = providers
+        """Each channel's providers in failover order."""
         self.deliveries = deliveries
         self.suppressions = suppressions
         self.channel_states = channel_states
         self.consent = consent
         self.digester = digester
+        self.circuits = circuits
+        self.limits = limits
+        self.waits = waits
         self.clock = clock
 
     # --- the pipeline ------------------------------------------------------------
@@ -118,48 +148,84 @@ class Sender:
         request.consent = self.consent.of(notification)
         everyone = notification.all_recipients()
         digests = [recipient_digest(r) for r in everyone]
-        claim, suppressed, stopped = await self._claim(request, digests)
-        if claim is Claim.DONE:
-            log.info("delivery %s already decided; not sending again", request.delivery_id)
-            return
-        if claim is Claim.BUSY:
-            raise RetryLater(
-                f"delivery {request.delivery_id} is being sent by another worker", self.deliveries.stale_after
-            )
-        if claim is Claim.CONFLICT:
-            await self._conflict(request)
-            return
-        if request.opted_out:
-            await self._finish(request, Status.OPTED_OUT, error="the recipient opted out of this category")
-            return
-        recipients = self._recipients(request, everyone, digests, suppressed)
-        if not recipients:
-            await self._finish(request, Status.SUPPRESSED, error="every recipient is suppressed")
-            return
-        probing = await self._wait_while_stopped(request, stopped)
-        message = await self._message(request, recipients)
-        await self._send(request, message, probing)
+        hold = self.limits.hold_until(notification, attributes, self.clock())
+        refusal = self.limits.country_refusal(notification)
+        claim, suppressed, stopped, checked = await self._claim(request, digests, goes=hold is None and not refusal)
+        handed_over = False
+        try:
+            if claim is Claim.DONE:
+                log.info("delivery %s already decided; not sending again", request.delivery_id)
+                return
+            if claim is Claim.BUSY:
+                raise RetryLater(
+                    f"delivery {request.delivery_id} is being sent by another worker", self.deliveries.stale_after
+                )
+            if claim is Claim.CONFLICT:
+                await self._conflict(request)
+                return
+            if request.opted_out:
+                await self._finish(request, Status.OPTED_OUT, error="the recipient opted out of this category")
+                return
+            if hold is not None:
+                await asyncio.to_thread(self._hold, request, hold)
+                return
+            if checked is None:  # not held: refused for its country
+                await self._finish(request, Status.FAILED, reason=Reason.COUNTRY, error=refusal)
+                return
+            if checked.refused:
+                await asyncio.to_thread(self.limits.note_refused, checked)
+            recipients = self._recipients(request, everyone, digests, suppressed | checked.limited)
+            if not recipients:
+                if checked.limited:
+                    await self._rate_limited(request, checked)
+                else:
+                    await self._finish(request, Status.SUPPRESSED, error="every recipient is suppressed")
+                return
+            probing = await self._wait_while_stopped(request, stopped)
+            message = await self._message(request, recipients)
+            handed_over = True
+        finally:
+            if not handed_over:
+                await self._release_probe(checked)
+        await self._send(request, message, probing, checked.admission)
 
-    async def _claim(self, request: Request, digests: list[str]) -> tuple[Claim, set[str], list[Stopped]]:
+    async def _release_probe(self, checked: Checked | None) -> None:
+        """A send admitted as a recovering provider's probe that stopped before the provider call
+        gives the probe back (another send probes at once)."""
+        admission = checked.admission if checked is not None else None
+        if admission is not None and admission.probe is not None and admission.provider is not None:
+            await asyncio.to_thread(self.circuits.release_probe, admission.provider, admission.probe)
+
+    async def _claim(
+        self, request: Request, digests: list[str], *, goes: bool
+    ) -> tuple[Claim, set[str], list[Stopped], Checked | None]:
         """Claim the delivery, and look up its recipients' suppressions, their preferences and its
-        channel's state, in one round trip."""
+        channel's state, and (for a send that ``goes`` now) count it per recipient and admit it to a
+        provider, in one round trip."""
         n = request.notification
         scopes = self._scopes(request)
-        looked_up = False
+        looked_up = consent_at = 0
+        consented = False
+        read: Callable[[list[Any]], Checked] | None = None
 
         def queue(pipe: Any) -> None:
-            nonlocal looked_up
+            nonlocal looked_up, consent_at, consented, read
             self.deliveries.queue_claim(
                 pipe, request.delivery_id, self.clock(), self._initial_record(request), fingerprint=n.fingerprint()
             )
+            looked_up = len(pipe)
             self.suppressions.queue_lookup(pipe, request.channel, digests)
             self.channel_states.queue_lookup(pipe, scopes)
-            looked_up = self.consent.queue(pipe, request.consent, request.channel)
+            consent_at = len(pipe)
+            consented = self.consent.queue(pipe, request.consent, request.channel)
+            if goes:
+                read = self.limits.queue(pipe, n, request.delivery_id, n.all_recipients())
 
         replies = await self._round_trip(queue)
-        request.opted_out = looked_up and not self.consent.allowed(replies.pop())
-        suppressed = self.suppressions.found(digests, replies[-2])
-        return claim_of(replies[0]), suppressed, stopped_in(scopes, replies[-1])
+        request.opted_out = consented and not self.consent.allowed(replies[consent_at])
+        suppressed = self.suppressions.found(digests, replies[looked_up])
+        stopped = stopped_in(scopes, replies[looked_up + 1])
+        return claim_of(replies[0]), suppressed, stopped, read(replies) if read is not None else None
 
     async def _round_trip(self, queue: Callable[[Any], None]) -> list[Any]:
         """The commands ``queue`` puts on a pipeline, sent on the loop's asyncio connection (on a
@@ -240,6 +306,37 @@ class Sender:
         log.info("%s scheduled for %s", notification.EVENT_TYPE, send_at.isoformat())
         return True
 
+    def _hold(self, request: Request, until: datetime) -> None:
+        """Quiet hours: recorded ``held`` (not an attempt), then published again when they end."""
+        n = request.notification
+        now = self.clock()
+        pipe = self.deliveries.redis.pipeline(transaction=False)
+        self.deliveries.queue_finish(
+            pipe,
+            request.delivery_id,
+            request.channel,
+            now,
+            Status.HELD.value,
+            held_until=until.isoformat(),
+            error=f"held through quiet hours ({self.settings.quiet_hours.window}) until {until.isoformat()}",
+        )
+        self.deliveries.queue_uncount(pipe, request.delivery_id)
+        pipe.execute()
+        fields = n.to_attributes()
+        fields["idempotency_key"] = request.request_id
+        self.bus.publish_at(until, n.EVENT_TYPE, fields)
+        log.info("delivery %s held through quiet hours until %s", request.delivery_id, until.isoformat())
+
+    async def _rate_limited(self, request: Request, checked: Checked) -> None:
+        """Every recipient had their share of messages in the limit's window: refused, recorded."""
+        limit = checked.limit
+        shown = ", ".join(f"{c.recipient} ({c.count}/{c.limit})" for c in checked.refused)
+        window = f"{limit.window:g} s" if limit is not None else "the window"
+        scope = limit.scope if limit is not None else request.channel.value
+        error = f"over the per-recipient limit of {scope} in {window}: {shown}"
+        log.info("delivery %s: %s", request.delivery_id, error)
+        await self._finish(request, Status.RATE_LIMITED, reason=Reason.RATE_LIMITED, error=error)
+
     # --- rendering -----------------------------------------------------------------
     async def _message(self, request: Request, recipients: list[str]) -> Message:
         n = request.notification
@@ -290,24 +387,136 @@ class Sender:
         )
 
     # --- sending -------------------------------------------------------------------
-    async def _send(self, request: Request, message: Message, probing: list[str]) -> None:
-        provider = self.providers[request.channel]
-        everyone = request.notification.all_recipients()
-        try:
-            result = await self._call(request, provider, message)
-        except AmbiguousProviderError as exc:
-            await self._resume(probing)  # the provider took the request: our configuration works
-            await self._ambiguous(request, provider.name, mask_text(str(exc), everyone), exc.code)
-        except TransientProviderError as exc:
-            await self._retry_later(request, mask_text(str(exc), everyone), exc.retry_after or 0.0, code=exc.code)
-        except PermanentProviderError as exc:
-            await self._resume(probing)
-            await self._refused(request, provider.name, exc)
-        except ProviderConfigurationError as exc:
-            await self._stop(request, provider.name, exc)
-        else:
+    async def _send(self, request: Request, message: Message, probing: list[str], admission: Admission) -> None:
+        """Through the provider admitted; after a failure that allows it, on through the next ones
+        of the channel's chain, in the same attempt."""
+        chain = self.providers[request.channel]
+        start, last = 0, None
+        next_admission: Admission | None = admission
+        while True:
+            admitted = await self._admitted(request, start, next_admission)
+            request.tries += [Try(name, Outcome.CIRCUIT_OPEN) for name in admitted.skipped]
+            if not admitted.go:  # every circuit from ``start`` on is open
+                if last is None:
+                    await self._unavailable(request, admitted.wait)
+                else:
+                    await self._failed(request, *last, probing)
+                return
+            index = start + len(admitted.skipped)
+            provider = chain[index]
+            try:
+                result = await self._call(request, provider, message)
+            except ProviderError as exc:
+                error = mask_text(str(exc), request.notification.all_recipients())
+                request.tries.append(Try(provider.name, outcome_of(exc), error, exc.code))
+                await asyncio.to_thread(self._judge, request, provider.name, exc, admitted.probe)
+                last = (provider.name, exc)
+                timeout_too = self.settings.channel(request.channel).failover_on_timeout
+                if index + 1 < len(chain) and fails_over(exc, failover_on_timeout=timeout_too):
+                    log.warning(
+                        "delivery %s: %s failed (%s): trying the next provider",
+                        request.delivery_id,
+                        provider.name,
+                        error,
+                    )
+                    start, next_admission = index + 1, None
+                    continue
+                await self._failed(request, provider.name, exc, probing)
+                return
+            request.tries.append(Try(provider.name, Outcome.SENT))
+            await asyncio.to_thread(self._answered, request, provider.name, admitted.probe)
             await self._resume(probing)
             await self._sent(request, provider.name, result)
+            return
+
+    async def _admitted(self, request: Request, start: int, admission: Admission | None) -> Admission:
+        """The provider admitted from ``start`` on in the chain. Over its rate, the send waits here
+        and asks again, each pause twice the last (jittered, so waiting sends spread out), up to
+        INLINE_WAIT in all; then it goes back to the bus to wait there."""
+        candidates = self.limits.candidates[request.channel][start:]
+        if admission is None:
+            admission = await asyncio.to_thread(self.limits.gate.admit, candidates)
+        waited, waits = 0.0, 0
+        while admission.verdict == "wait" and admission.provider is not None:
+            pause = min(LONGEST_PAUSE, max(admission.wait, 0.005) * 2**waits) * random.uniform(1.0, 1.5)
+            waits += 1
+            if waited + pause > INLINE_WAIT:
+                await asyncio.to_thread(self._wait_later, request, admission.provider, pause)
+            waited += pause
+            await asyncio.sleep(pause)
+            admission = await asyncio.to_thread(self._readmit, admission.provider, candidates)
+        return admission
+
+    def _readmit(self, waited_for: str, candidates: Sequence[Candidate]) -> Admission:
+        """Count the wait for ``waited_for``'s rate and ask for admission again, in one round trip."""
+        pipe = self.deliveries.redis.pipeline(transaction=False)
+        self.waits.queue_count(pipe, waited_for)
+        token = self.limits.gate.queue_admit(pipe, candidates)
+        return self.limits.gate.admission(candidates, token, pipe.execute()[-1])
+
+    def _wait_later(self, request: Request, provider: str, delay: float) -> None:
+        """Waited long enough here: back to the bus, waiting there, without spending an attempt."""
+        error = f"{provider} is at its rate limit: waiting {delay:.2f}s"
+        pipe = self.deliveries.redis.pipeline(transaction=False)
+        self.waits.queue_count(pipe, provider)
+        self.deliveries.queue_update(pipe, request.delivery_id, self.clock(), status=Status.RETRYING.value, error=error)
+        self.deliveries.queue_uncount(pipe, request.delivery_id)
+        pipe.execute()
+        raise RetryLater(error, delay)
+
+    async def _unavailable(self, request: Request, wait: float) -> None:
+        channel = request.channel.value
+        error = f"every {channel} provider's circuit is open (the first is probed in {wait:.1f}s)"
+        await self._retry_later(request, error, wait, reason=Reason.PROVIDERS_UNAVAILABLE)
+
+    def _judge(self, request: Request, provider: str, exc: ProviderError, probe: str | None) -> None:
+        """What a failure means for the provider's circuit (shared by every worker)."""
+        failed = circuit_failure(exc)
+        if failed is None:
+            return
+        if not failed:
+            self._answered(request, provider, probe)
+            return
+        alone = len(self.providers[request.channel]) == 1
+        if isinstance(exc, ProviderConfigurationError) and alone and probe is None:
+            return  # a channel of one provider stops (and is probed) on its own: see _stop
+        self._announce(self.circuits.record_failure(provider, exc, probe))
+
+    def _answered(self, request: Request, provider: str, probe: str | None) -> None:
+        """The provider answered: a probe's answer closes its circuit now; any other counts as a
+        success with the outcome's own writes."""
+        if probe is not None:
+            self._announce(self.circuits.record_success(provider, probe))
+        else:
+            request.answered = provider
+
+    def _announce(self, change: CircuitChange | None) -> None:
+        """``provider_circuit_opened`` / ``_closed``: published by the one caller that changed it."""
+        if change is None or change.state not in ("opened", "closed"):
+            return
+        event = {"provider": change.provider, "state": change.state, "at": _iso(self.clock())}
+        if change.reason:
+            event["reason"] = change.reason
+        self.bus.publish(f"provider_circuit_{change.state}", event)
+
+    async def _failed(self, request: Request, provider: str, exc: ProviderError, probing: list[str]) -> None:
+        """The attempt ends in ``provider``'s failure (no failover, or none left)."""
+        error = mask_text(str(exc), request.notification.all_recipients())
+        if isinstance(exc, AmbiguousProviderError):
+            await self._resume(probing)  # the provider took the request: our configuration works
+            await self._ambiguous(request, provider, error, exc.code)
+        elif isinstance(exc, TransientProviderError):
+            await self._retry_later(request, error, exc.retry_after or 0.0, code=exc.code)
+        elif isinstance(exc, PermanentProviderError):
+            await self._resume(probing)
+            await self._refused(request, provider, exc)
+        elif isinstance(exc, ProviderConfigurationError):
+            if exc.sender or len(self.providers[request.channel]) == 1:
+                await self._stop(request, provider, exc)
+            else:  # its circuit is open: the next attempt goes through the other providers
+                await self._retry_later(
+                    request, f"configuration: {error}", 0.0, code=exc.code, reason=Reason.CONFIGURATION
+                )
 
     async def _call(self, request: Request, provider: Provider[Any], message: Message) -> ProviderResult:
         """The provider call, in an OpenTelemetry CLIENT span when an SDK records (provider, channel,
@@ -462,6 +671,7 @@ class Sender:
             Status.RETRYING.value,
             error=error,
             error_code=code,
+            tries=_stored([t.to_json() for t in request.tries]) if request.tries else None,
         )
         raise RetryLater(error, max(delay, backoff))
 
@@ -545,6 +755,8 @@ class Sender:
             fields.setdefault("template_version", rendered.version)
         if request.dropped:
             fields["dropped_recipients"] = [mask(r) for r in request.dropped]
+        if request.tries:
+            fields["tries"] = [t.to_json() for t in request.tries]
         event: dict[str, Any] = {
             "delivery_id": request.delivery_id,
             "request_id": request.request_id,
@@ -561,14 +773,19 @@ class Sender:
             "provider": fields.get("provider"),
             "provider_message_id": fields.get("provider_message_id"),
             "targets": fields.get("targets"),
+            "tries": fields.get("tries"),
             "error": fields.get("error"),
             "error_code": fields.get("error_code"),
             "finished_at": _iso(now),
         }
         stored = {k: _stored(v) for k, v in fields.items()}
 
+        answered = request.answered
+
         def record(pipe: Any) -> None:
             self.deliveries.queue_finish(pipe, request.delivery_id, request.channel, now, status.value, **stored)
+            if answered is not None:
+                self.circuits.queue_success(pipe, answered)
 
         await self.bus.apublish_with(
             record, f"{request.channel}_{outcome}", {k: v for k, v in event.items() if v not in (None, [], "")}

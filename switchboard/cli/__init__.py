@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from bus.cli import run_cli
-from switchboard.cli import hooks, preferences, records, running, sending, templates
+from switchboard.cli import hooks, limits, preferences, records, running, sending, templates
 from switchboard.cli.base import cli
 from switchboard.errors import SettingsError, SwitchboardError, TemplateError
 from switchboard.events import InvalidNotification
 from switchboard.preferences import PreferenceRefused
 
-__all__ = ["cli", "hooks", "main", "preferences", "records", "running", "sending", "templates"]
+__all__ = ["cli", "hooks", "limits", "main", "preferences", "records", "running", "sending", "templates"]
 
 
 def main(argv: list[str] | None = None) -> None:

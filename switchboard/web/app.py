@@ -28,6 +28,7 @@ NAV = (
     NavItem("Outbox", "/switchboard/outbox"),
     NavItem("Suppressions", "/switchboard/suppressions"),
     NavItem("Preferences", "/switchboard/preferences"),
+    NavItem("Providers", "/switchboard/providers"),
 )
 
 

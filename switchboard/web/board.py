@@ -13,11 +13,13 @@ from starlette.requests import Request
 
 from bus import Bus
 from switchboard.channel_states import ChannelStates
+from switchboard.circuits import Circuits
 from switchboard.deliveries import Deliveries, Suppressions
 from switchboard.keys import SwitchboardKeys
 from switchboard.preference_changes import PreferenceChanges
 from switchboard.preferences import Preferences
 from switchboard.providers.outbox import Outbox
+from switchboard.recipient_limits import RecipientLimits
 from switchboard.settings import SwitchboardSettings
 from switchboard.templating import TemplateStore
 from switchboard.web.previews import Previews
@@ -28,7 +30,7 @@ STALE_AFTER = 60.0
 
 @dataclass(frozen=True)
 class Board:
-    """The switchboard's settings, templates, records, outbox and previews, shared by its pages."""
+    """The switchboard's settings, templates, records, outbox, previews, circuits and limits, shared by its pages."""
 
     settings: SwitchboardSettings
     templates: TemplateStore
@@ -38,6 +40,8 @@ class Board:
     previews: Previews
     channel_states: ChannelStates
     preference_changes: PreferenceChanges
+    circuits: Circuits
+    recipient_limits: RecipientLimits
 
     @classmethod
     def build(cls, bus: Bus, settings: SwitchboardSettings) -> Board:
@@ -57,6 +61,8 @@ class Board:
             previews=Previews(),
             channel_states=ChannelStates(bus.redis, keys, time.time),
             preference_changes=PreferenceChanges(bus, Preferences(bus.redis, keys, time.time), settings),
+            circuits=Circuits(bus.redis, keys, settings.circuit),
+            recipient_limits=RecipientLimits(bus.redis, keys),
         )
 
     def outbox_count(self) -> int:

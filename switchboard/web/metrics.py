@@ -10,6 +10,7 @@ from starlette.applications import Starlette
 
 from bus.web.metrics import add_collector, family, single
 from switchboard.channels import Channel
+from switchboard.standing import provider_standings
 from switchboard.statuses import DeliveryStats
 from switchboard.web.board import Board, board_of
 
@@ -79,6 +80,26 @@ class SwitchboardCollector(Collector):
             "Channels (or email:sender:<address>) stopped because the provider refused our configuration.",
             ["scope"],
             stopped,
+        )
+        standings = provider_standings(board.settings, board.deliveries.redis, board.deliveries.keys)
+        circuits = [
+            ([s.provider, state], int(s.circuit.state == state))
+            for s in standings
+            for state in ("closed", "open", "half_open")
+        ]
+        yield family(
+            "switchboard_provider_circuit",
+            "gauge",
+            "Each provider's circuit: 1 for the state it is in (closed, open, half_open), shared by every worker.",
+            ["provider", "state"],
+            circuits,
+        )
+        yield family(
+            "switchboard_rate_limit_waits_total",
+            "counter",
+            "Sends that waited because their provider was at its rate limit, by provider.",
+            ["provider"],
+            [([s.provider], s.waits) for s in standings],
         )
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from switchboard.web.routes import channels, deliveries, frames, outbox, preferences, suppressions, templates
+from switchboard.web.routes import channels, deliveries, frames, outbox, preferences, providers, suppressions, templates
 
 STATIC = Path(__file__).parent.parent / "static"
 
@@ -20,6 +20,7 @@ def switchboard_routes() -> list[BaseRoute]:
         *outbox.ROUTES,
         *suppressions.ROUTES,
         *preferences.ROUTES,
+        *providers.ROUTES,
         *frames.ROUTES,
         Mount("/switchboard/static", app=StaticFiles(directory=STATIC), name="switchboard_static"),
     ]

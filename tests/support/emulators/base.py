@@ -12,6 +12,7 @@ import socketserver
 import ssl
 import sys
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections import defaultdict, deque
 from collections.abc import Mapping
@@ -26,7 +27,8 @@ from urllib.parse import parse_qs, urlsplit
 class RecordedRequest:
     """One request as the emulator received it; header names are lower-cased.
 
-    ``peer`` is the client's address: two requests with the same one shared a connection.
+    ``peer`` is the client's address: two requests with the same one shared a connection;
+    ``at`` is when it arrived (``time.monotonic()``), to measure the rate a sender keeps.
     """
 
     endpoint: str
@@ -38,6 +40,7 @@ class RecordedRequest:
     body: bytes
     json: Any = None
     form: dict[str, list[str]] = field(default_factory=dict)
+    at: float = field(default_factory=time.monotonic)
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())

@@ -197,6 +197,7 @@ def test_screenshots_of_every_page(page: Page, base_url: str, bus: Bus) -> None:
         ("/switchboard/deliveries?status=failed", "deliveries-failed"),
         ("/switchboard/outbox", "outbox-list"),
         ("/switchboard/suppressions", "suppressions-list"),
+        ("/switchboard/providers", "providers"),
         ("/metrics", "metrics"),
     ]:
         page.goto(base_url + path)

@@ -27,6 +27,7 @@ POSTS = [
     "/switchboard/suppressions/remove",
     "/switchboard/preferences/find",
     "/switchboard/preferences/change",
+    "/switchboard/providers/reset",
 ]
 WEB_TOKEN = "web-token-4b7e-not-for-pages"
 
@@ -83,6 +84,7 @@ def test_secrets_never_appear_on_any_page(bus: Bus, board_settings: SwitchboardS
         pages = ["/switchboard", "/switchboard/templates", "/switchboard/templates/email/welcome"]
         pages += ["/switchboard/templates/sms/password_reset", "/switchboard/deliveries", "/switchboard/outbox"]
         pages += ["/switchboard/suppressions", "/metrics", "/switchboard/deliveries/record?id=email:r1"]
+        pages += ["/switchboard/providers"]
         pages += ["/switchboard/frames/templates/email/welcome/fr", f"/switchboard/frames/outbox/{outbox_id}"]
         pages += ["/switchboard/templates/email/nope", "/switchboard/outbox?partial=1", "/", "/healthz"]
         responses: list[httpx.Response] = [c.page(p) for p in pages]
@@ -91,6 +93,7 @@ def test_secrets_never_appear_on_any_page(bus: Bus, board_settings: SwitchboardS
             c.submit("/switchboard/templates/email/welcome", {"data": "{broken"}),
             c.submit("/switchboard/outbox/clear"),
             c.submit("/switchboard/suppressions/remove", {"channel": "sms", "digest": digest}),
+            c.submit("/switchboard/providers/reset", {"provider": "twilio"}),
             c.submit("/switchboard/deliveries/search", {"to": "ada@example.com"}),
         ]
         overview = responses[0].text
