@@ -65,7 +65,6 @@ class Request:
     rendered: RenderedMessage | None = None
     consent: Consent | None = None
     """Its category and whose preferences it depends on (None: no category, always sent)."""
-    opted_out: bool = False
 
 
 class Sender:
@@ -123,10 +122,11 @@ class Sender:
         if claim is Claim.CONFLICT:
             self._conflict(request)
             return
-        if request.opted_out:
+        if request.consent is not None and request.consent.everyone_refused:
             self._finish(request, Status.OPTED_OUT, error="the recipient opted out of this category")
             return
-        recipients = self._recipients(request, everyone, digests, suppressed)
+        refused = {recipient_digest(r) for r in request.consent.refused} if request.consent else set()
+        recipients = self._recipients(request, everyone, digests, suppressed | refused)
         if not recipients:
             self._finish(request, Status.SUPPRESSED, error="every recipient is suppressed")
             return
@@ -147,7 +147,8 @@ class Sender:
         self.channel_states.queue_lookup(pipe, scopes)
         looked_up = self.consent.queue(pipe, request.consent, request.channel)
         replies = pipe.execute()
-        request.opted_out = looked_up and not self.consent.allowed(replies.pop())
+        request.consent = self.consent.answered(request.consent, replies[len(replies) - looked_up :])
+        del replies[len(replies) - looked_up :]
         suppressed = self.suppressions.found(digests, replies[-2])
         return claim_of(replies[0]), suppressed, stopped_in(scopes, replies[-1])
 
@@ -182,8 +183,8 @@ class Sender:
         }
 
     def _recipients(self, request: Request, everyone: list[str], digests: list[str], suppressed: set[str]) -> list[str]:
-        """Who the message goes to: ``to`` without the suppressed ones (nobody left: not sent), and
-        for email cc and bcc without theirs (recorded as dropped)."""
+        """Who the message goes to: ``to`` without the suppressed (or opted-out) ones (nobody left: not
+        sent), and for email cc and bcc without theirs (recorded as dropped)."""
         allowed = [r for r, d in zip(everyone, digests, strict=True) if d not in suppressed]
         request.dropped = [r for r, d in zip(everyone, digests, strict=True) if d in suppressed]
         addressed = set(request.notification.recipients())
