@@ -100,7 +100,8 @@ class SwitchboardKeys:
         return f"{self.prefix}digest:{{{digest_id}}}:window"
 
     def digest_seen(self, digest_id: str) -> str:
-        """Set of the event ids collected into a digest lately (a redelivered event is not collected twice)."""
+        """Hash event id -> window of the events collected into a digest lately (a redelivered event is
+        not collected twice, and its window's flush is scheduled again)."""
         return f"{self.prefix}digest:{{{digest_id}}}:seen"
 
     def digest_flushing(self, digest_id: str, window: str) -> str:
