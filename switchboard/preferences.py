@@ -6,7 +6,8 @@ Opt-out: a category nobody said anything about is allowed. Preferences belong to
 each as a digest. One hash per recipient key, field ``<category>:<channel>`` -> JSON
 ``{"allowed": false, "at": <epoch>, "source": "unsubscribe link"}``. Whether a category may
 be opted out of at all (``security`` may not) is the settings' business: see
-:func:`check_change`.
+:func:`check_change`. A change and the ``preference_changed`` event it owes are written by one
+script (a second hash in the same slot holds the event until it is published).
 """
 
 from __future__ import annotations
