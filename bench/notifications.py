@@ -18,6 +18,8 @@ from switchboard.settings import SwitchboardSettings
 from switchboard.templating import TemplateStore
 
 CHANNELS = ("email", "sms", "push")
+MIXED = "mixed"
+"""Not a channel: email, SMS and push in turn."""
 TEMPLATES = {"email": "welcome", "sms": "password_reset", "push": "welcome"}
 TEMPLATES_DIR = ROOT / "templates"
 SMS_SENDER = "+15550001111"
@@ -58,9 +60,15 @@ def notification(channel: str, seq: int) -> dict[str, Any]:
     return {"to": [token], "template": TEMPLATES[channel], "data": {"first_name": name}, **locale}
 
 
+def channel_of(channel: str, seq: int) -> str:
+    """The channel of notification ``seq`` in a run of ``channel`` (``mixed``: each in turn)."""
+    return CHANNELS[seq % len(CHANNELS)] if channel == MIXED else channel
+
+
 def publish(bus: Bus, channel: str, seq: int) -> str:
     """Publish one event the way an app does (``switchboard.client``: validated, then published)."""
-    return _SEND[channel](bus=bus, **notification(channel, seq))
+    actual = channel_of(channel, seq)
+    return _SEND[actual](bus=bus, **notification(actual, seq))
 
 
 def board_settings(endpoints: dict[str, dict[str, str]]) -> SwitchboardSettings:

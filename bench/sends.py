@@ -6,7 +6,9 @@ and the clock runs until every notification is done: for the switchboard, until 
 has recorded 3 finished jobs per notification (its event driven, ridden, and its outcome
 event driven), read from the bus's own ``stat:processed``; for the direct baseline, until
 the process has counted its sends. CPU of the process, the emulators and Redis is taken
-over the same interval.
+over the same interval, and the emulators' TCP connections: new connections per 100 sends
+per provider, over the whole run and (for the switchboard, whose progress is visible) over
+its second half, once its connections are open: the steady state.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from bench.fleet import Fleet
 from bench.harness import Bench
-from bench.machine import busy_pct, cpu_seconds, machine_ticks
+from bench.machine import MIB, busy_pct, cpu_seconds, machine_ticks, peak_rss_bytes, rss_bytes
 from bench.notifications import publish
 from bench.systems.emulators import EmulatorProcess
 from bus import Bus, BusSettings
@@ -38,6 +40,12 @@ class Sends:
     server_cpu: float
     machine_pct: float
     commands: dict[str, float] = field(default_factory=dict)
+    connections: dict[str, float | None] = field(default_factory=dict)
+    """New connections per 100 sends, per provider, over the whole run."""
+    steady_connections: dict[str, float | None] = field(default_factory=dict)
+    """The same over the run's second half (empty when progress is not visible mid-run)."""
+    rss_mib: float = 0.0
+    peak_rss_mib: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -61,6 +69,10 @@ class Sends:
             "others_cpu_pct": round(
                 max(0.0, self.machine_pct - pct * (self.worker_cpu + self.emulator_cpu + self.server_cpu)), 1
             ),
+            "rss_mib": round(self.rss_mib, 1),
+            "peak_rss_mib": round(self.peak_rss_mib, 1),
+            "new_connections_per_100_sends": self.connections,
+            **({"steady_new_connections_per_100_sends": self.steady_connections} if self.steady_connections else {}),
             **({"redis_calls_per_notification": self.commands} if self.commands else {}),
         }
 
@@ -80,7 +92,8 @@ def through_switchboard(
             publish(bus, channel, seq)
         bench.reset_stats()
         # Each notification is 3 jobs: the send event driven, then ridden, its outcome event driven.
-        sends = _timed(bench, fleet, emulators, count, done=lambda: int(bench.redis.get(processed) or 0) // 3)
+        done = lambda: int(bench.redis.get(processed) or 0) // 3  # noqa: E731
+        sends = _timed(bench, fleet, emulators, count, done=done, midway=True)
         # GET is left out: the benchmark's own polling of stat:processed.
         calls = {cmd: v["calls"] / count for cmd, v in bench.commandstats().items() if cmd != "get"}
         sends.commands = {cmd: round(n, 2) for cmd, n in sorted(calls.items(), key=lambda kv: -kv[1])}
@@ -105,9 +118,13 @@ def _config(emulators: EmulatorProcess, channel: str, count: int) -> str:
     return json.dumps({"endpoints": emulators.endpoints, "channel": channel, "count": count})
 
 
-def _timed(bench: Bench, fleet: Fleet, emulators: EmulatorProcess, count: int, done: Callable[[], int]) -> Sends:
-    """Release the worker; poll ``done`` (notifications finished) until it reaches ``count``."""
+def _timed(
+    bench: Bench, fleet: Fleet, emulators: EmulatorProcess, count: int, done: Callable[[], int], midway: bool = False
+) -> Sends:
+    """Release the worker; poll ``done`` (notifications finished) until it reaches ``count``
+    (with ``midway``, counting the emulators' connections at half of it too)."""
     pid = fleet.pids[0]
+    first = emulators.stats()
     worker0, emulator0, server0, machine0 = cpu_seconds(pid), emulators.cpu(), bench.server_cpu(), machine_ticks()
     spec = fleet.specs[0]
     started = fleet.go()
@@ -115,12 +132,37 @@ def _timed(bench: Bench, fleet: Fleet, emulators: EmulatorProcess, count: int, d
     def progress(finished: int) -> None:
         bench.log(f"  ... {spec.system} {spec.role}: {finished:,} of {count:,}")
 
-    finished = fleet.wait_done(done, count, timeout=60 + count / 10, progress=progress, interval=POLL)
+    timeout = 60 + count / 10
+    half = first
+    if midway:
+        fleet.wait_done(done, count // 2, timeout, progress=progress, interval=POLL)
+        half = emulators.stats()
+    finished = fleet.wait_done(done, count, timeout, progress=progress, interval=POLL)
     seconds = finished - started
     worker1, emulator1, server1, machine1 = cpu_seconds(pid), emulators.cpu(), bench.server_cpu(), machine_ticks()
+    last, rss, peak = emulators.stats(), rss_bytes(pid), peak_rss_bytes(pid)
     return Sends(
-        count, seconds, worker1 - worker0, emulator1 - emulator0, server1 - server0, busy_pct(machine0, machine1)
+        count,
+        seconds,
+        worker1 - worker0,
+        emulator1 - emulator0,
+        server1 - server0,
+        busy_pct(machine0, machine1),
+        connections=_per_100_sends(first, last),
+        steady_connections=_per_100_sends(half, last) if midway else {},
+        rss_mib=rss / MIB,
+        peak_rss_mib=peak / MIB,
     )
+
+
+def _per_100_sends(before: dict[str, dict[str, int]], after: dict[str, dict[str, int]]) -> dict[str, float | None]:
+    """New TCP connections per 100 sends, per provider that was sent to in between."""
+    rates: dict[str, float | None] = {}
+    for name, counts in after.items():
+        sends = counts["sends"] - before[name]["sends"]
+        if sends:
+            rates[name] = round(100 * (counts["connections"] - before[name]["connections"]) / sends, 2)
+    return rates
 
 
 def _check_deliveries(bench: Bench, keys: Keys, channel: str, count: int) -> None:

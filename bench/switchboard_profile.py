@@ -2,7 +2,7 @@
 
 Two profiled runs: in wall time, a step's figure is how long a handler thread spent in it
 per notification (Redis and HTTP waits included, and waits for the GIL and for a core);
-with 8 threads busy, throughput is about 8 / (handler wall time per notification). In
+with N sends in flight, throughput is about N / (handler wall time per notification). In
 thread CPU time, it is what the step costs the process, whatever the machine's load.
 """
 
@@ -19,7 +19,7 @@ STEPS: tuple[tuple[str, str, str], ...] = (
     ("  validate the event (pydantic)", "switchboard/events.py", "parse_event"),
     ("  claim + suppression lookup (one pipeline: EVAL, ZADD, HMGET)", "switchboard/sending.py", "_claim"),
     ("  render the template (Jinja2 sandbox)", "switchboard/templating/store.py", "render"),
-    ("  provider call (SDK + HTTP to the emulator)", "switchboard/providers/", "send"),
+    ("  provider call (request building + HTTP to the emulator)", "switchboard/providers/", "asend"),
     ("    of which: the SDK builds the request body", "switchboard/providers/sendgrid.py", "_mail"),
     ("  record + outcome event (one pipeline: HSET, EXPIRE, RPUSH)", "switchboard/sending.py", "_finish"),
     ("worker loop thread: reserve + ack round trips", "bus/runtime/worker.py", "_exchange"),
@@ -83,8 +83,9 @@ def profile_summary(
     handler = steps[1]
     lines = [
         "",
-        f"== switchboard profile: {count:,} send_email, 1 worker process ({threads} threads), cProfile on every "
-        f"thread: {rates['wall']:,.0f}/s in wall time, {rates['cpu']:,.0f}/s in CPU time (profiling slows it)",
+        f"== switchboard profile: {count:,} notifications (email, SMS, push), 1 worker process "
+        f"({threads} in flight), cProfile on every thread: {rates['wall']:,.0f}/s in wall time, "
+        f"{rates['cpu']:,.0f}/s in CPU time (profiling slows it)",
         "-- per notification, summed over threads: wall time (Redis/HTTP/GIL waits included), CPU time, and the",
         "   CPU share scaled to the unprofiled CPU per notification (an estimate: cProfile inflates Python code):",
         f"  {'wall ms':>8} {'%':>5}  {'CPU ms':>7} {'%':>5}  {'~ms':>6}  step",
@@ -98,7 +99,7 @@ def profile_summary(
         )
     ceiling = 1000 * threads / handler["wall_ms"]
     lines.append(
-        f"   => {threads} threads / {handler['wall_ms']:.2f} ms handler wall time = {ceiling:,.0f}/s under cProfile"
+        f"   => {threads} in flight / {handler['wall_ms']:.2f} ms handler wall time = {ceiling:,.0f}/s under cProfile"
     )
     lines.append("-- cProfile self CPU time, every thread:")
     lines += [

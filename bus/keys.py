@@ -181,7 +181,7 @@ class Keys:
         Sharded by the bus_id's last (random) hex digit into 16 hashes a minute, expiring: no key per event.
         """
         seconds, _, rest = bus_id.partition("-")
-        minute = int(seconds) // 60 if seconds.isdigit() else 0
+        minute = int(seconds) // 60 if seconds.isascii() and seconds.isdigit() and len(seconds) <= 19 else 0
         shard = rest[-1:] if rest[-1:] in _HEX else format(zlib.crc32(bus_id.encode()) % TRACE_SHARDS, "x")
         return f"{self.prefix}bus:trace:{minute}:{shard}"
 

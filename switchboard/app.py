@@ -147,8 +147,8 @@ class Switchboard:
         self.dispatch.add(SET_PREFERENCE, self.preference_changes.handle, queue="preferences")
         self.dispatch.add(FLUSH_EVENT, self._flush_digest, queue="digests", retry=retry)
 
-    def _flush_digest(self, attributes: dict[str, Any]) -> None:
-        self.sender.digester.flush(attributes, functools.partial(self.sender.handle, collect=False))
+    async def _flush_digest(self, attributes: dict[str, Any]) -> None:
+        await self.sender.digester.flush(attributes, functools.partial(self.sender.handle, collect=False))
 
     @property
     def queues(self) -> list[str]:

@@ -12,9 +12,10 @@ once, and its items are forgotten only after the send is decided.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bus import Bus, Reject
@@ -29,7 +30,7 @@ log = logging.getLogger("switchboard.digests")
 
 FLUSH_EVENT = "switchboard_digest_flush"
 _ID = re.compile(r"^[0-9a-f]{32}$")
-Send = Callable[[str, dict[str, Any]], None]
+Send = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 
 class Digester:
@@ -71,7 +72,7 @@ class Digester:
             self.bus.publish_in(spec.window, FLUSH_EVENT, flush)
         return True
 
-    def flush(self, attributes: dict[str, Any], send: Send) -> None:
+    async def flush(self, attributes: dict[str, Any], send: Send) -> None:
         """The bus handler for ``switchboard_digest_flush``: one window, sent as one message, then forgotten."""
         digest_id, window = attributes.get("digest_id"), attributes.get("window")
         channel, template = attributes.get("channel"), attributes.get("template")
@@ -80,14 +81,14 @@ class Digester:
         if channel not in {c.value for c in Channel} or not isinstance(template, str):
             raise Reject("switchboard_digest_flush: unknown channel or template")
         spec = self.spec_of(Channel(channel), template) or DigestSpec(window=3600.0)
-        state, items = self.digests.take(digest_id, window, spec)
+        state, items = await asyncio.to_thread(self.digests.take, digest_id, window, spec)
         if state is Flush.GONE:
             return
         if items:
             model = BY_CHANNEL[Channel(channel)]
-            send(model.EVENT_TYPE, digest_event(items, f"digest:{digest_id}:{window}"))
+            await send(model.EVENT_TYPE, digest_event(items, f"digest:{digest_id}:{window}"))
             log.info("digest %s: %d item(s) sent as one %s", digest_id, len(items), model.EVENT_TYPE)
-        self.digests.sent(digest_id, window)
+        await asyncio.to_thread(self.digests.sent, digest_id, window)
 
 
 def digest_event(items: list[dict[str, Any]], idempotency_key: str) -> dict[str, Any]:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+
+from redis.crc import key_slot
+
 from bus.keys import Keys
 
 
@@ -135,10 +139,22 @@ class SwitchboardKeys:
 
 def same_slot(key: str) -> str:
     """A prefix for keys that must share ``key``'s Cluster hash slot: ``key`` itself when it has a
-    hash tag (``{...}``, appending keeps it), else ``key`` made the tag (a key with a ``}`` but no
-    tag, from an idempotency key holding braces, cannot be matched: Cluster refuses that script)."""
+    hash tag (``{...}``, appending keeps it), else ``key`` made the tag, unless a ``}`` in it (an
+    idempotency key holding braces) would end that tag early: then a tag found to hash to ``key``'s
+    slot, followed by ``key`` (so the name stays unique)."""
     start = key.find("{")
     end = key.find("}", start + 1) if start >= 0 else -1
     if start >= 0 and end > start + 1:
         return key
-    return "{" + key + "}"
+    if "}" not in key:
+        return "{" + key + "}"
+    return "{" + _tag_of_slot(key_slot(key.encode())) + "}" + key
+
+
+@functools.cache
+def _tag_of_slot(slot: int) -> str:
+    """The first ``slot<n>`` hashing to ``slot`` (some 16,000 tries on average, once per slot)."""
+    n = 0
+    while key_slot(f"slot{n}".encode()) != slot:
+        n += 1
+    return f"slot{n}"

@@ -1,7 +1,10 @@
 """One notification request, end to end: validate, claim, choose recipients, render, send, record.
 
-Two round trips to Redis per send besides the bus's own: before the provider call, the claim
-with the suppression and channel-state lookups; after it, the record with its outcome event.
+The handler is an ``async def``: the bus rides it on the worker's event loop, ``concurrency``
+sends in flight per process without a thread each. Two round trips to Redis per send besides
+the bus's own, both on the loop's asyncio connection: before the provider call, the claim with
+the suppression and channel-state lookups; after it, the record with its outcome event. The
+rarer steps (retries, suppressions, stopped channels) use the blocking client on a thread.
 
 Outcomes map onto the bus: a passing provider failure raises ``RetryLater`` (the bus retries
 with backoff, at least as long as the provider asked); what can never succeed is recorded,
@@ -13,6 +16,7 @@ delivery outcome, recorded and announced, and that recipient alone is suppressed
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -23,6 +27,7 @@ from email.utils import parseaddr
 from typing import Any
 
 from bus import Bus, Reject, RetryLater
+from bus.backend.connection import is_cluster
 from bus.backoff import exponential
 from bus.pipeline.rider import ride_in_progress
 from switchboard import callbacks
@@ -96,22 +101,23 @@ class Sender:
         self.clock = clock
 
     # --- the pipeline ------------------------------------------------------------
-    def handle(self, event_type: str, attributes: dict[str, Any], *, collect: bool = True) -> None:
-        """The bus handler for one ``send_*`` event (``collect=False``: a digest's own send)."""
+    async def handle(self, event_type: str, attributes: dict[str, Any], *, collect: bool = True) -> None:
+        """The bus handler for one ``send_*`` event, on the worker's event loop (``collect=False``:
+        a digest's own send)."""
         try:
             notification = parse_event(event_type, attributes)
         except InvalidNotification as exc:
-            self._invalid(event_type, attributes, exc)
+            await asyncio.to_thread(self._invalid, event_type, attributes, exc)
             raise Reject(str(exc)) from None
-        if self._delay_until_due(notification, attributes):
+        if await self._delay_until_due(notification, attributes):
             return
-        if collect and self.digester.collect(notification, attributes):
+        if collect and await asyncio.to_thread(self.digester.collect, notification, attributes):
             return
         request = self._request(notification, attributes)
         request.consent = self.consent.of(notification)
         everyone = notification.all_recipients()
         digests = [recipient_digest(r) for r in everyone]
-        claim, suppressed, stopped = self._claim(request, digests)
+        claim, suppressed, stopped = await self._claim(request, digests)
         if claim is Claim.DONE:
             log.info("delivery %s already decided; not sending again", request.delivery_id)
             return
@@ -120,37 +126,54 @@ class Sender:
                 f"delivery {request.delivery_id} is being sent by another worker", self.deliveries.stale_after
             )
         if claim is Claim.CONFLICT:
-            self._conflict(request)
+            await self._conflict(request)
             return
         if request.consent is not None and request.consent.everyone_refused:
-            self._finish(request, Status.OPTED_OUT, error="the recipient opted out of this category")
+            await self._finish(request, Status.OPTED_OUT, error="the recipient opted out of this category")
             return
         refused = {recipient_digest(r) for r in request.consent.refused} if request.consent else set()
         recipients = self._recipients(request, everyone, digests, suppressed | refused)
         if not recipients:
-            self._finish(request, Status.SUPPRESSED, error="every recipient is suppressed")
+            await self._finish(request, Status.SUPPRESSED, error="every recipient is suppressed")
             return
-        probing = self._wait_while_stopped(request, stopped)
-        message = self._message(request, recipients)
-        self._send(request, message, probing)
+        probing = await self._wait_while_stopped(request, stopped)
+        message = await self._message(request, recipients)
+        await self._send(request, message, probing)
 
-    def _claim(self, request: Request, digests: list[str]) -> tuple[Claim, set[str], list[Stopped]]:
+    async def _claim(self, request: Request, digests: list[str]) -> tuple[Claim, set[str], list[Stopped]]:
         """Claim the delivery, and look up its recipients' suppressions, their preferences and its
         channel's state, in one round trip."""
-        pipe = self.deliveries.redis.pipeline(transaction=False)
         n = request.notification
-        self.deliveries.queue_claim(
-            pipe, request.delivery_id, self.clock(), self._initial_record(request), fingerprint=n.fingerprint()
-        )
-        self.suppressions.queue_lookup(pipe, request.channel, digests)
         scopes = self._scopes(request)
-        self.channel_states.queue_lookup(pipe, scopes)
-        looked_up = self.consent.queue(pipe, request.consent, request.channel)
-        replies = pipe.execute()
+        looked_up = 0
+
+        def queue(pipe: Any) -> None:
+            nonlocal looked_up
+            self.deliveries.queue_claim(
+                pipe, request.delivery_id, self.clock(), self._initial_record(request), fingerprint=n.fingerprint()
+            )
+            self.suppressions.queue_lookup(pipe, request.channel, digests)
+            self.channel_states.queue_lookup(pipe, scopes)
+            looked_up = self.consent.queue(pipe, request.consent, request.channel)
+
+        replies = await self._round_trip(queue)
         request.consent = self.consent.answered(request.consent, replies[len(replies) - looked_up :])
         del replies[len(replies) - looked_up :]
         suppressed = self.suppressions.found(digests, replies[-2])
         return claim_of(replies[0]), suppressed, stopped_in(scopes, replies[-1])
+
+    async def _round_trip(self, queue: Callable[[Any], None]) -> list[Any]:
+        """The commands ``queue`` puts on a pipeline, sent on the loop's asyncio connection (on a
+        cluster, the blocking client's pipeline on a thread: it routes commands across slots)."""
+        if is_cluster(self.deliveries.redis):
+            blocking = self.deliveries.redis.pipeline(transaction=False)
+            queue(blocking)
+            replies: list[Any] = await asyncio.to_thread(blocking.execute)
+            return replies
+        pipe = self.bus.async_redis.pipeline(transaction=False)
+        queue(pipe)
+        replies = await pipe.execute()
+        return replies
 
     def _scopes(self, request: Request) -> list[str]:
         """The channel states a request depends on: its channel, and for email its sender."""
@@ -194,46 +217,46 @@ class Sender:
             log.info("delivery %s: %d suppressed recipient(s) left out", request.delivery_id, len(request.dropped))
         return allowed
 
-    def _wait_while_stopped(self, request: Request, stopped: list[Stopped]) -> list[str]:
+    async def _wait_while_stopped(self, request: Request, stopped: list[Stopped]) -> list[str]:
         """The stopped scopes this send probes (their probe time came and this worker took the
         probe); a scope still stopped, or probed by another worker, makes the send wait."""
         probing: list[str] = []
         now = self.clock()
         for state in stopped:
             if now < state.probe_after:
-                self._retry_later(request, f"{state.scope} stopped: {state.reason}", state.probe_after - now)
-            if not self.channel_states.take_probe(state.scope):
-                self._retry_later(request, f"{state.scope} is being probed by another worker", PROBE_WAIT)
+                await self._retry_later(request, f"{state.scope} stopped: {state.reason}", state.probe_after - now)
+            if not await asyncio.to_thread(self.channel_states.take_probe, state.scope):
+                await self._retry_later(request, f"{state.scope} is being probed by another worker", PROBE_WAIT)
             probing.append(state.scope)
         return probing
 
-    def _delay_until_due(self, notification: Notification, attributes: dict[str, Any]) -> bool:
+    async def _delay_until_due(self, notification: Notification, attributes: dict[str, Any]) -> bool:
         """A ``send_at`` in the future: hand the event to delayed publish, same request id."""
         send_at = notification.send_at
         if send_at is None or send_at.timestamp() <= self.clock() or "bus_delayed_until" in attributes:
             return False
         fields = notification.to_attributes()
         fields.setdefault("idempotency_key", str(attributes.get("bus_id") or ""))
-        self.bus.publish_at(send_at, notification.EVENT_TYPE, fields)
+        await asyncio.to_thread(self.bus.publish_at, send_at, notification.EVENT_TYPE, fields)
         log.info("%s scheduled for %s", notification.EVENT_TYPE, send_at.isoformat())
         return True
 
     # --- rendering -----------------------------------------------------------------
-    def _message(self, request: Request, recipients: list[str]) -> Message:
+    async def _message(self, request: Request, recipients: list[str]) -> Message:
         n = request.notification
         unsubscribe_url = self.consent.unsubscribe_url(request.consent, request.channel)
         data = {**n.data, "unsubscribe_url": unsubscribe_url}
         try:
             rendered = self.templates.render(request.channel, n.template, data, n.locale) if n.template else None
         except TemplateError as exc:
-            self._finish(request, Status.STALLED, reason=Reason.TEMPLATE, error=str(exc))
+            await self._finish(request, Status.STALLED, reason=Reason.TEMPLATE, error=str(exc))
             raise Reject(f"template: {exc}") from None
         request.rendered = rendered
         if isinstance(n, SendEmail):
             sender = n.from_ or self.settings.default_sender
             if not self.settings.sender_allowed(sender):
                 error = f"sender {sender} is not allowed by the settings"
-                self._finish(request, Status.FAILED, reason=Reason.SENDER, error=error)
+                await self._finish(request, Status.FAILED, reason=Reason.SENDER, error=error)
                 raise Reject(f"sender {sender} is not allowed (see [switchboard] senders)")
             addressed = {str(a) for a in n.to}
             kept = set(recipients)
@@ -268,26 +291,26 @@ class Sender:
         )
 
     # --- sending -------------------------------------------------------------------
-    def _send(self, request: Request, message: Message, probing: list[str]) -> None:
+    async def _send(self, request: Request, message: Message, probing: list[str]) -> None:
         provider = self.providers[request.channel]
         everyone = request.notification.all_recipients()
         try:
-            result = self._call(request, provider, message)
+            result = await self._call(request, provider, message)
         except AmbiguousProviderError as exc:
-            self._resume(probing)  # the provider took the request: our configuration works
-            self._ambiguous(request, provider.name, mask_text(str(exc), everyone), exc.code)
+            await self._resume(probing)  # the provider took the request: our configuration works
+            await self._ambiguous(request, provider.name, mask_text(str(exc), everyone), exc.code)
         except TransientProviderError as exc:
-            self._retry_later(request, mask_text(str(exc), everyone), exc.retry_after or 0.0, code=exc.code)
+            await self._retry_later(request, mask_text(str(exc), everyone), exc.retry_after or 0.0, code=exc.code)
         except PermanentProviderError as exc:
-            self._resume(probing)
-            self._refused(request, provider.name, exc)
+            await self._resume(probing)
+            await self._refused(request, provider.name, exc)
         except ProviderConfigurationError as exc:
-            self._stop(request, provider.name, exc)
+            await self._stop(request, provider.name, exc)
         else:
-            self._resume(probing)
-            self._sent(request, provider.name, result)
+            await self._resume(probing)
+            await self._sent(request, provider.name, result)
 
-    def _call(self, request: Request, provider: Provider[Any], message: Message) -> ProviderResult:
+    async def _call(self, request: Request, provider: Provider[Any], message: Message) -> ProviderResult:
         """The provider call, in an OpenTelemetry CLIENT span when an SDK records (provider, channel,
         outcome, retry count: never a recipient or a secret)."""
         ride = ride_in_progress()
@@ -298,7 +321,7 @@ class Sender:
         }
         with self.bus.tracer.client(f"{provider.name} send", attributes) as note:
             try:
-                result = provider.send(message)
+                result = await provider.asend(message)
             except AmbiguousProviderError:
                 note("switchboard.outcome", "unknown")
                 raise
@@ -314,56 +337,56 @@ class Sender:
             note("switchboard.outcome", result.status)
             return result
 
-    def _refused(self, request: Request, provider: str, exc: PermanentProviderError) -> None:
+    async def _refused(self, request: Request, provider: str, exc: PermanentProviderError) -> None:
         error = mask_text(str(exc), request.notification.all_recipients())
         if not exc.recipient_problem:
-            self._finish(
+            await self._finish(
                 request, Status.FAILED, reason=Reason.REFUSED, error=error, error_code=exc.code, provider=provider
             )
             raise Reject(f"{provider} refused the message: {error}")
         if exc.recipients:
-            self._suppress(request.channel, list(exc.recipients), error, exc.code)
+            await asyncio.to_thread(self._suppress, request.channel, list(exc.recipients), error, exc.code)
         else:
             error += " (the provider did not say which recipient: nobody was suppressed)"
-        self._finish(
+        await self._finish(
             request, Status.FAILED, reason=Reason.RECIPIENT, error=error, error_code=exc.code, provider=provider
         )
 
-    def _stop(self, request: Request, provider: str, exc: ProviderConfigurationError) -> None:
+    async def _stop(self, request: Request, provider: str, exc: ProviderConfigurationError) -> None:
         """Our configuration was refused: stop the channel (or just the sender) until probed."""
         error = mask_text(str(exc), request.notification.all_recipients())
         scope = sender_scope(request.channel.value, exc.sender) if exc.sender else request.channel.value
         delay = self.settings.retry.configuration_delay
-        if self.channel_states.stop(scope, error, delay=delay, provider=provider):
+        if await asyncio.to_thread(self.channel_states.stop, scope, error, delay=delay, provider=provider):
             log.error(
                 "%s STOPPED: %s refused our configuration: %s (probed again in %.0fs)", scope, provider, error, delay
             )
-        self._retry_later(request, f"configuration: {error}", delay, code=exc.code, reason=Reason.CONFIGURATION)
+        await self._retry_later(request, f"configuration: {error}", delay, code=exc.code, reason=Reason.CONFIGURATION)
 
-    def _resume(self, probing: list[str]) -> None:
+    async def _resume(self, probing: list[str]) -> None:
         for scope in probing:
-            if self.channel_states.resume(scope):
+            if await asyncio.to_thread(self.channel_states.resume, scope):
                 log.warning("%s resumed: the provider accepted the probe", scope)
 
-    def _ambiguous(self, request: Request, provider: str, error: str, code: str | None) -> None:
+    async def _ambiguous(self, request: Request, provider: str, error: str, code: str | None) -> None:
         """The provider had the request but never answered: retried ``ambiguous_retries`` times at
         most (each may send a second copy), then recorded ``unknown``."""
-        record = self.deliveries.get(request.delivery_id)
+        record = await asyncio.to_thread(self.deliveries.get, request.delivery_id)
         tries = int(record.fields.get("ambiguous", "0") or 0) if record else 0
         if tries >= self.settings.retry.ambiguous_retries:
             error = f"{error} (it may have been sent; not tried again, to send no second copy)"
-            self._finish(
+            await self._finish(
                 request, Status.UNKNOWN, reason=Reason.TIMEOUT, error=error, error_code=code, provider=provider
             )
             return
-        self.deliveries.update(request.delivery_id, self.clock(), ambiguous=tries + 1)
-        self._retry_later(request, f"{error} (it may have been sent: trying once more)", 0.0, code=code)
+        await asyncio.to_thread(self.deliveries.update, request.delivery_id, self.clock(), ambiguous=tries + 1)
+        await self._retry_later(request, f"{error} (it may have been sent: trying once more)", 0.0, code=code)
 
-    def _sent(self, request: Request, provider: str, result: ProviderResult) -> None:
+    async def _sent(self, request: Request, provider: str, result: ProviderResult) -> None:
         if isinstance(result, PushResult) and result.failed:
-            self._sent_in_part(request, provider, result)
+            await self._sent_in_part(request, provider, result)
             return
-        self._finish(
+        await self._finish(
             request,
             Status.ACCEPTED,
             provider=provider,
@@ -372,14 +395,17 @@ class Sender:
             clear=("error", "error_code", "reason", "code"),
         )
 
-    def _sent_in_part(self, request: Request, provider: str, result: PushResult) -> None:
+    async def _sent_in_part(self, request: Request, provider: str, result: PushResult) -> None:
         """A push some tokens refused: each token's outcome recorded, the gone ones suppressed,
         the ones that failed for a passing reason sent again as a follow-up of their own."""
         tokens = request.notification.all_recipients()
         if result.unregistered:
-            self._suppress(request.channel, list(result.unregistered), "unregistered device token", "UNREGISTERED")
+            unregistered = list(result.unregistered)
+            await asyncio.to_thread(
+                self._suppress, request.channel, unregistered, "unregistered device token", "UNREGISTERED"
+            )
         if result.retry_targets:
-            self._retry_push_targets(request, result)
+            await asyncio.to_thread(self._retry_push_targets, request, result)
         targets = [
             {
                 "target": mask(o.target),
@@ -392,7 +418,7 @@ class Sender:
         ]
         error = "; ".join(mask_text(str(o.error), tokens) for o in result.failed)
         status = Status.PARTIAL if result.delivered else Status.FAILED
-        self._finish(
+        await self._finish(
             request,
             status,
             provider=provider,
@@ -412,15 +438,15 @@ class Sender:
         delay = result.retry_after or self.settings.retry.base_delay
         self.bus.publish_in(delay, SendPush.EVENT_TYPE, follow_up.to_attributes())
 
-    def _retry_later(
+    async def _retry_later(
         self, request: Request, error: str, delay: float, code: str | None = None, reason: Reason | None = None
     ) -> None:
         """Try again later (after at least ``delay``), or give up once the attempt budget is spent."""
-        record = self.deliveries.get(request.delivery_id)
+        record = await asyncio.to_thread(self.deliveries.get, request.delivery_id)
         attempts = record.attempts if record else 1
         retry = self.settings.retry
         if attempts > retry.max_retries:
-            self._finish(
+            await self._finish(
                 request,
                 Status.STALLED,
                 reason=reason or Reason.RETRIES_EXHAUSTED,
@@ -429,8 +455,14 @@ class Sender:
             )
             raise Reject(f"gave up after {attempts} attempts: {error}")
         backoff = exponential(retry.base_delay, attempts, retry.max_delay)
-        self.deliveries.finish(
-            request.delivery_id, request.channel, self.clock(), Status.RETRYING.value, error=error, error_code=code
+        await asyncio.to_thread(
+            self.deliveries.finish,
+            request.delivery_id,
+            request.channel,
+            self.clock(),
+            Status.RETRYING.value,
+            error=error,
+            error_code=code,
         )
         raise RetryLater(error, max(delay, backoff))
 
@@ -481,7 +513,7 @@ class Sender:
 
         self.bus.publish_with(record, f"{model.CHANNEL}_failed", {k: v for k, v in event.items() if v is not None})
 
-    def _conflict(self, request: Request) -> None:
+    async def _conflict(self, request: Request) -> None:
         """The idempotency key was used before for another message: this one is not sent."""
         bus_id = str(request.attributes.get("bus_id") or "")
         conflict = Request(
@@ -491,15 +523,20 @@ class Sender:
             f"{request.delivery_id}:conflict:{bus_id}",
             request.attributes,
         )
-        self.deliveries.claim(
-            conflict.delivery_id, self.clock(), self._initial_record(conflict), fingerprint="conflict"
+        await asyncio.to_thread(
+            self.deliveries.claim,
+            conflict.delivery_id,
+            self.clock(),
+            self._initial_record(conflict),
+            fingerprint="conflict",
         )
         error = f"idempotency key {request.request_id!r} was used before for a different message; not sent"
         log.warning("delivery %s: %s", request.delivery_id, error)
-        self._finish(conflict, Status.FAILED, reason=Reason.IDEMPOTENCY_CONFLICT, error=error)
+        await self._finish(conflict, Status.FAILED, reason=Reason.IDEMPOTENCY_CONFLICT, error=error)
 
     # --- recording and announcing ------------------------------------------------------
-    def _finish(self, request: Request, status: Status, **fields: Any) -> None:
+    async def _finish(self, request: Request, status: Status, **fields: Any) -> None:
+        """Record the outcome and announce it, in one round trip."""
         now = self.clock()
         outcome = "sent" if status in (Status.ACCEPTED, Status.PARTIAL) else "failed"
         n = request.notification
@@ -534,7 +571,7 @@ class Sender:
         def record(pipe: Any) -> None:
             self.deliveries.queue_finish(pipe, request.delivery_id, request.channel, now, status.value, **stored)
 
-        self.bus.publish_with(
+        await self.bus.apublish_with(
             record, f"{request.channel}_{outcome}", {k: v for k, v in event.items() if v not in (None, [], "")}
         )
 

@@ -128,7 +128,8 @@ class SwitchboardSettings:
     """Allowed ``from`` addresses; the first is the default sender."""
     delivery_retention_days: float = 30.0
     outbox_size: int = 500
-    concurrency: int = 8
+    concurrency: int = 100
+    """Sends in flight per ``switchboard run`` process (on its event loop, not threads)."""
     template_refresh_seconds: float = 2.0
     public_url: str | None = None
     """Where the internet reaches ``switchboard hooks`` (``https://hooks.example.com``): Twilio signs the

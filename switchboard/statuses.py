@@ -40,13 +40,20 @@ ANNOUNCED = ("request_id", "idempotency_key", "bus_id", "template", "provider_me
 BUSY_RETRY = 2.0
 OPT_OUT_CODES = ("twilio:inbound", "21610")
 """Suppressions an inbound START lifts: the recipient's own STOP (by reply, or as Twilio reported it)."""
+UNWRITTEN = "-"
+"""An event's pending mark while its suppression is still to be written (no outcome event to publish)."""
 
 # A provider event moves a delivery forward only (PROGRESS); a record that never reached the
 # provider (failed, suppressed) keeps its status.
+# An event about another channel or recipient than the record's is 'foreign' (SendGrid signs every
+# event of the account, whatever custom_args another sender set): it changes nothing.
 # KEYS: the record, its provider events. ARGV: event id, step JSON, status, now, retention,
-# outcome event type ('' for none), then field/value pairs the record takes when its status moves.
+# outcome event type ('' for none), channel, recipient digest, '1' when the event suppresses (it
+# stays pending, UNWRITTEN, until that is written), then field/value pairs the record takes when
+# its status moves.
 # Replies {verdict, accepted_at or '', pending outcome or '', then the record's ANNOUNCED fields}.
-_APPLY = """
+_APPLY = (
+    """
 local step = redis.call('HGET', KEYS[2], ARGV[1])
 if step then
   local pending = redis.call('HGET', KEYS[2], ARGV[1] .. ':pending')
@@ -55,24 +62,34 @@ if step then
 end
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'missing', '', ''} end
+local owner = redis.call('HMGET', KEYS[1], 'channel', 'recipient_digests')
+if owner[1] ~= ARGV[7] or not string.find(',' .. (owner[2] or '') .. ',', ',' .. ARGV[8] .. ',', 1, true) then
+  return {'foreign', '', ''}
+end
 if status == 'sending' or status == 'retrying' then return {'busy', '', ''} end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('EXPIRE', KEYS[2], ARGV[5])
+local unwritten = ''
+if ARGV[9] ~= '' then
+  unwritten = '{UNWRITTEN}'
+  redis.call('HSET', KEYS[2], ARGV[1] .. ':pending', unwritten)
+end
 local ranks = {RANKS}
 local before, after = ranks[status], ranks[ARGV[3]]
 local accepted_at = redis.call('HGET', KEYS[1], 'accepted_at')
-if before == nil or after == nil or after <= before then return {'kept', accepted_at or '', ''} end
+if before == nil or after == nil or after <= before then return {'kept', accepted_at or '', unwritten} end
 if not accepted_at and (status == 'accepted' or status == 'sent') then
   accepted_at = redis.call('HGET', KEYS[1], 'updated_at')
   if accepted_at then redis.call('HSET', KEYS[1], 'accepted_at', accepted_at) end
 end
 redis.call('HSET', KEYS[1], 'status', ARGV[3], 'updated_at', ARGV[4])
-for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 10, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[2], ARGV[1] .. ':pending', ARGV[6]) end
-if ARGV[6] == '' then return {'changed', accepted_at or '', ''} end
+if ARGV[6] == '' then return {'changed', accepted_at or '', unwritten} end
 return {'changed', accepted_at or '', ARGV[6], unpack(redis.call('HMGET', KEYS[1], {ANNOUNCED}))}
-""".replace("{RANKS}", "{" + ", ".join(f"{status} = {rank}" for status, rank in PROGRESS.items()) + "}").replace(
-    "{ANNOUNCED}", ", ".join(f"'{name}'" for name in ANNOUNCED)
+""".replace("{RANKS}", "{" + ", ".join(f"{status} = {rank}" for status, rank in PROGRESS.items()) + "}")
+    .replace("{ANNOUNCED}", ", ".join(f"'{name}'" for name in ANNOUNCED))
+    .replace("{UNWRITTEN}", UNWRITTEN)
 )
 
 
@@ -107,16 +124,25 @@ class StatusApplier:
             raise RetryLater(f"delivery {delivery_id} is still being sent", BUSY_RETRY)
         if kind == "missing":
             log.info("%s event %s matches no delivery record", event["provider"], event["event_id"])
+        if kind == "foreign":
+            log.warning(
+                "%s event %s names delivery %r but another channel or recipient: ignored",  # %r: one line
+                event["provider"],
+                event["event_id"],
+                delivery_id,
+            )
         # A duplicate changes nothing (an operator may have lifted its suppression since), unless its
-        # announcement is still pending: then what went with it may have been lost too.
+        # announcement or suppression is still pending: then it may have been lost (a crash, Redis).
         suppress = event["suppress"] and (kind != "duplicate" or bool(pending))
         writes = self._writes(event, kind, accepted_at, suppress)
-        if pending and delivery_id:
+        if pending and pending != UNWRITTEN and delivery_id:
             self._announce(delivery_id, event, pending, record, writes)
             return
         pipe = self.deliveries.redis.pipeline(transaction=False)
         writes(pipe)
         pipe.execute()
+        if pending == UNWRITTEN and delivery_id:  # only once the suppression is written
+            self.deliveries.redis.hdel(self.keys.delivery_events(delivery_id), f"{event['event_id']}{PENDING}")
 
     def _delivery_id(self, event: dict[str, Any]) -> str | None:
         """The delivery our id names, else the one the provider's message id was recorded for."""
@@ -155,6 +181,9 @@ class StatusApplier:
             self.clock(),
             self.deliveries.retention,
             outcome,
+            event["channel"],
+            event["recipient_digest"],
+            "1" if event["suppress"] else "",
             *fields,
         )
         kind, accepted_at, pending, *fields = pipe.execute()[0]
@@ -204,13 +233,19 @@ class StatusApplier:
             "error_code": event.get("code"),
             "at": event["at"],
         }
-        events_key = self.keys.delivery_events(delivery_id)
+        events_key, mark = self.keys.delivery_events(delivery_id), f"{event['event_id']}{PENDING}"
+        # A pipeline runs every command even when one is refused: a suppression's mark is cleared only
+        # once the pipeline went through (a round trip more, for bounces and complaints only).
+        later = bool(event["suppress"])
 
         def along(pipe: Any) -> None:
             writes(pipe)
-            pipe.hdel(events_key, f"{event['event_id']}{PENDING}")
+            if not later:
+                pipe.hdel(events_key, mark)
 
         self.bus.publish_with(along, outcome, {k: v for k, v in announcement.items() if v not in (None, "")})
+        if later:
+            self.deliveries.redis.hdel(events_key, mark)
 
     def _suppress(self, pipe: Any, event: dict[str, Any]) -> None:
         reason = f"{event['status']}: {event['provider']} {event['event']}"
@@ -226,10 +261,19 @@ class StatusApplier:
         log.info("suppressed %s on %s: %s", event["recipient"], event["channel"], reason)
 
     def _inbound(self, event: dict[str, Any]) -> None:
+        """An inbound keyword, applied once per inbound message (Twilio callbacks carry no timestamp)."""
+        redis = self.deliveries.redis
+        seen = self.keys.inbound_seen(event["event_id"])
+        # Marked UNWRITTEN first, applied ("1") only once written: a STOP whose write failed is
+        # written when the bus runs the job again.
+        if not redis.set(seen, UNWRITTEN, nx=True, ex=self.deliveries.retention) and as_text(redis.get(seen)) == "1":
+            return  # a replay, or this event run again
+        self._opt(event)
+        redis.set(seen, 1, ex=self.deliveries.retention)
+
+    def _opt(self, event: dict[str, Any]) -> None:
         """STOP and its kin suppress the number; START and its kin lift an opt-out (only that)."""
         redis = self.deliveries.redis
-        if not redis.set(self.keys.inbound_seen(event["event_id"]), 1, nx=True, ex=self.deliveries.retention):
-            return  # a replay, or this event run again
         if event["status"] == "opted_out":
             pipe = redis.pipeline(transaction=False)
             self._suppress(pipe, event)

@@ -206,7 +206,12 @@ def _worker(bench: Bench, keys: WebhookKeys, count: int) -> dict[str, float]:
     now = time.time()
     pipe = bus.redis.pipeline(transaction=False)
     for n in range(count):
-        deliveries.queue_claim(pipe, f"email:bench-{n}", now, {"channel": "email", "request_id": f"bench-{n}"})
+        initial = {
+            "channel": "email",
+            "request_id": f"bench-{n}",
+            "recipient_digests": recipient_digest(f"user{n}@example.com"),
+        }
+        deliveries.queue_claim(pipe, f"email:bench-{n}", now, initial)
         deliveries.queue_update(pipe, f"email:bench-{n}", now, status="accepted")
     pipe.execute()
     attributes = [

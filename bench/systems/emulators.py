@@ -1,14 +1,21 @@
 """The provider emulators (SendGrid, Twilio, FCM) in a process of their own.
 
 They are Python HTTP servers and cost CPU: in the benchmark's process they would compete
-with it for the GIL; in their own process their CPU time is measured apart.
+with it for the GIL; in their own process their CPU time is measured apart. They count the
+TCP connections they accept (``stats``); with ``tls`` they serve https under a certificate
+authority of their own, which ``trusted`` makes the processes started inside it trust.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -20,16 +27,24 @@ from bench.machine import cpu_seconds
 class EmulatorProcess:
     """``python -m tests.support.emulators`` on free ports."""
 
-    def __init__(self, workdir: Path, latency: float = 0.0) -> None:
+    def __init__(self, workdir: Path, latency: float = 0.0, *, tls: bool = False) -> None:
         self.latency = latency
+        self.tls = tls
         self.account_file = workdir / "fcm-service-account.json"
+        self.stats_file = workdir / "emulator-stats.json"
+        self.tls_dir = workdir / "emulator-tls"
+        self._asked = 0
         self.module = "tests.support.emulators"
         self.process: subprocess.Popen[str] | None = None
         self.endpoints: dict[str, dict[str, str]] = {}
 
     def start(self) -> EmulatorProcess:
         command = [sys.executable, "-m", self.module, "--json", "--service-account", str(self.account_file)]
-        command += ["--latency", str(self.latency)]
+        command += ["--latency", str(self.latency), "--stats-file", str(self.stats_file)]
+        if self.tls:
+            command += ["--tls-dir", str(self.tls_dir)]
+        self.stats_file.unlink(missing_ok=True)
+        self._asked = 0
         self.process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
         line = self.process.stdout.readline() if self.process.stdout is not None else ""
         if not line:
@@ -46,6 +61,38 @@ class EmulatorProcess:
 
     def cpu(self) -> float:
         return cpu_seconds(self.pid)
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        """Per emulator, the TCP connections accepted and send requests answered so far."""
+        self._asked += 1
+        os.kill(self.pid, signal.SIGUSR1)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError, ValueError):
+                written = json.loads(self.stats_file.read_text(encoding="utf-8"))
+                if written.get("seq") == self._asked:
+                    return {name: counts for name, counts in written.items() if name != "seq"}
+            time.sleep(0.005)
+        raise RuntimeError("the emulators did not write their counts")
+
+    @contextlib.contextmanager
+    def trusted(self) -> Iterator[None]:
+        """Processes started inside trust the emulators' authority (aiohttp via SSL_CERT_FILE,
+        google-auth's requests via REQUESTS_CA_BUNDLE); nothing changes without ``tls``."""
+        if not self.tls:
+            yield
+            return
+        ca_file = self.endpoints["tls"]["ca_file"]
+        saved = {name: os.environ.get(name) for name in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")}
+        os.environ.update(SSL_CERT_FILE=ca_file, REQUESTS_CA_BUNDLE=ca_file)
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
     def stop(self) -> None:
         if self.process is not None:
@@ -64,4 +111,5 @@ class EmulatorProcess:
         self.stop()
 
     def describe(self) -> dict[str, Any]:
-        return {"module": self.module, "pid": self.pid, "urls": {k: v["base_url"] for k, v in self.endpoints.items()}}
+        urls = {k: v["base_url"] for k, v in self.endpoints.items() if "base_url" in v}
+        return {"module": self.module, "pid": self.pid, "urls": urls, "tls": self.tls}

@@ -1,7 +1,7 @@
 """The switchboard as a benchmark system: what ``switchboard run`` runs, in one process.
 
 ``Switchboard(bus, settings)``, its subscriptions stored, one worker on its queues and
-``bus_incoming`` with the switchboard's own concurrency (8 threads). Progress is read
+``bus_incoming`` with the switchboard's own concurrency (sends in flight on its event loop). Progress is read
 from Redis (the bus's own ``stat:processed``), so nothing is added to the worker. The
 ChildSpec's ``config`` carries the emulators' endpoints.
 """
@@ -43,7 +43,7 @@ class SwitchboardSystem:
     """Used through worker processes only: events are published by the scenario itself."""
 
     name = "switchboard"
-    roles = ("email", "sms", "push")
+    roles = ("email", "sms", "push", "mixed")
 
     def prepare(self, url: str) -> None:
         """Nothing: the worker stores its subscriptions when it starts, as ``switchboard run`` does."""

@@ -138,7 +138,7 @@ def find_logged(redis: Any, key: str, bus_id: str, steps: list[Step]) -> LoggedE
     :data:`MAX_SCAN` entries either way."""
     published = next((s.at for s in steps if s.data.get("step") == "published" and s.at > 0), None)
     prefix = bus_id.partition("-")[0]
-    if published is None and prefix.isdigit() and len(prefix) <= 12:
+    if published is None and prefix.isascii() and prefix.isdigit() and len(prefix) <= 12:
         published = float(prefix)
     if published is None:
         read = functools.partial(_newest_first, redis, key)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
@@ -37,13 +38,15 @@ class WorkerInfo:
             data = {}
         host, _, rest = worker_id.partition(":")
         pid_text, _, queues_text = rest.partition(":")
-        queues = data.get("queues") or [q for q in queues_text.split(",") if q]
+        queues = data.get("queues")
+        if not isinstance(queues, list) or not queues:
+            queues = [q for q in queues_text.split(",") if q]
         return cls(
             id=worker_id,
             host=str(data.get("host") or host),
-            pid=int(data.get("pid") or (pid_text if pid_text.isdigit() else 0)),
+            pid=int(_number(data.get("pid")) or _number(pid_text if pid_text.isascii() else 0)),
             queues=tuple(str(q) for q in queues),
-            started_at=float(data.get("started_at") or 0),
+            started_at=_number(data.get("started_at")),
             heartbeat=heartbeat,
         )
 
@@ -82,6 +85,15 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _number(value: Any) -> float:
+    """A number another client wrote (``"abc"``, ``1e400``, a list): 0 when it is none."""
+    try:
+        number = float(value or 0)
+    except (TypeError, ValueError, OverflowError):
+        return 0.0
+    return number if math.isfinite(number) and abs(number) < 2**53 else 0.0
 
 
 def registered_workers(redis: Any, keys: Keys) -> list[WorkerInfo]:

@@ -85,7 +85,7 @@ def worker_stats(
     out = []
     for info in sorted(workers, key=lambda w: w.id):
         in_flight = sum(int(next(replies)) for _ in info.queues)
-        processed, failed = int(next(replies) or 0), int(next(replies) or 0)
+        processed, failed = counter(next(replies)), counter(next(replies))
         alive = not info.is_dead(now=now, dead_after=dead_after, hostname=hostname)
         out.append(WorkerStat(**info.values(), alive=alive, in_flight=in_flight, processed=processed, failed=failed))
     return out
@@ -98,7 +98,13 @@ def totals(redis: Any, keys: Keys) -> dict[str, int]:
     pipe.get(keys.stat_failed)
     pipe.llen(keys.failed)
     processed, failed, entries = pipe.execute()
-    return {"processed": int(processed or 0), "failed": int(failed or 0), "failed_entries": int(entries)}
+    return {"processed": counter(processed), "failed": counter(failed), "failed_entries": int(entries)}
+
+
+def counter(raw: bytes | str | None) -> int:
+    """A counter any client of this Redis may have written: a non-number reads as 0, never a crash."""
+    text = as_text(raw or b"0")
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 20 else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +134,8 @@ def throughput(
             merged: dict[int, int] = {}
             for _ in hours:
                 for minute, count in next(replies).items():
-                    merged[int(minute)] = merged.get(int(minute), 0) + int(count)
+                    at = counter(minute)
+                    merged[at] = merged.get(at, 0) + counter(count)
             counts[kind] = merged
         out[queue] = [
             MinuteCount(m, counts["processed"].get(m, 0), counts["failed"].get(m, 0)) for m in range(first, last + 1)

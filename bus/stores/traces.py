@@ -9,6 +9,7 @@ trip as the acks, so tracing costs no extra one.
 
 from __future__ import annotations
 
+import math
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -97,8 +98,9 @@ class Step:
             trace_id = d.get("trace_id")
             return f"published by {d.get('host') or '?'}" + (f" (OpenTelemetry trace {trace_id})" if trace_id else "")
         if d.get("step") == "driven":
-            targets = ", ".join(f"{t['app']}/{t['sub']} -> {t['queue']}" for t in d.get("to", [])) or "nobody"
-            return f"driven by {d.get('worker')}: to {targets}"
+            to = d["to"] if isinstance(d.get("to"), list) else []
+            targets = ", ".join(f"{t.get('app')}/{t.get('sub')} -> {t.get('queue')}" for t in to if isinstance(t, dict))
+            return f"driven by {d.get('worker')}: to {targets or 'nobody'}"
         text = f"{d.get('app')}/{d.get('sub')} on {d.get('queue')}: {d.get('outcome')} in {duration_ms(d):.3f} ms"
         if d.get("attempt"):
             text += f" (retry {d['attempt']})"
@@ -107,6 +109,17 @@ class Step:
         if isinstance(d.get("retry_in"), int | float):
             text += f"; next try in {d['retry_in']:.3g}s"
         return text
+
+
+def _number(value: Any) -> float:
+    """A time a worker wrote, or 0 for what another client wrote in its place."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return 0.0
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):
+        return 0.0
+    return number if math.isfinite(number) else 0.0
 
 
 def duration_ms(entry: dict[str, Any]) -> float:
@@ -127,10 +140,10 @@ def read_trace(redis: Any, keys: Keys, bus_id: str) -> list[Step]:
             data = {"step": "unreadable", "raw": as_text(raw)}
         if not isinstance(data, dict):
             continue
-        steps.append(Step(float(data.get("at", 0)) / 1000, data))
+        steps.append(Step(_number(data.get("at")) / 1000, data))
         if data.get("step") == "driven":
-            published = data.get("published_at_ms")
-            when = float(published) / 1000 if published else float(data.get("published_at") or 0)
+            published = _number(data.get("published_at_ms"))
+            when = published / 1000 if published else _number(data.get("published_at"))
             published_step = {"step": "published", "host": data.get("host"), "at": when * 1000}
             if isinstance(data.get("trace_id"), str):
                 published_step["trace_id"] = data["trace_id"]

@@ -152,6 +152,7 @@ def redis_down(request: Request, exc: Exception) -> Response:
     context = {
         "title": "Redis unreachable",
         "status": 503,
-        "detail": f"Redis ({dash.where()}) is not answering: {type(exc).__name__}. This page retries when reloaded.",
+        "detail": f"Redis{f' ({dash.where()})' if dash.authorized(request) else ''} is not answering: "
+        f"{type(exc).__name__}. This page retries when reloaded.",
     }
     return dash.render(request, "error.html", context, status_code=503)

@@ -18,9 +18,9 @@ from bus.core import Bus
 from bus.stores.failures import Failures
 from bus.stores.queues import Queues
 from bus.web import snapshot
-from bus.web.auth import signed_in
+from bus.web.auth import OPEN_PATHS, OPEN_PREFIX, route_path, signed_in
 from bus.web.csrf import csrf_token
-from bus.web.failed import BreakdownCache
+from bus.web.failed import BreakdownCache, FilteredPages
 from bus.web.rendering import environment
 from bus.web.sessions import Sessions
 from bus.web.settings import WebSettings
@@ -72,6 +72,7 @@ class Dashboard:
         self.templates = Jinja2Templates(env=environment(template_dirs))
         self.live_interval = live_interval
         self.breakdowns = BreakdownCache()
+        self.filtered_pages = FilteredPages()
 
     @property
     def redis(self) -> Any:
@@ -93,6 +94,14 @@ class Dashboard:
             dead_after=self.bus.settings.worker.dead_after,
             hostname=self.bus.hostname,
         )
+
+    def authorized(self, request: Request) -> bool:
+        """Whether this request may learn about the deployment: the dashboard is open, or the
+        request came past sign-in (``/login`` and the other open paths never do)."""
+        if not self.settings.auth_required:
+            return True
+        path = route_path(request.scope)
+        return path not in OPEN_PATHS and not path.startswith(OPEN_PREFIX)
 
     def where(self) -> str:
         """Which Redis and namespace this is, never with a password."""
@@ -126,7 +135,7 @@ class Dashboard:
             "request": request,
             "nav": [{"label": i.label, "href": root + i.path, "active": i is active} for i in self.nav],
             "csrf_token": csrf_token(request),
-            "where": self.where(),
+            "where": self.where() if self.authorized(request) else None,
             "live_interval_ms": int(self.live_interval * 1000),
             "signed_in": signed_in(request),
             "now": time.time(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -11,7 +12,10 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import jinja2
+from markupsafe import Markup, escape
 from starlette.requests import Request
+
+from bus.web.names import isolated, name_html, reordering_shown
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -20,10 +24,29 @@ STATIC = Path(__file__).parent / "static"
 def environment(extra_dirs: Sequence[str | Path] = ()) -> jinja2.Environment:
     """Templates from ``extra_dirs`` first (other packages' pages), then the bus pages."""
     loader = jinja2.FileSystemLoader([*[str(d) for d in extra_dirs], str(TEMPLATES)])
-    env = jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined)
-    env.filters.update(pretty=pretty, ago=ago, utc=utc, number=number, shorten=shorten, until=until)
+    env = jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined, finalize=shown_controls)
+    env.filters.update(pretty=pretty, ago=ago, utc=utc, number=number, shorten=shorten, until=until, seconds=seconds)
+    env.filters.update(name=name_html, isolated=isolated, verbatim=verbatim)
     env.globals.update(path_for=path_for, query=query)
     return env
+
+
+def shown_controls(value: Any) -> Any:
+    """Every ``{{ }}`` on every page: bidi controls in text shown as code points, so nothing
+    stored can reorder what a page says (form values that must post back unchanged use ``verbatim``)."""
+    return reordering_shown(value) if isinstance(value, str) and not isinstance(value, Markup) else value
+
+
+def verbatim(value: Any) -> Markup:
+    """Escaped but otherwise as is: for form fields that post a value back (a filter, typed data)."""
+    return escape(value)
+
+
+def seconds(value: Any) -> str:
+    """A delay as people read it: ``2.5 s``, ``1m 30s``; what is not a number is shown as is."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return str(value)
+    return f"{value:.3g} s" if abs(value) < 60 else duration(value)
 
 
 def pretty(value: Any) -> str:

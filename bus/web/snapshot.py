@@ -11,9 +11,11 @@ from bus.keys import Keys
 from bus.runtime.recovery import parse_iso_time
 from bus.safejson import read_json
 from bus.stores.delayed import Delayed
-from bus.stores.overview import MinuteCount, WorkerStat, queue_stats, throughput, totals, worker_stats
+from bus.stores.overview import MinuteCount, WorkerStat, counter, queue_stats, throughput, totals, worker_stats
 from bus.stores.queues import Queues
 from bus.web.job_views import view_job
+from bus.web.names import isolated
+from bus.web.params import parse_int
 
 RESQUE_DEAD_AFTER = 300.0
 """Resque prunes a worker whose heartbeat is older than this (its PRUNE_INTERVAL)."""
@@ -121,13 +123,13 @@ def problems(snap: Snapshot) -> list[str]:
     out = []
     for q in snap.queues:
         if q.pending and not q.listeners:
-            out.append(f"{q.pending:,} job(s) wait in {q.name} and no live worker takes jobs from it.")
+            out.append(f"{q.pending:,} job(s) wait in {isolated(q.name)} and no live worker takes jobs from it.")
         elif q.pending and q.oldest is not None and snap.now - q.oldest > SLOW_QUEUE_AFTER:
-            out.append(f"The oldest job in {q.name} has waited {int((snap.now - q.oldest) // 60)} min.")
+            out.append(f"The oldest job in {isolated(q.name)} has waited {int((snap.now - q.oldest) // 60)} min.")
     for w in snap.workers:
         if not w.alive and w.in_flight:
             out.append(
-                f"Worker {w.id} looks dead with {w.in_flight} job(s) in flight; they go back to their "
+                f"Worker {isolated(w.id)} looks dead with {w.in_flight} job(s) in flight; they go back to their "
                 "queues when a live worker on those queues notices."
             )
     overdue = snap.counters.get("delayed_overdue") or 0
@@ -179,25 +181,19 @@ def _resque_workers(redis: Any, keys: Keys, known: set[str], *, now: float) -> l
             WorkerRow(
                 id=worker_id,
                 host=host,
-                pid=int(pid) if pid.isdigit() else 0,
+                pid=parse_int(pid) or 0,
                 queues=tuple(q for q in queues.split(",") if q),
                 started_at=0.0,
                 heartbeat=heartbeat,
                 alive=heartbeat is not None and now - heartbeat <= RESQUE_DEAD_AFTER,
                 in_flight=0,
-                processed=_count(processed),
-                failed=_count(failed),
+                processed=counter(processed),
+                failed=counter(failed),
                 current=(_marked_job(job),) if job else (),
                 kind="resque",
             )
         )
     return rows
-
-
-def _count(raw: bytes | None) -> int:
-    """A Resque stat counter another app wrote: a non-number reads as 0 rather than failing the page."""
-    text = as_text(raw or b"0")
-    return int(text) if text.isascii() and text.isdigit() and len(text) < 20 else 0
 
 
 def _marked_job(raw: bytes) -> str:

@@ -20,7 +20,7 @@ from switchboard.client import send_email, send_push, send_sms
 
 # --- running ----------------------------------------------------------------------
 @cli.command()
-@click.option("--concurrency", "-c", type=click.IntRange(min=1), help="Sends at once (threads).")
+@click.option("--concurrency", "-c", type=click.IntRange(min=1), help="Sends in flight per process.")
 @click.option("--no-driver", is_flag=True, help="Do not drive bus_incoming in this process.")
 @click.option("--no-scheduler", is_flag=True, help="Do not run a scheduler (send_at, heartbeat) here.")
 @click.option("--burst", is_flag=True, help="Exit once the queues are empty.")

@@ -9,6 +9,7 @@ balancer; while Redis is unreachable a request answers 503 and the provider send
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -124,10 +125,18 @@ class Receiver:
         return answer(parsed.summary())
 
     async def _body(self, request: Request) -> bytes:
-        """The raw body, refused (413) past the size limit without reading the rest."""
+        """The raw body, refused past the size limit (413) or the time limit (408) without reading the rest."""
+        try:
+            async with asyncio.timeout(self.hooks.body_timeout):
+                return await self._read(request)
+        except TimeoutError:
+            raise Refused(408, f"body not received within {self.hooks.body_timeout:g} s") from None
+
+    async def _read(self, request: Request) -> bytes:
         limit = self.hooks.max_body_bytes
         length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > limit):
+        # isascii: '\xb2' (superscript two) is a digit to isdigit() but not to int().
+        if length is not None and (not (length.isascii() and length.isdigit()) or int(length) > limit):
             raise Refused(413, f"body over {limit} bytes")
         chunks, size = [], 0
         try:

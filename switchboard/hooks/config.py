@@ -27,12 +27,14 @@ class HooksSettings:
     """Seconds a signed SendGrid timestamp may be off our clock; older requests are replays."""
     publish_timeout: float = 5.0
     """Seconds a request waits for an unreachable Redis before answering 503 (the provider retries)."""
+    body_timeout: float = 30.0
+    """Seconds a request's body may take to arrive; slower answers 408 (a trickle would hold it forever)."""
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.enabled if name not in HOOKS]
         if unknown:
             raise SettingsError(f"switchboard.hooks.enabled: unknown {', '.join(map(repr, unknown))} (one of {HOOKS})")
-        for name in ("max_body_bytes", "tolerance", "publish_timeout"):
+        for name in ("max_body_bytes", "tolerance", "publish_timeout", "body_timeout"):
             value = getattr(self, name)
             if isinstance(value, bool) or not value > 0:
                 raise SettingsError(f"switchboard.hooks.{name} must be greater than 0")
@@ -60,6 +62,6 @@ def hook_problems(settings: SwitchboardSettings) -> list[str]:
         found.append(
             "the sendgrid hook needs switchboard.sendgrid.webhook_public_key (SWITCHBOARD_SENDGRID_WEBHOOK_PUBLIC_KEY)"
         )
-    if "twilio" in enabled and settings.twilio.auth_token is None:
+    if "twilio" in enabled and not settings.twilio.auth_token:  # an empty token signs for anyone
         found.append("the twilio hook needs switchboard.twilio.auth_token (SWITCHBOARD_TWILIO_AUTH_TOKEN)")
     return found

@@ -183,7 +183,11 @@ MessageT_contra = TypeVar("MessageT_contra", contravariant=True)
 
 
 class Provider(Protocol[MessageT_contra]):
-    """One channel's sender: ``send`` returns what was accepted or raises a ProviderError."""
+    """One channel's sender: ``send`` returns what was accepted or raises a ProviderError.
+
+    ``asend`` is the same call for an event loop (the send pipeline awaits it, many in flight);
+    ``send`` serves callers without a loop (probes, the CLI, tests).
+    """
 
     @property
     def channel(self) -> Channel: ...
@@ -192,6 +196,8 @@ class Provider(Protocol[MessageT_contra]):
     def name(self) -> str: ...
 
     def send(self, message: MessageT_contra) -> ProviderResult: ...
+
+    async def asend(self, message: MessageT_contra) -> ProviderResult: ...
 
     def close(self) -> None: ...
 

@@ -1,32 +1,33 @@
-"""Push through Firebase Cloud Messaging HTTP v1, with the ``pyfcm`` SDK minus its hidden retries.
+"""Push through Firebase Cloud Messaging HTTP v1: ``pyfcm`` builds each message, google-auth
+fetches and refreshes the access token, and the POST goes over kept-alive connections
+(``providers.http``).
 
 Stock pyfcm sleeps on any Retry-After and resends without limit, and its default adapter
-retries POSTs on 502/503, connection errors and read timeouts (a push can then arrive twice).
-``OneShotFCM`` keeps pyfcm's payload building and token handling but makes each ``notify``
-exactly one HTTP request whose failure is raised as a classified ProviderError. A push to
-several tokens is one request per token, with each token's outcome reported.
+retries POSTs on 502/503, connection errors and read timeouts (a push can then arrive twice);
+it also keeps a session and a token per thread. Here each message is exactly one HTTP request
+whose failure is raised as a classified ProviderError, and one access token serves every
+send. A push to several tokens is one request per token, with each token's outcome reported.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import google.auth.transport.requests
-import requests
 from google.auth.exceptions import GoogleAuthError, RefreshError, TransportError
 from google.oauth2 import service_account
 from pyfcm import FCMNotification
 from pyfcm.errors import FCMError
-from requests.adapters import HTTPAdapter
 
 from bus.settings_loader import Secret
 from switchboard.channels import Channel
 from switchboard.errors import (
-    AmbiguousProviderError,
     PermanentProviderError,
     ProviderConfigurationError,
     ProviderError,
@@ -41,8 +42,9 @@ from switchboard.providers.base import (
     check_timeout,
     parse_retry_after,
     redact,
-    request_reached_server,
 )
+from switchboard.providers.http import Answer, HttpClient
+from switchboard.providers.loops import LoopThread
 
 FCM_API = "https://fcm.googleapis.com"
 FCM_SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
@@ -85,55 +87,53 @@ class BoundedRequest(google.auth.transport.requests.Request):
         return super().__call__(url, method, body, headers, bounded, **kwargs)  # type: ignore[no-untyped-call]
 
 
-class OneShotFCM(FCMNotification):  # type: ignore[misc]
-    """pyfcm where every failure is one request and a classified ProviderError, never a retry."""
+class AccessToken:
+    """One OAuth access token for every send, fetched by google-auth and refreshed before it
+    expires (or once FCM refused it); the fetch blocks, so it runs on a thread, one at a time."""
 
-    def __init__(self, credentials: service_account.Credentials, *, base_url: str, timeout: float) -> None:
-        super().__init__(credentials=credentials, adapter=HTTPAdapter())
-        base = base_url.rstrip("/").removesuffix("/v1/projects")  # either form of the URL is fine
-        self.FCM_END_POINT_BASE = f"{base}/v1/projects"
+    def __init__(self, credentials: service_account.Credentials, *, timeout: float) -> None:
+        self._credentials = credentials
         self._timeout = timeout
+        self._lock = threading.Lock()
+        self._refused: str | None = None
 
-    def request_headers(self) -> dict[str, str]:
-        """Fetch an access token (pyfcm asks once per thread per 30 minutes), bounded and classified."""
-        try:
-            self.credentials.refresh(BoundedRequest(self._timeout))
-        except RefreshError as exc:
-            kind = TransientProviderError if exc.retryable else ProviderConfigurationError
-            raise kind(self.safe(f"FCM access token refused: {exc}")) from None
-        except TransportError as exc:
-            raise TransientProviderError(self.safe(f"FCM token endpoint unreachable: {exc}")) from None
-        except GoogleAuthError as exc:
-            raise ProviderConfigurationError(self.safe(f"FCM credentials unusable: {exc}")) from None
-        return {"Content-Type": "application/json", "Authorization": f"Bearer {self.credentials.token}"}
+    @property
+    def current(self) -> str:
+        """The token in use ("" before the first fetch), for redaction."""
+        return str(self._credentials.token or "")
 
-    def send_request(self, payload: bytes | None = None, timeout: float | None = None) -> requests.Response:
-        """One POST: no sleeping on Retry-After, no resend, no adapter retries."""
-        try:
-            response: requests.Response = self.requests_session.post(
-                self.fcm_end_point, data=payload, timeout=timeout or self._timeout
-            )
-            return response
-        except requests.ReadTimeout as exc:
-            # The request arrived: FCM may have accepted the push before the wait ran out.
-            raise AmbiguousProviderError(self.safe(f"FCM did not answer in time: {exc}")) from None
-        except requests.RequestException as exc:
-            # A connection cut after the request went out is as ambiguous as a timeout.
-            kind = AmbiguousProviderError if request_reached_server(exc) else TransientProviderError
-            raise kind(self.safe(f"FCM unreachable: {type(exc).__name__}: {exc}")) from None
+    async def get(self) -> str:
+        """A token fit to send with (fetched first when there is none, or it is old or refused)."""
+        if self._usable():
+            return self.current
+        return await asyncio.to_thread(self._refresh)
 
-    def parse_response(self, response: requests.Response) -> dict[str, Any]:
-        if response.status_code == 200:
-            answer = _json(response)
-            return answer if isinstance(answer, dict) else {}
-        if response.status_code == 401:
-            # pyfcm's own field: the next call on this thread fetches a fresh token.
-            self.thread_local.token_expiry = 0
-        raise http_error(response, self.safe)
+    def refused(self, token: str) -> None:
+        """FCM answered 401 to ``token``: the next send fetches another."""
+        self._refused = token
 
-    def safe(self, text: str) -> str:
-        """Provider text fit to store and log: no access token, the device tokens being sent to masked."""
-        return mask_text(redact(text, [str(self.credentials.token or "")]), getattr(self.thread_local, "targets", ()))
+    def _usable(self) -> bool:
+        credentials = self._credentials
+        return bool(credentials.valid) and credentials.token != self._refused
+
+    def _refresh(self) -> str:
+        with self._lock:
+            if self._usable():  # another send fetched one meanwhile
+                return self.current
+            try:
+                self._credentials.refresh(BoundedRequest(self._timeout))  # type: ignore[no-untyped-call]
+            except RefreshError as exc:
+                kind = TransientProviderError if exc.retryable else ProviderConfigurationError
+                raise kind(self._safe(f"FCM access token refused: {exc}")) from None
+            except TransportError as exc:
+                raise TransientProviderError(self._safe(f"FCM token endpoint unreachable: {exc}")) from None
+            except GoogleAuthError as exc:
+                raise ProviderConfigurationError(self._safe(f"FCM credentials unusable: {exc}")) from None
+            self._refused = None
+            return self.current
+
+    def _safe(self, text: str) -> str:
+        return redact(text, [self.current])
 
 
 class FcmProvider:
@@ -145,18 +145,30 @@ class FcmProvider:
     def __init__(self, config: FcmConfig) -> None:
         self._config = config
         credentials = _credentials(config)
-        self._fcm = OneShotFCM(credentials, base_url=config.base_url or FCM_API, timeout=config.timeout)
+        project_id = getattr(credentials, "project_id", None)
+        if not project_id:
+            raise ProviderConfigurationError("FCM service account has no project_id")
+        self._payloads = FCMNotification(credentials=credentials)
+        """pyfcm, for building messages (its own sending is not used)."""
+        base = (config.base_url or FCM_API).rstrip("/").removesuffix("/v1/projects")  # either form is fine
+        self._url = f"{base}/v1/projects/{project_id}/messages:send"
+        self._token = AccessToken(credentials, timeout=config.timeout)
+        self._http = HttpClient("FCM", timeout=config.timeout, safe=self._safe)
+        self._thread = LoopThread("fcm-provider")
 
     def send(self, message: PushMessage) -> PushResult:
+        """Send from a thread; see ``asend``."""
+        return self._thread.run(self.asend(message))
+
+    async def asend(self, message: PushMessage) -> PushResult:
         """Send to every target; raise when all targets failed alike, else report each one."""
         targets = [(token, {"fcm_token": token}) for token in message.tokens]
         if message.topic is not None:
             targets = [(message.topic, {"topic_name": message.topic})]
         outcomes: list[PushOutcome] = []
-        self._fcm.thread_local.targets = tuple(message.tokens)
         for index, (target, address) in enumerate(targets):
             try:
-                outcomes.append(PushOutcome(target, message_id=self._notify(address, message)))
+                outcomes.append(PushOutcome(target, message_id=await self._notify(address, message)))
             except ProviderConfigurationError:
                 raise
             except ProviderError as exc:
@@ -170,39 +182,51 @@ class FcmProvider:
         return _conclude(self.name, outcomes)
 
     def close(self) -> None:
-        """Close the pooled connections shared by every thread's session."""
-        self._fcm.custom_adapter.close()
+        """Close the kept-alive connections and the private loop."""
+        self._http.close()
+        self._thread.stop()
 
-    def _notify(self, address: dict[str, str], message: PushMessage) -> str | None:
+    async def _notify(self, address: dict[str, str], message: PushMessage) -> str | None:
         try:
-            answer = self._fcm.notify(
+            payload: bytes = self._payloads.parse_payload(
                 notification_title=message.title,
                 notification_body=message.body,
                 notification_image=message.image,
                 data_payload=dict(message.data) or None,
-                timeout=self._config.timeout,
                 **address,
             )
         except FCMError as exc:
             # pyfcm's own checks of the payload (it raises these before any request).
-            raise PermanentProviderError(self._fcm.safe(f"pyfcm refused the push: {exc}")) from None
-        name = answer.get("name")
-        return name if isinstance(name, str) else None
+            raise PermanentProviderError(self._safe(f"pyfcm refused the push: {exc}", message)) from None
+        token = await self._token.get()
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+        answer = await self._http.post(self._url, headers=headers, data=payload)
+        if answer.status == 200:
+            body = answer.json()
+            name = body.get("name") if isinstance(body, dict) else None
+            return name if isinstance(name, str) else None
+        if answer.status == 401:
+            self._token.refused(token)
+        raise http_error(answer, lambda text: self._safe(text, message))
+
+    def _safe(self, text: str, message: PushMessage | None = None) -> str:
+        """Provider text fit to store and log: no access token, the device tokens being sent to masked."""
+        return mask_text(redact(text, [self._token.current]), message.tokens if message is not None else ())
 
 
-def http_error(response: requests.Response, safe: Callable[[str], str]) -> ProviderError:
-    """Classify an FCM v1 error response (``{"error": {code, message, status, details}}``)."""
-    status = response.status_code
-    error = _json(response)
+def http_error(answer: Answer, safe: Callable[[str], str]) -> ProviderError:
+    """Classify an FCM v1 error answer (``{"error": {code, message, status, details}}``)."""
+    status = answer.status
+    error = answer.json()
     error = error.get("error") if isinstance(error, dict) else None
     error = error if isinstance(error, dict) else {}
     details = [d for d in error.get("details") or [] if isinstance(d, dict)]
     fcm_code = next((d["errorCode"] for d in details if "errorCode" in d), None) or error.get("status")
     reasons = {d.get("reason") for d in details}
-    message = str(error.get("message") or response.reason)
+    message = str(error.get("message") or answer.reason)
     text = safe(f"FCM answered {status} {fcm_code or ''}: {message}".replace("  ", " "))
     code = str(fcm_code) if fcm_code else None
-    wait = parse_retry_after(response.headers.get("Retry-After"))
+    wait = parse_retry_after(answer.headers.get("Retry-After"))
     if fcm_code in RECIPIENT_CODES:
         return PermanentProviderError(text, status=status, code=code, recipient_problem=True)
     if status == 401:
@@ -259,10 +283,3 @@ def _credentials(config: FcmConfig) -> service_account.Credentials:
     except (OSError, ValueError, TypeError, KeyError) as exc:
         # Never the exception text: it can quote the JSON, private key included.
         raise ProviderConfigurationError(f"FCM service account unusable: {type(exc).__name__}") from None
-
-
-def _json(response: requests.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None

@@ -7,6 +7,7 @@ gone out.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -39,7 +40,7 @@ class Outbox:
         return int(self.redis.llen(self.keys.outbox))
 
     def list(self, limit: int = 20, channel: str | None = None) -> list[dict[str, Any]]:
-        entries = [read_json(raw) for raw in self.redis.lrange(self.keys.outbox, 0, self.size - 1)]
+        entries = [_entry(raw) for raw in self.redis.lrange(self.keys.outbox, 0, self.size - 1)]
         if channel:
             entries = [e for e in entries if e.get("channel") == channel]
         return entries[:limit]
@@ -52,6 +53,15 @@ class Outbox:
         pipe.llen(self.keys.outbox)
         pipe.delete(self.keys.outbox)
         return int(pipe.execute()[0])
+
+
+def _entry(raw: bytes) -> dict[str, Any]:
+    """A stored message; what another client wrote in its place is shown as unreadable, not a crash."""
+    try:
+        entry = read_json(raw)
+    except ValueError as exc:
+        return {"subject": f"(an unreadable outbox entry: {exc})"}
+    return entry if isinstance(entry, dict) else {"subject": "(an unreadable outbox entry: not a JSON object)"}
 
 
 # Keeps the other channels' messages in order: one pass, not an LREM (a scan) per message.
@@ -89,6 +99,10 @@ class OutboxProvider:
             outcomes = tuple(PushOutcome(target, f"{message_id}-{i}", None) for i, target in enumerate(targets))
             return PushResult(provider=self.name, message_id=message_id, outcomes=outcomes)
         return ProviderResult(provider=self.name, message_id=message_id)
+
+    async def asend(self, message: EmailMessage | SmsMessage | PushMessage) -> ProviderResult:
+        """``send`` on a thread, off the event loop (its Redis client blocks)."""
+        return await asyncio.to_thread(self.send, message)
 
     def close(self) -> None:
         """Nothing to release."""

@@ -1,4 +1,6 @@
-"""Email through SendGrid's v3 Mail Send API, with the official ``sendgrid`` SDK.
+"""Email through SendGrid's v3 Mail Send API: the official ``sendgrid`` SDK's ``Mail`` helper
+builds the request body, which is POSTed over kept-alive connections (``providers.http``;
+the SDK's own client opens a new connection per send).
 
 SendGrid answers 202 when it accepts a message; bounces and drops arrive later through its
 Event Webhook, so a ProviderResult here means "accepted", not "delivered".
@@ -6,23 +8,19 @@ Event Webhook, so a ProviderResult here means "accepted", not "delivered".
 
 from __future__ import annotations
 
-import http.client
+import json
 import re
-import urllib.error
 from dataclasses import dataclass
 from email.utils import parseaddr
 from typing import Any
 
-from python_http_client.exceptions import HTTPError
-from sendgrid import SendGridAPIClient
+import sendgrid
 from sendgrid.helpers.mail import Bcc, Category, Cc, CustomArg, From, Header, Mail, ReplyTo, To
 from sendgrid.helpers.mail.exceptions import SendGridException
 
-from bus.safejson import read_json
 from bus.settings_loader import Secret
 from switchboard.channels import Channel
 from switchboard.errors import (
-    AmbiguousProviderError,
     PermanentProviderError,
     ProviderConfigurationError,
     ProviderError,
@@ -37,6 +35,8 @@ from switchboard.providers.base import (
     redact,
     seconds_until,
 )
+from switchboard.providers.http import Answer, HttpClient
+from switchboard.providers.loops import LoopThread
 
 SENDGRID_API = "https://api.sendgrid.com"
 # An error on one of these fields is about an address, not about the message.
@@ -66,7 +66,8 @@ class SendGridConfig:
 
 
 class SendGridProvider:
-    """Sends one EmailMessage per call, one HTTP request each, classified into our errors."""
+    """Sends one EmailMessage per call, one HTTP request each over a kept-alive connection,
+    classified into our errors."""
 
     channel = Channel.EMAIL
     name = "sendgrid"
@@ -78,31 +79,32 @@ class SendGridProvider:
         self._api_key = config.api_key.reveal()
         self.sender = sender
         """The default ``from``, 'addr' or 'Name <addr>' (the first of ``[switchboard] senders``)."""
-        host = (config.base_url or SENDGRID_API).rstrip("/")
-        self._client = SendGridAPIClient(api_key=self._api_key, host=host)
-        # The SDK has no timeout of its own: without this a send can block forever.
-        self._client.client.timeout = config.timeout
+        self._url = f"{(config.base_url or SENDGRID_API).rstrip('/')}/v3/mail/send"
+        self._headers = {
+            "Authorization": f"Bearer {self._api_key}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": f"sendgrid/{sendgrid.__version__};python",
+        }
+        self._http = HttpClient("SendGrid", timeout=config.timeout, safe=self._safe)
+        self._thread = LoopThread("sendgrid-provider")
 
     def send(self, message: EmailMessage) -> ProviderResult:
+        """Send from a thread; see ``asend``."""
+        return self._thread.run(self.asend(message))
+
+    async def asend(self, message: EmailMessage) -> ProviderResult:
         """Submit the email; raise a ProviderError subclass when SendGrid does not accept it."""
-        mail = self._mail(message)
-        try:
-            response = self._client.send(mail)
-        except HTTPError as exc:
-            raise self._http_error(exc, message) from None
-        except urllib.error.URLError as exc:
-            # urllib raises these while connecting and sending: the request never arrived.
-            raise TransientProviderError(self._safe(f"SendGrid unreachable: {exc.reason}", message)) from None
-        except (OSError, http.client.HTTPException) as exc:
-            # While waiting for the answer (a read timeout, a dropped connection): the request
-            # arrived, and SendGrid may have accepted the email.
-            raise AmbiguousProviderError(
-                self._safe(f"SendGrid did not answer: {type(exc).__name__}: {exc}", message)
-            ) from None
-        return ProviderResult(provider=self.name, message_id=response.headers.get("X-Message-Id"))
+        body = json.dumps(self._mail(message)).encode("utf-8")
+        answer = await self._http.post(self._url, headers=self._headers, data=body)
+        if not 200 <= answer.status < 300:
+            raise self._http_error(answer, message)
+        return ProviderResult(provider=self.name, message_id=answer.headers.get("X-Message-Id"))
 
     def close(self) -> None:
-        """Nothing to release: the SDK opens a new connection per request."""
+        """Close the kept-alive connections and the private loop."""
+        self._http.close()
+        self._thread.stop()
 
     def _mail(self, message: EmailMessage) -> dict[str, Any]:
         """The request body, built by the SDK's Mail helper (which has checks of its own)."""
@@ -132,28 +134,28 @@ class SendGridProvider:
             raise PermanentProviderError(self._safe(f"SendGrid SDK refused the email: {type(exc).__name__}")) from None
         return body
 
-    def _http_error(self, exc: HTTPError, message: EmailMessage) -> ProviderError:
-        status = int(exc.status_code)
-        errors = _error_list(exc.body)
+    def _http_error(self, answer: Answer, message: EmailMessage) -> ProviderError:
+        status = answer.status
+        errors = _error_list(answer.json())
         detail = "; ".join(
             f"{e.get('message')} [{e.get('field')}]" if e.get("field") else str(e.get("message")) for e in errors
         )
-        text = self._safe(f"SendGrid answered {status}: {detail or exc.reason}", message)
+        text = self._safe(f"SendGrid answered {status}: {detail or answer.reason}", message)
         if status == 403 and any(_SENDER_PROBLEM.search(str(e.get("message") or "")) for e in errors):
             # One sender is not verified: the others (and the channel) still work.
             sender = parseaddr(message.from_email or self.sender)[1].lower()
             return ProviderConfigurationError(text, status=status, sender=sender)
         if status in (401, 403):
             return ProviderConfigurationError(text, status=status)
+        headers = answer.headers
         if status == 429:
-            headers = exc.headers
             wait = parse_retry_after(headers.get("Retry-After"))
             if wait is None:
                 wait = seconds_until(headers.get("X-RateLimit-Reset"))
             return TransientProviderError(text, status=status, retry_after=wait)
         if status >= 500 or status == 408:
             return TransientProviderError(
-                text, status=status, retry_after=parse_retry_after(exc.headers.get("Retry-After"))
+                text, status=status, retry_after=parse_retry_after(headers.get("Retry-After"))
             )
         fields = [str(e.get("field") or "") for e in errors]
         about_addresses = bool(fields) and all(_ADDRESS_FIELD.match(f) for f in fields)
@@ -194,11 +196,7 @@ def _recipient(kind: type[Any], address: str) -> Any:
     return recipient
 
 
-def _error_list(body: Any) -> list[dict[str, Any]]:
+def _error_list(parsed: Any) -> list[dict[str, Any]]:
     """SendGrid's ``{"errors": [{"message", "field", "help"}]}``, or nothing when the body is not that."""
-    try:
-        parsed = read_json(body.decode("utf-8") if isinstance(body, bytes) else body)
-    except (ValueError, TypeError, UnicodeDecodeError):
-        return []
     errors = parsed.get("errors") if isinstance(parsed, dict) else None
     return [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []

@@ -15,8 +15,10 @@ anything was sent.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import ssl
+import weakref
 from dataclasses import dataclass
 from email.message import EmailMessage as MimeMessage
 from email.policy import SMTP as SMTP_POLICY
@@ -45,7 +47,8 @@ from switchboard.providers.base import (
     check_timeout,
     redact,
 )
-from switchboard.providers.smtp_pool import Connection, ConnectionPool, LoopThread
+from switchboard.providers.loops import LoopThread
+from switchboard.providers.smtp_pool import Connection, ConnectionPool
 
 # Quoted-printable or base64 bodies: any relay takes them, 8BITMIME or not.
 _POLICY = SMTP_POLICY.clone(cte_type="7bit")
@@ -117,7 +120,9 @@ class SmtpProvider:
         self.sender = sender
         """The default ``from`` (the first of ``[switchboard] senders``)."""
         self._tls = _tls_context(config) if config.security is not SmtpSecurity.NONE else None
-        self._pool: ConnectionPool | None = None
+        # Connections belong to the loop they were opened on: one pool per loop (the worker's
+        # send loop, and the private one ``send`` runs on).
+        self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ConnectionPool] = weakref.WeakKeyDictionary()
         self._thread = LoopThread("smtp-provider")
 
     def send(self, message: EmailMessage) -> ProviderResult:
@@ -155,9 +160,19 @@ class SmtpProvider:
         return ProviderResult(self.name, message_id)
 
     def close(self) -> None:
-        """Close the kept-open connections and the private loop."""
-        pool = self._pool
-        self._thread.stop(pool.close if pool is not None else None)
+        """Close the kept-open connections (each pool on its own loop) and the private loop."""
+        pools = dict(self._pools)
+        self._pools.clear()
+        own = self._thread.loop
+        for loop, pool in pools.items():
+            if loop is own or loop.is_closed():
+                continue
+            if loop.is_running():
+                loop.call_soon_threadsafe(pool.close)
+            else:
+                pool.close()
+        own_pool = pools.get(own) if own is not None else None
+        self._thread.stop(own_pool.close if own_pool is not None else None)
 
     # --- the transaction ----------------------------------------------------------------
     async def _connection(self, envelope_from: str) -> Connection:
@@ -228,15 +243,18 @@ class SmtpProvider:
 
     # --- connecting ---------------------------------------------------------------------
     def _pool_for(self) -> ConnectionPool:
-        if self._pool is None:
+        """The running loop's pool (made on its first send)."""
+        loop = asyncio.get_running_loop()
+        pool = self._pools.get(loop)
+        if pool is None:
             config = self._config
-            self._pool = ConnectionPool(
+            pool = self._pools[loop] = ConnectionPool(
                 self._open,
                 size=config.max_connections,
                 max_messages=config.max_messages_per_connection,
                 idle_seconds=config.idle_seconds,
             )
-        return self._pool
+        return pool
 
     async def _open(self) -> aiosmtplib.SMTP:
         config = self._config

@@ -1,24 +1,24 @@
-"""SMS through Twilio's Programmable Messaging API, with the official ``twilio`` SDK.
+"""SMS through Twilio's Programmable Messaging API: a form POST to ``Messages.json`` with
+HTTP Basic auth, over kept-alive connections (``providers.http``), the way the ``twilio`` SDK
+sends it, without a thread per call.
 
 A 201 means Twilio queued the message; carrier failures (30003-30008) arrive later through
-the status callback, never as an exception here.
+the status callback, never as an exception here. Errors come as Twilio's JSON (``code``,
+``message``) or, from newer APIs, as RFC 9457 problem details (``code``, ``title``, ``detail``).
 """
 
 from __future__ import annotations
 
-import threading
+import base64
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
-import requests
-from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
-from twilio.http.http_client import TwilioHttpClient
-from twilio.rest import Client
+import twilio
 
 from bus.settings_loader import Secret
 from switchboard.channels import Channel
 from switchboard.errors import (
-    AmbiguousProviderError,
     PermanentProviderError,
     ProviderConfigurationError,
     ProviderError,
@@ -31,15 +31,14 @@ from switchboard.providers.base import (
     check_timeout,
     parse_retry_after,
     redact,
-    request_reached_server,
 )
+from switchboard.providers.http import Answer, HttpClient
+from switchboard.providers.loops import LoopThread
 
 # Codes about the recipient itself: invalid number, not a mobile, replied STOP, unreachable.
 RECIPIENT_CODES = frozenset({21211, 21614, 21610, 21612})
 BAD_CREDENTIALS = 20003
-# The SDK falls back to os.environ when given an empty mapping (and reads TWILIO_EDGE/REGION,
-# which rewrite the host): a non-empty mapping without those keys keeps the environment out.
-_NO_ENVIRONMENT = {"SWITCHBOARD": "credentials are passed explicitly"}
+TWILIO_API = "https://api.twilio.com"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +63,7 @@ class TwilioConfig:
 
 
 class TwilioProvider:
-    """Sends one SmsMessage per call over a kept-alive session, classified into our errors."""
+    """Sends one SmsMessage per call over a kept-alive connection, classified into our errors."""
 
     channel = Channel.SMS
     name = "twilio"
@@ -78,73 +77,72 @@ class TwilioProvider:
             )
         self._config = config
         self._auth_token = config.auth_token.reveal()
-        # TwilioRestException drops the response headers; this hook keeps Retry-After per thread.
-        self._last = threading.local()
-        self._http = TwilioHttpClient(
-            pool_connections=True, timeout=config.timeout, request_hooks={"response": self._remember_headers}
-        )
-        self._client = Client(
-            username=config.account_sid,
-            password=self._auth_token,
-            account_sid=config.account_sid,
-            http_client=self._http,
-            environment=_NO_ENVIRONMENT,
-        )
-        if config.base_url:
-            self._client.api.base_url = config.base_url.rstrip("/")
+        # Credentials and host come from the settings only (the SDK would read TWILIO_* variables).
+        base = (config.base_url or TWILIO_API).rstrip("/")
+        self._url = f"{base}/2010-04-01/Accounts/{quote(config.account_sid, safe='')}/Messages.json"
+        basic = base64.b64encode(f"{config.account_sid}:{self._auth_token}".encode()).decode("ascii")
+        self._headers = {
+            "Authorization": f"Basic {basic}",
+            "Accept": "application/json",
+            "User-Agent": f"twilio-python/{twilio.__version__}",
+        }
+        self._http = HttpClient("Twilio", timeout=config.timeout, safe=self._safe)
+        self._thread = LoopThread("twilio-provider")
 
     def send(self, message: SmsMessage) -> ProviderResult:
+        """Send from a thread; see ``asend``."""
+        return self._thread.run(self.asend(message))
+
+    async def asend(self, message: SmsMessage) -> ProviderResult:
         """Create the Message resource; raise a ProviderError subclass when Twilio refuses it."""
-        self._last.headers = None
-        self._last.to = message.to
-        try:
-            created = self._client.messages.create(**self._params(message))
-        except (TwilioRestException, TwilioServiceException) as exc:
-            raise self._rest_error(exc, message) from None
-        except requests.ReadTimeout as exc:
-            # The request arrived: Twilio may have queued the message before the wait ran out.
-            raise AmbiguousProviderError(self._safe(f"Twilio did not answer in time: {exc}")) from None
-        except requests.RequestException as exc:
-            # A connection cut after the request went out is as ambiguous as a timeout.
-            kind = AmbiguousProviderError if request_reached_server(exc) else TransientProviderError
-            raise kind(self._safe(f"Twilio unreachable: {type(exc).__name__}: {exc}")) from None
-        except TwilioException as exc:
-            raise PermanentProviderError(self._safe(f"Twilio SDK error: {exc}")) from None
-        segments = int(created.num_segments) if created.num_segments is not None else None
-        return ProviderResult(provider=self.name, message_id=created.sid, status=str(created.status), segments=segments)
+        answer = await self._http.post(self._url, headers=self._headers, data=self._params(message))
+        if not 200 <= answer.status < 300:
+            raise self._rest_error(answer, message)
+        created = answer.json()
+        if not isinstance(created, dict):
+            # Twilio took the message; only its answer is unreadable (sent again it would duplicate).
+            return ProviderResult(provider=self.name, message_id=None)
+        sid, status, segments = created.get("sid"), created.get("status"), created.get("num_segments")
+        return ProviderResult(
+            provider=self.name,
+            message_id=str(sid) if sid else None,
+            status=str(status) if status else "accepted",
+            segments=int(segments) if isinstance(segments, int | str) and str(segments).isdigit() else None,
+        )
 
     def close(self) -> None:
-        """Close the kept-alive connections."""
-        if self._http.session is not None:
-            self._http.session.close()
+        """Close the kept-alive connections and the private loop."""
+        self._http.close()
+        self._thread.stop()
 
     def _params(self, message: SmsMessage) -> dict[str, str]:
+        """The form Twilio's Messages resource takes."""
         config = self._config
         sender = message.from_ or (None if message.messaging_service_sid else config.from_number)
         params = {
-            "to": message.to,
-            "body": message.body,
-            "from_": sender,
-            "messaging_service_sid": message.messaging_service_sid
-            or (None if sender else config.messaging_service_sid),
-            "status_callback": message.status_callback or config.status_callback,
+            "To": message.to,
+            "Body": message.body,
+            "From": sender,
+            "MessagingServiceSid": message.messaging_service_sid or (None if sender else config.messaging_service_sid),
+            "StatusCallback": message.status_callback or config.status_callback,
         }
         return {key: value for key, value in params.items() if value is not None}
 
-    def _remember_headers(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        self._last.headers = response.headers
-
-    def _rest_error(self, exc: TwilioRestException | TwilioServiceException, message: SmsMessage) -> ProviderError:
-        status = int(exc.status)
-        code = int(exc.code) if exc.code is not None else None
-        detail = exc.msg if isinstance(exc, TwilioRestException) else (exc.detail or exc.title)
-        text = self._safe(f"Twilio answered {status} (code {code}): {detail}")
+    def _rest_error(self, answer: Answer, message: SmsMessage) -> ProviderError:
+        status = answer.status
+        body = answer.json()
+        body = body if isinstance(body, dict) else {}
+        code = _code(body.get("code"))
+        if all(key in body for key in ("type", "title", "status", "code")):  # RFC 9457 problem details
+            detail = body.get("detail") or body.get("title")
+        else:
+            detail = body.get("message") or answer.reason or answer.text(200)
+        text = self._safe(f"Twilio answered {status} (code {code}): {detail}", message.to)
         code_text = str(code) if code is not None else None
         if status == 401 or code == BAD_CREDENTIALS:
             return ProviderConfigurationError(text, status=status, code=code_text)
         if status == 429 or status >= 500:
-            headers = getattr(self._last, "headers", None)
-            wait = parse_retry_after(headers.get("Retry-After")) if headers is not None else None
+            wait = parse_retry_after(answer.headers.get("Retry-After"))
             return TransientProviderError(text, status=status, code=code_text, retry_after=wait)
         if status == 403:
             return ProviderConfigurationError(text, status=status, code=code_text)
@@ -157,7 +155,15 @@ class TwilioProvider:
             recipients=(message.to,) if about_recipient else (),
         )
 
-    def _safe(self, text: str) -> str:
+    def _safe(self, text: str, to: str | None = None) -> str:
         """Provider text fit to store and log: no auth token, the recipient masked."""
-        to = getattr(self._last, "to", None)
         return mask_text(redact(text, [self._auth_token]), [to] if to else [])
+
+
+def _code(value: Any) -> int | None:
+    """Twilio's error code (a number), None when the answer has none."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    return int(value) if isinstance(value, str) and value.isdigit() else None

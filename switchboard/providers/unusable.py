@@ -8,6 +8,7 @@ resumes by itself once its settings work (a file put in place, say).
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -29,6 +30,14 @@ class UnusableProvider:
         self._lock = threading.Lock()
 
     def send(self, message: Any) -> ProviderResult:
+        return self._provider().send(message)
+
+    async def asend(self, message: Any) -> ProviderResult:
+        real = self._real if self._real is not None else await asyncio.to_thread(self._provider)
+        return await real.asend(message)  # (building reads files: off the loop)
+
+    def _provider(self) -> Provider[Any]:
+        """The real provider, built on first need (raises while the settings still do not work)."""
         with self._lock:
             if self._real is None:
                 try:
@@ -36,7 +45,7 @@ class UnusableProvider:
                 except ProviderConfigurationError as exc:
                     self.problem = str(exc)
                     raise
-        return self._real.send(message)
+            return self._real
 
     def close(self) -> None:
         if self._real is not None:

@@ -16,6 +16,7 @@ Vonage answers 200 even when a message fails, with a ``status`` per message part
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from dataclasses import dataclass
@@ -166,6 +167,10 @@ class VonageProvider:
             kind = AmbiguousProviderError if request_reached_server(exc) else TransientProviderError
             raise kind(self._safe(f"Vonage unreachable: {type(exc).__name__}: {exc}")) from None
         return self._conclude(answer, message.to, params["from"])
+
+    async def asend(self, message: SmsMessage) -> ProviderResult:
+        """``send`` on a thread, off the event loop (the SDK blocks)."""
+        return await asyncio.to_thread(self.send, message)
 
     def close(self) -> None:
         """Close the kept-alive connections."""

@@ -60,6 +60,8 @@ def parse_data(text: str) -> dict[str, object]:
         value = read_json(text) if text.strip() else {}
     except json.JSONDecodeError as exc:
         raise DataError(f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+    except ValueError as exc:  # nested too deeply to read
+        raise DataError(str(exc)) from None
     if not isinstance(value, dict):
         raise DataError(f"the data must be a JSON object, not {type(value).__name__}")
     return value

@@ -283,7 +283,9 @@ def test_metrics_count_final_statuses_and_the_delay_to_delivery(s: Stack) -> Non
     assert 'switchboard_delivery_delay_seconds_count{channel="sms"} 1.0\n' in text
 
 
-@pytest.mark.parametrize("delivery_id", ["email:signup-42", "email:a{b}c", "email:x{y", "sms:{b}{c}"])
+@pytest.mark.parametrize(
+    "delivery_id", ["email:signup-42", "email:a{b}c", "email:x{y", "sms:{b}{c}", "email:a}b", "email:{}x", "sms:}{"]
+)
 def test_a_delivery_and_its_provider_events_share_a_hash_slot(delivery_id: str) -> None:
     from redis.crc import key_slot
 

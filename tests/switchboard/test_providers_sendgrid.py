@@ -1,8 +1,9 @@
-"""SendGridProvider: the real sendgrid SDK against the SendGrid emulator."""
+"""SendGridProvider: the sendgrid SDK's Mail helper and our HTTP client against the SendGrid emulator."""
 
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import pytest
@@ -59,6 +60,16 @@ def test_send_posts_the_mail_with_the_bearer_key(
     }
     assert result.provider == "sendgrid"
     assert result.message_id and len(result.message_id) == 22
+
+
+def test_sends_share_kept_alive_connections(
+    sendgrid_provider: SendGridProvider, sendgrid_emulator: SendGridEmulator
+) -> None:
+    """The SDK's own client said ``Connection: close``: a TCP (in production TLS) handshake per send."""
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        ids = list(pool.map(lambda _: sendgrid_provider.send(WELCOME).message_id, range(100)))
+    assert len(set(ids)) == 100
+    assert sendgrid_emulator.connections <= 4
 
 
 def test_message_id_comes_from_the_x_message_id_header(

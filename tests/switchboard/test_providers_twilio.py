@@ -1,4 +1,4 @@
-"""TwilioProvider: the real twilio SDK against the Twilio emulator."""
+"""TwilioProvider against the Twilio emulator (the form and auth the twilio SDK sends)."""
 
 from __future__ import annotations
 
@@ -84,6 +84,12 @@ def test_concurrent_sends_share_the_provider(twilio_provider: TwilioProvider, tw
         sids = list(pool.map(lambda _: twilio_provider.send(HELLO).message_id, range(12)))
     assert len(set(sids)) == 12
     assert len(twilio_emulator.requests) == 12
+
+
+def test_sends_share_kept_alive_connections(twilio_provider: TwilioProvider, twilio_emulator: TwilioEmulator) -> None:
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda _: twilio_provider.send(HELLO), range(100)))
+    assert twilio_emulator.connections <= 4
 
 
 @pytest.mark.parametrize(

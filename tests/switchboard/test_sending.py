@@ -142,6 +142,19 @@ def test_push_reaches_fcm_with_a_token_from_its_oauth_endpoint(make_board: Make,
     assert message["data"] == {"order": "42"}
 
 
+def test_one_process_keeps_many_sends_in_flight(make_board: Make, twilio_emulator: TwilioEmulator) -> None:
+    """Sends wait on the provider on the worker's event loop, not a thread each (8 threads before)."""
+    board = make_board()
+    twilio_emulator.latency = 0.3
+    ids = [send_sms(bus=board.bus, to=f"+1415555{n:04d}", body=f"code {n}") for n in range(40)]
+    drain(board.bus, ["bus_incoming", *board.bus.app_queues()], concurrency=board.settings.concurrency)
+
+    assert len(twilio_emulator.requests_to()) == 40
+    assert twilio_emulator.peak_in_flight >= 20
+    records = [board.deliveries.get(f"sms:{bus_id}") for bus_id in ids]
+    assert all(r is not None and r.status == "accepted" for r in records)
+
+
 def test_rate_limits_are_honoured(make_board: Make, sendgrid_emulator: SendGridEmulator) -> None:
     board = make_board()
     sendgrid_emulator.script(sendgrid_emulator.error(429, retry_after=0.4))

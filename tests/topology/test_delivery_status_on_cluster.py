@@ -19,9 +19,18 @@ def test_provider_events_apply_on_a_cluster(cluster: RedisCluster) -> None:
     deliveries = Deliveries(bus.redis, keys, retention=3600, stale_after=60)
     applier = StatusApplier(bus=bus, deliveries=deliveries, suppressions=Suppressions(bus.redis, keys))
     now = time.time()
-    ids = [f"email:cluster-{n}" for n in range(12)] + ["email:a{b}c"]  # records on every shard
-    for delivery_id in ids:
-        deliveries.claim(delivery_id, now, {"channel": "email", "request_id": delivery_id})
+    ids = [f"email:cluster-{n}" for n in range(12)] + [
+        "email:a{b}c",
+        "email:a}b",
+        "email:{}x",
+    ]  # records on every shard
+    for n, delivery_id in enumerate(ids):
+        initial = {
+            "channel": "email",
+            "request_id": delivery_id,
+            "recipient_digests": recipient_digest(f"user{n}@example.com"),
+        }
+        deliveries.claim(delivery_id, now, initial)
         deliveries.finish(delivery_id, "email", now, "accepted", provider="sendgrid", provider_message_id=delivery_id)
     for n, delivery_id in enumerate(ids):
         for status, event in (("bounced", "bounce"), ("deferred", "deferred")):  # the late deferred changes nothing

@@ -69,14 +69,14 @@ def test_unsubscribe_asks_first_then_removes(client: Client, bus: Bus, r: redis.
     declare_shop(bus, calls)
     bus.subscribe_all()
     asked = client.submit("/apps/shop/unsubscribe")
-    assert asked.status_code == 200 and "Unsubscribe shop?" in asked.text
+    assert asked.status_code == 200 and "Unsubscribe \u2068shop\u2069?" in asked.text
     assert 'name="confirm" value="yes"' in asked.text
     assert r.sismember("resque:bus_apps", "shop")
     done = client.submit("/apps/shop/unsubscribe", {"confirm": "yes"})
     assert done.status_code == 303 and done.headers["location"] == "/apps"
     assert not r.sismember("resque:bus_apps", "shop") and not r.exists("resque:bus_app:shop")
     page = client.page("/apps").text
-    assert "Unsubscribed shop." in page and 'data-app="shop"' not in page
-    assert "Unsubscribed shop." not in client.page("/apps").text  # the message shows once
+    assert "Unsubscribed \u2068shop\u2069." in page and 'data-app="shop"' not in page
+    assert "Unsubscribed \u2068shop\u2069." not in client.page("/apps").text  # the message shows once
     again = client.submit("/apps/shop/unsubscribe", {"confirm": "yes"})
-    assert "shop was not subscribed." in client.page(again.headers["location"]).text
+    assert "\u2068shop\u2069 was not subscribed." in client.page(again.headers["location"]).text

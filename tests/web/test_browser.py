@@ -139,10 +139,10 @@ def test_unsubscribe_an_app(page: Page, base_url: str, bus: Bus, r: redis.Redis)
 
     page.on("dialog", accept)
     page.locator('section[data-app="shop"] button:text-is("Unsubscribe…")').click()
-    expect(page.locator(".flash")).to_have_text("Unsubscribed shop.")
+    expect(page.locator(".flash")).to_have_text("Unsubscribed \u2068shop\u2069.")
     expect(page.locator('section[data-app="shop"]')).to_have_count(0)
     expect(page.locator('section[data-app="mail"]')).to_have_count(1)
-    assert dialogs == ["Unsubscribe shop? New events stop reaching its queues."]
+    assert dialogs == ["Unsubscribe \u2068shop\u2069? New events stop reaching its queues."]
     assert r.smembers("resque:bus_apps") == {b"mail"}
 
 
@@ -152,11 +152,11 @@ def test_without_javascript_the_server_asks_to_confirm(browser: Browser, base_ur
     page = context.new_page()
     page.goto(f"{base_url}/queues/shop_default")
     page.click("button:text-is('Clear queue…')")
-    expect(page.locator("h1")).to_have_text("Clear shop_default?")
+    expect(page.locator("h1")).to_have_text("Clear \u2068shop_default\u2069?")
     assert r.llen("resque:queue:shop_default") == 4
     shot(page, "confirm")
-    page.click("button:text-is('Clear shop_default')")
-    expect(page.locator(".flash")).to_have_text("Cleared shop_default: removed 4 job(s).")
+    page.click("button:text-is('Clear \u2068shop_default\u2069')")
+    expect(page.locator(".flash")).to_have_text("Cleared \u2068shop_default\u2069: removed 4 job(s).")
     assert r.llen("resque:queue:shop_default") == 0
     context.close()
 
@@ -171,11 +171,13 @@ def test_hostile_payloads_are_shown_as_text(page: Page, base_url: str, bus: Bus,
     page.on("dialog", dismiss)
     bus.publish("order_placed", {"id": XSS, XSS: "key"})
     r.rpush("resque:failed", failure(exc=RuntimeError(XSS), note=XSS))
-    schedule(r, int(time.time()) + 3600, delayed_job(XSS, body=XSS))
+    due = int(time.time()) + 3600
+    schedule(r, due, delayed_job(XSS, body=XSS))
     for path, selector in [
         ("/queues/bus_incoming", "#jobs-table pre"),
         ("/failed", "#failed-table .message"),
-        ("/delayed", ".slot pre"),
+        ("/delayed", "#delayed-table code"),
+        (f"/delayed/{due}", "table.jobs pre"),
     ]:
         page.goto(base_url + path)
         no_reload_marker(page)
@@ -264,3 +266,32 @@ def test_events_appear_live_and_a_trace_shows_the_retry(page: Page, base_url: st
         expect(page.locator('tr[data-step="published"]')).to_contain_text("by host")
         expect(page.locator("#logged-event")).to_contain_text('"plan": "pro"')
         shot(page, "trace")
+
+
+LONG = "q" * 400
+HOSTILE_QUEUES = ("\u202eeueuq", "طابور_الطلبات", LONG, "shop/clear")
+
+
+def test_hostile_names_keep_every_page_within_the_viewport(page: Page, base_url: str, r: redis.Redis) -> None:
+    """RTL and override names, a 400-character name and a name ending in /clear: no page grows
+    wider than the window, and the /clear queue opens from its link."""
+    for queue in HOSTILE_QUEUES:
+        app = "\u202egnp.exe" if queue.startswith("\u202e") else queue
+        fill_queue(r, queue, [rider_job(app, "s" * 300, "e" * 300, queue, id=i) for i in range(2)])
+        r.sadd("resque:bus_apps", app)
+        r.hset(f"resque:bus_app:{app}", "s", json.dumps({"queue_name": queue, "key": "s", "class": "X", "matcher": {}}))
+        r.rpush("resque:failed", failure(queue=queue, app=app, exc=RuntimeError("x" * 400)))
+        schedule(r, int(time.time()) + 300, delayed_job("d" * 400, queue=queue))
+    r.xadd("resque:bus:log", {"type": "t" * 400, "bus_id": "1-" + "b" * 400, "event": json.dumps({"x": "y" * 400})})
+    pages = {"/": "overview", "/apps": "apps", "/queues": "queues", "/failed": "failed", "/delayed": "delayed"}
+    pages |= {"/events": "events", "/queues/" + LONG: "queue-long-name", "/queues/%E2%80%AEeueuq": "queue-rtl"}
+    for path, name in pages.items():
+        page.goto(base_url + path)
+        expect(page.locator("main")).not_to_be_empty()
+        width = page.evaluate("document.documentElement.scrollWidth")
+        shot(page, "hostile-names-" + name)
+        assert width <= 1280, (path, width)
+    page.goto(base_url + "/queues")
+    page.locator('tr[data-queue="shop/clear"] a').click()
+    expect(page.locator("h1")).to_have_text("Queue shop/clear")
+    assert "[U+202E]eueuq" in page.goto(base_url + "/").text()  # type: ignore[union-attr]

@@ -23,8 +23,38 @@ def test_the_schedule_is_listed_earliest_first(client: Client, r: redis.Redis) -
     assert ">3</strong> scheduled job(s) at 2 time(s)" in html
     assert html.index("reminder") < html.index("newsletter")
     assert "2033-05-18 03:33:20 UTC" in html and "in 1m" in html
-    assert "&#34;user&#34;: 6" in html and "bus_incoming" in html
+    assert (
+        "&#34;user&#34;: 6" in client.page(f"/delayed/{soon}").text
+        and "bus_incoming" in client.page(f"/delayed/{soon}").text
+    )
     assert client.get("/api/overview").json()["counters"]["delayed"] == 3
+
+
+def test_one_row_per_timestamp_with_its_count_first_event_types_and_remove(client: Client, r: redis.Redis) -> None:
+    """Issue 24 item 12: like resque-web's scheduler tab, not one table per timestamp."""
+    soon, later = int(time.time()) + 120, 2_000_000_000
+    for event_type in ("reminder", "reminder", "invoice", "survey", "nudge"):
+        schedule(r, soon, delayed_job(event_type))
+    schedule(r, later, delayed_job("newsletter"))
+    html = client.page("/delayed").text
+    rows = re.findall(r'<tr class="slot[^"]*" data-timestamp="(\d+)">(.*?)</tr>', html, re.S)
+    assert [int(ts) for ts, _ in rows] == [soon, later] and html.count("<table") == 1
+    first = rows[0][1]
+    assert (
+        '<td class="num">5</td>' in first
+        and "<code>reminder</code>, <code>invoice</code>, <code>survey</code>" in first
+    )
+    assert "nudge" not in first and "and more…" in first and f'href="/delayed/{soon}"' in first
+    asked = client.submit("/delayed/remove-time", {"ts": soon})
+    assert "Unschedule 5 job(s)?" in asked.text and r.llen(f"resque:delayed:{soon}") == 5
+    done = client.submit("/delayed/remove-time", {"ts": soon, "confirm": "yes"})
+    assert "Unscheduled 5 job(s)" in client.page(done.headers["location"]).text
+    assert not r.exists(f"resque:delayed:{soon}") and r.zrange("resque:delayed_queue_schedule", 0, -1) == [
+        b"2000000000"
+    ]
+    assert not r.exists("resque:timestamps:" + delayed_job("reminder"))
+    gone = client.submit("/delayed/remove-time", {"ts": soon, "confirm": "yes"})
+    assert "Nothing is scheduled at that time." in client.page(gone.headers["location"]).text
 
 
 def test_many_jobs_at_one_time_get_their_own_page(client: Client, r: redis.Redis) -> None:
@@ -32,7 +62,8 @@ def test_many_jobs_at_one_time_get_their_own_page(client: Client, r: redis.Redis
     for i in range(25):
         schedule(r, ts, delayed_job("bulk", n=i))
     html = client.page("/delayed").text
-    assert "all 25 jobs at this time" in html and html.count("Unschedule…") == 10
+    assert "Unschedule 25…" in html and f'href="/delayed/{ts}"' in html
+    assert client.page(f"/delayed/{ts}").text.count("Unschedule…") == 25
     page = client.page(f"/delayed/{ts}?page=3&per_page=10").text
     assert "21-25 of 25 jobs" in page and "&#34;n&#34;: 24" in page
 

@@ -47,7 +47,7 @@ def test_counts_by_exception_app_and_queue(client: Client, r: redis.Redis) -> No
     html = client.page("/failed").text
     side = html.split('<aside class="side-col"')[1]
     assert re.search(r"<code>RuntimeError</code></a></td><td class=\"num\">6<", side)
-    assert re.search(r">mail</a></td><td class=\"num\">3<", side)
+    assert re.search(r"><bdi>mail</bdi></a></td><td class=\"num\">3<", side)
     assert 'href="?exception=KeyError"' in side
 
 
@@ -159,3 +159,35 @@ def test_selected_checks_the_entry_is_still_there(r: redis.Redis) -> None:
     failures = Failures(r, Keys())
     assert [f.index for f in failures.select(refs_of([f"0:{digest(entry.encode())}"]))] == [0]
     assert failures.select(refs_of([f"0:{'1' * 40}", "nonsense", f"5:{digest(entry.encode())}"])) == []
+
+
+def _lrange_calls(r: redis.Redis) -> int:
+    return int(r.info("commandstats").get("cmdstat_lrange", {}).get("calls", 0))
+
+
+def test_a_filtered_page_polled_live_is_not_rescanned(client: Client, r: redis.Redis) -> None:
+    """Issue 24 item 13: every tab polls every 2 s; a filter scans the whole list each time."""
+    r.rpush("resque:failed", *[failure(exc=KeyError("k") if i % 3 else RuntimeError("r"), id=i) for i in range(600)])
+    url = "/failed?exception=KeyError&partial=1"
+    assert "400" in client.page(url).text
+    before = _lrange_calls(r)
+    for _ in range(3):
+        assert "400" in client.page(url).text
+    assert _lrange_calls(r) == before  # no scan, while the list did not change or for a few seconds
+    r.rpush("resque:failed", failure(exc=KeyError("new")))
+    assert "401" in client.page("/failed?exception=KeyError").text  # a page drawn anew sees the change
+    r.rpush("resque:failed", failure(exc=KeyError("newer")))
+    before = _lrange_calls(r)
+    client.page(url)
+    assert _lrange_calls(r) == before  # a live refresh may be a few seconds behind
+
+
+def test_every_failure_links_to_its_events_trace(client: Client, r: redis.Redis) -> None:
+    """Issue 24 item 11."""
+    r.rpush("resque:failed", failure(bus_id="1764290000-ab12"), failure(bus_id="1764290000-cd34"))
+    rows = client.page("/failed").text.split('<tr data-index="')[1:]
+    traced = [row for row in rows if 'href="/events/trace/1764290000-ab12"' in row]
+    assert len(traced) == 1 and len(rows) == 2 and 'href="/events/trace/1764290000-cd34"' in rows[0]
+    ref = traced[0].split('name="ref" value="')[1].split('"')[0]
+    entry = client.page(f"/failed/entry/{ref}").text
+    assert '<dt>Event</dt><dd><a href="/events/trace/1764290000-ab12">1764290000-ab12</a>' in entry

@@ -9,9 +9,10 @@ from typing import Any
 import redis
 
 from bus import Bus
+from bus.keys import Keys
 from bus.runtime.recovery import iso_time
 from bus.web import WebSettings, create_app
-from bus.web.rendering import duration, shorten
+from bus.web.rendering import duration, seconds, shorten
 from tests.support.polling import wait_for
 from tests.web.conftest import Client
 from tests.web.helpers import declare_shop, failure, fill_queue, rider_job, running_worker
@@ -50,8 +51,8 @@ def test_overview_says_what_is_stuck(client: Client, bus: Bus, r: redis.Redis) -
     r.zadd("resque:delayed_queue_schedule", {"1000": 1000})
     r.rpush("resque:delayed:1000", "{}")
     html = client.page("/").text
-    assert "4 job(s) wait in shop_default and no live worker takes jobs from it." in html
-    assert f"Worker {dead} looks dead with 1 job(s) in flight" in html
+    assert "4 job(s) wait in \u2068shop_default\u2069 and no live worker takes jobs from it." in html
+    assert f"Worker \u2068{dead}\u2069 looks dead with 1 job(s) in flight" in html
     assert "1 delayed timestamp(s) are overdue" in html
     assert "1 job(s) are in the failed list." in html
     assert '<span class="pill bad">dead</span>' in html
@@ -125,3 +126,17 @@ def test_healthz_and_pages_when_redis_is_down() -> None:
 def test_text_helpers() -> None:
     assert [duration(s) for s in (5, 61, 3600, 3660, 90000)] == ["5s", "1m 1s", "1h", "1h 1m", "1d 1h"]
     assert shorten("one\ntwo") == "one …" and shorten("x" * 10, 5) == "xxxx…"
+
+
+def test_the_chart_caption_says_what_its_busiest_minute_counts(client: Client, r: redis.Redis) -> None:
+    """Issue 24 item 14: the peak is processed + failed (the stacked bar), and the caption says so."""
+    minute = int(time.time() // 60)
+    keys = Keys()
+    r.sadd("resque:queues", "q")
+    r.hset(keys.throughput("q", "processed", minute // 60), str(minute), 5)
+    r.hset(keys.throughput("q", "failed", minute // 60), str(minute), 3)
+    assert "5 processed, 3 failed; busiest minute 8 processed or failed" in client.page("/").text
+
+
+def test_delays_read_as_seconds() -> None:
+    assert [seconds(v) for v in (0.30000000000000004, 2, 90.5, "soon")] == ["0.3 s", "2 s", "1m 30s", "soon"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 
+import pytest
 import redis
 
 from bus import Bus
@@ -30,7 +31,7 @@ def test_a_queue_page_decodes_and_pretty_prints_jobs(client: Client, r: redis.Re
     fill_queue(r, "shop_default", [rider_job("shop", "order_placed", "order_placed", "shop_default", id=41, note="hi")])
     r.rpush("resque:queue:shop_default", b"not json \xff")
     html = client.page("/queues/shop_default").text
-    assert "<code>order_placed</code>" in html and "shop / order_placed" in html
+    assert "<code>order_placed</code>" in html and "<bdi>shop</bdi> / <bdi>order_placed</bdi>" in html
     assert "  &#34;id&#34;: 41,\n  &#34;note&#34;: &#34;hi&#34;" in html  # indented JSON
     assert "unreadable: job is not valid UTF-8" in html and "not json" in html
     assert "2</strong> pending" in html
@@ -48,7 +49,7 @@ def test_a_queue_page_paginates(client: Client, r: redis.Redis) -> None:
 
 def test_unknown_queue_is_404(client: Client) -> None:
     response = client.page("/queues/nope")
-    assert response.status_code == 404 and "There is no queue nope." in response.text
+    assert response.status_code == 404 and "There is no queue \u2068nope\u2069." in response.text
 
 
 def test_remove_a_job_even_after_the_queue_moved(client: Client, r: redis.Redis) -> None:
@@ -61,7 +62,7 @@ def test_remove_a_job_even_after_the_queue_moved(client: Client, r: redis.Redis)
     done = client.submit("/queues/q/remove", {"ref": ref, "confirm": "yes"})
     assert done.status_code == 303
     assert r.lrange("resque:queue:q", 0, -1) == [j.encode() for j in jobs[3:7] + jobs[8:]]
-    assert "Removed a job from q." in client.page("/queues/q").text
+    assert "Removed a job from \u2068q\u2069." in client.page("/queues/q").text
     gone = client.submit("/queues/q/remove", {"ref": ref, "confirm": "yes"})
     assert "no longer in the queue" in client.page(gone.headers["location"]).text
     assert client.submit("/queues/q/remove", {"ref": "junk", "confirm": "yes"}).status_code == 303
@@ -70,11 +71,11 @@ def test_remove_a_job_even_after_the_queue_moved(client: Client, r: redis.Redis)
 def test_clear_a_queue_after_confirming(client: Client, r: redis.Redis) -> None:
     fill_queue(r, "q", [rider_job("a", "s", "e", "q")] * 5)
     asked = client.submit("/queues/q/clear")
-    assert "Delete all 5 job(s) waiting in q." in asked.text and r.llen("resque:queue:q") == 5
+    assert "Delete all 5 job(s) waiting in \u2068q\u2069." in asked.text and r.llen("resque:queue:q") == 5
     assert 'action="/queues/q/clear"' in asked.text and 'href="/queues/q"' in asked.text
     done = client.submit("/queues/q/clear", {"confirm": "yes"})
     assert done.status_code == 303 and r.llen("resque:queue:q") == 0
-    assert "Cleared q: removed 5 job(s)." in client.page("/queues/q").text
+    assert "Cleared \u2068q\u2069: removed 5 job(s)." in client.page("/queues/q").text
 
 
 def test_in_flight_and_retrying_jobs_are_shown(client: Client, r: redis.Redis, bus: Bus) -> None:
@@ -86,3 +87,17 @@ def test_in_flight_and_retrying_jobs_are_shown(client: Client, r: redis.Redis, b
     html = client.page("/queues/q").text
     assert "In flight" in html and "running_now" in html and worker in html
     assert "Waiting to be retried" in html and "again_later" in html and "in 1m" in html
+
+
+@pytest.mark.parametrize("name", ["shop/clear", "shop/remove", "a/b/clear"])
+def test_a_queue_named_like_an_action_can_be_opened_and_cleared(client: Client, r: redis.Redis, name: str) -> None:
+    """Ruby and Node apps may name a queue ``x/clear``: its link opens it, its Clear button clears it."""
+    fill_queue(r, name, [rider_job("a", "s", "e", name)] * 2)
+    fill_queue(r, "shop", [rider_job("a", "s", "e", "shop")])
+    link = client.page("/queues").text.split(f'data-queue="{name}"')[1].split('href="')[1].split('"')[0]
+    page = client.page(link)
+    assert page.status_code == 200 and "2</strong> pending" in page.text
+    action = page.text.split('data-confirm="Delete every job')[0].rsplit('action="', 1)[1].split('"')[0]
+    assert client.submit(action, {"confirm": "yes"}).status_code == 303
+    assert r.llen(f"resque:queue:{name}") == 0 and r.llen("resque:queue:shop") == 1
+    assert client.page("/queues/shop/clear").status_code == 405  # the action itself still refuses GET

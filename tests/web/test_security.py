@@ -26,6 +26,7 @@ POSTS = [
     "/failed/retry",
     "/failed/remove",
     "/delayed/remove",
+    "/delayed/remove-time",
     "/logout",
 ]
 

@@ -14,6 +14,7 @@ from bus.safejson import read_json
 from bus.web.confirm import confirm_page, confirmed
 from bus.web.dashboard import Dashboard, dashboard_of
 from bus.web.describe import describe
+from bus.web.names import isolated
 
 
 def apps_context(dash: Dashboard) -> dict[str, Any]:
@@ -85,15 +86,15 @@ async def unsubscribe(request: Request) -> Response:
             dash,
             request,
             form,
-            title=f"Unsubscribe {app}?",
-            message=f"Remove every subscription of {app}. New events stop reaching its queues; "
+            title=f"Unsubscribe {isolated(app)}?",
+            message=f"Remove every subscription of {isolated(app)}. New events stop reaching its queues; "
             "jobs already queued stay. Its workers store the subscriptions again when they restart "
             "(bus work subscribes unless --no-subscribe).",
-            button=f"Unsubscribe {app}",
+            button=f"Unsubscribe {isolated(app)}",
             cancel=back,
         )
     removed = await run_in_threadpool(dash.bus.registry.remove, app)
-    text = f"Unsubscribed {app}." if removed else f"{app} was not subscribed."
+    text = f"Unsubscribed {isolated(app)}." if removed else f"{isolated(app)} was not subscribed."
     return dash.redirect(request, back, flash=text, level="ok" if removed else "error")
 
 

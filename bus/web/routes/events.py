@@ -18,6 +18,7 @@ from bus.logger.feed import SINCE_CHOICES, FeedQuery, find_logged, read_feed
 from bus.stores.traces import gap_in, read_trace, why_untraced
 from bus.web import metrics
 from bus.web.dashboard import Dashboard, dashboard_of
+from bus.web.names import isolated
 from bus.web.rendering import url_path
 
 
@@ -70,7 +71,7 @@ def trace(request: Request) -> Response:
     logged = find_logged(dash.redis, dash.bus.keys.event_log, bus_id, steps)
     start = next((s.at for s in steps if s.data.get("step") == "published"), steps[0].at if steps else 0.0)
     context = {
-        "title": f"Event {bus_id}",
+        "title": f"Event {isolated(bus_id)}",
         "bus_id": bus_id,
         "rows": [{"s": s, "at": _utc_ms(s.at), "offset_ms": (s.at - start) * 1000} for s in steps],
         "to_the_second": not any("published_at_ms" in s.data for s in steps),

@@ -19,17 +19,20 @@ from bus.stores.queues import JobRef
 from bus.web.confirm import confirm_page, confirmed
 from bus.web.dashboard import Dashboard, dashboard_of
 from bus.web.failed import act_on_matching, act_on_selection, ref_of, refs_of
+from bus.web.names import isolated
 from bus.web.paging import Pager
 
 
 def failed_context(dash: Dashboard, params: Any) -> dict[str, Any]:
     flt = FailureFilter.from_params(params)
     newest_first = params.get("order") != "oldest"
+    live = bool(params.get("partial"))
     asked = Pager.of(params, sys.maxsize)
-    result = failure_search.page(dash.failures, flt, asked.offset, asked.per_page, newest_first=newest_first)
+    pages = dash.filtered_pages
+    result = pages.get(dash.failures, flt, asked.offset, asked.per_page, newest_first=newest_first, live=live)
     pager = Pager.of(params, result.matched)
     if pager.page != asked.page:  # asked beyond the end: show the last page
-        result = failure_search.page(dash.failures, flt, pager.offset, pager.per_page, newest_first=newest_first)
+        result = pages.get(dash.failures, flt, pager.offset, pager.per_page, newest_first=newest_first, live=live)
     return {
         "title": "Failed",
         "filter": flt,
@@ -37,7 +40,7 @@ def failed_context(dash: Dashboard, params: Any) -> dict[str, Any]:
         "result": result,
         "pager": pager,
         "rows": [{"f": f, "ref": ref_of(f)} for f in result.entries],
-        "breakdown": dash.breakdowns.get(dash.failures),
+        "breakdown": dash.breakdowns.get(dash.failures, live=live),
     }
 
 
@@ -68,7 +71,7 @@ def _describe(form: FormData, action: str) -> tuple[str, bool]:
 
 
 def _filter_text(flt: FailureFilter) -> str:
-    parts = [f"{k}={v}" for k, v in flt.params().items()]
+    parts = [f"{k}={isolated(v)}" for k, v in flt.params().items()]
     return ", ".join(parts)
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
-from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,6 +18,7 @@ from bus.stores.queues import JobRef
 from bus.web import job_views
 from bus.web.confirm import confirm_page, confirmed
 from bus.web.dashboard import Dashboard, dashboard_of
+from bus.web.names import isolated
 from bus.web.paging import Pager
 from bus.web.rendering import url_path
 
@@ -43,7 +44,7 @@ def queue_context(dash: Dashboard, name: str, params: Any) -> dict[str, Any]:
     ]
     retrying = [{"due": due, "job": job_views.view_job(i, raw)} for i, (raw, due) in enumerate(retry_entries)]
     return {
-        "title": f"Queue {name}",
+        "title": f"Queue {isolated(name)}",
         "name": name,
         "known": queues.known(name) or bool(depth),
         "pager": pager,
@@ -55,12 +56,24 @@ def queue_context(dash: Dashboard, name: str, params: Any) -> dict[str, Any]:
     }
 
 
+ACTIONS = (b"clear", b"remove")
+
+
+def names_an_action(request: Request, name: str) -> bool:
+    """Whether this GET asks for ``/queues/<q>/clear`` (an action, POST only) rather than the queue
+    named ``<q>/clear``: page links encode the slashes of a name (``q%2Fclear``), the action's is literal."""
+    raw: bytes = request.scope.get("raw_path") or request.url.path.encode()
+    return raw.rsplit(b"/", 1)[-1] in ACTIONS and "/" in name and not raw.endswith(quote(name, safe=":").encode())
+
+
 def queue(request: Request) -> Response:
     dash = dashboard_of(request)
     name = request.path_params["name"]
+    if names_an_action(request, name):
+        raise HTTPException(405, headers={"Allow": "POST"})
     context = queue_context(dash, name, request.query_params)
     if not context["known"] and name not in queue_names(dash.redis, dash.bus.keys):
-        raise HTTPException(404, f"There is no queue {name}.")
+        raise HTTPException(404, f"There is no queue {isolated(name)}.")
     return dash.render(request, "queue.html", context, partial="queue_live.html")
 
 
@@ -77,14 +90,14 @@ async def remove(request: Request) -> Response:
             request,
             form,
             title="Remove this job?",
-            message=f"Remove job #{index} from {name}. It will not run.",
+            message=f"Remove job #{index} from {isolated(name)}. It will not run.",
             button="Remove the job",
             cancel=back,
         )
     parsed = JobRef.parse(ref)
     removed = parsed is not None and await run_in_threadpool(dash.queues.remove, name, parsed)
     if removed:
-        return dash.redirect(request, back, flash=f"Removed a job from {name}.")
+        return dash.redirect(request, back, flash=f"Removed a job from {isolated(name)}.")
     return dash.redirect(request, back, flash="That job is no longer in the queue (a worker took it?).", level="error")
 
 
@@ -99,37 +112,19 @@ async def clear(request: Request) -> Response:
             dash,
             request,
             form,
-            title=f"Clear {name}?",
-            message=f"Delete all {int(depth):,} job(s) waiting in {name}. They will not run. "
+            title=f"Clear {isolated(name)}?",
+            message=f"Delete all {int(depth):,} job(s) waiting in {isolated(name)}. They will not run. "
             "Jobs in flight and waiting to be retried are not touched.",
-            button=f"Clear {name}",
+            button=f"Clear {isolated(name)}",
             cancel=back,
         )
     count = await run_in_threadpool(dash.queues.clear, name)
-    return dash.redirect(request, back, flash=f"Cleared {name}: removed {count:,} job(s).")
+    return dash.redirect(request, back, flash=f"Cleared {isolated(name)}: removed {count:,} job(s).")
 
-
-class QueueNameConvertor(Convertor[str]):
-    """A queue name in a path, slashes allowed (sent as %2F, which the server decodes).
-
-    It never ends in an action's suffix, so ``GET /queues/q/clear`` reaches the POST-only
-    route and gets 405 rather than the page of a queue named ``q/clear``.
-    """
-
-    regex = r"(?:(?!/(?:remove|clear)$).)+"
-
-    def convert(self, value: str) -> str:
-        return value
-
-    def to_string(self, value: str) -> str:
-        return value
-
-
-register_url_convertor("queue_name", QueueNameConvertor())
 
 ROUTES = [
     Route("/queues", queues, name="queues"),
     Route("/queues/{name:path}/remove", remove, methods=["POST"], name="queue_remove"),
     Route("/queues/{name:path}/clear", clear, methods=["POST"], name="queue_clear"),
-    Route("/queues/{name:queue_name}", queue, name="queue"),
+    Route("/queues/{name:path}", queue, name="queue"),
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bus.web import dashboard_of
+from bus.web.rendering import url_path
 from switchboard.deliveries import Delivery
 from switchboard.web.board import Board, board_of
 from switchboard.web.search import CHANNELS, PER_PAGE, STATUSES, WINDOW_LABELS, DeliveryQuery
@@ -67,6 +68,33 @@ async def search(request: Request) -> Response:
     return dashboard_of(request).redirect(request, target)
 
 
+LABELS = {
+    "bus_id": "Event",
+    "created_at": "Created",
+    "updated_at": "Updated",
+    "request_id": "Request id",
+    "provider_message_id": "Provider message id",
+}
+
+
+def facts(request: Request, record: dict[str, Any]) -> list[dict[str, Any]]:
+    """A record's fields as the page lists them: names in words, the event's trace and the
+    outbox message (dev mode) linked."""
+    out = []
+    for key, value in record.items():
+        if key == "id":
+            continue
+        href = None
+        if key == "bus_id" and value:
+            href = url_path(request, "event_trace", bus_id=str(value))
+        elif key == "provider_message_id" and value and record.get("provider") == "outbox":
+            channel = urlencode({"channel": str(record.get("channel", ""))})
+            href = f"{request.url_for('sb_outbox').path}?{channel}#{quote(str(value), safe='')}"
+        label = LABELS.get(key, key.replace("_", " ").capitalize())
+        out.append({"label": label, "value": value, "href": href, "time": key in ("created_at", "updated_at")})
+    return out
+
+
 async def delivery(request: Request) -> Response:
     board = board_of(request)
     wanted = request.query_params.get("id", "")
@@ -74,9 +102,11 @@ async def delivery(request: Request) -> Response:
     if record is None:
         raise HTTPException(404, "No such delivery record (expired after the retention period?).")
     timeline = await run_in_threadpool(board.deliveries.timeline, record.id)
+    data = record.to_json()
     context = {
         "title": f"Delivery {record.id}",
-        "record": record.to_json(),
+        "record": data,
+        "facts": facts(request, data),
         "status": record.status,
         "timeline": timeline,
     }

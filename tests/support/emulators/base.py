@@ -106,6 +106,9 @@ class Emulator(ABC):
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._scripts: dict[str, deque[Scripted]] = defaultdict(deque)
+        self._connections = 0
+        self._in_flight = 0
+        self._peak_in_flight = 0
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -188,17 +191,35 @@ class Emulator(ABC):
         with self._lock:
             return list(self._requests)
 
+    @property
+    def connections(self) -> int:
+        """TCP connections accepted so far (kept-alive ones count once)."""
+        with self._lock:
+            return self._connections
+
+    @property
+    def peak_in_flight(self) -> int:
+        """The most requests being answered at once so far (how many a client kept in flight)."""
+        with self._lock:
+            return self._peak_in_flight
+
     def requests_to(self, endpoint: str | None = None) -> list[RecordedRequest]:
         name = endpoint or self.main_endpoint
         return [r for r in self.requests if r.endpoint == name]
 
     def reset(self) -> None:
-        """Forget received requests and pending scripts."""
+        """Forget received requests, pending scripts and the connection count."""
         with self._lock:
             self._requests.clear()
             self._scripts.clear()
+            self._connections = 0
+            self._peak_in_flight = 0
 
-    # -- used by the request handler ---------------------------------------------------
+    # -- used by the server and the request handler -------------------------------------
+    def _connected(self) -> None:
+        with self._lock:
+            self._connections += 1
+
     def _receive(self, request: RecordedRequest) -> Scripted | None:
         with self._lock:
             self._requests.append(request)
@@ -209,8 +230,15 @@ class Emulator(ABC):
         """The reply to send, or None to drop the connection."""
         scripted = self._receive(request)
         delay = scripted.delay if scripted is not None else self.latency
-        if delay:
-            self._stopping.wait(delay)
+        with self._lock:
+            self._in_flight += 1
+            self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
+        try:
+            if delay:
+                self._stopping.wait(delay)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
         if scripted is not None and scripted.drop:
             return None
         if scripted is not None and scripted.reply is not None:
@@ -250,6 +278,7 @@ class _Server(ThreadingHTTPServer):
         self.server_name, self.server_port = str(self.server_address[0]), int(self.server_address[1])
 
     def process_request(self, request: Any, client_address: Any) -> None:
+        self.emulator._connected()
         with self._connections_lock:
             self._connections.add(request)
         super().process_request(request, client_address)

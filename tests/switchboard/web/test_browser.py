@@ -209,3 +209,39 @@ def test_screenshots_of_every_page(page: Page, base_url: str, bus: Bus) -> None:
     expect(page.locator("#deliveries-table tbody tr")).to_have_count(1)
     assert "ada@example.com" not in page.url and "ada@example.com" not in page.content()
     shot(page, "switchboard-deliveries-recipient")
+
+
+@pytest.mark.parametrize("width", [1400, 1280])
+def test_the_navigation_fits_on_one_line_and_no_icon_is_missing(page: Page, base_url: str, width: int) -> None:
+    """Issue 24 item 14: eleven links, where the dashboard is and its live state, on one line; and a
+    favicon, so the first load of a page asks for nothing that is not there."""
+    missing: list[str] = []
+    page.on("response", lambda response: missing.append(response.url) if response.status == 404 else None)
+    page.set_viewport_size({"width": width, "height": 800})
+    page.goto(base_url + "/switchboard/deliveries")
+    tops = page.evaluate(
+        "[...document.querySelectorAll('header.top > *, header.top nav a')].map(e => e.getBoundingClientRect().top)"
+    )
+    shot(page, f"switchboard-nav-{width}")
+    assert max(tops) - min(tops) < 12, tops
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    icon = page.evaluate("document.querySelector('link[rel=icon]').href")
+    assert page.request.get(icon).status == 200
+    page.wait_for_load_state("networkidle")
+    assert missing == []
+
+
+def test_hostile_names_keep_the_switchboard_pages_within_the_viewport(page: Page, base_url: str, bus: Bus) -> None:
+    """Issue 24 items 8-9 on the switchboard's pages: a 400-character unbroken value, right-to-left
+    text and an override in records and outbox messages, in a 1280 px window."""
+    long, rtl = "x" * 400, "\u202egnp.exe طلب"
+    delivery_id = record(bus, "r" * 400, error=long + rtl, provider="outbox", provider_message_id="outbox-" + long)
+    send_to_outbox(EmailMessage(to=["ada@example.com"], subject=long + rtl, text=long, html=f"<p>{long}</p>"), bus)
+    pages = {"/switchboard/deliveries": "deliveries", "/switchboard/outbox": "outbox", "/switchboard": "overview"}
+    pages[f"/switchboard/deliveries/record?id={delivery_id}"] = "delivery"
+    for path, name in pages.items():
+        page.goto(base_url + path)
+        expect(page.locator("main")).not_to_be_empty()
+        shot(page, "switchboard-hostile-names-" + name)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1280, path
+        assert "\u202e" not in page.locator("main").inner_text(), path

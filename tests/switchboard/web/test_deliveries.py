@@ -166,3 +166,17 @@ def test_a_delivery_page_shows_the_providers_events_in_its_timeline(client: Clie
         "bounced",
     ]
     assert "550 no such user" in timeline and XSS not in page and "bounce" in timeline
+
+
+def test_a_record_links_to_its_trace_and_outbox_message_with_fields_in_words(client: Client, bus: Bus) -> None:
+    """Issue 24 item 11: the record's story, its field names read as words."""
+    delivery_id = record(
+        bus, "req-9", bus_id="1764290000-ab12", provider="outbox", provider_message_id="outbox-0123456789abcdef"
+    )
+    page = client.page(f"/switchboard/deliveries/record?id={delivery_id}").text
+    facts = page.split('id="delivery-record"')[1].split("</dl>")[0]
+    labels = re.findall(r"<dt>(.*?)</dt>", facts)
+    assert "Created" in labels and "Provider message id" in labels and "Event" in labels
+    assert not [label for label in labels if "_" in label]
+    assert '<a href="/events/trace/1764290000-ab12">1764290000-ab12</a>' in facts
+    assert 'href="/switchboard/outbox?channel=email#outbox-0123456789abcdef"' in facts
