@@ -1,7 +1,8 @@
 """Digests in the send path: a template with ``[digest]`` collects its events, then one flush sends them.
 
 The first event of a window schedules the flush with delayed publish (``switchboard_digest_flush``
-when the window ends; at once when ``max_items`` is reached). The flush takes the window's items,
+when the window ends); the event that fills it (``max_items``) closes it and publishes its flush
+at once. The flush takes the window's items,
 renders the template once with ``items`` (each event's data, in order), ``count``, ``first`` and
 ``last`` (the last event's own data fields as well), and sends it through the normal send path
 (preferences, suppressions and the rest apply) under an idempotency key made of the window: a
@@ -63,10 +64,11 @@ class Digester:
         flush = {"digest_id": digest_id, "window": collected.window, "channel": channel.value, "template": template}
         if not collected.window:
             return True  # a redelivered event whose window was sent already
-        if collected.count >= spec.max_items and not collected.duplicate:
+        if collected.closed:
             self.bus.publish(FLUSH_EVENT, flush)
         elif collected.opened or collected.duplicate:
-            # a redelivery may be the opener whose worker died before scheduling: scheduling twice is harmless
+            # a redelivery may be the opener (or closer) whose worker died before scheduling: a flush
+            # scheduled twice, or of a window sent already, is harmless
             self.bus.publish_in(spec.window, FLUSH_EVENT, flush)
         return True
 

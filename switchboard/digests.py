@@ -1,9 +1,10 @@
 """Digests: events for one recipient and key, collected for a window, then sent as one message.
 
 The collection in Redis is the state. The first item of a window opens it and the caller
-schedules the flush (delayed publish) for the window's end; reaching ``max_items`` flushes at
-once. A flush first moves the window's items aside (so an item arriving meanwhile opens the
-next window), sends them as one message under an idempotency key made of the window, and only
+schedules the flush (delayed publish) for the window's end; the item that makes ``max_items``
+closes the window in the same script (a hard cap: the next item opens the next window) and the
+caller flushes it at once. A flush first moves the window's items aside (so an item arriving
+meanwhile opens the next window), sends them as one message under an idempotency key made of the window, and only
 then forgets them: a flush redone after a worker died finds the same items and the same key,
 so the message goes out once. Collecting is idempotent too (each item by its event id), so a
 redelivered event is not collected twice. Scheduling a flush twice is harmless.
@@ -32,23 +33,34 @@ DEFAULT_MAX_ITEMS = 100
 SEEN_MARGIN = 2
 """Events are remembered for this many windows, to refuse a redelivered one collected already."""
 
-# KEYS: items, window, seen. ARGV: item id, item JSON, new window id, window seconds, max items, ttl.
-# Returns {opened (1/0), window id, items collected, already collected (1/0)}.
+# KEYS: items, window, seen. ARGV: item id, item JSON, new window id, window seconds, max items, ttl,
+# the flushing keys' prefix (a window's is the prefix and its id: the digest's hash tag, its slot).
+# The item that fills the window closes it (its items moved aside for the flush), so the next
+# one opens the next window: ``max_items`` is a hard cap. ``seen`` maps each item to its window.
+# Returns {opened (1/0), window id, items collected, already collected (1/0), closed (1/0)}.
 _COLLECT = """
-local window = redis.call('GET', KEYS[2])
-if redis.call('SADD', KEYS[3], ARGV[1]) == 0 then
-  return {0, window or '', redis.call('LLEN', KEYS[1]), 1}
+local before = redis.call('HGET', KEYS[3], ARGV[1])
+if before then
+  return {0, before, redis.call('LLEN', KEYS[1]), 1, 0}
 end
-redis.call('EXPIRE', KEYS[3], ARGV[6])
+local window = redis.call('GET', KEYS[2])
 local opened = 0
 if not window then
   window = ARGV[3]
   redis.call('SET', KEYS[2], window, 'EX', ARGV[6])
   opened = 1
 end
+redis.call('HSET', KEYS[3], ARGV[1], window)
+redis.call('EXPIRE', KEYS[3], ARGV[6])
 local count = redis.call('RPUSH', KEYS[1], ARGV[2])
+if count >= tonumber(ARGV[5]) then
+  redis.call('DEL', KEYS[2])
+  redis.call('RENAME', KEYS[1], ARGV[7] .. window)
+  redis.call('EXPIRE', ARGV[7] .. window, ARGV[6])
+  return {opened, window, count, 0, 1}
+end
 redis.call('EXPIRE', KEYS[1], ARGV[6])
-return {opened, window, count, 0}
+return {opened, window, count, 0, 0}
 """
 
 # KEYS: items, window, flushing. ARGV: the window to flush, ttl.
@@ -135,7 +147,9 @@ class Collected:
     opened: bool
     """This item opened the window: schedule its flush."""
     duplicate: bool
-    """This event was collected already (a redelivery): nothing changed."""
+    """This event was collected already (a redelivery): nothing changed; ``window`` is the one it joined."""
+    closed: bool = False
+    """This item filled the window (``max_items``): it is closed, flush it now."""
 
 
 class Digests:
@@ -148,7 +162,7 @@ class Digests:
     def collect(self, digest_id: str, spec: DigestSpec, item_id: str, item: Mapping[str, Any]) -> Collected:
         """Add an event to its digest's open window (opening one if none is)."""
         ttl = int(spec.window * SEEN_MARGIN) + 3600
-        opened, window, count, duplicate = self.redis.eval(
+        opened, window, count, duplicate, closed = self.redis.eval(
             _COLLECT,
             3,
             self.keys.digest_items(digest_id),
@@ -160,8 +174,9 @@ class Digests:
             spec.window,
             spec.max_items,
             ttl,
+            self.keys.digest_flushing(digest_id, ""),
         )
-        return Collected(as_text(window), int(count), bool(opened), bool(duplicate))
+        return Collected(as_text(window), int(count), bool(opened), bool(duplicate), bool(closed))
 
     def take(self, digest_id: str, window: str, spec: DigestSpec) -> tuple[Flush, list[dict[str, Any]]]:
         """Move a window's items aside for sending (or find them moved by a flush that died)."""

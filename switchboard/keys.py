@@ -89,6 +89,12 @@ class SwitchboardKeys:
         """Hash ``<category>:<channel>`` -> JSON choice of one recipient key (a digest, never an address)."""
         return f"{self.prefix}preferences:{recipient_key}"
 
+    def preference_announcements(self, recipient_key: str) -> str:
+        """Hash ``<category>:<channel>`` -> the ``preference_changed`` event a change still owes,
+        until it is published. In the preferences' hash slot (their key is its hash tag), so one
+        script records a change and what it owes, also on Cluster."""
+        return f"{same_slot(self.preferences(recipient_key))}:announcing"
+
     def digest_items(self, digest_id: str) -> str:
         """List of the items collected for one digest window (JSON each); ``{...}``: one slot per digest."""
         return f"{self.prefix}digest:{{{digest_id}}}:items"
@@ -98,7 +104,8 @@ class SwitchboardKeys:
         return f"{self.prefix}digest:{{{digest_id}}}:window"
 
     def digest_seen(self, digest_id: str) -> str:
-        """Set of the event ids collected into a digest lately (a redelivered event is not collected twice)."""
+        """Hash event id -> window of the events collected into a digest lately (a redelivered event is
+        not collected twice, and its window's flush is scheduled again)."""
         return f"{self.prefix}digest:{{{digest_id}}}:seen"
 
     def digest_flushing(self, digest_id: str, window: str) -> str:

@@ -1,10 +1,13 @@
 """Changing a recipient's preferences, from anywhere: the CLI, the dashboard, an unsubscribe link,
 or an app's ``set_preference`` event; each change that changes something is announced as
 ``preference_changed`` (recipient key, never an address; the ``user_id`` when the change came with one).
+A change and its event are recorded in one script (see ``preferences``), so the event is owed until
+published: at least once, never lost.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +16,7 @@ from bus import Bus, Reject
 from switchboard.categories import opt_outs
 from switchboard.channels import Channel
 from switchboard.events import InvalidNotification, check_recipient
-from switchboard.preferences import PreferenceRefused, Preferences, check_change, recipient_key
+from switchboard.preferences import Preference, PreferenceRefused, Preferences, check_change, recipient_key
 from switchboard.settings import SwitchboardSettings
 
 log = logging.getLogger("switchboard.preferences")
@@ -46,22 +49,16 @@ class PreferenceChanges:
     def apply(self, change: Change) -> bool:
         """Record a change (PreferenceRefused when the settings forbid it); True when it changed something."""
         check_change(change.category, change.allowed, opt_outs(self.settings.categories))
-        changed = self.preferences.set(
-            change.recipient_key, change.category, change.channel, change.allowed, change.source
+        event = self._event(change.recipient_key, change.category, change.channel.value, change.allowed, change.source)
+        if change.user_id:
+            event["user_id"] = change.user_id
+        done = self.preferences.set(
+            change.recipient_key, change.category, change.channel, change.allowed, change.source, event
         )
-        if changed:
-            event: dict[str, Any] = {
-                "recipient_key": change.recipient_key,
-                "category": change.category,
-                "channel": change.channel.value,
-                "allowed": change.allowed,
-                "source": change.source,
-            }
-            if change.user_id:
-                event["user_id"] = change.user_id
-            self.bus.publish(PREFERENCE_CHANGED, event)
+        if done.changed:
             log.info("preference %s on %s: %s (%s)", change.category, change.channel, change.allowed, change.source)
-        return changed
+        self._announce(change.recipient_key, done.owed)
+        return done.changed
 
     def clear(
         self,
@@ -73,25 +70,40 @@ class PreferenceChanges:
         user_id: str | None = None,
     ) -> int:
         """Forget choices (back to the defaults: everything sent); each opt-out forgotten is announced."""
-        cleared = [
-            p
-            for p in self.preferences.show(key)
-            if category in (None, p.category) and (channel is None or p.channel == channel.value)
-        ]
-        removed = self.preferences.clear(key, category, channel)
-        for p in cleared:
-            if not p.allowed and p.channel in {c.value for c in Channel}:
-                event: dict[str, Any] = {
-                    "recipient_key": key,
-                    "category": p.category,
-                    "channel": p.channel,
-                    "allowed": True,
-                    "source": source,
-                }
-                if user_id:
-                    event["user_id"] = user_id
-                self.bus.publish(PREFERENCE_CHANGED, event)
-        return removed
+        channels = {c.value for c in Channel}
+
+        def event_for(p: Preference) -> dict[str, Any] | None:
+            if p.channel not in channels:
+                return None
+            event = self._event(key, p.category, p.channel, True, source)
+            if user_id:
+                event["user_id"] = user_id
+            return event
+
+        done = self.preferences.clear(key, category, channel, event_for)
+        self._announce(key, done.owed)
+        return done.count
+
+    def _event(self, key: str, category: str, channel: str, allowed: bool, source: str) -> dict[str, Any]:
+        return {
+            "recipient_key": key,
+            "category": category,
+            "channel": channel,
+            "allowed": allowed,
+            "source": source,
+            "at": self.preferences.clock(),
+        }
+
+    def _announce(self, key: str, owed: dict[str, str]) -> None:
+        """Publish what the recipient's changes owe, each forgotten in the same round trip as its
+        publish (a change a crash left unannounced goes out with the next change of that recipient,
+        or when the same change is made again: the bus runs a failed ``set_preference`` again)."""
+        for field, raw in owed.items():
+
+            def announced(pipe: Any, field: str = field, raw: str = raw) -> None:
+                self.preferences.queue_announced(pipe, key, field, raw)
+
+            self.bus.publish_with(announced, PREFERENCE_CHANGED, json.loads(raw))
 
     def handle(self, attributes: dict[str, Any]) -> None:
         """The bus handler for ``set_preference`` from apps: a bad event is rejected with its reason."""

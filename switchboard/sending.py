@@ -89,7 +89,6 @@ class Request:
     rendered: RenderedMessage | None = None
     consent: Consent | None = None
     """Its category and whose preferences it depends on (None: no category, always sent)."""
-    opted_out: bool = False
     tries: list[Try] = field(default_factory=list)
     """Each provider's part in this attempt, in order (recorded with its outcome)."""
     answered: str | None = None
@@ -163,7 +162,7 @@ class Sender:
             if claim is Claim.CONFLICT:
                 await self._conflict(request)
                 return
-            if request.opted_out:
+            if request.consent is not None and request.consent.everyone_refused:
                 await self._finish(request, Status.OPTED_OUT, error="the recipient opted out of this category")
                 return
             if hold is not None:
@@ -174,7 +173,8 @@ class Sender:
                 return
             if checked.refused:
                 await asyncio.to_thread(self.limits.note_refused, checked)
-            recipients = self._recipients(request, everyone, digests, suppressed | checked.limited)
+            refused = {recipient_digest(r) for r in request.consent.refused} if request.consent else set()
+            recipients = self._recipients(request, everyone, digests, suppressed | checked.limited | refused)
             if not recipients:
                 if checked.limited:
                     await self._rate_limited(request, checked)
@@ -204,8 +204,7 @@ class Sender:
         provider, in one round trip."""
         n = request.notification
         scopes = self._scopes(request)
-        looked_up = consent_at = 0
-        consented = False
+        looked_up = consent_at = consented = 0
         read: Callable[[list[Any]], Checked] | None = None
 
         def queue(pipe: Any) -> None:
@@ -222,7 +221,7 @@ class Sender:
                 read = self.limits.queue(pipe, n, request.delivery_id, n.all_recipients())
 
         replies = await self._round_trip(queue)
-        request.opted_out = consented and not self.consent.allowed(replies[consent_at])
+        request.consent = self.consent.answered(request.consent, replies[consent_at : consent_at + consented])
         suppressed = self.suppressions.found(digests, replies[looked_up])
         stopped = stopped_in(scopes, replies[looked_up + 1])
         return claim_of(replies[0]), suppressed, stopped, read(replies) if read is not None else None
@@ -271,8 +270,8 @@ class Sender:
         }
 
     def _recipients(self, request: Request, everyone: list[str], digests: list[str], suppressed: set[str]) -> list[str]:
-        """Who the message goes to: ``to`` without the suppressed ones (nobody left: not sent), and
-        for email cc and bcc without theirs (recorded as dropped)."""
+        """Who the message goes to: ``to`` without the suppressed (or opted-out) ones (nobody left: not
+        sent), and for email cc and bcc without theirs (recorded as dropped)."""
         allowed = [r for r, d in zip(everyone, digests, strict=True) if d not in suppressed]
         request.dropped = [r for r, d in zip(everyone, digests, strict=True) if d in suppressed]
         addressed = set(request.notification.recipients())

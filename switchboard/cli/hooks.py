@@ -12,7 +12,7 @@ from bus.cli import Env, common
 from bus.errors import ConfigurationError
 from switchboard.cli.base import board_settings, cli
 from switchboard.errors import SettingsError
-from switchboard.hooks.config import hook_problems
+from switchboard.hooks.config import hook_problems, served
 
 log = logging.getLogger("switchboard.hooks")
 
@@ -22,11 +22,13 @@ log = logging.getLogger("switchboard.hooks")
 @click.option("--port", type=click.IntRange(0, 65535), help="Port (default: [switchboard.hooks] port, else 8485).")
 @common
 def hooks(env: Env, host: str | None, port: int | None) -> None:
-    """Receive the providers' webhooks (SendGrid events, Twilio callbacks) and publish them for the worker.
+    """Receive the providers' webhooks (SendGrid events, Twilio callbacks) and publish them for the
+    worker; serve the emails' one-click unsubscribe links when [switchboard.unsubscribe] secret is set.
 
     Meant to face the internet: it refuses to start unless every enabled hook can verify its
-    requests ([switchboard.sendgrid] webhook_public_key, the Twilio auth token) and
-    [switchboard] public_url is set."""
+    requests ([switchboard.sendgrid] webhook_public_key, the Twilio auth token), [switchboard]
+    public_url is set, and there is something to serve ([switchboard.hooks] enabled = [] with an
+    unsubscribe secret serves the links alone)."""
     try:
         import uvicorn
 
@@ -41,7 +43,7 @@ def hooks(env: Env, host: str | None, port: int | None) -> None:
     bus = Bus(settings=dataclasses.replace(env.settings, publish_timeout=settings.hooks.publish_timeout))
     app = create_hooks_app(bus, settings)
     bind_host, bind_port = host or settings.hooks.host, settings.hooks.port if port is None else port
-    log.warning("webhooks on http://%s:%d/hooks/ (%s)", bind_host, bind_port, ", ".join(settings.hooks.enabled))
+    log.warning("serving on http://%s:%d: %s", bind_host, bind_port, ", ".join(served(settings)))
     server = uvicorn.Server(
         uvicorn.Config(app, host=bind_host, port=bind_port, log_level="info", server_header=False, proxy_headers=False)
     )

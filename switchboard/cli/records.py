@@ -17,7 +17,7 @@ from switchboard.channels import Channel
 from switchboard.cli.base import CHANNELS, board_settings, cli, outbox_text, store
 from switchboard.deliveries import Deliveries, Status, Suppressions
 from switchboard.events import check_recipient
-from switchboard.hooks.config import hook_problems
+from switchboard.hooks.config import hook_problems, served
 from switchboard.keys import SwitchboardKeys
 from switchboard.privacy import mask, recipient_digest
 from switchboard.providers.outbox import Outbox
@@ -253,7 +253,7 @@ def check_settings(env: Env) -> None:
     if not states_known:
         lines.append("stopped channels: unknown (Redis unreachable)")
     lines.append(f"senders: {', '.join(settings.senders)}\ntemplates: {settings.templates_dir}")
-    hooks = ", ".join(settings.hooks.enabled)
+    hooks = ", ".join(served(settings))
     lines += [f"switchboard hooks would not start: {p}" for p in hooks_problems] or [
         f"switchboard hooks: ready ({hooks}) for {settings.public_url}"
     ]

@@ -42,14 +42,22 @@ class HooksSettings:
             raise SettingsError("switchboard.hooks.port must be 0 to 65535")
 
 
+def served(settings: SwitchboardSettings) -> list[str]:
+    """What ``switchboard hooks`` serves: the enabled webhooks, and the unsubscribe links when they
+    have a secret (``hooks.enabled = []`` with a secret serves the links alone)."""
+    return [*settings.hooks.enabled, *(["unsubscribe links"] if settings.unsubscribe.secret else [])]
+
+
 def hook_problems(settings: SwitchboardSettings) -> list[str]:
     """Why ``switchboard hooks`` cannot start with these settings (nothing: it can)."""
     found = []
     if not settings.public_url:
-        found.append("switchboard.public_url is not set (the URL the providers call; Twilio signs it)")
+        found.append("switchboard.public_url is not set (the URL the providers call, and unsubscribe links name)")
     enabled = settings.hooks.enabled
-    if not enabled:
-        found.append("switchboard.hooks.enabled names no hook")
+    if not served(settings):
+        found.append(
+            "nothing to serve: switchboard.hooks.enabled names no hook and switchboard.unsubscribe.secret is not set"
+        )
     if "sendgrid" in enabled and not settings.sendgrid.webhook_public_key:
         found.append(
             "the sendgrid hook needs switchboard.sendgrid.webhook_public_key (SWITCHBOARD_SENDGRID_WEBHOOK_PUBLIC_KEY)"

@@ -193,3 +193,22 @@ def test_a_full_window_goes_out_at_once(make_board: Make, sendgrid_emulator: Sen
 
 def digest_id_of_ada() -> str:
     return digest_id_of("email", "new_comments", recipient_key(None, "ada@example.com"), ["42"])
+
+
+def test_max_items_is_a_hard_cap_even_when_events_outrun_the_flush(
+    make_board: Make, sendgrid_emulator: SendGridEmulator, templates: Path, r: redis.Redis
+) -> None:
+    toml = templates / "email" / "new_comments" / "template.toml"
+    toml.write_text(TWO_SECONDS.replace("max_items = 1000", "max_items = 5"))
+    board = make_board(templates_dir=str(templates))
+    for n in range(2 * 5 + 3):  # all collected before the first full window's flush runs
+        send_email(bus=board.bus, to="ada@example.com", template="new_comments", data=comment(n))
+    run(board)
+    flush_when_due(board)  # the last window, 3 items, when its 2 s are over
+    run(board)
+    texts = [m.json["content"][0]["value"] for m in sendgrid_emulator.requests_to()]
+    counts = sorted(sum(f"author-{n}: " in text for n in range(13)) for text in texts)
+    assert counts == [3, 5, 5]  # at most max_items each
+    for n in range(13):  # none lost, none sent twice
+        assert sum(f"author-{n}: comment number {n}\n" in text for text in texts) == 1
+    assert digest_keys(r) == []

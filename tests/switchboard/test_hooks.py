@@ -388,3 +388,97 @@ def test_switchboard_hooks_serves_until_sigterm(redis_url: str, keys: WebhookKey
     # uvicorn finishes its requests, then re-raises the signal it caught (exit status -SIGTERM).
     assert process.returncode in (0, -signal.SIGTERM) and "Finished server process" in output, output
     assert TOKEN not in output and keys.public_key not in output
+
+
+# --- unsubscribe links alone ----------------------------------------------------------------
+UNSUBSCRIBE_ONLY: dict[str, Any] = {"sendgrid": {}, "twilio": {}, "hooks": {"enabled": []}}
+
+
+def test_the_unsubscribe_links_alone_are_served_without_a_provider_webhook(redis_url: str, keys: WebhookKeys) -> None:
+    from switchboard.unsubscribe import Unsubscribe, UnsubscribeTokens
+
+    bus = Bus(redis_url)
+    settings = settings_for(keys, **UNSUBSCRIBE_ONLY, unsubscribe={"secret": "u" * 40})
+    token = UnsubscribeTokens("u" * 40, max_age=3600).issue(Unsubscribe("to:abc", "marketing", "email"))
+    with TestClient(create_hooks_app(bus, settings), base_url=PUBLIC) as c:
+        assert c.post("/hooks/sendgrid", content=b"[]").status_code == 404
+        assert c.post("/hooks/twilio/status").status_code == 404
+        assert c.get(f"/unsubscribe/{token}").status_code == 200
+        assert c.post("/unsubscribe/forged").status_code == 400
+        assert c.get("/healthz").status_code == 200
+    bus.close()
+
+
+def test_nothing_to_serve_or_no_public_url_is_refused(redis_url: str, keys: WebhookKeys) -> None:
+    bus = Bus(redis_url)
+    with pytest.raises(SettingsError, match="nothing to serve"):
+        create_hooks_app(bus, settings_for(keys, **UNSUBSCRIBE_ONLY))
+    with pytest.raises(SettingsError, match="public_url"):
+        create_hooks_app(bus, settings_for(keys, **UNSUBSCRIBE_ONLY, unsubscribe={"secret": "u" * 40}, public_url=None))
+    bus.close()
+
+
+@pytest.mark.parametrize(
+    ("toml", "said"),
+    [
+        ('public_url = "https://x.example"\n[switchboard.hooks]\nenabled = []\n', "nothing to serve"),
+        (
+            '[switchboard.unsubscribe]\nsecret = "s3cret-for-the-cli-test-0123456789"\n'
+            "[switchboard.hooks]\nenabled = []\n",
+            "public_url",
+        ),
+    ],
+)
+def test_switchboard_hooks_with_nothing_to_serve_says_so_in_one_line(
+    capsys: pytest.CaptureFixture[str], redis_url: str, tmp_path: Path, toml: str, said: str
+) -> None:
+    settings = tmp_path / "settings.toml"
+    settings.write_text(f"[switchboard]\n{toml}")
+    code, _, err = CliRun(main, capsys, "--redis-url", redis_url, "--settings", str(settings))("hooks")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert said in err and "s3cret" not in err
+
+
+def test_switchboard_hooks_serves_the_unsubscribe_links_alone(redis_url: str, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.request
+
+    from bus.backend.embedded import free_port
+    from switchboard.unsubscribe import Unsubscribe, UnsubscribeTokens
+    from tests.support.polling import wait_for
+
+    port, secret = free_port(), "u" * 40
+    settings = tmp_path / "settings.toml"
+    settings.write_text(
+        f'[switchboard]\npublic_url = "{PUBLIC}"\n[switchboard.unsubscribe]\nsecret = "{secret}"\n'
+        f"[switchboard.hooks]\nenabled = []\nport = {port}\n"
+    )
+    command = [sys.executable, "-m", "switchboard.cli", "hooks", "--settings", str(settings), "--redis-url", redis_url]
+    env = {**os.environ, "NO_PROXY": "127.0.0.1"}
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    base = f"http://127.0.0.1:{port}"
+    try:
+
+        def healthy() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(process.stdout.read().decode() if process.stdout else "exited")
+            try:
+                return bool(opener.open(f"{base}/healthz", timeout=1).status == 200)
+            except OSError:
+                return False
+
+        wait_for(healthy, timeout=20, message="switchboard hooks did not start")
+        token = UnsubscribeTokens(secret, max_age=3600).issue(Unsubscribe("to:abc", "marketing", "email"))
+        assert opener.open(f"{base}/unsubscribe/{token}", timeout=5).status == 200
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            opener.open(urllib.request.Request(f"{base}/hooks/sendgrid", data=b"[]", method="POST"), timeout=5)
+        assert missing.value.code == 404
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=20)[0].decode()
+    assert "unsubscribe links" in output and secret not in output, output

@@ -97,3 +97,50 @@ def test_apps_set_preferences_with_events_and_bad_ones_fail_with_their_reason(ma
     assert any("allowed must be true or false" in e for e in reasons) and any(
         "user_id or a recipient" in e for e in reasons
     )
+
+
+def crash(*args: object, **kwargs: object) -> str:
+    raise SystemExit("the process died between the change and its announcement")
+
+
+def test_a_change_is_announced_even_when_the_process_dies_before_publishing(
+    make_board: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    board = make_board()
+    change = {"user_id": "u-7", "category": "marketing", "channel": "email", "allowed": False, "source": "page"}
+    with monkeypatch.context() as m:
+        m.setattr(board.bus, "publish", crash)
+        m.setattr(board.bus, "publish_with", crash)
+        with pytest.raises(SystemExit):
+            board.preference_changes.handle(change)
+    [choice] = board.preferences.show(recipient_key("u-7", None))
+    assert choice.allowed is False  # recorded, and its announcement still owed
+    seen = listen(board, "preference_changed")
+    board.preference_changes.handle(change)  # the bus runs the job again
+    board.preference_changes.handle(change)  # and a duplicate after that announces nothing more
+    run(board)
+    assert [(e["category"], e["channel"], e["allowed"], e["user_id"]) for e in seen] == [
+        ("marketing", "email", False, "u-7")
+    ]
+
+
+def test_forgetting_an_opt_out_is_announced_even_when_the_process_dies_before_publishing(
+    make_board: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from switchboard.channels import Channel
+    from switchboard.preference_changes import Change
+
+    board = make_board()
+    key = recipient_key(None, "ada@example.com")
+    assert board.preference_changes.apply(Change(key, "marketing", Channel.EMAIL, False, "page"))
+    with monkeypatch.context() as m:
+        m.setattr(board.bus, "publish", crash)
+        m.setattr(board.bus, "publish_with", crash)
+        with pytest.raises(SystemExit):
+            board.preference_changes.clear(key, "operator")
+    assert board.preferences.show(key) == []
+    seen = listen(board, "preference_changed")
+    assert board.preference_changes.clear(key, "operator") == 0  # run again: nothing left to forget...
+    run(board)
+    # the opt-out, then its forgetting (owed since the crash), once each
+    assert [(e["category"], e["allowed"]) for e in seen] == [("marketing", False), ("marketing", True)]

@@ -80,3 +80,41 @@ def test_inline_sends_name_their_category_and_a_user_id_keys_the_choice(
     statuses = {e["delivery_id"]: (e["status"], e["category"]) for e in seen}
     assert statuses == {f"email:{blocked}": ("opted_out", "marketing"), f"email:{other}": ("accepted", "marketing")}
     assert len(sendgrid_emulator.requests_to()) == 1
+
+
+def test_each_to_address_has_its_own_choice_and_the_opted_out_ones_are_left_out(
+    make_board: Make, sendgrid_emulator: SendGridEmulator
+) -> None:
+    board = make_board()
+    seen = listen(board, "email_failed", "email_sent")
+    for address in ("bob@example.com", "cy@example.com"):
+        board.preferences.set(recipient_key(None, address), "orders", Channel.EMAIL, False, "test")
+    to = ["ada@example.com", "bob@example.com", "dee@example.com"]
+    some = send_email(bus=board.bus, to=to, cc="cy@example.com", template="order_shipped", data=shipped(board))
+    nobody = send_email(
+        bus=board.bus, to=["bob@example.com", "cy@example.com"], template="order_shipped", data=shipped(board)
+    )
+    run(board)
+    [request] = sendgrid_emulator.requests_to()
+    personalization = request.json["personalizations"][0]
+    assert [t["email"] for t in personalization["to"]] == ["ada@example.com", "dee@example.com"]
+    assert [c["email"] for c in personalization["cc"]] == ["cy@example.com"]  # only `to` choices count
+    headers = request.json.get("headers") or {}
+    assert "List-Unsubscribe" not in headers  # two people's email: one link could not be both's
+    statuses = {e["delivery_id"]: e for e in seen}
+    sent, refused = statuses[f"email:{some}"], statuses[f"email:{nobody}"]
+    assert sent["status"] == "accepted" and sent["dropped_recipients"] == ["b***@example.com"]
+    assert refused["status"] == "opted_out" and "bob@example.com" not in str(refused)
+    record = board.deliveries.get(f"email:{some}")
+    assert record is not None and "b***@example.com" in record.fields["dropped_recipients"]
+
+
+def test_a_user_id_keys_every_to_address_of_an_email(make_board: Make, sendgrid_emulator: SendGridEmulator) -> None:
+    board = make_board()
+    seen = listen(board, "email_failed", "email_sent")
+    board.preferences.set(recipient_key("u-3", None), "marketing", Channel.EMAIL, False, "test")
+    news = {"subject": "News", "text": "Hello", "category": "marketing"}
+    blocked = send_email(bus=board.bus, to=["a@example.com", "b@example.com"], user_id="u-3", **news)
+    run(board)
+    assert [e["status"] for e in seen if e["delivery_id"] == f"email:{blocked}"] == ["opted_out"]
+    assert sendgrid_emulator.requests_to() == []

@@ -42,8 +42,8 @@ def test_a_user_id_or_else_the_address_is_the_key_and_neither_is_stored_in_clear
 def test_opting_out_blocks_only_that_category_on_that_channel(r: redis.Redis) -> None:
     store = Preferences(r, KEYS, clock=lambda: 1000.0)
     key = recipient_key("u-1", None)
-    assert store.set(key, "marketing", Channel.EMAIL, False, "unsubscribe link") is True
-    assert store.set(key, "marketing", Channel.EMAIL, False, "unsubscribe link") is False  # no change, no event
+    assert store.set(key, "marketing", Channel.EMAIL, False, "unsubscribe link").changed is True
+    assert store.set(key, "marketing", Channel.EMAIL, False, "unsubscribe link").changed is False  # no change, no event
 
     def lookup(category: str, channel: Channel) -> bool:
         pipe = r.pipeline(transaction=False)
@@ -53,7 +53,7 @@ def test_opting_out_blocks_only_that_category_on_that_channel(r: redis.Redis) ->
     assert not lookup("marketing", Channel.EMAIL)
     assert lookup("marketing", Channel.SMS) and lookup("orders", Channel.EMAIL)
     assert lookup("marketing", Channel.EMAIL) is False and allows(None) is True
-    assert store.set(key, "marketing", Channel.EMAIL, True, "app:settings-page") is True
+    assert store.set(key, "marketing", Channel.EMAIL, True, "app:settings-page").changed is True
     assert lookup("marketing", Channel.EMAIL)
     (shown,) = store.show(key)
     assert (shown.category, shown.channel, shown.allowed, shown.at, shown.source) == (
@@ -63,7 +63,7 @@ def test_opting_out_blocks_only_that_category_on_that_channel(r: redis.Redis) ->
         1000.0,
         "app:settings-page",
     )
-    assert store.clear(key, category="marketing") == 1 and store.show(key) == []
+    assert store.clear(key, category="marketing").count == 1 and store.show(key) == []
 
 
 def test_an_unreadable_preference_is_read_as_no(r: redis.Redis) -> None:
