@@ -129,7 +129,7 @@ def all_sent(board: Switchboard, ids: list[str], tmp_path: Path, timeout: float 
     def done() -> list[dict[str, str]] | None:
         records = [board.deliveries.get(f"sms:{i}") for i in ids]
         fields = [r.fields for r in records if r is not None]
-        return fields if len(fields) == len(ids) and all(f["status"] == "sent" for f in fields) else None
+        return fields if len(fields) == len(ids) and all(f["status"] == "accepted" for f in fields) else None
 
     return wait_for(done, timeout=timeout, message=lambda: f"not all sent; workers said:\n{logs(tmp_path)[-3000:]}")
 

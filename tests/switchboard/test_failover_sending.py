@@ -126,7 +126,7 @@ def test_a_503_from_the_primary_arrives_through_the_secondary_in_the_same_attemp
     [request] = vonage_emulator.requests_to()
     assert request.form_value("to") == "14155550123"
     record = record_of(board, bus_id)
-    assert (record["status"], record["provider"], record["attempts"]) == ("sent", "vonage", "1")
+    assert (record["status"], record["provider"], record["attempts"]) == ("accepted", "vonage", "1")
     [event] = seen
     assert event["provider"] == "vonage"
     assert [(t["provider"], t["outcome"]) for t in event["tries"]] == [("twilio", "transient"), ("vonage", "sent")]
@@ -165,7 +165,7 @@ def test_a_timeout_does_not_fail_over_unless_the_channel_says_so(
     run(board)
     assert len(vonage_emulator.requests_to()) == 1
     record = record_of(board, bus_id)
-    assert (record["status"], record["provider"]) == ("sent", "vonage")
+    assert (record["status"], record["provider"]) == ("accepted", "vonage")
     assert '"outcome": "timeout"' in record["tries"]
 
 
@@ -222,7 +222,7 @@ def test_every_circuit_open_waits_for_the_first_probe(
     bus_id = send_sms(bus=board.bus, to=NUMBER, body="Hello")
     run(board)  # both fail, both open; the retries wait for the first cooldown, then probe it
     record = record_of(board, bus_id)
-    assert (record["status"], record["provider"]) == ("sent", "twilio")
+    assert (record["status"], record["provider"]) == ("accepted", "twilio")
     steps = board.deliveries.timeline(f"sms:{bus_id}")
     assert "every sms provider's circuit is open" in steps[-2]["error"]
     assert [t["outcome"] for t in steps[-2]["tries"]] == ["circuit_open", "circuit_open"]
@@ -254,7 +254,7 @@ def test_an_sms_outside_the_allowed_countries_is_refused_with_its_reason(
     record = record_of(board, jamaica)
     assert (record["status"], record["reason"]) == ("failed", "country")
     assert "country JM is not allowed" in record["error"]
-    assert record_of(board, britain)["status"] == "sent"
+    assert record_of(board, britain)["status"] == "accepted"
 
 
 def test_quiet_hours_hold_a_non_transactional_message_until_they_end(
@@ -272,7 +272,7 @@ def test_quiet_hours_hold_a_non_transactional_message_until_they_end(
     run(board)
 
     assert len(twilio_emulator.requests_to()) == 2  # the security code and the high-priority one
-    assert record_of(board, code)["status"] == record_of(board, urgent)["status"] == "sent"
+    assert record_of(board, code)["status"] == record_of(board, urgent)["status"] == "accepted"
     record = record_of(board, held)
     assert record["status"] == "held" and record["attempts"] == "0"
     until = datetime.fromisoformat(record["held_until"])
@@ -289,7 +289,7 @@ def test_over_the_provider_rate_a_send_waits_and_the_wait_is_counted(
     run(board)
     assert time.monotonic() - started >= 0.55  # 4 sends at 5/s: 3 intervals of 0.2 s
     assert len(twilio_emulator.requests_to()) == 4
-    assert all(record_of(board, i)["status"] == "sent" for i in ids)
+    assert all(record_of(board, i)["status"] == "accepted" for i in ids)
     assert board.sender.waits.totals()["twilio"] >= 3
 
 
