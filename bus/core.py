@@ -267,22 +267,8 @@ class Bus:
 
     async def apublish(self, event_type: str, attributes: Mapping[str, Any] | None = None) -> str:
         """``publish`` for asyncio apps, on an asyncio Redis connection."""
-        event = self.publisher.build(event_type, attributes)
-        job = self.publisher.job(event)
-        mode = current_local_mode(self._local_mode or self.settings.local_mode)
-        if mode is not None:
-            self._publish_locally(event, mode)
-            return str(event["bus_id"])
-        if self.publisher.waits:
-            # WAIT needs the slot master's own connection, which the blocking client gives.
-            await asyncio.to_thread(self._retrying, lambda: self.publisher.push(self.redis, [job]), "publish")
-            return str(event["bus_id"])
-        await awith_retries(
-            lambda: self.publisher.apush(self.async_redis, [job]),
-            what="publish",
-            patience=self.settings.publish_timeout,
-        )
-        return str(event["bus_id"])
+        [bus_id] = await self.apublish_many([(event_type, attributes)])
+        return bus_id
 
     async def apublish_many(self, events: Iterable[Event]) -> list[str]:
         """``publish_many`` for asyncio apps: one round trip on an asyncio connection."""

@@ -11,25 +11,12 @@ import redis
 
 from bus import Bus
 from tests.bus.helpers import spawn, write_settings
+from tests.bus.test_delivery import CALLS_APP
 from tests.support.polling import wait_for
 from tests.support.reply_cutter import ReplyCutter
 from tests.support.servers import RedisProcess
 
 pytestmark = pytest.mark.slow
-
-CALLS_APP = """
-import os
-from bus import Bus, current_ride
-
-bus = Bus()
-app = bus.dispatch("app")
-
-@app.subscribe("work")
-def work(attributes):
-    with open(os.environ["CALLS_FILE"], "a") as calls:
-        calls.write(f"{attributes['n']}\\n")
-    current_ride().on_ack(lambda pipe: pipe.rpush("test:done", attributes["n"]))
-"""
 
 
 def done_at_least(r: redis.Redis, count: int) -> bool:
