@@ -81,6 +81,12 @@ class SwitchboardKeys:
         refused our configuration, and when it is probed again."""
         return f"{self.prefix}channels"
 
+    @property
+    def live_channels(self) -> str:
+        """Hash channel -> the provider the running workers send it through (``outbox``: dev mode),
+        refreshed while they run and expiring after the last one stops: the dashboard's pages."""
+        return f"{self.prefix}live_channels"
+
     def channel_probe(self, scope: str) -> str:
         """String, set while one worker sends the probe of a stopped channel or sender."""
         return f"{self.prefix}channels:probe:{scope}"

@@ -6,12 +6,16 @@ Read-only queries shared by the CLI and the dashboard.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from bus.backend.connection import as_text
 from bus.keys import Keys
-from bus.runtime.recovery import WorkerInfo, registered_workers
+from bus.runtime.recovery import WorkerInfo, parse_iso_time, registered_workers
+
+RESQUE_DEAD_AFTER = 300.0
+"""Resque prunes a worker whose heartbeat is older than this (its PRUNE_INTERVAL)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +92,76 @@ def worker_stats(
         processed, failed = counter(next(replies)), counter(next(replies))
         alive = not info.is_dead(now=now, dead_after=dead_after, hostname=hostname)
         out.append(WorkerStat(**info.values(), alive=alive, in_flight=in_flight, processed=processed, failed=failed))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerActivity:
+    """What a worker is running, as stored: Resque's ``worker:<id>`` mark (a Ruby or Node worker
+    sets it; ours may) and the first jobs of each of its in-flight lists, raw."""
+
+    marked: bytes | None
+    in_flight: tuple[bytes, ...]
+
+
+def worker_activity(
+    redis: Any, keys: Keys, workers: Sequence[WorkerInfo], *, per_queue: int = 3
+) -> dict[str, WorkerActivity]:
+    """Each worker's current jobs by id, in one pipelined round trip."""
+    pipe = redis.pipeline(transaction=False)
+    for info in workers:
+        pipe.get(keys.worker(info.id))
+        for queue in info.queues:
+            pipe.lrange(keys.inflight(queue, info.id), 0, per_queue - 1)
+    replies = iter(pipe.execute())
+    out = {}
+    for info in workers:
+        marked = next(replies)
+        out[info.id] = WorkerActivity(marked, tuple(raw for _ in info.queues for raw in next(replies)))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class ResqueWorker:
+    """A worker registered the Resque way only (Ruby, Node) on the same Redis, and its
+    ``worker:<id>`` mark (``{"queue":..., "run_at":..., "payload":{job}}``), raw."""
+
+    stat: WorkerStat
+    marked: bytes | None
+
+
+def resque_workers(redis: Any, keys: Keys, known: set[str], *, now: float) -> list[ResqueWorker]:
+    """Workers in Resque's ``workers`` set that are not in ``known``; alive while their Resque
+    heartbeat is younger than :data:`RESQUE_DEAD_AFTER`."""
+    ids = sorted(i for i in (as_text(m) for m in redis.smembers(keys.workers)) if i not in known)
+    if not ids:
+        return []
+    pipe = redis.pipeline(transaction=False)
+    for worker_id in ids:
+        pipe.hget(keys.workers_heartbeat, worker_id)
+        pipe.get(keys.worker(worker_id))
+        pipe.get(keys.stat_processed_of(worker_id))
+        pipe.get(keys.stat_failed_of(worker_id))
+    replies = iter(pipe.execute())
+    out = []
+    for worker_id in ids:
+        beat, marked, processed, failed = (next(replies) for _ in range(4))
+        heartbeat = parse_iso_time(beat)
+        host, _, rest = worker_id.partition(":")
+        pid, _, queues = rest.partition(":")
+        stat = WorkerStat(
+            id=worker_id,
+            host=host,
+            pid=counter(pid),
+            queues=tuple(q for q in queues.split(",") if q),
+            started_at=0.0,
+            heartbeat=heartbeat,
+            alive=heartbeat is not None and now - heartbeat <= RESQUE_DEAD_AFTER,
+            in_flight=0,
+            processed=counter(processed),
+            failed=counter(failed),
+        )
+        out.append(ResqueWorker(stat, marked))
     return out
 
 

@@ -21,6 +21,7 @@ from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bus.web.auth import session_of
+from bus.web.params import parse_int
 from bus.web.signing import Signer, new_nonce
 
 COOKIE = "bus_csrf"
@@ -71,7 +72,8 @@ class CsrfMiddleware:
 
 
 async def _read_body(receive: Receive, limit: int, declared: str | None) -> bytes | None:
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    size = parse_int(declared)
+    if size is not None and size > limit:
         return None
     chunks: list[bytes] = []
     size = 0

@@ -49,11 +49,11 @@ class WebSettings:
     """Signs sign-in cookies and form tokens. Unset: a random key per process, so a restart
     signs everyone out and several dashboard processes do not accept each other's cookies."""
     trusted_proxies: tuple[str, ...] = field(default=(), metadata={"kind": "a list of IP addresses"})
+    """Addresses of reverse proxies whose ``X-Forwarded-For``/``-Proto`` are believed. None by
+    default: every client behind a proxy then shares the proxy's address (and its throttle)."""
     otel_trace_url: str | None = None
     """Where the trace view links an event's OpenTelemetry trace: a URL with ``{trace_id}`` in it
     (``https://jaeger.example.com/trace/{trace_id}``); unset, the trace id is shown without a link."""
-    """Addresses of reverse proxies whose ``X-Forwarded-For``/``-Proto`` are believed. None by
-    default: every client behind a proxy then shares the proxy's address (and its throttle)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.port, bool) or not isinstance(self.port, int) or not 0 <= self.port <= 65535:

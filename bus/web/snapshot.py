@@ -6,19 +6,23 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from bus.backend.connection import as_text
 from bus.keys import Keys
-from bus.runtime.recovery import parse_iso_time
 from bus.safejson import read_json
 from bus.stores.delayed import Delayed
-from bus.stores.overview import MinuteCount, WorkerStat, counter, queue_stats, throughput, totals, worker_stats
+from bus.stores.overview import (
+    MinuteCount,
+    WorkerStat,
+    queue_stats,
+    resque_workers,
+    throughput,
+    totals,
+    worker_activity,
+    worker_stats,
+)
 from bus.stores.queues import Queues
 from bus.web.job_views import view_job
 from bus.web.names import isolated
-from bus.web.params import parse_int
 
-RESQUE_DEAD_AFTER = 300.0
-"""Resque prunes a worker whose heartbeat is older than this (its PRUNE_INTERVAL)."""
 SLOW_QUEUE_AFTER = 300.0
 
 
@@ -143,57 +147,22 @@ def problems(snap: Snapshot) -> list[str]:
 
 def _bus_workers(redis: Any, keys: Keys, *, now: float, dead_after: float, hostname: str) -> list[WorkerRow]:
     stats = worker_stats(redis, keys, dead_after=dead_after, hostname=hostname, now=now)
-    pipe = redis.pipeline(transaction=False)
-    for stat in stats:
-        pipe.get(keys.worker(stat.id))
-        for queue in stat.queues:
-            pipe.lrange(keys.inflight(queue, stat.id), 0, 2)
-    replies = iter(pipe.execute())
+    activity = worker_activity(redis, keys, stats)
     rows = []
     for s in stats:
-        marked = next(replies)
-        current = [view_job(0, raw).summary for queue in s.queues for raw in next(replies)]
-        if marked and not current:
-            current = [_marked_job(marked)]
+        doing = activity[s.id]
+        current = [view_job(0, raw).summary for raw in doing.in_flight]
+        if doing.marked and not current:
+            current = [_marked_job(doing.marked)]
         rows.append(WorkerRow(**s.values(), current=tuple(current)))
     return rows
 
 
 def _resque_workers(redis: Any, keys: Keys, known: set[str], *, now: float) -> list[WorkerRow]:
-    """Workers registered the Resque way only (Ruby, Node) on the same Redis."""
-    ids = sorted(i for i in (as_text(m) for m in redis.smembers(keys.workers)) if i not in known)
-    if not ids:
-        return []
-    pipe = redis.pipeline(transaction=False)
-    for worker_id in ids:
-        pipe.hget(keys.workers_heartbeat, worker_id)
-        pipe.get(keys.worker(worker_id))
-        pipe.get(keys.stat_processed_of(worker_id))
-        pipe.get(keys.stat_failed_of(worker_id))
-    replies = iter(pipe.execute())
-    rows = []
-    for worker_id in ids:
-        beat, job, processed, failed = (next(replies) for _ in range(4))
-        heartbeat = parse_iso_time(beat)
-        host, _, rest = worker_id.partition(":")
-        pid, _, queues = rest.partition(":")
-        rows.append(
-            WorkerRow(
-                id=worker_id,
-                host=host,
-                pid=parse_int(pid) or 0,
-                queues=tuple(q for q in queues.split(",") if q),
-                started_at=0.0,
-                heartbeat=heartbeat,
-                alive=heartbeat is not None and now - heartbeat <= RESQUE_DEAD_AFTER,
-                in_flight=0,
-                processed=counter(processed),
-                failed=counter(failed),
-                current=(_marked_job(job),) if job else (),
-                kind="resque",
-            )
-        )
-    return rows
+    return [
+        WorkerRow(**w.stat.values(), current=(_marked_job(w.marked),) if w.marked else (), kind="resque")
+        for w in resque_workers(redis, keys, known, now=now)
+    ]
 
 
 def _marked_job(raw: bytes) -> str:

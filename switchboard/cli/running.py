@@ -16,6 +16,7 @@ from switchboard.app import Switchboard, unusable
 from switchboard.channels import Channel
 from switchboard.cli.base import board_settings, cli, outbox_text, store
 from switchboard.client import send_email, send_push, send_sms
+from switchboard.live_channels import LiveChannels
 
 
 # --- running ----------------------------------------------------------------------
@@ -41,7 +42,11 @@ def _run(env: Env, *, concurrency: int | None, driver: bool, scheduler: bool, bu
         click.echo(f"{channel}: not sending until its settings are fixed (probed now and then): {reason}", err=True)
     queues = board.queues + ([INCOMING_QUEUE] if driver else [])
     worker = bus.worker(queues, concurrency=concurrency or settings.concurrency, burst=burst)
-    live = ", ".join(f"{channel}: {provider}" for channel, provider in settings.live_channels().items())
+    providers = settings.live_channels()
+    recorder = LiveChannels(bus.redis, board.keys)
+    recorder.record(providers)  # the dashboard judges live channels from this, not its own environment
+    threading.Thread(target=recorder.keep_recording, args=(providers, worker.stop_event), daemon=True).start()
+    live = ", ".join(f"{channel}: {provider}" for channel, provider in providers.items())
     click.echo(f"switchboard worker {worker.id} ({live}); SIGTERM or Ctrl-C stops it", err=True)
     if scheduler:
         companion = bus.scheduler()

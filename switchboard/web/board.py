@@ -13,9 +13,11 @@ from starlette.requests import Request
 
 from bus import Bus
 from switchboard.channel_states import ChannelStates
+from switchboard.channels import Channel
 from switchboard.circuits import Circuits
 from switchboard.deliveries import Deliveries, Suppressions
 from switchboard.keys import SwitchboardKeys
+from switchboard.live_channels import LiveChannels
 from switchboard.preference_changes import PreferenceChanges
 from switchboard.preferences import Preferences
 from switchboard.providers.outbox import Outbox
@@ -42,6 +44,7 @@ class Board:
     preference_changes: PreferenceChanges
     circuits: Circuits
     recipient_limits: RecipientLimits
+    live_channels: LiveChannels
 
     @classmethod
     def build(cls, bus: Bus, settings: SwitchboardSettings) -> Board:
@@ -63,7 +66,14 @@ class Board:
             preference_changes=PreferenceChanges(bus, Preferences(bus.redis, keys, time.time), settings),
             circuits=Circuits(bus.redis, keys, settings.circuit),
             recipient_limits=RecipientLimits(bus.redis, keys),
+            live_channels=LiveChannels(bus.redis, keys),
         )
+
+    def providers_in_use(self) -> dict[Channel, str]:
+        """Each channel's provider as the running workers recorded it (``outbox``: dev mode); this
+        dashboard's own settings for a channel none recorded (no worker running)."""
+        recorded = self.live_channels.recorded()
+        return {channel: recorded.get(channel, provider) for channel, provider in self.settings.live_channels().items()}
 
     def outbox_count(self) -> int:
         """Messages in the outbox, without reading them."""

@@ -65,7 +65,7 @@ class SwitchboardCollector(Collector):
         yield single("switchboard_outbox_messages", "gauge", "Messages in the dev-mode outbox.", board.outbox_count())
         problems = len(board.templates.problems)
         yield single("switchboard_template_problems", "gauge", "Problems found in the templates folder.", problems)
-        providers = [([c.value, p], 1) for c, p in board.settings.live_channels().items()]
+        providers = [([c.value, p], 1) for c, p in board.providers_in_use().items()]
         yield family(
             "switchboard_channel_provider",
             "gauge",

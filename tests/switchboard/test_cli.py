@@ -108,6 +108,12 @@ def test_send_run_deliveries_outbox_and_suppressions(run: CliRun, r: redis.Redis
     assert run.json("suppressions", "remove", "sms", "+14155550123") == {"removed": True}
 
 
+def test_run_records_each_channels_provider_for_the_dashboard(run: CliRun, r: redis.Redis) -> None:
+    run("run", "--burst", "--no-scheduler")
+    assert r.hgetall("resque:switchboard:live_channels") == {b"email": b"outbox", b"sms": b"outbox", b"push": b"outbox"}
+    assert 0 < r.ttl("resque:switchboard:live_channels") <= 300  # gone a while after the last worker stops
+
+
 def test_invalid_send_arguments_fail_before_publishing(run: CliRun, r: redis.Redis) -> None:
     code, _, err = run("send", "sms", "--to", "0612", "--body", "x")
     assert code == 2 and "E.164" in err and len(err.strip().splitlines()) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 
@@ -11,10 +12,12 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
 
 from bus import Bus
 from bus.web import WebSettings, create_app
-from bus.web.csrf import COOKIE
+from bus.web.csrf import COOKIE, CsrfMiddleware
+from bus.web.signing import Signer
 from tests.web.conftest import Client
 from tests.web.helpers import XSS, declare_shop, delayed_job, failure, fill_queue, rider_job, schedule
 
@@ -57,6 +60,26 @@ def test_a_huge_body_is_refused_before_parsing(client: Client) -> None:
     client.csrf()
     response = client.post("/apps/who-gets", content=b"x" * (1024 * 1024 + 1), headers={"content-type": "text/plain"})
     assert response.status_code == 413
+
+
+@pytest.mark.parametrize("declared", [b"\xb2", b"9" * 40, b"-1", b""])
+def test_a_hostile_content_length_is_read_strictly_not_a_crash(declared: bytes) -> None:
+    """``'\xb2'.isdigit()`` is true and ``int('\xb2')`` raises: the declared length goes through the
+    strict parser, and the body's real size is still bounded while it is read."""
+    sent: list[Message] = []
+
+    async def endpoint(scope: Scope, receive: Receive, send: Send) -> None:
+        await PlainTextResponse("reached")(scope, receive, send)
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"x" * 20, "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/", "headers": [(b"content-length", declared)]}
+    asyncio.run(CsrfMiddleware(endpoint, Signer(), max_body=10)(scope, receive, send))
+    assert sent[0]["status"] == 413
 
 
 def test_only_loopback_host_headers_are_served_on_a_loopback_bind(app: Starlette) -> None:

@@ -22,7 +22,7 @@ def test_an_expired_value_is_refused() -> None:
 
 def test_hostile_cookies_are_refused_not_a_crash() -> None:
     signer = Signer()
-    for hostile in ("", "a.b.c", "YQ.0.\u00e9", "\u00e9" * 40, "." * 10, "e30.0.0"):
+    for hostile in ("", "a.b.c", "YQ.0.\u00e9", "\u00e9" * 40, "." * 10, "e30.0.0", "YQ.\u00b2.0", "YQ.\u0663.0"):
         assert signer.unsign("session", hostile, max_age=60) is None
 
 
@@ -34,4 +34,5 @@ def test_form_macs_are_hex_and_bound_to_their_value_and_purpose() -> None:
     assert not signer.mac_matches("csrf", "nonce:other", mac)
     assert not signer.mac_matches("flash", "nonce:session", mac)
     assert not signer.mac_matches("csrf", "nonce:session", "\u00e9")
+    assert not signer.mac_matches("csrf", "nonce:session", "\u00b2" * len(mac))  # a digit to isdigit(), not hex
     assert not signer.mac_matches("csrf", "nonce:session", mac[:-2])

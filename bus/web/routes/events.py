@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bus.logger.feed import SINCE_CHOICES, FeedQuery, find_logged, read_feed
+from bus.logger.stream import EventLog
 from bus.stores.traces import gap_in, read_trace, why_untraced
 from bus.web import metrics
 from bus.web.dashboard import Dashboard, dashboard_of
@@ -30,8 +31,8 @@ def trace_path(request: Request, bus_id: str) -> str:
 def events_context(dash: Dashboard, request: Request) -> dict[str, Any]:
     now = time.time()
     query = FeedQuery.from_params(request.query_params)
-    key = dash.bus.keys.event_log
-    feed = read_feed(dash.redis, key, query, now=now)
+    event_log = EventLog(dash.redis, dash.bus.keys, max_length=0)
+    feed = read_feed(dash.redis, event_log.key, query, now=now)
     minutes = metrics.window_of(request.query_params)
     queue_apps = {s.queue_name: s.app_key for s in dash.bus.registry.load()}
     rates = metrics.rates(dash.redis, dash.bus.keys, queue_apps, now=now, minutes=minutes)
@@ -50,7 +51,7 @@ def events_context(dash: Dashboard, request: Request) -> dict[str, Any]:
         "search": query,
         "feed": feed,
         "rows": rows,
-        "logged": int(dash.redis.xlen(key)),
+        "logged": event_log.length(),
         "rates": rates,
         "windows": metrics.RATE_WINDOWS,
         "since_choices": SINCE_CHOICES,

@@ -22,25 +22,30 @@ from switchboard.settings import SwitchboardSettings
 from switchboard.web.board import Board, board_of
 
 
-def channel_rows(settings: SwitchboardSettings, stopped: list[Stopped]) -> list[dict[str, Any]]:
-    """One row per channel: its provider, live or dev mode, stopped (and why) or running, and
-    what is safe to say about its set-up."""
+def channel_rows(
+    settings: SwitchboardSettings, providers: dict[Channel, str], stopped: list[Stopped]
+) -> list[dict[str, Any]]:
+    """One row per channel: its provider (as the workers recorded it), live or dev mode, stopped
+    (and why) or running, and what is safe to say about its set-up."""
     return [
         {
             "channel": channel.value,
             "provider": provider,
             "live": provider != "outbox",
             "stopped": [s for s in stopped if s.scope == channel.value or s.scope.startswith(f"{channel.value}:")],
-            "notes": notes(settings, channel),
+            "notes": notes(settings, channel, provider),
         }
-        for channel, provider in settings.live_channels().items()
+        for channel, provider in providers.items()
     ]
 
 
-def notes(settings: SwitchboardSettings, channel: Channel) -> list[str]:
-    """Non-secret facts about a channel's set-up (senders, timeouts), never a credential."""
-    if settings.live_channels()[channel] == "outbox":
+def notes(settings: SwitchboardSettings, channel: Channel, provider: str) -> list[str]:
+    """Non-secret facts about a channel's set-up (senders, timeouts), never a credential; only
+    what the workers recorded when this dashboard's settings say otherwise."""
+    if provider == "outbox":
         return ["no credentials configured: messages go to the outbox (dev mode)"]
+    if settings.live_channels()[channel] != provider:
+        return [f"sending through {provider}, as the running workers recorded (this dashboard's settings differ)"]
     if channel is Channel.EMAIL:
         return ["API key configured", f"from {settings.default_sender}", f"timeout {settings.sendgrid.timeout:g} s"]
     if channel is Channel.SMS:
@@ -55,7 +60,7 @@ def overview_context(board: Board) -> dict[str, Any]:
     counts = board.deliveries.outcomes_since(time.time(), days)
     return {
         "title": "Switchboard",
-        "channels": channel_rows(board.settings, board.channel_states.all()),
+        "channels": channel_rows(board.settings, board.providers_in_use(), board.channel_states.all()),
         "statuses": [status.value for status in OUTCOMES],
         "counts": {channel.value: counts.get(channel.value, {}) for channel in Channel},
         "suppressed": {channel.value: board.suppressed_count(channel.value) for channel in Channel},

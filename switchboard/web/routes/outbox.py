@@ -70,7 +70,7 @@ def outbox(request: Request) -> Response:
         "pager": pager,
         "entries": [entry_view(request, e) for e in shown],
         "total": board.outbox_count(),
-        "live": {c: p for c, p in board.settings.live_channels().items() if p != "outbox"},
+        "live": {c: p for c, p in board.providers_in_use().items() if p != "outbox"},
         "remote_images": request.query_params.get("images") == "remote",
     }
     return dashboard_of(request).render(request, "sb_outbox.html", context, partial="sb_outbox_live.html")

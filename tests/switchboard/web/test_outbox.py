@@ -7,9 +7,16 @@ import re
 import redis
 
 from bus import Bus
+from bus.web import WebSettings
+from switchboard.channels import Channel
+from switchboard.keys import SwitchboardKeys
+from switchboard.live_channels import LiveChannels
 from switchboard.providers import EmailMessage, PushMessage, SmsMessage
+from switchboard.web import create_switchboard_app
 from switchboard.web.frames import FRAME_POLICY, NO_REMOTE_IMAGES_POLICY
+from tests.switchboard.web.conftest import settings_for
 from tests.switchboard.web.helpers import WELCOME, send_for_real, send_to_outbox
+from tests.switchboard.web.test_overview import channel_row
 from tests.web.conftest import Client
 from tests.web.helpers import XSS
 
@@ -111,3 +118,22 @@ def test_outbox_frames_load_remote_images_only_when_asked(client: Client, bus: B
     assert src.endswith("?images=remote") and client.page(src).headers["content-security-policy"] == FRAME_POLICY
     sample = client.page("/switchboard/frames/templates/email/welcome/en")
     assert sample.headers["content-security-policy"] == FRAME_POLICY  # the dashboard's own templates
+
+
+def test_live_channels_are_the_ones_the_workers_recorded_not_the_dashboards_environment(
+    bus: Bus, r: redis.Redis
+) -> None:
+    """A dashboard without credentials, beside workers with them: the workers' word counts."""
+    app = create_switchboard_app(bus, WebSettings(), settings_for(live=False))
+    with Client(app, base_url="http://localhost") as c:
+        assert "Live channels" not in c.page("/switchboard/outbox").text  # nothing recorded: its own settings
+        LiveChannels(bus.redis, SwitchboardKeys(bus.keys)).record(
+            {Channel.EMAIL: "sendgrid", Channel.SMS: "outbox", Channel.PUSH: "fcm"}
+        )
+        assert "Live channels (email, push) send for real" in c.page("/switchboard/outbox").text
+        overview = c.page("/switchboard").text
+        assert 'pill ok">live' in channel_row(overview, "email") and "as the running workers recorded" in overview
+        assert "outbox (dev mode)" in channel_row(overview, "sms")
+        assert 'switchboard_channel_provider{channel="push",provider="fcm"} 1' in c.page("/metrics").text
+        r.delete("resque:switchboard:live_channels")  # the last worker went away long ago
+        assert "Live channels" not in c.page("/switchboard/outbox").text
