@@ -17,11 +17,11 @@ from bench.profiler import top_cprofile
 STEPS: tuple[tuple[str, str, str], ...] = (
     ("handler (Sender.handle), in all", "switchboard/sending.py", "handle"),
     ("  validate the event (pydantic)", "switchboard/events.py", "parse_event"),
-    ("  claim + suppression lookup (one pipeline: EVAL, ZADD, HMGET)", "switchboard/sending.py", "_claim"),
+    ("  claim + lookups (one pipeline: claim script, HMGETs, admission)", "switchboard/sending.py", "_claim"),
     ("  render the template (Jinja2 sandbox)", "switchboard/templating/store.py", "render"),
     ("  provider call (request building + HTTP to the emulator)", "switchboard/providers/", "asend"),
     ("    of which: the SDK builds the request body", "switchboard/providers/sendgrid.py", "_mail"),
-    ("  record + outcome event (one pipeline: HSET, EXPIRE, RPUSH)", "switchboard/sending.py", "_finish"),
+    ("  record + outcome event (one pipeline: record script, circuit, RPUSH)", "switchboard/sending.py", "_finish"),
     ("worker loop thread: reserve + ack round trips", "bus/runtime/worker.py", "_exchange"),
     ("worker loop thread: drive incoming events", "bus/runtime/runner.py", "drive"),
 )

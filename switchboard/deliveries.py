@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from bus.backend.connection import as_text, pipe_eval
+from bus.backend.connection import as_text, is_cluster, pipe_eval
 from bus.safejson import read_json
 from switchboard.keys import SwitchboardKeys
 
@@ -148,10 +148,17 @@ class Claim(StrEnum):
     CONFLICT = "conflict"  # the key was used before for a different message
 
 
-# KEYS: the record. ARGV: now, stale_after, ttl, fingerprint, then field/value pairs for a new record.
-# The fingerprint says what the message is: the same key with another one is a conflict, never a send.
-# A stalled or requeued record (given up, then sent again on purpose) starts a fresh attempt budget.
+# KEYS: the record[, the index of records]. ARGV: now, stale_after, ttl, fingerprint, delivery id,
+# then field/value pairs for a new record. The fingerprint says what the message is: the same key
+# with another one is a conflict, never a send. A stalled or requeued record (given up, then sent
+# again on purpose) starts a fresh attempt budget. With the index (where both keys may be in one
+# script: not on a cluster), its trim and the record's entry too: trim first, since an id whose
+# record expired may still be there with its old score, and the NX add must replace it.
 _CLAIM = """
+if KEYS[2] then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', tonumber(ARGV[1]) - tonumber(ARGV[3]))
+  redis.call('ZADD', KEYS[2], 'NX', ARGV[1], ARGV[5])
+end
 local status = redis.call('HGET', KEYS[1], 'status')
 local known = redis.call('HGET', KEYS[1], 'fingerprint')
 if status and known and known ~= ARGV[4] then return 'conflict' end
@@ -164,7 +171,7 @@ if status == 'sending' then
 end
 if status == 'stalled' or status == 'requeued' then redis.call('HSET', KEYS[1], 'attempts', 0, 'ambiguous', 0) end
 if not status then
-  for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+  for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
   redis.call('HSET', KEYS[1], 'created_at', ARGV[1], 'fingerprint', ARGV[4])
 end
 redis.call('HINCRBY', KEYS[1], 'attempts', 1)
@@ -172,6 +179,28 @@ redis.call('HSET', KEYS[1], 'status', 'sending', 'updated_at', ARGV[1])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 if status then return 'again' end
 return 'new'
+"""
+
+
+# What an attempt ended in, in one command (where every key may be in one script: not on a
+# cluster): the record's cleared fields removed and its new ones set, the timeline step, the
+# outcome counted in all and for its day, and (a fifth key) the provider message id's lookup.
+# KEYS: record, timeline, outcomes, outcomes of the day[, provider message]. ARGV: retention,
+# the day counter's ttl, the counter's field, the step's JSON, timeline length, delivery id,
+# how many fields to clear, those fields, then field/value pairs.
+_FINISH = """
+local cleared = tonumber(ARGV[7])
+if cleared > 0 then redis.call('HDEL', KEYS[1], unpack(ARGV, 8, 7 + cleared)) end
+redis.call('HSET', KEYS[1], unpack(ARGV, 8 + cleared, #ARGV))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+if KEYS[5] then redis.call('SET', KEYS[5], ARGV[6], 'EX', ARGV[1]) end
+redis.call('RPUSH', KEYS[2], ARGV[4])
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[5]), -1)
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+redis.call('HINCRBY', KEYS[3], ARGV[3], 1)
+redis.call('HINCRBY', KEYS[4], ARGV[3], 1)
+redis.call('EXPIRE', KEYS[4], ARGV[2])
+return 1
 """
 
 
@@ -230,16 +259,18 @@ class Deliveries:
         self, pipe: Any, delivery_id: str, now: float, initial: dict[str, str], fingerprint: str = ""
     ) -> None:
         """Queue the claim on ``pipe`` (its reply comes first: read it with :func:`claim_of`),
-        with the record's index entry and the index trim, so all take one round trip."""
+        with the record's index entry and the index trim, so all take one round trip (one
+        script, except on a cluster)."""
         args: list[str] = []
         for key, value in initial.items():
             args += [key, value]
         record = self.keys.delivery(delivery_id)
-        pipe_eval(pipe, _CLAIM, [record], now, self.stale_after, self.retention, fingerprint, *args)
-        # Trim first: an id whose record expired may still be in the index with its old
-        # score, and the NX add (which keeps a live record's creation time) must replace it.
-        pipe.zremrangebyscore(self.keys.deliveries, "-inf", now - self.retention)
-        pipe.zadd(self.keys.deliveries, {delivery_id: now}, nx=True)
+        cluster = is_cluster(self.redis)
+        keys = [record] if cluster else [record, self.keys.deliveries]
+        pipe_eval(pipe, _CLAIM, keys, now, self.stale_after, self.retention, fingerprint, delivery_id, *args)
+        if cluster:  # the index is in another slot; trimmed first, as the script does
+            pipe.zremrangebyscore(self.keys.deliveries, "-inf", now - self.retention)
+            pipe.zadd(self.keys.deliveries, {delivery_id: now}, nx=True)
 
     def claim(self, delivery_id: str, now: float, initial: dict[str, str], fingerprint: str = "") -> Claim:
         pipe = self.redis.pipeline(transaction=False)
@@ -358,17 +389,46 @@ class Deliveries:
         **fields: Any,
     ) -> None:
         """Queue what an attempt ended in: the record's new status and fields, a timeline step, and
-        the outcome counted."""
-        self.queue_update(pipe, delivery_id, now, clear=clear, status=status, **fields)
+        the outcome counted (one script, except on a cluster, where the keys are in other slots)."""
         provider, message_id = fields.get("provider"), fields.get("provider_message_id")
-        if provider and message_id:  # webhooks without our delivery id find the record by this
-            pipe.set(self.keys.provider_message(str(provider), str(message_id)), delivery_id, ex=self.retention)
         step = {"at": now, "status": status, **{k: fields.get(k) for k in STEP_FIELDS}}
         tries = step.get("tries")
         if isinstance(tries, str):
             step["tries"] = json.loads(tries)  # stored as JSON text in the record
-        self.queue_step(pipe, delivery_id, step)
-        self.queue_outcome(pipe, channel, status, now)
+        if is_cluster(self.redis):
+            self.queue_update(pipe, delivery_id, now, clear=clear, status=status, **fields)
+            if provider and message_id:  # webhooks without our delivery id find the record by this
+                pipe.set(self.keys.provider_message(str(provider), str(message_id)), delivery_id, ex=self.retention)
+            self.queue_step(pipe, delivery_id, step)
+            self.queue_outcome(pipe, channel, status, now)
+            return
+        keys = [
+            self.keys.delivery(delivery_id),
+            self.keys.delivery_timeline(delivery_id),
+            self.keys.outcomes,
+            self.keys.outcomes_on(utc_day(now)),
+        ]
+        if provider and message_id:
+            keys.append(self.keys.provider_message(str(provider), str(message_id)))
+        values: list[str] = []
+        for key, value in fields.items():
+            if value is not None:
+                values += [key, str(value)]
+        values += ["status", status, "updated_at", str(now)]
+        pipe_eval(
+            pipe,
+            _FINISH,
+            keys,
+            self.retention,
+            self.retention + DAY,
+            f"{channel}:{status}",
+            json.dumps({k: v for k, v in step.items() if v is not None}),
+            TIMELINE_LENGTH,
+            delivery_id,
+            len(clear),
+            *clear,
+            *values,
+        )
 
     def finish(
         self, delivery_id: str, channel: str, now: float, status: str, *, clear: tuple[str, ...] = (), **fields: Any
