@@ -23,6 +23,8 @@ from tests.support.emulators import (
     TwilioEmulator,
     generate_service_account,
 )
+from tests.support.emulators.vonage import VonageEmulator
+from tests.support.tls import TlsFiles, make_certificates
 
 # Short enough to keep the suite quick, long enough for a loaded CI machine on loopback.
 PROVIDER_TIMEOUT = 2.0
@@ -82,6 +84,18 @@ def twilio_provider(twilio_config: TwilioConfig) -> Iterator[TwilioProvider]:
     provider = TwilioProvider(twilio_config)
     yield provider
     provider.close()
+
+
+@pytest.fixture(scope="session")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    """A CA and a server certificate for the emulators that speak TLS (Vonage, SMTP)."""
+    return make_certificates(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+def vonage_emulator(certificates: TlsFiles) -> Iterator[VonageEmulator]:
+    with VonageEmulator(tls=certificates.server_context()) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

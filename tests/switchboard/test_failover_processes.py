@@ -20,22 +20,11 @@ from switchboard.client import send_sms
 from switchboard.settings import load_switchboard_settings
 from tests.support.emulators import TwilioEmulator, VonageEmulator
 from tests.support.polling import wait_for
-from tests.support.tls import TlsFiles, make_certificates
+from tests.support.tls import TlsFiles
 
 ROOT = Path(__file__).resolve().parents[2]
 
 Fleet = Callable[..., Switchboard]
-
-
-@pytest.fixture(scope="module")
-def certificates(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
-    return make_certificates(tmp_path_factory.mktemp("vonage-tls"))
-
-
-@pytest.fixture
-def vonage_emulator(certificates: TlsFiles) -> Iterator[VonageEmulator]:
-    with VonageEmulator(tls=certificates.server_context()) as running:
-        yield running
 
 
 def settings_text(twilio: TwilioEmulator, vonage: VonageEmulator, certificates: TlsFiles, extra: str) -> str:

@@ -22,24 +22,13 @@ from switchboard.settings import SwitchboardSettings
 from tests.bus.helpers import drain
 from tests.support.emulators import TwilioEmulator, VonageEmulator
 from tests.support.polling import wait_for
-from tests.support.tls import TlsFiles, make_certificates
+from tests.support.tls import TlsFiles
 
 ROOT = Path(__file__).resolve().parents[2]
 NUMBER = "+14155550123"
 SHIPPED = {"order_number": "A-1", "carrier": "UPS", "tracking_url": "https://acme.example/t/A-1"}
 
 Make = Callable[..., Switchboard]
-
-
-@pytest.fixture(scope="module")
-def certificates(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
-    return make_certificates(tmp_path_factory.mktemp("vonage-tls"))
-
-
-@pytest.fixture
-def vonage_emulator(certificates: TlsFiles) -> Iterator[VonageEmulator]:
-    with VonageEmulator(tls=certificates.server_context()) as running:
-        yield running
 
 
 def sms_sections(twilio: TwilioEmulator, vonage: VonageEmulator, certificates: TlsFiles) -> dict[str, Any]:

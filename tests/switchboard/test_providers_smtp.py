@@ -21,15 +21,10 @@ from switchboard.errors import (
 )
 from switchboard.providers import EmailMessage, EmailResult, SmtpConfig, SmtpProvider, SmtpSecurity
 from tests.support.emulators.smtp import PASSWORD, USERNAME, Answer, SmtpServer
-from tests.support.tls import TlsFiles, make_certificates
+from tests.support.tls import TlsFiles
 
 SENDER = "Switchboard <noreply@example.com>"
 HELLO = EmailMessage(to=["ada@example.com"], subject="Hello", text="Hi Ada")
-
-
-@pytest.fixture(scope="module")
-def certificates(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
-    return make_certificates(tmp_path_factory.mktemp("smtp-tls"))
 
 
 @pytest.fixture

@@ -21,15 +21,10 @@ from switchboard.errors import (
 )
 from switchboard.providers import SmsMessage, VonageConfig, VonageProvider
 from tests.support.emulators import VonageEmulator
-from tests.support.tls import TlsFiles, make_certificates
+from tests.support.tls import TlsFiles
 
 HELLO = SmsMessage(to="+447700900123", body="Hello Ada")
 SENDER = "+15550001111"
-
-
-@pytest.fixture(scope="module")
-def certificates(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
-    return make_certificates(tmp_path_factory.mktemp("vonage-tls"))
 
 
 @pytest.fixture
