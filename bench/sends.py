@@ -78,15 +78,23 @@ class Sends:
 
 
 def through_switchboard(
-    bench: Bench, emulators: EmulatorProcess, channel: str, count: int, *, profile: str | None = None, cpu: bool = False
+    bench: Bench,
+    emulators: EmulatorProcess,
+    channel: str,
+    count: int,
+    *,
+    profile: str | None = None,
+    cpu: bool = False,
+    processes: int = 1,
 ) -> Sends:
+    """``count`` notifications sent by ``processes`` switchboard workers (CPU summed over them)."""
     bench.flush()
-    spec = bench.spec("switchboard", channel, config=_config(emulators, channel, count))
+    specs = [bench.spec("switchboard", channel, config=_config(emulators, channel, count)) for _ in range(processes)]
     if profile:
-        spec = replace(spec, profile=profile, profile_threads=True, profile_cpu=cpu)
+        specs = [replace(spec, profile=profile, profile_threads=True, profile_cpu=cpu) for spec in specs]
     bus = Bus(settings=BusSettings(redis_url=bench.url))
     processed = bus.keys.stat_processed
-    with Fleet([spec]) as fleet:
+    with Fleet(specs) as fleet:
         fleet.start()  # the worker has stored the switchboard's subscriptions
         for seq in range(count):
             publish(bus, channel, seq)
@@ -123,9 +131,9 @@ def _timed(
 ) -> Sends:
     """Release the worker; poll ``done`` (notifications finished) until it reaches ``count``
     (with ``midway``, counting the emulators' connections at half of it too)."""
-    pid = fleet.pids[0]
+    pid, pids = fleet.pids[0], fleet.pids
     first = emulators.stats()
-    worker0, emulator0, server0, machine0 = cpu_seconds(pid), emulators.cpu(), bench.server_cpu(), machine_ticks()
+    worker0, emulator0, server0, machine0 = _cpu(pids), emulators.cpu(), bench.server_cpu(), machine_ticks()
     spec = fleet.specs[0]
     started = fleet.go()
 
@@ -139,7 +147,7 @@ def _timed(
         half = emulators.stats()
     finished = fleet.wait_done(done, count, timeout, progress=progress, interval=POLL)
     seconds = finished - started
-    worker1, emulator1, server1, machine1 = cpu_seconds(pid), emulators.cpu(), bench.server_cpu(), machine_ticks()
+    worker1, emulator1, server1, machine1 = _cpu(pids), emulators.cpu(), bench.server_cpu(), machine_ticks()
     last, rss, peak = emulators.stats(), rss_bytes(pid), peak_rss_bytes(pid)
     return Sends(
         count,
@@ -153,6 +161,10 @@ def _timed(
         rss_mib=rss / MIB,
         peak_rss_mib=peak / MIB,
     )
+
+
+def _cpu(pids: list[int]) -> float:
+    return sum(cpu_seconds(pid) for pid in pids)
 
 
 def _per_100_sends(before: dict[str, dict[str, int]], after: dict[str, dict[str, int]]) -> dict[str, float | None]:

@@ -26,6 +26,7 @@ from bench.scenarios import (
     scaling,
     soak,
     switchboard,
+    switchboard_scaling,
     tracing,
 )
 
@@ -39,6 +40,7 @@ SCENARIOS: dict[str, Callable[[Bench], None]] = {
     "soak": soak.run,
     "profile": profile.run,
     "switchboard": switchboard.run,
+    "switchboard_scaling": switchboard_scaling.run,
     "tracing": tracing.run,
     "otel": otel.run,
     "async_rides": async_rides.run,

@@ -113,3 +113,16 @@ def test_the_hooks_scenario_runs(tmp_path: Path) -> None:
     received = metrics["hooks/Twilio callbacks/s through the receiver"]
     assert received["values"][0] > 0 and received["ratios"].keys() == {"bare"}
     assert metrics["hooks/provider events applied/s by one worker"]["values"][0] > 0
+
+
+@pytest.mark.slow
+def test_the_switchboard_scaling_scenario_runs(tmp_path: Path) -> None:
+    report_path = tmp_path / "bench.json"
+    args = ["--scenario", "switchboard_scaling", "--notifications", "60", "--provider-latency", "0"]
+    args += ["--repeat", "1", "--json", str(report_path)]
+    done = subprocess.run([sys.executable, "-m", "bench", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    metrics = {m["key"]: m for m in json.loads(report_path.read_text())["metrics"]}
+    four = metrics["switchboard_scaling/mixed: 4 switchboard processes"]
+    assert four["values"][0] > 0 and four["ratios"].keys() == {"1 proc"}
+    assert four["details"][0]["notifications"] == 60
