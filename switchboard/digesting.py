@@ -49,6 +49,10 @@ class Digester:
         except TemplateError:
             return None  # rendering says what is wrong with it
 
+    def is_digest(self, notification: Notification) -> bool:
+        """Is the event's template a digest (collected rather than sent)? From memory, no Redis."""
+        return self.spec_of(notification.CHANNEL, notification.template) is not None
+
     def collect(self, notification: Notification, attributes: dict[str, Any]) -> bool:
         """Collect the event when its template is a digest (True: not sent now; its window's flush sends it)."""
         channel, template = notification.CHANNEL, notification.template

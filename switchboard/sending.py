@@ -141,7 +141,9 @@ class Sender:
             raise Reject(str(exc)) from None
         if await self._delay_until_due(notification, attributes):
             return
-        if collect and await asyncio.to_thread(self.digester.collect, notification, attributes):
+        # Only a digest template's event needs Redis here: the rest skip the thread hop.
+        digest = collect and self.digester.is_digest(notification)
+        if digest and await asyncio.to_thread(self.digester.collect, notification, attributes):
             return
         request = self._request(notification, attributes)
         request.consent = self.consent.of(notification)
@@ -423,7 +425,10 @@ class Sender:
                 await self._failed(request, provider.name, exc, probing)
                 return
             request.tries.append(Try(provider.name, Outcome.SENT))
-            await asyncio.to_thread(self._answered, request, provider.name, admitted.probe)
+            if admitted.probe is None:
+                self._answered(request, provider.name, None)  # no I/O: counted with the outcome's writes
+            else:
+                await asyncio.to_thread(self._answered, request, provider.name, admitted.probe)
             await self._resume(probing)
             await self._sent(request, provider.name, result)
             return
