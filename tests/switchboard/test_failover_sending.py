@@ -6,7 +6,7 @@ SMS goes through Twilio then Vonage (the real SDKs, each against its emulator).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,21 +14,18 @@ from typing import Any
 import pytest
 import redis
 
-from bus import Bus
 from switchboard.app import Switchboard
 from switchboard.client import send_sms
 from switchboard.privacy import recipient_digest
-from switchboard.settings import SwitchboardSettings
 from tests.bus.helpers import drain
 from tests.support.emulators import TwilioEmulator, VonageEmulator
 from tests.support.polling import wait_for
 from tests.support.tls import TlsFiles
+from tests.switchboard.boards import Make, board_maker
 
 ROOT = Path(__file__).resolve().parents[2]
 NUMBER = "+14155550123"
 SHIPPED = {"order_number": "A-1", "carrier": "UPS", "tracking_url": "https://acme.example/t/A-1"}
-
-Make = Callable[..., Switchboard]
 
 
 def sms_sections(twilio: TwilioEmulator, vonage: VonageEmulator, certificates: TlsFiles) -> dict[str, Any]:
@@ -59,24 +56,11 @@ def sms_sections(twilio: TwilioEmulator, vonage: VonageEmulator, certificates: T
 def make_board(
     redis_url: str, twilio_emulator: TwilioEmulator, vonage_emulator: VonageEmulator, certificates: TlsFiles
 ) -> Iterator[Make]:
-    boards: list[Switchboard] = []
+    def base() -> dict[str, Any]:
+        return sms_sections(twilio_emulator, vonage_emulator, certificates)
 
-    def make(**overrides: Any) -> Switchboard:
-        sections = sms_sections(twilio_emulator, vonage_emulator, certificates)
-        for key, value in overrides.items():
-            sections[key] = {**sections.get(key, {}), **value} if isinstance(value, dict) else value
-        settings = SwitchboardSettings.from_table(
-            {"templates_dir": str(ROOT / "templates"), "senders": ["Acme <no-reply@acme.example>"], **sections}
-        )
-        bus = Bus(redis_url)
-        board = Switchboard(bus, settings)
-        bus.subscribe_all()
-        boards.append(board)
-        return board
-
-    yield make
-    for board in boards:
-        board.close()
+    with board_maker(redis_url, base, "Acme <no-reply@acme.example>") as make:
+        yield make
 
 
 def run(board: Switchboard) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +14,9 @@ import redis
 from bus import Bus
 from switchboard.app import Switchboard
 from switchboard.client import send_email, send_push, send_sms
-from switchboard.settings import SwitchboardSettings
 from tests.bus.helpers import drain
 from tests.support.emulators import FcmEmulator, SendGridEmulator, ServiceAccount, TwilioEmulator
+from tests.switchboard.boards import Make, board_maker
 
 ROOT = Path(__file__).resolve().parents[2]
 SENDER = "Acme <no-reply@acme.example>"
@@ -27,8 +27,6 @@ WELCOME = {
     "trial_days": 14,
 }
 
-Make = Callable[..., Switchboard]
-
 
 @pytest.fixture
 def make_board(
@@ -38,10 +36,8 @@ def make_board(
     fcm_emulator: FcmEmulator,
     service_account: ServiceAccount,
 ) -> Iterator[Make]:
-    boards: list[Switchboard] = []
-
-    def make(**overrides: Any) -> Switchboard:
-        sections: dict[str, Any] = {
+    def base() -> dict[str, Any]:
+        return {
             "sendgrid": {"api_key": sendgrid_emulator.api_key, "base_url": sendgrid_emulator.url, "timeout": 2},
             "twilio": {
                 "account_sid": twilio_emulator.account_sid,
@@ -57,20 +53,9 @@ def make_board(
             },
             "retry": {"max_retries": 2, "base_delay": 0.05, "max_delay": 0.2, "configuration_delay": 0.1},
         }
-        for key, value in overrides.items():
-            sections[key] = {**sections.get(key, {}), **value} if isinstance(value, dict) else value
-        settings = SwitchboardSettings.from_table(
-            {"templates_dir": str(ROOT / "templates"), "senders": [SENDER], **sections}
-        )
-        bus = Bus(redis_url)
-        board = Switchboard(bus, settings)
-        bus.subscribe_all()
-        boards.append(board)
-        return board
 
-    yield make
-    for board in boards:
-        board.close()
+    with board_maker(redis_url, base, SENDER) as make:
+        yield make
 
 
 def run(board: Switchboard) -> None:
