@@ -20,6 +20,7 @@ from bus.backend.clock import Clock, ServerClock
 from bus.backend.connection import awith_retries, connect, connect_async, is_cluster, with_retries
 from bus.backend.embedded import EmbeddedServer
 from bus.backend.replication import ReplicaWait
+from bus.backend.round_trips import RoundTrips
 from bus.context import LocalMode, current_local_mode, parse_local_mode
 from bus.errors import ConfigurationError, InvalidEvent, UnknownSubscription
 from bus.keys import Keys
@@ -68,6 +69,9 @@ class Bus:
         self._local_mode = parse_local_mode(local_mode)
         self._connection = connection
         self._async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+        self._round_trips: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RoundTrips] = (
+            weakref.WeakKeyDictionary()
+        )
         self._clock = clock
         self._tracer_provider = tracer_provider
         self._url: str | None = None
@@ -301,12 +305,13 @@ class Bus:
         event = self.publisher.build(event_type, attributes)
         job = self.publisher.job(event)
         client = self.async_redis
+        round_trips = self.round_trips
 
         async def send() -> None:
             pipe = client.pipeline(transaction=False)
             writes(pipe)  # sent again with the publish when Redis was unreachable: not atomic either way
             queued = self.publisher.queue(pipe, [job], client)
-            self.publisher.sent(queued, await pipe.execute())
+            self.publisher.sent(queued, await round_trips.execute(pipe))
 
         await awith_retries(send, what="publish", patience=self.settings.publish_timeout)
         return str(event["bus_id"])
@@ -321,6 +326,16 @@ class Bus:
             self.connect()
             client = self._async_clients[loop] = connect_async(self.url or "")
         return client
+
+    @property
+    def round_trips(self) -> RoundTrips:
+        """The running loop's group commit: concurrent tasks' pipelines sent as one round trip
+        (``await bus.round_trips.execute(pipe)`` for a non-transactional pipeline of ``async_redis``)."""
+        loop = asyncio.get_running_loop()
+        trips = self._round_trips.get(loop)
+        if trips is None:
+            trips = self._round_trips[loop] = RoundTrips(self.async_redis)
+        return trips
 
     def publish_at(self, when: datetime | float, event_type: str, attributes: Mapping[str, Any] | None = None) -> str:
         """Publish when ``when`` (aware datetime or epoch seconds) comes; returns the ``bus_id``.

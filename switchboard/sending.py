@@ -229,8 +229,9 @@ class Sender:
         return claim_of(replies[0]), suppressed, stopped, read(replies) if read is not None else None
 
     async def _round_trip(self, queue: Callable[[Any], None]) -> list[Any]:
-        """The commands ``queue`` puts on a pipeline, sent on the loop's asyncio connection (on a
-        cluster, the blocking client's pipeline on a thread: it routes commands across slots)."""
+        """The commands ``queue`` puts on a pipeline, sent on the loop's asyncio connection with
+        those of the other sends in flight (on a cluster, the blocking client's pipeline on a
+        thread: it routes commands across slots)."""
         if is_cluster(self.deliveries.redis):
             blocking = self.deliveries.redis.pipeline(transaction=False)
             queue(blocking)
@@ -238,8 +239,7 @@ class Sender:
             return replies
         pipe = self.bus.async_redis.pipeline(transaction=False)
         queue(pipe)
-        replies = await pipe.execute()
-        return replies
+        return await self.bus.round_trips.execute(pipe)
 
     def _scopes(self, request: Request) -> list[str]:
         """The channel states a request depends on: its channel, and for email its sender."""

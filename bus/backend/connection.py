@@ -22,6 +22,7 @@ import redis.cluster
 import redis.exceptions
 import redis.sentinel
 
+from bus.backend.packing import pack_fast
 from bus.backoff import Backoff
 from bus.errors import BusError, ConfigurationError, RedisRefused, RedisUnavailable
 
@@ -144,16 +145,18 @@ def connect(url: str, *, socket_timeout: float = 30.0) -> Any:
             )
         if topology.kind == "sentinel":
             sentinel = redis.sentinel.Sentinel(list(topology.addresses), socket_timeout=5.0, **_OPTIONS)  # type: ignore[no-untyped-call, unused-ignore]
-            return sentinel.master_for(  # type: ignore[no-untyped-call, unused-ignore]
-                topology.service,
-                db=topology.db,
-                username=topology.username,
-                password=topology.password,
-                socket_timeout=socket_timeout,
-                health_check_interval=30,
-                **_OPTIONS,
+            return pack_fast(
+                sentinel.master_for(  # type: ignore[no-untyped-call, unused-ignore]
+                    topology.service,
+                    db=topology.db,
+                    username=topology.username,
+                    password=topology.password,
+                    socket_timeout=socket_timeout,
+                    health_check_interval=30,
+                    **_OPTIONS,
+                )
             )
-        return redis.Redis.from_url(url, socket_timeout=socket_timeout, health_check_interval=30, **_OPTIONS)
+        return pack_fast(redis.Redis.from_url(url, socket_timeout=socket_timeout, health_check_interval=30, **_OPTIONS))
     except ValueError as exc:
         # redis-py's reason may quote a piece of the password: say it only for URLs without one.
         shown = redact_url(url)
@@ -174,10 +177,11 @@ def connect_async(url: str) -> Any:
         )
     if topology.kind == "sentinel":
         sentinel = redis.asyncio.sentinel.Sentinel(list(topology.addresses), socket_timeout=5.0)  # type: ignore[no-untyped-call, unused-ignore]
-        return sentinel.master_for(
+        master = sentinel.master_for(
             topology.service, db=topology.db, username=topology.username, password=topology.password
         )
-    return redis.asyncio.Redis.from_url(url, socket_connect_timeout=5.0, socket_timeout=30.0)
+        return pack_fast(master)
+    return pack_fast(redis.asyncio.Redis.from_url(url, socket_connect_timeout=5.0, socket_timeout=30.0))
 
 
 def is_cluster(client: Any) -> bool:

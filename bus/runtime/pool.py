@@ -49,6 +49,7 @@ class JobPool:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._middleware_threads: concurrent.futures.ThreadPoolExecutor | None = None
         self._turns: asyncio.Semaphore | None = None
+        self._rides: set[asyncio.Future[None]] = set()
 
     # --- plain handlers: threads -------------------------------------------------
     def submit(self, reserved: Reserved, job: Job) -> None:
@@ -70,11 +71,19 @@ class JobPool:
             self._done.put((reserved, outcome))
 
     # --- async handlers: one event loop -----------------------------------------
-    def submit_async(self, reserved: Reserved, job: Job) -> None:
-        """Ride ``job`` (an ``async def`` handler) on the pool's event loop."""
+    def submit_async(self, jobs: list[tuple[Reserved, Job]]) -> None:
+        """Ride ``jobs`` (``async def`` handlers) on the pool's event loop: one wake-up of the
+        loop for the whole batch."""
         loop = self._loop or self._start_loop()
-        self._hold(reserved)
-        asyncio.run_coroutine_threadsafe(self._ride(reserved, job), loop)
+        for reserved, _ in jobs:
+            self._hold(reserved)
+        loop.call_soon_threadsafe(self._start_rides, jobs)
+
+    def _start_rides(self, jobs: list[tuple[Reserved, Job]]) -> None:
+        for reserved, job in jobs:
+            task = asyncio.get_running_loop().create_task(self._ride(reserved, job))
+            self._rides.add(task)  # the loop keeps only weak references to its tasks
+            task.add_done_callback(self._rides.discard)
 
     def _start_loop(self) -> asyncio.AbstractEventLoop:
         loop = asyncio.new_event_loop()

@@ -281,6 +281,7 @@ class Worker:
 
     def _handle(self, batch: list[Reserved]) -> None:
         drives: list[tuple[Reserved, Job]] = []
+        rides: list[tuple[Reserved, Job]] = []  # async rides, handed to the event loop together
         for reserved in batch:
             if self.stopping:
                 return  # unstarted jobs stay in flight and are requeued at shutdown
@@ -296,12 +297,14 @@ class Worker:
                 drives.append((reserved, job))
             elif self._pool is not None:
                 if self.runner.rides_async(job):
-                    self._pool.submit_async(reserved, job)
+                    rides.append((reserved, job))
                 else:
                     self._pool.submit(reserved, job)
-                self._collect(timeout=0)
+                    self._collect(timeout=0)
             else:
                 self.runner.run(reserved, job, self._pending)
+        if rides and self._pool is not None:
+            self._pool.submit_async(rides)
         self.runner.drive(drives, self._pending)
 
     def _collect(self, timeout: float) -> None:
