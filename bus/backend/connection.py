@@ -184,9 +184,19 @@ def connect_async(url: str) -> Any:
     return pack_fast(redis.asyncio.Redis.from_url(url, socket_connect_timeout=5.0, socket_timeout=30.0))
 
 
+_CLUSTER_TYPES: dict[type, bool] = {}
+
+
 def is_cluster(client: Any) -> bool:
-    """True for a Redis Cluster client: multi-key steps must then stay within one slot."""
-    return isinstance(client, redis.cluster.RedisCluster)
+    """True for a Redis Cluster client: multi-key steps must then stay within one slot.
+
+    Asked several times per send; redis-py's client classes derive from a ``Protocol``, whose
+    ``isinstance`` is slow, so the answer is kept per class."""
+    kind = type(client)
+    answer = _CLUSTER_TYPES.get(kind)
+    if answer is None:
+        answer = _CLUSTER_TYPES[kind] = isinstance(client, redis.cluster.RedisCluster)
+    return answer
 
 
 def pipe_eval(pipe: Any, script: str, keys: Sequence[str], *args: Any) -> None:

@@ -9,12 +9,12 @@ held is lost; traces and metrics are observations, never the work itself.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from bus.backend.connection import pipe_eval
 from bus.keys import Keys
+from bus.runtime.tally import Tally
 from bus.stores import metrics
 
 # KEYS: trace hashes. ARGV: ttl, then for each key: how many events, then (bus_id, lines) pairs.
@@ -55,8 +55,8 @@ class Observations:
     """Traces by ``bus_id``, event counts, and latency buckets and sums per subscription."""
 
     traces: dict[str, list[bytes]] = field(default_factory=dict)
-    event_counts: Counter[str] = field(default_factory=Counter)
-    latencies: Counter[tuple[str, str, int]] = field(default_factory=Counter)
+    event_counts: Tally[str] = field(default_factory=Tally)
+    latencies: Tally[tuple[str, str, int]] = field(default_factory=Tally)
     latency_sums: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
@@ -68,8 +68,8 @@ class Observations:
     def merge(self, other: Observations) -> None:
         for bus_id, entries in other.traces.items():
             self.traces.setdefault(bus_id, []).extend(entries)
-        self.event_counts.update(other.event_counts)
-        self.latencies.update(other.latencies)
+        self.event_counts.add(other.event_counts)
+        self.latencies.add(other.latencies)
         for key, total in other.latency_sums.items():
             self.latency_sums[key] = self.latency_sums.get(key, 0.0) + total
 

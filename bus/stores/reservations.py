@@ -10,7 +10,7 @@ recorded or still in flight; in two ordered phases (writes, then acks) on a clus
 from __future__ import annotations
 
 import hashlib
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -20,6 +20,7 @@ from typing import Any
 from bus.backend.connection import pipe_eval
 from bus.keys import Keys
 from bus.runtime.observations import Observations
+from bus.runtime.tally import Tally
 
 # KEYS: queue, inflight, crashes. ARGV: how many.
 # Returns {suspect_count, job...}. A job that was in flight when a worker died (it has a
@@ -126,8 +127,8 @@ class Outcomes:
     crash_clears: list[tuple[str, bytes]] = field(default_factory=list)
     acked_writes: list[Callable[[Any], Any]] = field(default_factory=list)
     observed: Observations = field(default_factory=Observations)
-    processed: Counter[str] = field(default_factory=Counter)
-    failed: Counter[str] = field(default_factory=Counter)
+    processed: Tally[str] = field(default_factory=Tally)
+    failed: Tally[str] = field(default_factory=Tally)
     token: str = ""
     """Set when these outcomes are first sent in a MULTI, which stores it as applied."""
 
@@ -161,8 +162,8 @@ class Outcomes:
         self.crash_clears += other.crash_clears
         self.acked_writes += other.acked_writes
         self.observed.merge(other.observed)
-        self.processed.update(other.processed)
-        self.failed.update(other.failed)
+        self.processed.add(other.processed)
+        self.failed.add(other.failed)
 
     def write(
         self, pipe: Any, keys: Keys, worker_id: str, minute: int, trace_ttl: int = 600, *, scripts: bool = True

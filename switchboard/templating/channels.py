@@ -41,6 +41,8 @@ MANIFEST = "template.toml"
 
 def parse_channel(value: str) -> Channel:
     """A Channel from its folder name; the TemplateError names the valid ones."""
+    if isinstance(value, Channel):  # asked on every render: skip Enum's lookup
+        return value
     try:
         return Channel(value)
     except ValueError:
