@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import twilio
 
@@ -85,6 +85,8 @@ class TwilioProvider:
             "Authorization": f"Basic {basic}",
             "Accept": "application/json",
             "User-Agent": f"twilio-python/{twilio.__version__}",
+            # The form is encoded here, as the SDK's requests does (aiohttp's FormData costs more).
+            "Content-Type": "application/x-www-form-urlencoded",
         }
         self._http = HttpClient("Twilio", timeout=config.timeout, safe=self._safe)
         self._thread = LoopThread("twilio-provider")
@@ -95,7 +97,8 @@ class TwilioProvider:
 
     async def asend(self, message: SmsMessage) -> ProviderResult:
         """Create the Message resource; raise a ProviderError subclass when Twilio refuses it."""
-        answer = await self._http.post(self._url, headers=self._headers, data=self._params(message))
+        form = urlencode(self._params(message)).encode()
+        answer = await self._http.post(self._url, headers=self._headers, data=form)
         if not 200 <= answer.status < 300:
             raise self._rest_error(answer, message)
         created = answer.json()
