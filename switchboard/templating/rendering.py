@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -24,8 +25,24 @@ class Plan:
     missing: tuple[Part, ...]  # required parts with no file at all
 
 
+KEPT_PLANS = 2048
+PLANS: weakref.WeakKeyDictionary[Environments, dict[tuple[str, str], Plan]] = weakref.WeakKeyDictionary()
+"""Each loaded state's plans by (template, locale tag), at most KEPT_PLANS of them."""
+
+
 def plan(envs: Environments, info: TemplateInfo, tag: str) -> Plan:
-    """Resolve every part through ``tag``'s fallback chain (``fr_CA`` -> ``fr`` -> default)."""
+    """Resolve every part through ``tag``'s fallback chain (``fr_CA`` -> ``fr`` -> default); the
+    files of a loaded state never change, so each answer is kept with its environments."""
+    plans = PLANS.setdefault(envs, {})
+    found = plans.get((info.key, tag))
+    if found is None:
+        found = _plan(envs, info, tag)
+        if len(plans) < KEPT_PLANS:  # locales come from events: a flood of new ones is not kept
+            plans[(info.key, tag)] = found
+    return found
+
+
+def _plan(envs: Environments, info: TemplateInfo, tag: str) -> Plan:
     chain = fallback_chain(tag)
     files: list[tuple[Part, str]] = []
     missing: list[Part] = []

@@ -12,6 +12,7 @@ import pytest
 
 from switchboard.errors import TemplateError
 from switchboard.templating import Channel, FieldSpec, FieldType, TemplateStore
+from switchboard.templating.rendering import KEPT_PLANS, PLANS
 
 SHIPPED = Path(__file__).resolve().parents[2] / "templates"
 NAME_ONLY = 'description = "Test template."\n[fields]\nname = "str"\n[sample]\nname = "Ada"\n'
@@ -556,3 +557,20 @@ def test_info_and_messages_are_json_ready_for_the_cli_and_dashboard(shipped: Tem
         "title": "Bienvenue chez Acme, Ada !",
         "body": "Votre compte est prêt. Touchez pour terminer votre profil.",
     }
+
+
+def test_a_locale_file_added_later_is_used_after_the_reload(root: Path, greeting: TemplateStore) -> None:
+    assert greeting.render("push", "greet", {"name": "Ada"}, locale="de").title == "Hello Ada"
+    write(root, {"push/greet/title.de.txt": "Hallo {{ name }}"})
+    greeting.refresh()
+    message = greeting.render("push", "greet", {"name": "Ada"}, locale="de")
+    assert (message.locale, message.title) == ("de", "Hallo Ada")
+
+
+def test_a_flood_of_locales_is_answered_but_not_all_kept(greeting: TemplateStore) -> None:
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    tags = [f"{a}{b}_{r}" for a in letters for b in letters for r in ("AA", "BB", "CC", "DD")][: KEPT_PLANS + 500]
+    for tag in tags:
+        greeting.render("push", "greet", {"name": "Ada"}, locale=tag)
+    assert greeting.render("push", "greet", {"name": "Ada"}, locale="fr_ZZ").body == "corps fr"
+    assert max(len(plans) for plans in PLANS.values()) == KEPT_PLANS
