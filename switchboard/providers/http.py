@@ -152,6 +152,11 @@ class HttpClient:
 
     async def _read(self, response: aiohttp.ClientResponse) -> tuple[bytes, bool]:
         """The body, at most ``max_answer`` bytes of it (the rest is left unread: the connection closes)."""
+        length = response.content_length
+        if length is not None and length <= self._max_answer and "Content-Encoding" not in response.headers:
+            # The usual answer, read in one await: aiohttp reads no more than the length announced
+            # (a compressed one could unpack to any size: it is read chunk by chunk, below).
+            return await response.read(), False
         chunks: list[bytes] = []
         size = 0
         async for chunk in response.content.iter_chunked(64 * 1024):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,6 +49,17 @@ def test_an_answer_over_the_bound_is_cut_off(loop: LoopThread, sendgrid_emulator
     answer = loop.run(http.post(sendgrid_emulator.url + "/v3/mail/send", headers={}, data=b"{}"))
     assert answer.status == 200 and answer.truncated
     assert len(answer.body) <= 100_000 and answer.json() is None
+    http.close()
+
+
+def test_a_compressed_answer_is_bounded_by_what_it_unpacks_to(
+    loop: LoopThread, sendgrid_emulator: SendGridEmulator
+) -> None:
+    bomb = gzip.compress(b"0" * 20_000_000)  # ~20 KB on the wire, 20 MB unpacked
+    sendgrid_emulator.script(Scripted(Reply(200, bomb, {"Content-Encoding": "gzip"})))
+    http = client(max_answer=100_000)
+    answer = loop.run(http.post(sendgrid_emulator.url + "/v3/mail/send", headers={}, data=b"{}"))
+    assert answer.truncated and len(answer.body) <= 100_000
     http.close()
 
 
