@@ -101,6 +101,7 @@ def _report(bench: Bench, series: list[dict[str, Any]], n: int, latency: float) 
     peak = end["worker_peak_mib"]
     # Medians of a tenth of the run each, so a passing peak (a burst of sends) is not read as growth.
     early, late = _median_rss(series, n // 10, n // 5), _median_rss(series, n - n // 10, n)
+    tenths = [_median_rss(series, n * k // 10, n * (k + 1) // 10) for k in range(10)]
     used = end["used_memory_mib"] - idle["used_memory_mib"]
     rate = n / end["t"]
     at = f" @{latency * 1000:g} ms" if latency else ""
@@ -116,6 +117,7 @@ def _report(bench: Bench, series: list[dict[str, Any]], n: int, latency: float) 
         late - early,
         "MiB",
         higher_is_better=False,
+        details={"tenth_medians_mib": tenths},
         target="flat",
     )
     report.add(GROUP, "Redis RSS at end", end["server_mib"], "MiB", higher_is_better=False)
@@ -133,6 +135,11 @@ def _report(bench: Bench, series: list[dict[str, Any]], n: int, latency: float) 
         f"at 10% -> {end['worker_mib']} MiB at end, peak {peak} MiB; medians {early} MiB over 10-20% of the "
         f"notifications -> {late} MiB over the last 10%; the target is at 400/s: a slower process is measured at "
         "the rate it reaches"
+    )
+    report.note(
+        f"switchboard_soak, how to read it: the end and the peak are single readings (a burst of sends passes); "
+        f"the growth is the difference of two medians; the median of each tenth of the run, {tenths} MiB, tells "
+        "a process settling (allocator arenas, caches filling: steps that stop) from a leak (a rise that goes on)"
     )
     report.note(
         f"switchboard_soak: Redis used_memory {idle['used_memory_mib']} -> {end['used_memory_mib']} MiB "
