@@ -31,6 +31,7 @@ DEFAULTS: dict[str, tuple[Any, Any]] = {
     "layouts": (["combined", "driver-first", "split"], ["combined", "split"]),
     "notifications": (2_000, 300),
     "provider_latency": ([0.0, 0.1], [0.0, 0.1]),
+    "soak_notifications": (200_000, 3_000),
 }
 
 
@@ -127,6 +128,11 @@ def _numbers(what: str, example: str, kind: Callable[[str], float], *, scale: fl
     callback=_numbers("milliseconds", "0,100", float, scale=0.001),
     help="switchboard: ms the emulators take per answer, comma-separated (default 0,100)",
 )
+@click.option(
+    "--soak-notifications",
+    type=click.IntRange(min=100),
+    help="notifications through the switchboard soak (default 200,000; --quick 3,000)",
+)
 def command(**given: Any) -> None:
     """The benchmark: every figure with a baseline measured in the same run."""
     options = options_from(given)
@@ -172,6 +178,7 @@ def options_from(given: dict[str, Any]) -> Options:
         threads=given["threads"],
         notifications=value("notifications"),
         provider_latencies=value("provider_latency"),
+        soak_notifications=value("soak_notifications"),
     )
 
 

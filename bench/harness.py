@@ -51,6 +51,7 @@ class Options:
     threads: int = 8
     notifications: int = 2000
     provider_latencies: list[float] = field(default_factory=lambda: [0.0, 0.1])
+    soak_notifications: int = 200_000
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -50,8 +50,10 @@ def notification(channel: str, seq: int) -> dict[str, Any]:
         }
     if channel == "sms":
         code = f"{seq * 7919 % 1_000_000:06d}"
+        # +1 415 555 0000-9999 for the first 10,000, then on: a million numbers, so a soak stays under
+        # password_reset's own limit (3 per recipient in 15 minutes) and measures sends, not refusals.
         return {
-            "to": f"+1415555{seq % 10_000:04d}",
+            "to": f"+1415{5_550_000 + seq % 1_000_000:07d}",
             "template": TEMPLATES[channel],
             "data": {"code": code, "expires_minutes": 10},
             **locale,

@@ -29,6 +29,7 @@ from bus.keys import Keys
 from switchboard.keys import SwitchboardKeys
 
 POLL = 0.003
+CHECK_CHUNK = 10_000  # delivery records read per round trip when checking them (a soak has 200,000)
 
 
 @dataclass
@@ -89,7 +90,8 @@ def through_switchboard(
 ) -> Sends:
     """``count`` notifications sent by ``processes`` switchboard workers (CPU summed over them)."""
     bench.flush()
-    specs = [bench.spec("switchboard", channel, config=_config(emulators, channel, count)) for _ in range(processes)]
+    config = child_config(emulators, channel, count)
+    specs = [bench.spec("switchboard", channel, config=config) for _ in range(processes)]
     if profile:
         specs = [replace(spec, profile=profile, profile_threads=True, profile_cpu=cpu) for spec in specs]
     bus = Bus(settings=BusSettings(redis_url=bench.url))
@@ -106,13 +108,13 @@ def through_switchboard(
         calls = {cmd: v["calls"] / count for cmd, v in bench.commandstats().items() if cmd != "get"}
         sends.commands = {cmd: round(n, 2) for cmd, n in sorted(calls.items(), key=lambda kv: -kv[1])}
         fleet.stop()
-    _check_deliveries(bench, bus.keys, channel, count)
+    check_deliveries(bench, bus.keys, channel, count)
     bus.close()
     return sends
 
 
 def directly(bench: Bench, emulators: EmulatorProcess, channel: str, count: int) -> Sends:
-    spec = bench.spec("direct", channel, config=_config(emulators, channel, count))
+    spec = bench.spec("direct", channel, config=child_config(emulators, channel, count))
     with Fleet([spec]) as fleet:
         fleet.start(timeout=120)  # renders the messages
         sends = _timed(bench, fleet, emulators, count, done=fleet.handled)
@@ -122,7 +124,8 @@ def directly(bench: Bench, emulators: EmulatorProcess, channel: str, count: int)
     return sends
 
 
-def _config(emulators: EmulatorProcess, channel: str, count: int) -> str:
+def child_config(emulators: EmulatorProcess, channel: str, count: int) -> str:
+    """The ChildSpec ``config`` of a switchboard or direct process: the emulators' endpoints."""
     return json.dumps({"endpoints": emulators.endpoints, "channel": channel, "count": count})
 
 
@@ -177,14 +180,16 @@ def _per_100_sends(before: dict[str, dict[str, int]], after: dict[str, dict[str,
     return rates
 
 
-def _check_deliveries(bench: Bench, keys: Keys, channel: str, count: int) -> None:
+def check_deliveries(bench: Bench, keys: Keys, channel: str, count: int) -> None:
     """Every notification recorded ``sent``, none in the failed list: the figures count real sends."""
     failed = int(bench.redis.llen(keys.failed))
     board_keys = SwitchboardKeys(keys)
     ids: list[Any] = bench.redis.zrange(board_keys.deliveries, 0, -1)
-    pipe = bench.redis.pipeline(transaction=False)
-    for delivery_id in ids:
-        pipe.hget(board_keys.delivery(as_text(delivery_id)), "status")
-    sent = sum(1 for status in pipe.execute() if status in (b"accepted", b"sent"))
+    sent = 0
+    for start in range(0, len(ids), CHECK_CHUNK):
+        pipe = bench.redis.pipeline(transaction=False)
+        for delivery_id in ids[start : start + CHECK_CHUNK]:
+            pipe.hget(board_keys.delivery(as_text(delivery_id)), "status")
+        sent += sum(1 for status in pipe.execute() if status in (b"accepted", b"sent"))
     if failed or sent != count:
         raise RuntimeError(f"switchboard {channel}: {sent} of {count} recorded sent, {failed} in the failed list")

@@ -27,6 +27,7 @@ from bench.scenarios import (
     soak,
     switchboard,
     switchboard_scaling,
+    switchboard_soak,
     tracing,
 )
 
@@ -41,6 +42,7 @@ SCENARIOS: dict[str, Callable[[Bench], None]] = {
     "profile": profile.run,
     "switchboard": switchboard.run,
     "switchboard_scaling": switchboard_scaling.run,
+    "switchboard_soak": switchboard_soak.run,
     "tracing": tracing.run,
     "otel": otel.run,
     "async_rides": async_rides.run,

@@ -34,6 +34,7 @@ def parsed(*args: str) -> Options:
         (["--provider-latency", "fast"], "'--provider-latency': takes milliseconds"),
         (["--repeat", "0"], "'--repeat': 0 is not in the range x>=1"),
         (["--events", "10"], "'--events': 10 is not in the range x>=100"),
+        (["--soak-notifications", "10"], "'--soak-notifications': 10 is not in the range x>=100"),
         (["--latency-seconds", "0"], "'--latency-seconds'"),
         (["--frobnicate"], "No such option '--frobnicate'"),
     ],
@@ -56,6 +57,7 @@ def test_quick_and_full_defaults_and_what_overrides_them() -> None:
     assert (quick.repeat, quick.events, quick.workers, quick.layouts) == (1, 4_000, [1, 2], ["combined", "split"])
     assert full.scenarios == quick.scenarios and "switchboard" in full.scenarios and full.peers == []
     assert full.provider_latencies == [0.0, 0.1] and full.json_path == Path("test-output/bench.json")
+    assert (full.soak_notifications, quick.soak_notifications) == (200_000, 3_000)
     given = parsed("--quick", "--repeat", "2", "--workers", "3", "--provider-latency", "0,250", "--peers")
     assert (given.repeat, given.workers, given.provider_latencies) == (2, [3], [0.0, 0.25])
     assert given.peers == list(DEFAULT_PEERS) and given.events == 4_000
@@ -126,3 +128,18 @@ def test_the_switchboard_scaling_scenario_runs(tmp_path: Path) -> None:
     four = metrics["switchboard_scaling/mixed: 4 switchboard processes"]
     assert four["values"][0] > 0 and four["ratios"].keys() == {"1 proc"}
     assert four["details"][0]["notifications"] == 60
+
+
+@pytest.mark.slow
+def test_the_switchboard_soak_scenario_runs(tmp_path: Path) -> None:
+    report_path = tmp_path / "bench.json"
+    args = ["--scenario", "switchboard_soak", "--soak-notifications", "300", "--json", str(report_path)]
+    done = subprocess.run([sys.executable, "-m", "bench", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(report_path.read_text())
+    metrics = {m["key"]: m for m in report["metrics"]}
+    assert metrics["switchboard_soak/mixed @100 ms, 1 proc, 300 notifications: throughput"]["values"][0] > 0
+    assert metrics["switchboard_soak/switchboard RSS at end"]["values"][0] > 0
+    series = report["switchboard_soak_series"]
+    assert series[0]["notifications"] == 0 and series[-1]["notifications"] == 300
+    assert all(sample["worker_mib"] > 0 and sample["server_mib"] > 0 for sample in series)
