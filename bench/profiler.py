@@ -78,6 +78,8 @@ class ThreadProfiles:
         paths = []
         for n, profile in enumerate(profiles):
             profile.snapshot_stats()
+            if not profile.stats:  # a thread that never got past its first event (pstats refuses empty files)
+                continue
             path = Path(f"{prefix}.thread-{n}.pstats")
             path.write_bytes(marshal.dumps(profile.stats))
             paths.append(path)
