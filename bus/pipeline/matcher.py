@@ -163,6 +163,16 @@ class Matcher:
         self.filters: dict[str, str] = {str(k): ruby_to_s(v) for k, v in filters.items()}
         self._tests = [_compile_filter(k, v) for k, v in self.filters.items()]
 
+    def exact(self, name: str) -> str | None:
+        """The one string without a newline that attribute ``name`` must equal for a match (a
+        literal filter without regex metacharacters); None when the filter allows more (or
+        there is none). A string with a newline may still match such a literal line by line,
+        as Ruby's ``^...$`` does."""
+        value = self.filters.get(name)
+        if not value or value.startswith((SPECIAL_PREFIX, RUBY_PREFIX)):
+            return None
+        return value if re.escape(value) == value else None
+
     @classmethod
     def declare(cls, spec: MatcherSpec) -> Matcher:
         """Validate a matcher written in Python and convert it to its stored form."""

@@ -29,6 +29,7 @@ from bus.pipeline.envelope import (
 )
 from bus.pipeline.publisher import Publisher
 from bus.pipeline.rider import Middleware, Ride, SyncRunner, find_route, is_async, ride, ride_async, start_ride
+from bus.pipeline.routing import SubscriptionIndex
 from bus.pipeline.subscription import Subscription
 from bus.runtime.grace import GraceExpired
 from bus.runtime.observing import RideObserver
@@ -68,6 +69,8 @@ class JobRunner:
         self.worker_id = worker_id
         self.clock = clock
         self.subscriptions = subscriptions
+        self._index: SubscriptionIndex | None = None
+        self._indexed: list[Subscription] | None = None
         self.observe = settings.observe
         self.max_event_bytes = settings.max_event_bytes
         self.otel = tracer
@@ -106,6 +109,9 @@ class JobRunner:
         if not drives:
             return
         subscriptions = self.subscriptions()
+        if self._index is None or self._indexed is not subscriptions:  # the cache loaded them again
+            self._index, self._indexed = SubscriptionIndex(subscriptions), subscriptions
+        index = self._index
         now = self.clock()
         observe = self.observe
         for reserved, job in drives:
@@ -113,7 +119,7 @@ class JobRunner:
             try:
                 if not job.attributes:
                     raise MalformedJob("No attributes passed")
-                driven = drive_subscriptions(job.attributes, subscriptions, int(now))
+                driven = drive_subscriptions(job.attributes, index.candidates(job.attributes), int(now))
                 for sub, rider_job in driven:
                     out.push(sub.queue_name, rider_job)
                 if observe.metrics:
