@@ -29,7 +29,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.utils import parseaddr
 from typing import Any
 
 from bus import Bus, Reject, RetryLater
@@ -37,6 +36,7 @@ from bus.backend.connection import is_cluster
 from bus.backoff import exponential
 from bus.pipeline.rider import ride_in_progress
 from switchboard import callbacks
+from switchboard.addresses import address_of
 from switchboard.admission import Admission, Candidate
 from switchboard.channel_states import ChannelStates, Stopped, sender_scope, stopped_in
 from switchboard.channels import Channel
@@ -245,7 +245,7 @@ class Sender:
         """The channel states a request depends on: its channel, and for email its sender."""
         n = request.notification
         if isinstance(n, SendEmail):
-            sender = parseaddr(n.from_ or self.settings.default_sender)[1]
+            sender = address_of(n.from_ or self.settings.default_sender)
             return [request.channel.value, sender_scope(request.channel.value, sender)]
         return [request.channel.value]
 

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from bus.errors import ConfigurationError
 from bus.safejson import read_json
 from bus.settings_loader import SettingsTable, apply, load
+from switchboard.addresses import address_of
 from switchboard.admission import RateLimitSettings
 from switchboard.categories import DEFAULT_CATEGORIES, Category, parse_categories
 from switchboard.channels import Channel
@@ -187,8 +188,8 @@ class SwitchboardSettings:
         return self.senders[0]
 
     def sender_allowed(self, sender: str) -> bool:
-        address = parseaddr(sender)[1].lower()
-        return any(parseaddr(allowed)[1].lower() == address for allowed in self.senders)
+        address = address_of(sender).lower()
+        return any(address_of(allowed).lower() == address for allowed in self.senders)
 
     def channel(self, channel: Channel) -> ChannelSettings:
         """The ``[switchboard.<channel>]`` table."""

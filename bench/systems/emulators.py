@@ -33,7 +33,8 @@ class EmulatorProcess:
         self.account_file = workdir / "fcm-service-account.json"
         self.stats_file = workdir / "emulator-stats.json"
         self.tls_dir = workdir / "emulator-tls"
-        self._asked = 0
+        self._last_read = 0
+        """The number of the last counts read."""
         self.module = "tests.support.emulators"
         self.process: subprocess.Popen[str] | None = None
         self.endpoints: dict[str, dict[str, str]] = {}
@@ -44,7 +45,7 @@ class EmulatorProcess:
         if self.tls:
             command += ["--tls-dir", str(self.tls_dir)]
         self.stats_file.unlink(missing_ok=True)
-        self._asked = 0
+        self._last_read = 0
         self.process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
         line = self.process.stdout.readline() if self.process.stdout is not None else ""
         if not line:
@@ -63,16 +64,24 @@ class EmulatorProcess:
         return cpu_seconds(self.pid)
 
     def stats(self) -> dict[str, dict[str, int]]:
-        """Per emulator, the TCP connections accepted and send requests answered so far."""
-        self._asked += 1
-        os.kill(self.pid, signal.SIGUSR1)
-        deadline = time.monotonic() + 10
+        """Per emulator, the TCP connections accepted and send requests answered so far.
+
+        Asked with SIGUSR1; the emulators number what they write. Signals of one kind do not
+        queue (two sent before the handler runs are one), and a process busy with hundreds of
+        connections may answer late: so it is asked again every few seconds until it writes
+        counts newer than the last ones read.
+        """
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            with contextlib.suppress(OSError, ValueError):
-                written = json.loads(self.stats_file.read_text(encoding="utf-8"))
-                if written.get("seq") == self._asked:
-                    return {name: counts for name, counts in written.items() if name != "seq"}
-            time.sleep(0.005)
+            os.kill(self.pid, signal.SIGUSR1)
+            ask_again = time.monotonic() + 3
+            while time.monotonic() < min(ask_again, deadline):
+                with contextlib.suppress(OSError, ValueError):
+                    written = json.loads(self.stats_file.read_text(encoding="utf-8"))
+                    if written.get("seq", 0) > self._last_read:
+                        self._last_read = written["seq"]
+                        return {name: counts for name, counts in written.items() if name != "seq"}
+                time.sleep(0.005)
         raise RuntimeError("the emulators did not write their counts")
 
     @contextlib.contextmanager

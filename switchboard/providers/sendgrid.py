@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from email.utils import parseaddr
 from typing import Any
 
 import sendgrid
@@ -19,6 +18,7 @@ from sendgrid.helpers.mail import Bcc, Category, Cc, CustomArg, From, Header, Ma
 from sendgrid.helpers.mail.exceptions import SendGridException
 
 from bus.settings_loader import Secret
+from switchboard.addresses import address_of
 from switchboard.channels import Channel
 from switchboard.errors import (
     PermanentProviderError,
@@ -143,7 +143,7 @@ class SendGridProvider:
         text = self._safe(f"SendGrid answered {status}: {detail or answer.reason}", message)
         if status == 403 and any(_SENDER_PROBLEM.search(str(e.get("message") or "")) for e in errors):
             # One sender is not verified: the others (and the channel) still work.
-            sender = parseaddr(message.from_email or self.sender)[1].lower()
+            sender = address_of(message.from_email or self.sender).lower()
             return ProviderConfigurationError(text, status=status, sender=sender)
         if status in (401, 403):
             return ProviderConfigurationError(text, status=status)
