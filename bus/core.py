@@ -334,7 +334,9 @@ class Bus:
         loop = asyncio.get_running_loop()
         trips = self._round_trips.get(loop)
         if trips is None:
-            trips = self._round_trips[loop] = RoundTrips(self.async_redis)
+            self.connect()
+            # A client of its own without a bound per reply: RoundTrips bounds each round trip.
+            trips = self._round_trips[loop] = RoundTrips(connect_async(self.url or "", socket_timeout=None))
         return trips
 
     def publish_at(self, when: datetime | float, event_type: str, attributes: Mapping[str, Any] | None = None) -> str:

@@ -164,7 +164,10 @@ def connect(url: str, *, socket_timeout: float = 30.0) -> Any:
         raise ConfigurationError(f"invalid Redis URL {shown!r}: {reason}") from None
 
 
-def connect_async(url: str) -> Any:
+def connect_async(url: str, *, socket_timeout: float | None = 30.0) -> Any:
+    """An asyncio client for ``url``. ``socket_timeout`` None: no bound per reply, for callers
+    that bound a whole exchange themselves (redis-py opens a timeout context for every reply
+    it reads, a timer set and cancelled each time)."""
     import redis.asyncio
     import redis.asyncio.cluster
     import redis.asyncio.sentinel
@@ -173,7 +176,7 @@ def connect_async(url: str) -> Any:
     if topology.kind == "cluster":
         nodes = [redis.asyncio.cluster.ClusterNode(host, port) for host, port in topology.addresses]
         return redis.asyncio.cluster.RedisCluster(
-            startup_nodes=nodes, username=topology.username, password=topology.password, socket_timeout=30.0
+            startup_nodes=nodes, username=topology.username, password=topology.password, socket_timeout=socket_timeout
         )
     if topology.kind == "sentinel":
         sentinel = redis.asyncio.sentinel.Sentinel(list(topology.addresses), socket_timeout=5.0)  # type: ignore[no-untyped-call, unused-ignore]
@@ -181,7 +184,7 @@ def connect_async(url: str) -> Any:
             topology.service, db=topology.db, username=topology.username, password=topology.password
         )
         return pack_fast(master)
-    return pack_fast(redis.asyncio.Redis.from_url(url, socket_connect_timeout=5.0, socket_timeout=30.0))
+    return pack_fast(redis.asyncio.Redis.from_url(url, socket_connect_timeout=5.0, socket_timeout=socket_timeout))
 
 
 _CLUSTER_TYPES: dict[type, bool] = {}

@@ -22,11 +22,19 @@ import redis.exceptions
 Batch = list[tuple[list[Any], asyncio.Future[list[Any]]]]
 
 
-class RoundTrips:
-    """Group commit for the non-transactional pipelines of one asyncio client (one loop)."""
+ROUND_TRIP_TIMEOUT = 30.0
+"""Seconds a round trip may take before its pipelines fail with a TimeoutError (Redis hung)."""
 
-    def __init__(self, client: Any) -> None:
+
+class RoundTrips:
+    """Group commit for the non-transactional pipelines of one asyncio client (one loop).
+
+    Each round trip is bounded as a whole (``timeout``), so the client may read its replies
+    without a timeout of its own (``connect_async(url, socket_timeout=None)``)."""
+
+    def __init__(self, client: Any, *, timeout: float = ROUND_TRIP_TIMEOUT) -> None:
         self.client = client
+        self.timeout = timeout
         self._waiting: Batch = []
         self._flushing: asyncio.Task[None] | None = None
 
@@ -54,7 +62,11 @@ class RoundTrips:
                 for stack, _ in batch:
                     merged.command_stack.extend(stack)
                 try:
-                    replies = await merged.execute(raise_on_error=False)
+                    async with asyncio.timeout(self.timeout):
+                        replies = await merged.execute(raise_on_error=False)
+                except TimeoutError:
+                    _fail(batch, redis.exceptions.TimeoutError(f"Redis did not answer in {self.timeout:g}s"))
+                    continue
                 except Exception as exc:  # noqa: BLE001 - handed to every pipeline of the round trip
                     _fail(batch, exc)
                     continue

@@ -4,6 +4,8 @@ trip, each caller with its own replies and errors, on a real server that tests c
 from __future__ import annotations
 
 import asyncio
+import signal
+import time
 from typing import Any
 
 import pytest
@@ -154,3 +156,40 @@ def test_big_and_small_batches_keep_every_reply_in_its_place(redis_url: str, siz
         return out
 
     assert asyncio.run(scenario()) == [list(range(1, i % 4 + 1)) for i in range(size)]
+
+
+def test_a_hung_redis_fails_the_waiting_pipelines_after_the_bound_and_they_go_on_after(tmp_path: Any) -> None:
+    """Replies are read without a timeout each (``socket_timeout=None``): the round trip as a
+    whole is bounded, so a server that stops answering cannot hang the senders."""
+    server = RedisProcess(tmp_path / "redis", appendonly=False).start()
+    assert server.process is not None
+    try:
+
+        async def scenario() -> tuple[list[Any], float, list[Any]]:
+            client = connect_async(server.url, socket_timeout=None)
+            trips = RoundTrips(client, timeout=0.5)
+
+            async def one(i: int) -> list[Any]:
+                pipe = client.pipeline(transaction=False)
+                pipe.incr(f"h{i}")
+                return await trips.execute(pipe)
+
+            await one(0)
+            assert server.process is not None
+            server.process.send_signal(signal.SIGSTOP)
+            started = time.monotonic()
+            try:
+                hung = await asyncio.gather(*(one(i) for i in range(10)), return_exceptions=True)
+            finally:
+                server.process.send_signal(signal.SIGCONT)
+            waited = time.monotonic() - started
+            back = await asyncio.gather(*(one(i) for i in range(10)), return_exceptions=True)
+            await client.aclose()
+            return hung, waited, back
+
+        hung, waited, back = asyncio.run(scenario())
+    finally:
+        server.kill()
+    assert all(isinstance(r, redis.exceptions.TimeoutError) for r in hung), hung
+    assert waited < 10  # the bound, not forever (0.5 s, with room for a loaded machine)
+    assert all(isinstance(r, list) and len(r) == 1 for r in back), back
