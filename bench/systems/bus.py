@@ -7,6 +7,7 @@ from typing import Any
 
 from bench.systems.base import ChildSpec, Stop, watch
 from bench.workload import APPS, EVENT_TYPE, INCOMING, Handler, app_queue, bench_bus
+from bus.runtime.collector import tune_collector
 from bus.settings import ObserveSettings
 
 # A worker's queues by role. "all" is what ``bus work APP --driver`` runs: the app's
@@ -48,6 +49,7 @@ class BusService:
 
     def run(self, stop: Stop) -> None:
         watch(stop, self.worker.request_stop)
+        tune_collector()  # as `bus work` and `switchboard run` do
         self.worker.run()
 
 

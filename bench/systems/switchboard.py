@@ -15,6 +15,7 @@ from bench.systems.base import ChildSpec, Stop, watch
 from bench.workload import Handler
 from bus import Bus, BusSettings
 from bus.keys import INCOMING_QUEUE
+from bus.runtime.collector import tune_collector
 from switchboard.app import Switchboard
 
 
@@ -33,6 +34,7 @@ class SwitchboardService:
 
     def run(self, stop: Stop) -> None:
         watch(stop, self.worker.request_stop)
+        tune_collector()  # as `bus work` and `switchboard run` do
         try:
             self.worker.run()
         finally:

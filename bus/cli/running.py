@@ -18,6 +18,7 @@ from bus.cli.base import Env, F, announce, app_bus_of, cli, common, worker_optio
 from bus.core import Bus
 from bus.errors import ConfigurationError
 from bus.keys import INCOMING_QUEUE
+from bus.runtime.collector import tune_collector
 from bus.runtime.worker import Worker
 
 if TYPE_CHECKING:
@@ -94,6 +95,7 @@ def stoppable_start() -> Iterator[None]:
 
 def run_worker(env: Env, worker: Worker, run: Callable[[], int] | None = None) -> int:
     """Run ``worker`` (or ``run``, which runs it) until stopped, then say what was done."""
+    tune_collector()  # this command owns its process: set the collector for a worker
     code = (run or worker.run)()
     summary = {"worker": worker.id, "processed": worker.processed, "failed": worker.failed}
     env.emit(summary, f"worker {worker.id} stopped: {worker.processed:,} job(s) processed, {worker.failed:,} failed")

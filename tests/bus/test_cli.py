@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import redis
 
 from bus import Bus
 from bus.cli import main
+from bus.runtime.collector import OLDER_THRESHOLDS, YOUNG_THRESHOLD
 from tests.bus.helpers import ROOT, queue_jobs, write_settings
 from tests.support.clirun import CliRun
 
@@ -160,6 +162,18 @@ def test_runs_end_by_saying_what_they_did(run: CliRun, r: redis.Redis) -> None:
     r.rpush("resque:delayed:1", json.dumps({"class": "QueueBus::Worker", "queue": "bus_incoming", "args": ["{}"]}))
     scheduled = run.json("scheduler", "--burst")
     assert scheduled["delivered"] == 1 and scheduled["failed"] == 0
+
+
+def test_a_worker_command_collects_garbage_as_a_worker_process_should(run: CliRun) -> None:
+    before = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)  # Python's defaults
+    try:
+        run("subscribe", "profileapp")
+        code, _, err = run("work", "profileapp", "--burst")
+        assert code == 0, err
+        assert gc.get_threshold() == (YOUNG_THRESHOLD, *OLDER_THRESHOLDS)
+    finally:
+        gc.set_threshold(*before)
 
 
 def test_help_documents_every_command() -> None:
