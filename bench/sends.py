@@ -14,6 +14,7 @@ its second half, once its connections are open: the steady state.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -181,15 +182,23 @@ def _per_100_sends(before: dict[str, dict[str, int]], after: dict[str, dict[str,
 
 
 def check_deliveries(bench: Bench, keys: Keys, channel: str, count: int) -> None:
-    """Every notification recorded ``sent``, none in the failed list: the figures count real sends."""
+    """Every notification recorded ``sent``, none in the failed list: the figures count real sends
+    (otherwise the error says what the others were, with one error of each)."""
     failed = int(bench.redis.llen(keys.failed))
     board_keys = SwitchboardKeys(keys)
     ids: list[Any] = bench.redis.zrange(board_keys.deliveries, 0, -1)
-    sent = 0
+    statuses: Counter[str] = Counter()
+    errors: dict[str, str] = {}
     for start in range(0, len(ids), CHECK_CHUNK):
         pipe = bench.redis.pipeline(transaction=False)
         for delivery_id in ids[start : start + CHECK_CHUNK]:
-            pipe.hget(board_keys.delivery(as_text(delivery_id)), "status")
-        sent += sum(1 for status in pipe.execute() if status in (b"accepted", b"sent"))
+            pipe.hmget(board_keys.delivery(as_text(delivery_id)), "status", "error")
+        for status, error in pipe.execute():
+            statuses[as_text(status or b"")] += 1
+            errors.setdefault(as_text(status or b""), as_text(error or b"")[:160])
+    sent = statuses["accepted"] + statuses["sent"]
     if failed or sent != count:
-        raise RuntimeError(f"switchboard {channel}: {sent} of {count} recorded sent, {failed} in the failed list")
+        others = {status: (n, errors[status]) for status, n in statuses.items() if status not in ("accepted", "sent")}
+        raise RuntimeError(
+            f"switchboard {channel}: {sent} of {count} recorded sent, {failed} in the failed list; others: {others}"
+        )

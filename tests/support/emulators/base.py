@@ -255,6 +255,9 @@ class _Server(ThreadingHTTPServer):
     """ThreadingHTTPServer that knows its emulator and its open connections."""
 
     daemon_threads = True
+    # socketserver's backlog of 5 drops the SYNs of a sender opening its pool (hundreds of
+    # connections at once), and each dropped one waits a second to try again: no real API does.
+    request_queue_size = 1024
 
     def __init__(self, address: tuple[str, int], emulator: Emulator) -> None:
         self.emulator = emulator
