@@ -29,6 +29,9 @@ from switchboard.errors import SwitchboardError
 from switchboard.quiet_hours import zone
 from switchboard.settings import describe, problems_of
 
+_SPACE = re.compile(r"\s")
+"""Whitespace as ``str.isspace`` sees it (the same Unicode test), found in C."""
+
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 LOCALE = re.compile(r"^[a-z]{2}(_[A-Z]{2})?$")
 HEADER_NAME = re.compile(r"^[A-Za-z0-9-]+$")
@@ -216,7 +219,7 @@ class SendPush(Notification):
     @field_validator("to")
     @classmethod
     def _tokens(cls, tokens: list[str]) -> list[str]:
-        if any(not token or len(token) > 4096 or any(c.isspace() for c in token) for token in tokens):
+        if any(not token or len(token) > 4096 or _SPACE.search(token) for token in tokens):
             raise ValueError("device tokens must be non-empty strings without spaces")
         return tokens
 

@@ -19,6 +19,7 @@ from switchboard.errors import TemplateError
 
 RESERVED = frozenset({"locale"})  # set by the renderer itself
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SPACE = re.compile(r"\s")  # what str.isspace finds (the same Unicode test), in C
 _EMAIL = re.compile(r"^[^@\s<>\"']+@[^@\s<>\"']+\.[^@\s<>\"'.]+$")
 
 
@@ -36,7 +37,7 @@ class FieldType(StrEnum):
 
 
 def _is_url(value: object) -> bool:
-    if not isinstance(value, str) or any(ch.isspace() for ch in value):
+    if not isinstance(value, str) or _SPACE.search(value):
         return False
     parts = urlsplit(value)
     return parts.scheme in {"http", "https"} and bool(parts.netloc)
