@@ -330,7 +330,8 @@ class Bus:
     @property
     def round_trips(self) -> RoundTrips:
         """The running loop's group commit: concurrent tasks' pipelines sent as one round trip
-        (``await bus.round_trips.execute(pipe)`` for a non-transactional pipeline of ``async_redis``)."""
+        (``await bus.round_trips.execute(pipe)`` for a non-transactional pipeline of ``async_redis``;
+        on Redis Cluster each pipeline goes alone, routed by slot)."""
         loop = asyncio.get_running_loop()
         trips = self._round_trips.get(loop)
         if trips is None:

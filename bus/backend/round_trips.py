@@ -40,7 +40,10 @@ class RoundTrips:
 
     async def execute(self, pipe: Any, *, raise_on_error: bool = True) -> list[Any]:
         """Send ``pipe``'s commands with those of the other waiting pipelines; its replies, in order."""
-        stack = pipe.command_stack
+        stack = getattr(pipe, "command_stack", None)
+        if stack is None:  # a cluster pipeline: it routes its commands by slot, so it goes alone
+            replies: list[Any] = await pipe.execute(raise_on_error=raise_on_error)
+            return replies
         if not stack:
             return []
         done: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()

@@ -288,3 +288,22 @@ def test_killing_the_sentinel_master_under_load_loses_no_acknowledged_event(
 
 def test_fast_settings_are_used() -> None:
     assert FAST.dead_after < 5  # the in-process drains above rely on quick heartbeats
+
+
+@pytest.mark.parametrize("topology", ["cluster", "sentinel"])
+def test_round_trips_on_a_cluster_and_on_sentinel(topology: str, request: pytest.FixtureRequest) -> None:
+    """A cluster pipeline goes alone (routed by slot); a Sentinel master's pipelines go together."""
+    url = request.getfixturevalue(topology).url
+    b = fresh_bus(url)
+
+    async def scenario() -> list[list[Any]]:
+        async def one(i: int) -> list[Any]:
+            pipe = b.async_redis.pipeline(transaction=False)
+            pipe.set(f"rt:{{a}}:{i}", i)  # keys in several slots on a cluster
+            pipe.incrby(f"rt:{{b}}:{i}", 10)
+            pipe.get(f"rt:{{a}}:{i}")
+            return await b.round_trips.execute(pipe)
+
+        return list(await asyncio.gather(*(one(i) for i in range(50))))
+
+    assert asyncio.run(scenario()) == [[True, 10, str(i).encode()] for i in range(50)]
