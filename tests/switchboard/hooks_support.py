@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,3 +120,26 @@ def stack(
 
 
 Listen = Callable[..., list[dict[str, Any]]]
+
+
+async def raw_post(app: Any, path: str, receive: Callable[[], Awaitable[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """POST to ``app`` as an ASGI server would, the body coming from ``receive`` (a client that
+    trickles it or hangs up, which an HTTP test client cannot do); the messages sent back."""
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(dict(message))
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": [(b"host", b"hooks.example.com")],
+        "scheme": "https",
+        "server": ("hooks.example.com", 443),
+        "client": ("127.0.0.1", 5),
+    }
+    await app(scope, receive, send)
+    return sent

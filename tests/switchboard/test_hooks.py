@@ -4,8 +4,16 @@ nothing malformed gets further than a 4xx (never a 500), and nothing is written 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
-from collections.abc import Iterator, MutableMapping
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -15,6 +23,7 @@ import redis
 from twilio.request_validator import RequestValidator
 
 from bus import Bus
+from bus.backend.embedded import free_port
 from bus.settings import BusSettings
 from switchboard.cli import main
 from switchboard.errors import SettingsError
@@ -22,6 +31,8 @@ from switchboard.hooks.app import create_hooks_app
 from switchboard.settings import SwitchboardSettings
 from tests.support.clirun import CliRun
 from tests.support.emulators.webhooks import SENDGRID_SIGNATURE, SENDGRID_TIMESTAMP, WebhookKeys, webhook_keys
+from tests.support.polling import wait_for
+from tests.switchboard.hooks_support import raw_post
 from tests.web.conftest import Client as TestClient
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -319,7 +330,6 @@ def test_a_client_hanging_up_mid_body_is_not_a_500(redis_url: str, keys: Webhook
     import asyncio
 
     app = create_hooks_app(Bus(redis_url), settings_for(keys))
-    sent: list[MutableMapping[str, Any]] = []
     arrivals: list[dict[str, Any]] = [
         {"type": "http.request", "body": b"[", "more_body": True},
         {"type": "http.disconnect"},
@@ -328,66 +338,61 @@ def test_a_client_hanging_up_mid_body_is_not_a_500(redis_url: str, keys: Webhook
     async def receive() -> dict[str, Any]:
         return arrivals.pop(0)
 
-    async def send(message: MutableMapping[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "path": "/hooks/sendgrid",
-        "raw_path": b"/hooks/sendgrid",
-        "query_string": b"",
-        "headers": [(b"host", b"hooks.example.com")],
-        "scheme": "https",
-        "server": ("hooks.example.com", 443),
-        "client": ("127.0.0.1", 5),
-    }
-    asyncio.run(app(scope, receive, send))
+    sent = asyncio.run(raw_post(app, "/hooks/sendgrid", receive))
     assert sent[0]["status"] == 400 and r.dbsize() == 0
 
 
-def test_switchboard_hooks_serves_until_sigterm(redis_url: str, keys: WebhookKeys, tmp_path: Path) -> None:
-    import os
-    import signal
-    import subprocess
-    import sys
-    import urllib.request
+@dataclass
+class Served:
+    """A ``switchboard hooks`` process serving on ``base``; its output once it has stopped."""
 
-    from bus.backend.embedded import free_port
-    from tests.support.polling import wait_for
+    base: str
+    opener: urllib.request.OpenerDirector
+    returncode: int | None = None
+    output: str = ""
 
-    port = free_port()
-    settings = tmp_path / "settings.toml"
-    settings.write_text(
-        f'[switchboard]\npublic_url = "{PUBLIC}"\n[switchboard.sendgrid]\nwebhook_public_key = "{keys.public_key}"\n'
-        f'[switchboard.twilio]\nauth_token = "{TOKEN}"\n[switchboard.hooks]\nport = {port}\n'
-    )
+
+@contextmanager
+def hooks_process(settings: Path, redis_url: str, port: int) -> Iterator[Served]:
+    """``switchboard hooks`` in a process of its own, healthy; SIGTERM at the end of the block."""
     command = [sys.executable, "-m", "switchboard.cli", "hooks", "--settings", str(settings), "--redis-url", redis_url]
     env = {**os.environ, "NO_PROXY": "127.0.0.1"}
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    served = Served(f"http://127.0.0.1:{port}", urllib.request.build_opener(urllib.request.ProxyHandler({})))
     try:
 
         def healthy() -> bool:
             if process.poll() is not None:
                 raise AssertionError(process.stdout.read().decode() if process.stdout else "exited")
             try:
-                return bool(opener.open(f"http://127.0.0.1:{port}/healthz", timeout=1).status == 200)
+                return bool(served.opener.open(f"{served.base}/healthz", timeout=1).status == 200)
             except OSError:
                 return False
 
         wait_for(healthy, timeout=20, message="switchboard hooks did not start")
-        body = json.dumps([event()]).encode()
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/hooks/sendgrid", data=body, headers=signed(keys, body), method="POST"
-        )
-        assert opener.open(request, timeout=5).status == 200
+        yield served
     finally:
         process.send_signal(signal.SIGTERM)
-        output = process.communicate(timeout=20)[0].decode()
+        served.output = process.communicate(timeout=20)[0].decode()
+        served.returncode = process.returncode
+
+
+def test_switchboard_hooks_serves_until_sigterm(redis_url: str, keys: WebhookKeys, tmp_path: Path) -> None:
+    port = free_port()
+    settings = tmp_path / "settings.toml"
+    settings.write_text(
+        f'[switchboard]\npublic_url = "{PUBLIC}"\n[switchboard.sendgrid]\nwebhook_public_key = "{keys.public_key}"\n'
+        f'[switchboard.twilio]\nauth_token = "{TOKEN}"\n[switchboard.hooks]\nport = {port}\n'
+    )
+    with hooks_process(settings, redis_url, port) as served:
+        body = json.dumps([event()]).encode()
+        request = urllib.request.Request(
+            f"{served.base}/hooks/sendgrid", data=body, headers=signed(keys, body), method="POST"
+        )
+        assert served.opener.open(request, timeout=5).status == 200
     # uvicorn finishes its requests, then re-raises the signal it caught (exit status -SIGTERM).
-    assert process.returncode in (0, -signal.SIGTERM) and "Finished server process" in output, output
-    assert TOKEN not in output and keys.public_key not in output
+    assert served.returncode in (0, -signal.SIGTERM) and "Finished server process" in served.output, served.output
+    assert TOKEN not in served.output and keys.public_key not in served.output
 
 
 # --- unsubscribe links alone ----------------------------------------------------------------
@@ -440,16 +445,7 @@ def test_switchboard_hooks_with_nothing_to_serve_says_so_in_one_line(
 
 
 def test_switchboard_hooks_serves_the_unsubscribe_links_alone(redis_url: str, tmp_path: Path) -> None:
-    import os
-    import signal
-    import subprocess
-    import sys
-    import urllib.error
-    import urllib.request
-
-    from bus.backend.embedded import free_port
     from switchboard.unsubscribe import Unsubscribe, UnsubscribeTokens
-    from tests.support.polling import wait_for
 
     port, secret = free_port(), "u" * 40
     settings = tmp_path / "settings.toml"
@@ -457,28 +453,11 @@ def test_switchboard_hooks_serves_the_unsubscribe_links_alone(redis_url: str, tm
         f'[switchboard]\npublic_url = "{PUBLIC}"\n[switchboard.unsubscribe]\nsecret = "{secret}"\n'
         f"[switchboard.hooks]\nenabled = []\nport = {port}\n"
     )
-    command = [sys.executable, "-m", "switchboard.cli", "hooks", "--settings", str(settings), "--redis-url", redis_url]
-    env = {**os.environ, "NO_PROXY": "127.0.0.1"}
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    base = f"http://127.0.0.1:{port}"
-    try:
-
-        def healthy() -> bool:
-            if process.poll() is not None:
-                raise AssertionError(process.stdout.read().decode() if process.stdout else "exited")
-            try:
-                return bool(opener.open(f"{base}/healthz", timeout=1).status == 200)
-            except OSError:
-                return False
-
-        wait_for(healthy, timeout=20, message="switchboard hooks did not start")
+    with hooks_process(settings, redis_url, port) as served:
         token = UnsubscribeTokens(secret, max_age=3600).issue(Unsubscribe("to:abc", "marketing", "email"))
-        assert opener.open(f"{base}/unsubscribe/{token}", timeout=5).status == 200
+        assert served.opener.open(f"{served.base}/unsubscribe/{token}", timeout=5).status == 200
         with pytest.raises(urllib.error.HTTPError) as missing:
-            opener.open(urllib.request.Request(f"{base}/hooks/sendgrid", data=b"[]", method="POST"), timeout=5)
+            post = urllib.request.Request(f"{served.base}/hooks/sendgrid", data=b"[]", method="POST")
+            served.opener.open(post, timeout=5)
         assert missing.value.code == 404
-    finally:
-        process.send_signal(signal.SIGTERM)
-        output = process.communicate(timeout=20)[0].decode()
-    assert "unsubscribe links" in output and secret not in output, output
+    assert "unsubscribe links" in served.output and secret not in served.output, served.output

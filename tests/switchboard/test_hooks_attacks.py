@@ -23,7 +23,7 @@ from switchboard.hooks.app import create_hooks_app
 from switchboard.privacy import recipient_digest
 from tests.support.emulators import SendGridEmulator, TwilioEmulator
 from tests.support.emulators.webhooks import WebhookKeys, post_sendgrid, post_twilio, webhook_keys
-from tests.switchboard.hooks_support import Stack, stack
+from tests.switchboard.hooks_support import Stack, raw_post, stack
 from tests.switchboard.test_hooks import PUBLIC, SID, STATUS, TOKEN, event, published, settings_for, signed
 from tests.web.conftest import Client as TestClient
 
@@ -186,31 +186,15 @@ def test_a_body_trickling_in_is_cut_off(redis_url: str, keys: WebhookKeys, r: re
 
     settings = settings_for(keys, hooks={"max_body_bytes": 64 * 1024, "body_timeout": 0.3})
     app = create_hooks_app(Bus(redis_url), settings)
-    sent: list[MutableMapping[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
         await asyncio.sleep(0.05)
         return {"type": "http.request", "body": b"[", "more_body": True}  # never the end
 
-    async def send(message: MutableMapping[str, Any]) -> None:
-        sent.append(message)
+    async def request() -> list[dict[str, Any]]:
+        return await asyncio.wait_for(raw_post(app, "/hooks/sendgrid", receive), timeout=5)
 
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "path": "/hooks/sendgrid",
-        "raw_path": b"/hooks/sendgrid",
-        "query_string": b"",
-        "headers": [(b"host", b"hooks.example.com")],
-        "scheme": "https",
-        "server": ("hooks.example.com", 443),
-        "client": ("127.0.0.1", 5),
-    }
-
-    async def request() -> None:
-        await asyncio.wait_for(app(scope, receive, send), timeout=5)
-
-    asyncio.run(request())
+    sent = asyncio.run(request())
     assert sent[0]["status"] == 408 and r.dbsize() == 0
 
 
@@ -285,16 +269,21 @@ def _unsubscribe(delivery_id: str, recipient: str) -> dict[str, Any]:
     }
 
 
+def _applied_after_a_refused_suppression(s: Stack, r: redis.Redis, channel: str, event: dict[str, Any]) -> None:
+    """Redis refuses the event's suppression write once (WRONGTYPE); then the bus runs the job again."""
+    suppressions = f"resque:switchboard:suppressions:{channel}"
+    r.set(suppressions, "in the way")
+    with pytest.raises(redis.ResponseError):
+        s.board.statuses.handle(event)
+    r.delete(suppressions)
+    s.board.statuses.handle(event)
+
+
 def test_a_suppression_survives_a_failed_write_after_the_event_was_recorded(s: Stack, r: redis.Redis) -> None:
     send_email(bus=s.bus, to="unsubscribe@example.com", subject="Hi", text="Hello", idempotency_key="u-crash")
     s.run()
     unsubscribe = _unsubscribe("email:u-crash", "unsubscribe@example.com")
-    suppressions = "resque:switchboard:suppressions:email"
-    r.set(suppressions, "in the way")  # Redis refuses the suppression's write (WRONGTYPE)
-    with pytest.raises(redis.ResponseError):
-        s.board.statuses.handle(unsubscribe)
-    r.delete(suppressions)
-    s.board.statuses.handle(unsubscribe)  # the bus runs the job again
+    _applied_after_a_refused_suppression(s, r, "email", unsubscribe)
     assert s.board.suppressions.suppressed("email", [recipient_digest("unsubscribe@example.com")])
     # Once written, a duplicate still does not bring back a lifted suppression.
     s.board.suppressions.remove("email", recipient_digest("unsubscribe@example.com"))
@@ -315,12 +304,7 @@ def test_a_bounce_whose_suppression_failed_is_suppressed_when_it_comes_again(s: 
         "status": "bounced",
         "recipient": "b***@example.com",
     }
-    suppressions = "resque:switchboard:suppressions:email"
-    r.set(suppressions, "in the way")
-    with pytest.raises(redis.ResponseError):
-        s.board.statuses.handle(bounce)
-    r.delete(suppressions)
-    s.board.statuses.handle(bounce)  # the bus runs the job again
+    _applied_after_a_refused_suppression(s, r, "email", bounce)
     assert s.board.suppressions.suppressed("email", [recipient_digest("bounce@example.com")])
     s.run()
     assert [e["delivery_id"] for e in seen][:1] == ["email:b-crash"]  # announced (at least once)
@@ -339,12 +323,7 @@ def test_an_inbound_stop_survives_a_failed_write(s: Stack, r: redis.Redis) -> No
         "reason": "replied STOP",
         "suppress": True,
     }
-    suppressions = "resque:switchboard:suppressions:sms"
-    r.set(suppressions, "in the way")
-    with pytest.raises(redis.ResponseError):
-        s.board.statuses.handle(stop)
-    r.delete(suppressions)
-    s.board.statuses.handle(stop)  # the bus runs the job again
+    _applied_after_a_refused_suppression(s, r, "sms", stop)
     assert s.board.suppressions.suppressed("sms", [recipient_digest("+14155550123")])
     # Once written, the same STOP again (a replay) does not bring back a lifted opt-out.
     s.board.suppressions.remove("sms", recipient_digest("+14155550123"))
