@@ -1,4 +1,5 @@
-"""Provider fixtures: the real SDK clients, each pointed at a fresh local emulator."""
+"""Provider fixtures: the real SDK clients, each pointed at a fresh local emulator; the webhook
+keys, and the stack the delivery-status tests drive."""
 
 from __future__ import annotations
 
@@ -24,7 +25,9 @@ from tests.support.emulators import (
     generate_service_account,
 )
 from tests.support.emulators.vonage import VonageEmulator
+from tests.support.emulators.webhooks import WebhookKeys, webhook_keys
 from tests.support.tls import TlsFiles, make_certificates
+from tests.switchboard.hooks_support import Stack, stack
 
 # Short enough to keep the suite quick, long enough for a loaded CI machine on loopback.
 PROVIDER_TIMEOUT = 2.0
@@ -125,3 +128,18 @@ def fcm_provider(fcm_config: FcmConfig) -> Iterator[FcmProvider]:
     provider = FcmProvider(fcm_config)
     yield provider
     provider.close()
+
+
+@pytest.fixture(scope="module")
+def keys() -> WebhookKeys:
+    """A SendGrid Event Webhook key pair (the emulator signs with it, the receiver verifies)."""
+    return webhook_keys()
+
+
+@pytest.fixture
+def s(
+    redis_url: str, sendgrid_emulator: SendGridEmulator, twilio_emulator: TwilioEmulator, keys: WebhookKeys
+) -> Iterator[Stack]:
+    """A switchboard on the emulators, with its webhook receiver: sends, then the providers' events."""
+    with stack(redis_url, sendgrid_emulator, twilio_emulator, keys) as built:
+        yield built

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,22 +14,7 @@ from switchboard.cli import main
 from switchboard.client import send_email, send_sms
 from switchboard.privacy import recipient_digest
 from tests.support.clirun import CliRun
-from tests.support.emulators import SendGridEmulator, TwilioEmulator
-from tests.support.emulators.webhooks import WebhookKeys, webhook_keys
-from tests.switchboard.hooks_support import Stack, stack
-
-
-@pytest.fixture(scope="module")
-def keys() -> WebhookKeys:
-    return webhook_keys()
-
-
-@pytest.fixture
-def s(
-    redis_url: str, sendgrid_emulator: SendGridEmulator, twilio_emulator: TwilioEmulator, keys: WebhookKeys
-) -> Iterator[Stack]:
-    with stack(redis_url, sendgrid_emulator, twilio_emulator, keys) as built:
-        yield built
+from tests.switchboard.hooks_support import Stack
 
 
 def statuses(s: Stack, delivery_id: str) -> list[str]:

@@ -41,11 +41,6 @@ TOKEN = "twilio-auth-token-for-the-hooks-tests"
 SID = "SM" + "a" * 32
 
 
-@pytest.fixture(scope="module")
-def keys() -> WebhookKeys:
-    return webhook_keys()
-
-
 def settings_for(keys: WebhookKeys, **overrides: Any) -> SwitchboardSettings:
     values: dict[str, Any] = {
         "templates_dir": str(ROOT / "templates"),

@@ -21,16 +21,10 @@ from switchboard.client import send_email, send_sms
 from switchboard.errors import SettingsError
 from switchboard.hooks.app import create_hooks_app
 from switchboard.privacy import recipient_digest
-from tests.support.emulators import SendGridEmulator, TwilioEmulator
 from tests.support.emulators.webhooks import WebhookKeys, post_sendgrid, post_twilio, webhook_keys
-from tests.switchboard.hooks_support import Stack, raw_post, stack
+from tests.switchboard.hooks_support import Stack, raw_post
 from tests.switchboard.test_hooks import PUBLIC, SID, STATUS, TOKEN, event, published, settings_for, signed
 from tests.web.conftest import Client as TestClient
-
-
-@pytest.fixture(scope="module")
-def keys() -> WebhookKeys:
-    return webhook_keys()
 
 
 @pytest.fixture
@@ -39,14 +33,6 @@ def client(redis_url: str, keys: WebhookKeys) -> Iterator[TestClient]:
     with TestClient(create_hooks_app(bus, settings_for(keys)), base_url=PUBLIC) as c:
         yield c
     bus.close()
-
-
-@pytest.fixture
-def s(
-    redis_url: str, sendgrid_emulator: SendGridEmulator, twilio_emulator: TwilioEmulator, keys: WebhookKeys
-) -> Iterator[Stack]:
-    with stack(redis_url, sendgrid_emulator, twilio_emulator, keys) as built:
-        yield built
 
 
 def status_of(s: Stack, delivery_id: str) -> str:
