@@ -10,6 +10,7 @@ from typing import Any
 from bus import Bus
 from switchboard.app import Switchboard
 from switchboard.settings import SwitchboardSettings
+from tests.bus.helpers import drain
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,3 +41,8 @@ def board_maker(redis_url: str, base: Callable[[], dict[str, Any]], sender: str)
     finally:
         for board in boards:
             board.close()
+
+
+def run(board: Switchboard) -> None:
+    """Drain the board's bus: drive the sends, ride them, drive their outcome events."""
+    drain(board.bus, ["bus_incoming", *board.bus.app_queues()])

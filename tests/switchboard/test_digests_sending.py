@@ -22,8 +22,8 @@ from tests.bus.helpers import FAST_SETTINGS_TOML
 from tests.support.emulators import SendGridEmulator
 from tests.support.emulators.base import Scripted
 from tests.support.polling import wait_for
-from tests.switchboard.boards import Make
-from tests.switchboard.test_sending import SENDER, make_board, run
+from tests.switchboard.boards import Make, run
+from tests.switchboard.test_sending import SENDER, make_board
 
 __all__ = ["make_board"]
 pytestmark = pytest.mark.slow  # one test kills a worker process; all wait out digest windows

@@ -17,11 +17,10 @@ import redis
 from switchboard.app import Switchboard
 from switchboard.client import send_sms
 from switchboard.privacy import recipient_digest
-from tests.bus.helpers import drain
 from tests.support.emulators import TwilioEmulator, VonageEmulator
 from tests.support.polling import wait_for
 from tests.support.tls import TlsFiles
-from tests.switchboard.boards import Make, board_maker
+from tests.switchboard.boards import Make, board_maker, run
 
 ROOT = Path(__file__).resolve().parents[2]
 NUMBER = "+14155550123"
@@ -61,10 +60,6 @@ def make_board(
 
     with board_maker(redis_url, base, "Acme <no-reply@acme.example>") as make:
         yield make
-
-
-def run(board: Switchboard) -> None:
-    drain(board.bus, ["bus_incoming", *board.bus.app_queues()])
 
 
 def listen(board: Switchboard, *event_types: str) -> list[dict[str, Any]]:

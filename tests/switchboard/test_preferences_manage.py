@@ -13,8 +13,8 @@ from switchboard.cli import main
 from switchboard.preferences import recipient_key
 from tests.bus.helpers import queue_jobs
 from tests.support.clirun import CliRun
-from tests.switchboard.boards import Make
-from tests.switchboard.test_sending import failures, listen, make_board, run
+from tests.switchboard.boards import Make, run
+from tests.switchboard.test_sending import failures, listen, make_board
 
 __all__ = ["make_board"]
 ROOT = Path(__file__).resolve().parents[2]

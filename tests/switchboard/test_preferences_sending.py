@@ -8,8 +8,8 @@ from switchboard.channels import Channel
 from switchboard.client import send_email, send_sms
 from switchboard.preferences import recipient_key
 from tests.support.emulators import SendGridEmulator, TwilioEmulator
-from tests.switchboard.boards import Make
-from tests.switchboard.test_sending import listen, make_board, run
+from tests.switchboard.boards import Make, run
+from tests.switchboard.test_sending import listen, make_board
 
 __all__ = ["make_board"]  # the fixture, shared with the send path's tests
 

@@ -16,7 +16,7 @@ from switchboard.app import Switchboard
 from switchboard.client import send_email, send_push, send_sms
 from tests.bus.helpers import drain
 from tests.support.emulators import FcmEmulator, SendGridEmulator, ServiceAccount, TwilioEmulator
-from tests.switchboard.boards import Make, board_maker
+from tests.switchboard.boards import Make, board_maker, run
 
 ROOT = Path(__file__).resolve().parents[2]
 SENDER = "Acme <no-reply@acme.example>"
@@ -56,10 +56,6 @@ def make_board(
 
     with board_maker(redis_url, base, SENDER) as make:
         yield make
-
-
-def run(board: Switchboard) -> None:
-    drain(board.bus, ["bus_incoming", *board.bus.app_queues()])
 
 
 def listen(board: Switchboard, *event_types: str) -> list[dict[str, Any]]:

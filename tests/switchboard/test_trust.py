@@ -13,8 +13,8 @@ from bus import Bus
 from switchboard.client import send_email, send_push, send_sms
 from switchboard.privacy import recipient_digest
 from tests.support.emulators import FcmEmulator, Reply, Scripted, SendGridEmulator, TwilioEmulator
-from tests.switchboard.boards import Make
-from tests.switchboard.test_sending import ROOT, WELCOME, failures, listen, run
+from tests.switchboard.boards import Make, run
+from tests.switchboard.test_sending import ROOT, WELCOME, failures, listen
 from tests.switchboard.test_sending import make_board as make_board  # the fixture
 
 

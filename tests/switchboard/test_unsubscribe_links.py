@@ -19,8 +19,8 @@ from switchboard.settings import SwitchboardSettings
 from switchboard.unsubscribe import Unsubscribe, UnsubscribeTokens
 from switchboard.unsubscribe_app import create_unsubscribe_app
 from tests.support.emulators import SendGridEmulator
-from tests.switchboard.boards import Make
-from tests.switchboard.test_sending import listen, make_board, run
+from tests.switchboard.boards import Make, run
+from tests.switchboard.test_sending import listen, make_board
 
 with warnings.catch_warnings():  # Starlette nudges towards httpx2; httpx is installed and works
     warnings.filterwarnings("ignore", message="Using `httpx`")
