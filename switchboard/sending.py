@@ -212,7 +212,11 @@ class Sender:
         def queue(pipe: Any) -> None:
             nonlocal looked_up, consent_at, consented, read
             self.deliveries.queue_claim(
-                pipe, request.delivery_id, self.clock(), self._initial_record(request), fingerprint=n.fingerprint()
+                pipe,
+                request.delivery_id,
+                self.clock(),
+                self._initial_record(request, digests),
+                fingerprint=n.fingerprint(),
             )
             looked_up = len(pipe)
             self.suppressions.queue_lookup(pipe, request.channel, digests)
@@ -256,7 +260,8 @@ class Sender:
         channel = notification.CHANNEL
         return Request(notification, channel, request_id, f"{channel}:{request_id}", attributes)
 
-    def _initial_record(self, request: Request) -> dict[str, str]:
+    def _initial_record(self, request: Request, digests: list[str]) -> dict[str, str]:
+        """The record's first fields; ``digests``: of ``all_recipients()``, in order (worked out once)."""
         n = request.notification
         everyone = n.all_recipients()
         return {
@@ -264,7 +269,7 @@ class Sender:
             "template": n.template or "",
             "locale": n.locale or "",
             "recipients": ",".join(mask(r) for r in everyone),
-            "recipient_digests": ",".join(recipient_digest(r) for r in everyone),
+            "recipient_digests": ",".join(digests),
             "request_id": request.request_id,
             "idempotency_key": n.idempotency_key or "",
             "bus_id": str(request.attributes.get("bus_id") or ""),
@@ -740,7 +745,7 @@ class Sender:
             self.deliveries.claim,
             conflict.delivery_id,
             self.clock(),
-            self._initial_record(conflict),
+            self._initial_record(conflict, [recipient_digest(r) for r in request.notification.all_recipients()]),
             fingerprint="conflict",
         )
         error = f"idempotency key {request.request_id!r} was used before for a different message; not sent"
