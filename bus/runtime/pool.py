@@ -15,6 +15,7 @@ import concurrent.futures
 import logging
 import queue as threadqueue
 import threading
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -43,7 +44,9 @@ class JobPool:
         self._run_async = run_async
         self._todo: threadqueue.Queue[tuple[Reserved, Job]] = threadqueue.Queue()
         self._done: threadqueue.Queue[tuple[Reserved, Outcomes]] = threadqueue.Queue()
-        self._held: set[tuple[str, bytes]] = set()
+        self._held: Counter[tuple[str, bytes]] = Counter()
+        """Jobs submitted and not yet finished, counted: two jobs may have the same bytes."""
+        self._outstanding = 0
         self._lock = threading.Lock()
         self._threads = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -108,7 +111,8 @@ class JobPool:
     # --- outcomes ------------------------------------------------------------------
     def _hold(self, reserved: Reserved) -> None:
         with self._lock:
-            self._held.add((reserved.queue, reserved.raw))
+            self._held[(reserved.queue, reserved.raw)] += 1
+            self._outstanding += 1
 
     def results(self, timeout: float) -> list[Outcomes]:
         out: list[Outcomes] = []
@@ -117,7 +121,12 @@ class JobPool:
             while True:
                 reserved, outcome = item
                 with self._lock:
-                    self._held.discard((reserved.queue, reserved.raw))
+                    key = (reserved.queue, reserved.raw)
+                    if self._held[key] > 1:
+                        self._held[key] -= 1
+                    else:
+                        self._held.pop(key, None)
+                    self._outstanding -= 1
                 out.append(outcome)
                 item = self._done.get_nowait()
         except threadqueue.Empty:
@@ -126,7 +135,7 @@ class JobPool:
     @property
     def outstanding(self) -> int:
         with self._lock:
-            return len(self._held)
+            return self._outstanding
 
     @property
     def busy(self) -> bool:

@@ -400,3 +400,27 @@ def test_a_draining_worker_keeps_its_heartbeat_so_peers_do_not_declare_it_dead(b
         release.set()
         thread.join(10)
     assert not thread.is_alive() and r.hget(bus.keys.workers_heartbeat, worker.id) is None
+
+
+def test_identical_jobs_running_at_once_are_each_waited_for(bus: Bus, r: redis.Redis) -> None:
+    """Two jobs with the same bytes (a scheduler on two hosts enqueueing the same heartbeat, say)
+    in flight at once: the second finishing first must not make the worker think it holds
+    nothing, or a burst worker stops and puts the first back in its queue mid-run."""
+    calls: list[float] = []
+
+    def handler(attributes: dict[str, Any]) -> None:
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            time.sleep(0.5)  # still running when its twin is done
+
+    bus.dispatch("app").add("tick", handler)
+    bus.subscribe_all()
+    bus.publish("tick", {"n": 1})
+    drain(bus, ["bus_incoming"])  # driven: one rider job in app_default
+    [job] = r.lrange("resque:queue:app_default", 0, -1)
+    r.rpush("resque:queue:app_default", job)  # its identical twin
+    worker = bus.worker(["app_default"], burst=True, install_signals=False, settings=FAST, concurrency=3)
+    assert worker.run() == 0
+    assert len(calls) == 2 and worker.processed == 2
+    assert r.llen("resque:queue:app_default") == 0
+    assert [k for k in r.scan_iter("resque:inflight:*") if r.llen(k)] == []
