@@ -32,12 +32,17 @@ class WorkerSettings:
     idle_wait: float = 1.0
     retry_poll_interval: float = 1.0
     subscriptions_max_age: float = 2.0
+    linger: float = 0.01
+    """Seconds a worker whose jobs are running gathers their outcomes after a round trip before the
+    next, so acks, fan-out and the next reservation travel together (0: a trip per outcome)."""
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-                raise ConfigurationError(f"worker.{f.name} must be a positive number, got {value!r}")
+            may_be_zero = f.name == "linger"
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or not (value or may_be_zero):
+                wanted = "0 or a positive number" if may_be_zero else "a positive number"
+                raise ConfigurationError(f"worker.{f.name} must be {wanted}, got {value!r}")
         if self.dead_after <= self.heartbeat_interval:
             raise ConfigurationError("worker.dead_after must be longer than worker.heartbeat_interval")
 

@@ -110,6 +110,7 @@ class Worker:
         self._flush_interval = bus_settings.observe.flush_interval
         self.inflight = Inflight(self.keys, self.id, self.queues)
         self._last_promote = 0.0
+        self._exchanged_at = 0.0
         self._version: int | None = None
         self.presence = Presence(
             self.redis,
@@ -260,6 +261,7 @@ class Worker:
 
     def _step(self) -> bool:
         """One turn of the loop; False when a burst worker is done."""
+        self._linger()
         batch = self._exchange(self._want())
         if batch:
             self._handle(batch)
@@ -273,6 +275,20 @@ class Worker:
         if batch:
             self._handle(batch)
         return True
+
+    def _linger(self) -> None:
+        """While the pool runs jobs, gather their outcomes until ``linger`` has passed since the last
+        round trip (or a batch's worth is in), so they share the next one: under load a trip carries
+        tens of outcomes instead of one or two. A pool that runs dry ends the wait at once."""
+        pool, linger = self._pool, self.settings.linger
+        if pool is None or not linger:
+            return
+        deadline = self._exchanged_at + linger
+        while pool.busy and len(self._pending.acks) < self.settings.batch_size and not self.stopping:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self._collect(timeout=left)
 
     def _want(self) -> int:
         if self._pool is None:
@@ -379,6 +395,7 @@ class Worker:
             return results
 
         results = self._retrying(attempt, "worker round trip", reconcile=pending)
+        self._exchanged_at = time.monotonic()
         if checks or pending.acks:
             self._retrying(lambda: self.inflight.settle(self.redis, results, checks, pending), "acknowledge")
         if promote:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sys
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -13,8 +15,9 @@ import pytest
 import redis
 
 from bus import Bus, Reject, Retry, Ride, current_ride
+from bus.settings import WorkerSettings
 from bus.stores.traces import read_trace
-from tests.bus.helpers import drain
+from tests.bus.helpers import FAST, drain
 
 IN_FLIGHT = 60
 
@@ -192,3 +195,49 @@ def test_concurrency_bounds_the_async_rides_in_flight(bus: Bus, r: redis.Redis) 
     drain(bus, ["bus_incoming"])
     drain(bus, ["app_default"], concurrency=5)
     assert most[0] == 5 and r.llen("resque:queue:app_default") == 0
+
+
+def _exchanges(r: redis.Redis) -> int:
+    """Worker round trips so far: each is one MULTI ... EXEC on a single server."""
+    return int(r.info("commandstats").get("cmdstat_exec", {}).get("calls", 0))
+
+
+@pytest.mark.parametrize(("linger", "most", "least"), [(1.0, 4, 0), (0.0, 100, 8)])
+def test_outcomes_that_finish_close_together_share_a_round_trip(
+    bus: Bus, r: redis.Redis, linger: float, most: int, least: int
+) -> None:
+    """20 rides end 10 ms apart: with a linger their acks travel together (0: a trip each)."""
+
+    async def staggered(attributes: dict[str, Any]) -> None:
+        await asyncio.sleep(0.01 * attributes["n"])
+
+    bus.dispatch("app").add("x", staggered)
+    bus.subscribe_all()
+    for n in range(20):
+        bus.publish("x", {"n": n})
+    drain(bus, ["bus_incoming"])
+    before = _exchanges(r)
+    drain(bus, ["app_default"], concurrency=20, settings=_with_linger(linger))
+    trips = _exchanges(r) - before
+    assert least <= trips <= most, trips
+    assert r.llen("resque:queue:app_default") == 0 and r.llen("resque:failed") == 0
+
+
+def test_a_lone_ride_is_acknowledged_without_waiting_out_the_linger(bus: Bus, r: redis.Redis) -> None:
+    """The linger ends once nothing is left running: a quiet worker acks at once."""
+
+    async def quick(attributes: dict[str, Any]) -> None:
+        await asyncio.sleep(0.05)
+
+    bus.dispatch("app").add("x", quick)
+    bus.subscribe_all()
+    bus.publish("x")
+    drain(bus, ["bus_incoming"])
+    started = time.monotonic()
+    drain(bus, ["app_default"], concurrency=4, settings=_with_linger(60.0))
+    assert time.monotonic() - started < 20  # not the 60 s linger
+    assert r.llen("resque:queue:app_default") == 0 and r.llen("resque:failed") == 0
+
+
+def _with_linger(linger: float) -> WorkerSettings:
+    return dataclasses.replace(FAST, linger=linger)

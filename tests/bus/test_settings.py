@@ -44,6 +44,7 @@ def test_settings_file_from_environment_variable(tmp_path: Path) -> None:
         ("[bus]\nredis_ulr = 'x'\n", "unknown setting(s) bus.redis_ulr"),
         ("[bus.worker]\nbatch_sise = 3\n", "unknown setting(s) bus.worker.batch_sise"),
         ("[bus.worker]\nbatch_size = 0\n", "worker.batch_size must be a positive number"),
+        ("[bus.worker]\nlinger = -0.5\n", "worker.linger must be 0 or a positive number, got -0.5"),
         ("[bus.worker]\nheartbeat_interval = 10\ndead_after = 5\n", "dead_after must be longer"),
         ("[bus]\nlocal_mode = 'sometimes'\n", "unknown local mode"),
         ("[bus]\nnamespace = 3\n", "must be a string"),
@@ -76,3 +77,9 @@ def test_a_database_that_is_not_a_number_is_refused(url: str) -> None:
         parse_url(url)
     with pytest.raises(ConfigurationError, match="is not a number"):
         Bus(url).publish("x")
+
+
+def test_a_linger_of_zero_turns_it_off(tmp_path: Path) -> None:
+    path = tmp_path / "bus.toml"
+    path.write_text("[bus.worker]\nlinger = 0\n")
+    assert load_settings(path, environ={}).worker.linger == 0
