@@ -8,6 +8,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from bus import Bus, Retry
+from bus.keys import INCOMING_QUEUE
+from bus.runtime.worker import Worker
 from switchboard.admission import ProviderGate
 from switchboard.channel_states import ChannelStates
 from switchboard.channels import Channel
@@ -19,6 +21,7 @@ from switchboard.digests import Digests
 from switchboard.errors import ProviderConfigurationError
 from switchboard.events import BY_CHANNEL
 from switchboard.hooks.parsing import EVENT_TYPE as PROVIDER_STATUS
+from switchboard.in_flight import rides_for
 from switchboard.keys import SwitchboardKeys
 from switchboard.preference_changes import SET_PREFERENCE, PreferenceChanges
 from switchboard.preferences import Preferences
@@ -159,6 +162,13 @@ class Switchboard:
     @property
     def queues(self) -> list[str]:
         return self.dispatch.queues
+
+    def worker(self, *, driver: bool = True, **options: Any) -> Worker:
+        """The bus worker that runs this switchboard: its queues (and ``bus_incoming`` when it
+        ``driver``s), with ``concurrency`` sends in flight and a few more rides around them
+        (``in_flight``); ``options`` go to :meth:`Bus.worker`."""
+        queues = self.queues + ([INCOMING_QUEUE] if driver else [])
+        return self.bus.worker(queues, concurrency=rides_for(self.settings.concurrency), **options)
 
     def close(self) -> None:
         for chain in self.providers.values():

@@ -1,7 +1,7 @@
 """One notification request, end to end: validate, claim, choose recipients, render, send, record.
 
 The handler is an ``async def``: the bus rides it on the worker's event loop, ``concurrency``
-sends in flight per process without a thread each. Two round trips to Redis per send besides
+sends in flight per process without a thread each (``in_flight``). Two round trips to Redis per send besides
 the bus's own, both on the loop's asyncio connection: before the provider call, the claim with
 the suppression and channel-state lookups, the per-recipient counts and the admission to a
 provider (circuits and rate limits); after it, the record with its outcome event and the
@@ -54,6 +54,7 @@ from switchboard.errors import (
 )
 from switchboard.events import EVENTS, InvalidNotification, Notification, SendEmail, SendPush, SendSms, parse_event
 from switchboard.failover import Outcome, Try, circuit_failure, fails_over, outcome_of
+from switchboard.in_flight import CallSlots
 from switchboard.privacy import mask, mask_text, recipient_digest
 from switchboard.providers import EmailMessage, Provider, ProviderResult, PushMessage, PushResult, SmsMessage
 from switchboard.send_limits import Checked, SendLimits
@@ -129,6 +130,8 @@ class Sender:
         self.limits = limits
         self.waits = waits
         self.clock = clock
+        self.calls = CallSlots(settings.concurrency)
+        """``concurrency``: provider calls in flight (the worker rides a few more, see ``in_flight``)."""
 
     # --- the pipeline ------------------------------------------------------------
     async def handle(self, event_type: str, attributes: dict[str, Any], *, collect: bool = True) -> None:
@@ -538,7 +541,8 @@ class Sender:
         }
         with self.bus.tracer.client(f"{provider.name} send", attributes) as note:
             try:
-                result = await provider.asend(message)
+                async with self.calls.slot():
+                    result = await provider.asend(message)
             except AmbiguousProviderError:
                 note("switchboard.outcome", "unknown")
                 raise

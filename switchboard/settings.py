@@ -130,7 +130,8 @@ class SwitchboardSettings:
     delivery_retention_days: float = 30.0
     outbox_size: int = 500
     concurrency: int = 100
-    """Sends in flight per ``switchboard run`` process (on its event loop, not threads)."""
+    """Sends in flight per ``switchboard run`` process: provider calls at once, on its event loop, not
+    threads (its worker rides a quarter more events around them: ``in_flight``)."""
     template_refresh_seconds: float = 2.0
     public_url: str | None = None
     """Where the internet reaches ``switchboard hooks`` (``https://hooks.example.com``): Twilio signs the

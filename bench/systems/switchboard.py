@@ -8,13 +8,13 @@ ChildSpec's ``config`` carries the emulators' endpoints.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from bench.notifications import board_settings
 from bench.systems.base import ChildSpec, Stop, watch
 from bench.workload import Handler
 from bus import Bus, BusSettings
-from bus.keys import INCOMING_QUEUE
 from bus.runtime.collector import tune_collector
 from switchboard.app import Switchboard
 
@@ -22,15 +22,12 @@ from switchboard.app import Switchboard
 class SwitchboardService:
     def __init__(self, spec: ChildSpec, handler: Handler) -> None:
         settings = board_settings(json.loads(spec.config)["endpoints"])
+        if spec.concurrency:
+            settings = dataclasses.replace(settings, concurrency=spec.concurrency)
         self.bus = Bus(settings=BusSettings(redis_url=spec.url))
         self.board = Switchboard(self.bus, settings)
         self.bus.subscribe_all()
-        self.worker = self.bus.worker(
-            [*self.board.queues, INCOMING_QUEUE],
-            install_signals=False,
-            concurrency=spec.concurrency or settings.concurrency,
-            batch_size=spec.batch_size,
-        )
+        self.worker = self.board.worker(install_signals=False, batch_size=spec.batch_size)
 
     def run(self, stop: Stop) -> None:
         watch(stop, self.worker.request_stop)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import threading
 from typing import Any
@@ -11,7 +12,6 @@ import click
 from bus.backend.connection import redact_url
 from bus.cli import Env, common
 from bus.cli.running import dashboard, run_worker, web_options
-from bus.keys import INCOMING_QUEUE
 from switchboard.app import Switchboard, unusable
 from switchboard.channels import Channel
 from switchboard.cli.base import board_settings, cli, outbox_text, store
@@ -33,6 +33,8 @@ def run(env: Env, concurrency: int | None, no_driver: bool, no_scheduler: bool, 
 
 def _run(env: Env, *, concurrency: int | None, driver: bool, scheduler: bool, burst: bool) -> int:
     settings = board_settings(env)
+    if concurrency is not None:
+        settings = dataclasses.replace(settings, concurrency=concurrency)
     bus = env.bus()
     board = Switchboard(bus, settings)
     bus.subscribe_all()
@@ -40,8 +42,7 @@ def _run(env: Env, *, concurrency: int | None, driver: bool, scheduler: bool, bu
         click.echo(f"template problem: {problem}", err=True)
     for channel, reason in unusable(board.providers).items():
         click.echo(f"{channel}: not sending until its settings are fixed (probed now and then): {reason}", err=True)
-    queues = board.queues + ([INCOMING_QUEUE] if driver else [])
-    worker = bus.worker(queues, concurrency=concurrency or settings.concurrency, burst=burst)
+    worker = board.worker(driver=driver, burst=burst)
     providers = settings.live_channels()
     recorder = LiveChannels(bus.redis, board.keys)
     recorder.record(providers)  # the dashboard judges live channels from this, not its own environment
@@ -107,7 +108,7 @@ def demo(env: Env, once: bool, recipients: tuple[str, ...]) -> None:
         say(f"published send_{channel} ({sample['template']}): {bus_id}")
     board = Switchboard(bus, settings)
     bus.subscribe_all()
-    worker = bus.worker([*board.queues, INCOMING_QUEUE], burst=True, concurrency=settings.concurrency)
+    worker = board.worker(burst=True)
     worker.run()
     sent = board.outbox.list(len(samples))
     board.close()

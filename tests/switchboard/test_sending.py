@@ -14,7 +14,7 @@ import redis
 from bus import Bus
 from switchboard.app import Switchboard
 from switchboard.client import send_email, send_push, send_sms
-from tests.bus.helpers import drain
+from tests.bus.helpers import FAST, drain
 from tests.support.emulators import FcmEmulator, SendGridEmulator, ServiceAccount, TwilioEmulator
 from tests.switchboard.boards import Make, board_maker, run
 
@@ -132,6 +132,24 @@ def test_one_process_keeps_many_sends_in_flight(make_board: Make, twilio_emulato
 
     assert len(twilio_emulator.requests_to()) == 40
     assert twilio_emulator.peak_in_flight > 12  # 8 threads before; 40 at once on an idle machine
+    records = [board.deliveries.get(f"sms:{bus_id}") for bus_id in ids]
+    assert all(r is not None and r.status == "accepted" for r in records)
+
+
+def test_concurrency_bounds_the_provider_calls_while_more_sends_ride(
+    make_board: Make, twilio_emulator: TwilioEmulator
+) -> None:
+    """``concurrency`` is sends at a provider at once: the worker rides a few more, which claim and
+    render meanwhile, but never has more than ``concurrency`` calls in flight."""
+    board = make_board(concurrency=8)
+    twilio_emulator.latency = 0.2
+    ids = [send_sms(bus=board.bus, to=f"+1415555{n:04d}", body=f"code {n}") for n in range(40)]
+    worker = board.worker(burst=True, install_signals=False, settings=FAST)
+    worker.run()
+
+    assert worker.settings.concurrency == 10  # rides: 8 at the provider, 2 more around them
+    assert len(twilio_emulator.requests_to()) == 40
+    assert twilio_emulator.peak_in_flight == 8
     records = [board.deliveries.get(f"sms:{bus_id}") for bus_id in ids]
     assert all(r is not None and r.status == "accepted" for r in records)
 
