@@ -39,9 +39,10 @@ class WorkerSettings:
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            may_be_zero = f.name == "linger"
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or not (value or may_be_zero):
-                wanted = "0 or a positive number" if may_be_zero else "a positive number"
+            is_number = isinstance(value, int | float) and not isinstance(value, bool)
+            zero_ok = f.name == "linger"  # 0 turns it off
+            if not is_number or value < 0 or (value == 0 and not zero_ok):
+                wanted = "0 or a positive number" if zero_ok else "a positive number"
                 raise ConfigurationError(f"worker.{f.name} must be {wanted}, got {value!r}")
         if self.dead_after <= self.heartbeat_interval:
             raise ConfigurationError("worker.dead_after must be longer than worker.heartbeat_interval")

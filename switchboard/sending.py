@@ -1,9 +1,9 @@
 """One notification request, end to end: validate, claim, choose recipients, render, send, record.
 
 The handler is an ``async def``: the bus rides it on the worker's event loop, ``concurrency``
-sends in flight per process without a thread each (``in_flight``). Two round trips to Redis per send besides
-the bus's own, both on the loop's asyncio connection: before the provider call, the claim with
-the suppression and channel-state lookups, the per-recipient counts and the admission to a
+sends in flight per process without a thread each (``in_flight``). Two round trips to Redis per
+send besides the bus's own, both on the loop's asyncio connection: before the provider call, the
+claim with the suppression and channel-state lookups, the per-recipient counts and the admission to a
 provider (circuits and rate limits); after it, the record with its outcome event and the
 provider's success for its circuit. The rarer steps (retries, suppressions, stopped channels,
 failures for a circuit, waits for a provider's rate) use the blocking client on a thread.
@@ -539,24 +539,24 @@ class Sender:
             "switchboard.channel": request.channel.value,
             "switchboard.retry": ride.attempt if ride is not None else 0,
         }
-        with self.bus.tracer.client(f"{provider.name} send", attributes) as note:
-            try:
-                async with self.calls.slot():
+        async with self.calls.slot():  # waiting for a slot is not part of the call's span
+            with self.bus.tracer.client(f"{provider.name} send", attributes) as note:
+                try:
                     result = await provider.asend(message)
-            except AmbiguousProviderError:
-                note("switchboard.outcome", "unknown")
-                raise
-            except TransientProviderError:
-                note("switchboard.outcome", "transient")
-                raise
-            except PermanentProviderError:
-                note("switchboard.outcome", "refused")
-                raise
-            except ProviderConfigurationError:
-                note("switchboard.outcome", "configuration")
-                raise
-            note("switchboard.outcome", result.status)
-            return result
+                except AmbiguousProviderError:
+                    note("switchboard.outcome", "unknown")
+                    raise
+                except TransientProviderError:
+                    note("switchboard.outcome", "transient")
+                    raise
+                except PermanentProviderError:
+                    note("switchboard.outcome", "refused")
+                    raise
+                except ProviderConfigurationError:
+                    note("switchboard.outcome", "configuration")
+                    raise
+                note("switchboard.outcome", result.status)
+                return result
 
     async def _refused(self, request: Request, provider: str, exc: PermanentProviderError) -> None:
         error = mask_text(str(exc), request.notification.all_recipients())
