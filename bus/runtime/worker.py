@@ -9,6 +9,7 @@ requeue the in-flight jobs of dead ones (``bus.runtime.liveness``: heartbeat and
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import signal
@@ -57,6 +58,19 @@ APPLIED_TTL = 86_400
 
 log = logging.getLogger("bus.worker")
 STOP_ERRORS: tuple[type[Exception], ...] = (RedisUnavailable, RedisRefused, *TRANSIENT_ERRORS)
+
+
+def alternate_queues(rides: list[tuple[Reserved, Job]]) -> list[tuple[Reserved, Job]]:
+    """A batch's rides taking turns by queue: they start in this order as slots free up, so one
+    queue's backlog does not take every slot (and every connection to the API its handlers call)
+    before the other queues' rides start."""
+    by_queue: dict[str, list[tuple[Reserved, Job]]] = {}
+    for ride in rides:
+        by_queue.setdefault(ride[0].queue, []).append(ride)
+    if len(by_queue) < 2:
+        return rides
+    turns = itertools.zip_longest(*by_queue.values())
+    return [ride for turn in turns for ride in turn if ride is not None]
 
 
 class Worker:
@@ -320,7 +334,7 @@ class Worker:
             else:
                 self.runner.run(reserved, job, self._pending)
         if rides and self._pool is not None:
-            self._pool.submit_async(rides)
+            self._pool.submit_async(alternate_queues(rides))
         self.runner.drive(drives, self._pending)
 
     def _collect(self, timeout: float) -> None:

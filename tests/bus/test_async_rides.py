@@ -178,6 +178,27 @@ def test_plain_and_async_handlers_share_a_worker(bus: Bus, r: redis.Redis, concu
     assert r.llen("resque:failed") == 0
 
 
+def test_a_batch_of_rides_starts_taking_turns_by_queue(bus: Bus, r: redis.Redis) -> None:
+    """One queue's backlog does not take every slot before another queue's rides start."""
+    started: list[str] = []
+
+    async def note(attributes: dict[str, Any]) -> None:
+        started.append(current_ride().queue)
+        await asyncio.sleep(0.01)
+
+    bus.dispatch("app").add("a", note, queue="first")
+    bus.dispatch("app").add("b", note, queue="second")
+    bus.subscribe_all()
+    for n in range(12):
+        bus.publish("a", {"n": n})
+    for n in range(6):
+        bus.publish("b", {"n": n})
+    drain(bus, ["bus_incoming"])
+    drain(bus, ["app_first", "app_second"], concurrency=4)
+    assert started[:4] == ["app_first", "app_second"] * 2, started
+    assert sorted(started) == ["app_first"] * 12 + ["app_second"] * 6
+
+
 def test_concurrency_bounds_the_async_rides_in_flight(bus: Bus, r: redis.Redis) -> None:
     active: list[int] = []
     most: list[int] = [0]
