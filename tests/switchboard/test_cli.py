@@ -9,6 +9,7 @@ import redis
 
 from switchboard.cli import main
 from tests.support.clirun import CliRun
+from tests.support.emulators import TwilioEmulator
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -197,3 +198,23 @@ def test_templates_check_reports_a_category_the_settings_lack(run: CliRun, tmp_p
     code, out, _ = run("templates", "check")
     assert code == 1
     assert "email/welcome template.toml: category 'account' is not in [switchboard.categories] (orders)" in out
+
+
+def test_run_concurrency_is_the_sends_at_a_provider_at_once(
+    capsys: pytest.CaptureFixture[str], redis_url: str, tmp_path: Path, twilio_emulator: TwilioEmulator
+) -> None:
+    settings = tmp_path / "settings.toml"
+    settings.write_text(
+        f'[switchboard]\ntemplates_dir = "{ROOT / "templates"}"\n'
+        "[switchboard.twilio]\n"
+        f'account_sid = "{twilio_emulator.account_sid}"\nauth_token = "{twilio_emulator.auth_token}"\n'
+        f'from_number = "+15550001111"\nbase_url = "{twilio_emulator.url}"\n'
+    )
+    cli = CliRun(main, capsys, "--redis-url", redis_url, "--settings", str(settings))
+    twilio_emulator.latency = 0.2
+    for n in range(12):
+        assert cli.json("send", "sms", "--to", f"+1415555{n:04d}", "--body", f"code {n}")["bus_id"]
+    ran = cli.json("run", "--burst", "--no-scheduler", "--concurrency", "3")
+    assert (ran["processed"], ran["failed"]) == (36, 0)
+    assert len(twilio_emulator.requests_to()) == 12
+    assert twilio_emulator.peak_in_flight == 3
