@@ -114,14 +114,16 @@ def through_switchboard(
     return sends
 
 
-def directly(bench: Bench, emulators: EmulatorProcess, channel: str, count: int) -> Sends:
-    spec = bench.spec("direct", channel, config=child_config(emulators, channel, count))
+def directly(bench: Bench, emulators: EmulatorProcess, channel: str, count: int, system: str = "direct") -> Sends:
+    """The same messages sent without the switchboard: by its provider classes (``direct``) or
+    by the providers' official SDKs (``sdks``)."""
+    spec = bench.spec(system, channel, config=child_config(emulators, channel, count))
     with Fleet([spec]) as fleet:
         fleet.start(timeout=120)  # renders the messages
         sends = _timed(bench, fleet, emulators, count, done=fleet.handled)
         result = fleet.stop()[0]
     if result.get("errors"):
-        raise RuntimeError(f"direct {channel}: {result['errors']} sends failed; first: {result['first_error']}")
+        raise RuntimeError(f"{system} {channel}: {result['errors']} sends failed; first: {result['first_error']}")
     return sends
 
 

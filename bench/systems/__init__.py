@@ -2,9 +2,10 @@
 
 ``bus`` is this repository; ``raw`` is the floor (redis-py, batched, no reliability);
 ``dramatiq`` and ``py-queue-bus`` are the peers, run only when importable; ``switchboard``
-and ``direct`` (the provider SDK called directly) are the notification app and its
-baseline. Each is imported only where it is used, so a worker process holds only its own
-system (and this module stays light: ``bus work`` imports it in the idle-RSS figure).
+is the notification app, and ``direct`` (its provider classes called directly) and ``sdks``
+(the providers' official SDKs called directly) its baselines. Each is imported only where it
+is used, so a worker process holds only its own system (and this module stays light: ``bus
+work`` imports it in the idle-RSS figure).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ _MODULES = {
     "py-queue-bus": ("bench.systems.py_queue_bus", "PyQueueBusSystem"),
     "switchboard": ("bench.systems.switchboard", "SwitchboardSystem"),
     "direct": ("bench.systems.direct", "DirectSystem"),
+    "sdks": ("bench.systems.sdks", "SdkSystem"),
 }
 _DRAMATIQ = ("dramatiq", "dramatiq.brokers.redis")
 _REQUIRES = {"dramatiq": _DRAMATIQ, "dramatiq-driver": _DRAMATIQ, "py-queue-bus": ("py_queue_bus",)}

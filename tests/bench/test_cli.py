@@ -118,6 +118,20 @@ def test_the_hooks_scenario_runs(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_the_switchboard_scenario_compares_with_both_baselines(tmp_path: Path) -> None:
+    report_path = tmp_path / "bench.json"
+    args = ["--scenario", "switchboard", "--notifications", "60", "--provider-latency", "0"]
+    args += ["--repeat", "1", "--json", str(report_path)]
+    done = subprocess.run([sys.executable, "-m", "bench", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    metrics = {m["key"]: m for m in json.loads(report_path.read_text())["metrics"]}
+    board = metrics["switchboard/mixed: switchboard worker, 1 proc, 100 in flight"]
+    assert board["values"][0] > 0 and board["ratios"].keys() == {"direct", "official SDKs"}
+    assert metrics["switchboard/mixed: official SDKs called directly, 1 proc, 100 threads"]["values"][0] > 0
+    assert metrics["switchboard/mixed TLS: official SDKs CPU per send"]["values"][0] > 0
+
+
+@pytest.mark.slow
 def test_the_switchboard_scaling_scenario_runs(tmp_path: Path) -> None:
     report_path = tmp_path / "bench.json"
     args = ["--scenario", "switchboard_scaling", "--notifications", "60", "--provider-latency", "0"]
