@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +21,20 @@ def parsed(*args: str) -> Options:
     """The options ``./run bench ARGS`` would run with (parsed, nothing run)."""
     with command.make_context("bench", list(args)) as ctx:
         return options_from(ctx.params)
+
+
+def bench_report(tmp_path: Path, *args: str, timeout: float = 300) -> dict[str, Any]:
+    """``./run bench ARGS`` in a process of its own: its JSON report (the run must succeed)."""
+    report_path = tmp_path / "bench.json"
+    command = [sys.executable, "-m", "bench", *args, "--json", str(report_path)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr
+    report: dict[str, Any] = json.loads(report_path.read_text())
+    return report
+
+
+def metrics_of(report: dict[str, Any]) -> dict[str, Any]:
+    return {m["key"]: m for m in report["metrics"]}
 
 
 @pytest.mark.parametrize(
@@ -95,11 +110,8 @@ def test_a_tiny_run_end_to_end(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_the_limits_scenario_runs(tmp_path: Path) -> None:
-    report_path = tmp_path / "bench.json"
-    args = ["--scenario", "limits", "--events", "100", "--repeat", "1", "--json", str(report_path)]
-    done = subprocess.run([sys.executable, "-m", "bench", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    metrics = {m["key"]: m for m in json.loads(report_path.read_text())["metrics"]}
+    args = ["--scenario", "limits", "--events", "100", "--repeat", "1"]
+    metrics = metrics_of(bench_report(tmp_path, *args, timeout=120))
     admit = metrics["limits/admit: 2 circuits + provider and sender rates"]
     assert admit["values"][0] > 0 and admit["ratios"].keys() == {"raw round trip"}
     assert admit["details"][0]["evalsha_per_admit"] == 1.0  # one round trip, one script
@@ -107,11 +119,7 @@ def test_the_limits_scenario_runs(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_the_hooks_scenario_runs(tmp_path: Path) -> None:
-    report_path = tmp_path / "bench.json"
-    args = ["--scenario", "hooks", "--events", "1000", "--repeat", "1", "--json", str(report_path)]
-    done = subprocess.run([sys.executable, "-m", "bench", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    metrics = {m["key"]: m for m in json.loads(report_path.read_text())["metrics"]}
+    metrics = metrics_of(bench_report(tmp_path, "--scenario", "hooks", "--events", "1000", "--repeat", "1"))
     received = metrics["hooks/Twilio callbacks/s through the receiver"]
     assert received["values"][0] > 0 and received["ratios"].keys() == {"bare"}
     assert metrics["hooks/provider events applied/s by one worker"]["values"][0] > 0
@@ -119,12 +127,8 @@ def test_the_hooks_scenario_runs(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_the_switchboard_scenario_compares_with_both_baselines(tmp_path: Path) -> None:
-    report_path = tmp_path / "bench.json"
-    args = ["--scenario", "switchboard", "--notifications", "60", "--provider-latency", "0"]
-    args += ["--repeat", "1", "--json", str(report_path)]
-    done = subprocess.run([sys.executable, "-m", "bench", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    metrics = {m["key"]: m for m in json.loads(report_path.read_text())["metrics"]}
+    args = ["--scenario", "switchboard", "--notifications", "60", "--provider-latency", "0", "--repeat", "1"]
+    metrics = metrics_of(bench_report(tmp_path, *args))
     board = metrics["switchboard/mixed: switchboard worker, 1 proc, 100 in flight"]
     assert board["values"][0] > 0 and board["ratios"].keys() == {"direct", "official SDKs"}
     assert metrics["switchboard/mixed: official SDKs called directly, 1 proc, 100 threads"]["values"][0] > 0
@@ -133,12 +137,8 @@ def test_the_switchboard_scenario_compares_with_both_baselines(tmp_path: Path) -
 
 @pytest.mark.slow
 def test_the_switchboard_scaling_scenario_runs(tmp_path: Path) -> None:
-    report_path = tmp_path / "bench.json"
-    args = ["--scenario", "switchboard_scaling", "--notifications", "60", "--provider-latency", "0"]
-    args += ["--repeat", "1", "--json", str(report_path)]
-    done = subprocess.run([sys.executable, "-m", "bench", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    metrics = {m["key"]: m for m in json.loads(report_path.read_text())["metrics"]}
+    args = ["--scenario", "switchboard_scaling", "--notifications", "60", "--provider-latency", "0", "--repeat", "1"]
+    metrics = metrics_of(bench_report(tmp_path, *args))
     four = metrics["switchboard_scaling/mixed: 4 switchboard processes"]
     assert four["values"][0] > 0 and four["ratios"].keys() == {"1 proc"}
     assert four["details"][0]["notifications"] == 60
@@ -146,12 +146,8 @@ def test_the_switchboard_scaling_scenario_runs(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_the_switchboard_soak_scenario_runs(tmp_path: Path) -> None:
-    report_path = tmp_path / "bench.json"
-    args = ["--scenario", "switchboard_soak", "--soak-notifications", "300", "--json", str(report_path)]
-    done = subprocess.run([sys.executable, "-m", "bench", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    report = json.loads(report_path.read_text())
-    metrics = {m["key"]: m for m in report["metrics"]}
+    report = bench_report(tmp_path, "--scenario", "switchboard_soak", "--soak-notifications", "300")
+    metrics = metrics_of(report)
     assert metrics["switchboard_soak/mixed @100 ms, 1 proc, 300 notifications: throughput"]["values"][0] > 0
     assert metrics["switchboard_soak/switchboard RSS at end"]["values"][0] > 0
     series = report["switchboard_soak_series"]
