@@ -7,9 +7,9 @@ one worker process drains them (``bench.sends``); then a fresh process sends the
 messages, rendered before the clock starts, through the same provider classes with as many
 in flight on one event loop (the best direct client of these providers), and once more
 through the providers' official SDKs from as many threads (what an app would write without
-the switchboard: ``bench/systems/sdks.py``). The emulators run
-in a process of their own (fresh for every repeat), so their CPU is measured apart, and count
-their TCP connections (new connections per 100 sends, per provider). Once more with the
+the switchboard: ``bench/systems/sdks.py``). The emulators run in a process of their own
+(fresh for every repeat), so their CPU is measured apart, and count their TCP connections
+(new connections per 100 sends, per provider). Once more with the
 emulators over TLS (a certificate authority the run makes), at the last latency, so
 handshakes are in the figures. The gap is the switchboard's work: validation, idempotency
 claim, rendering, the delivery record, the outcome event, and the bus's own reserve, drive
