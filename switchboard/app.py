@@ -164,9 +164,9 @@ class Switchboard:
         return self.dispatch.queues
 
     def worker(self, *, driver: bool = True, **options: Any) -> Worker:
-        """The bus worker that runs this switchboard: its queues (and ``bus_incoming`` when it
-        ``driver``s), with ``concurrency`` sends in flight and a few more rides around them
-        (``in_flight``); ``options`` go to :meth:`Bus.worker`."""
+        """The bus worker that runs this switchboard: its queues (and ``bus_incoming`` unless
+        ``driver`` is False), with ``concurrency`` sends in flight and a few more rides around
+        them (``in_flight``); ``options`` go to :meth:`Bus.worker`."""
         queues = self.queues + ([INCOMING_QUEUE] if driver else [])
         return self.bus.worker(queues, concurrency=rides_for(self.settings.concurrency), **options)
 
