@@ -45,6 +45,8 @@ def test_settings_file_from_environment_variable(tmp_path: Path) -> None:
         ("[bus.worker]\nbatch_sise = 3\n", "unknown setting(s) bus.worker.batch_sise"),
         ("[bus.worker]\nbatch_size = 0\n", "worker.batch_size must be a positive number"),
         ("[bus.worker]\nlinger = -0.5\n", "worker.linger must be 0 or a positive number, got -0.5"),
+        ("[bus.worker]\nlinger = true\n", "worker.linger must be a number, got True"),
+        ("[bus.worker]\nlinger = 'soon'\n", "worker.linger must be a number, got 'soon'"),
         ("[bus.worker]\nheartbeat_interval = 10\ndead_after = 5\n", "dead_after must be longer"),
         ("[bus]\nlocal_mode = 'sometimes'\n", "unknown local mode"),
         ("[bus]\nnamespace = 3\n", "must be a string"),
